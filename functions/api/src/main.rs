@@ -1,0 +1,43 @@
+//! `tickwork-api`: the HTTP API as a long-lived server.
+//!
+//! `tickwork-api migrate` applies pending migrations and exits.
+
+use anyhow::Context;
+use tickwork::api::{self, AppState};
+use tickwork::config::Settings;
+use tickwork::startup::{shutdown_signal, Services};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
+
+    match std::env::args().nth(1).as_deref() {
+        Some("migrate") => {
+            let services = Services::start(&Settings {
+                migrate_on_start: false,
+                ..settings.clone()
+            })
+            .await?;
+            services.migrate(&settings).await?;
+            tracing::info!("migrations applied");
+            return Ok(());
+        }
+        Some(other) => anyhow::bail!("unknown command {other:?}; expected no argument (serve) or `migrate`"),
+        None => {}
+    }
+
+    let services = Services::start(&settings).await?;
+    let address = format!("{}:{}", settings.server_host, settings.server_port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("failed to listen on {address} (SERVER_HOST, SERVER_PORT)"))?;
+    tracing::info!(%address, environment = %settings.environment, "tickwork-api listening");
+    let state = AppState {
+        store: services.store,
+        queue: services.queue,
+    };
+    api::serve(listener, state, shutdown_signal())
+        .await
+        .context("the API server failed")
+}

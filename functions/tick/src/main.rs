@@ -1,0 +1,22 @@
+//! `tickwork-tick`: every second, claim due jobs and queue their fires.
+
+use tickwork::config::Settings;
+use tickwork::startup::{shutdown_signal, Services};
+use tickwork::tick::{self, TickSettings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
+    let services = Services::start(&settings).await?;
+    let tick_settings = TickSettings::from(&settings);
+    tracing::info!(?tick_settings, environment = %settings.environment, "tickwork-tick started");
+    tick::run(
+        services.store.as_ref(),
+        services.queue.as_ref(),
+        tick_settings,
+        shutdown_signal(),
+    )
+    .await;
+    Ok(())
+}

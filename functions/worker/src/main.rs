@@ -1,0 +1,21 @@
+//! `tickwork-worker`: drain the queue, call targets, record outcomes.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tickwork::config::Settings;
+use tickwork::startup::{shutdown_signal, Services};
+use tickwork::worker::{Worker, WorkerSettings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
+    let services = Services::start(&settings).await?;
+    let worker_settings = WorkerSettings::from(&settings);
+    let worker = Worker::new(services.store, services.queue, worker_settings)
+        .context("failed to build the worker")?;
+    tracing::info!(?worker_settings, environment = %settings.environment, "tickwork-worker started");
+    Arc::new(worker).run(shutdown_signal()).await;
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! The one place where failures become HTTP statuses and JSON error bodies.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::model::InvalidField;
+use crate::queue::QueueError;
+use crate::store::StoreError;
+use crate::telemetry::error_chain;
+
+/// An error as the caller sees it: `{"error":{"code","message","field"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable, machine-readable code such as `invalid_field`.
+    pub code: &'static str,
+    /// What is wrong, for a person.
+    pub message: String,
+    /// The JSON field or query parameter at fault, when there is one.
+    pub field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// 400: the body is not JSON.
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_json", message)
+    }
+
+    /// 400: the body is JSON but not an object.
+    pub fn invalid_body(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_body", message)
+    }
+
+    /// 400: a query parameter is malformed or unknown.
+    pub fn invalid_query(parameter: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", message).with_field(parameter)
+    }
+
+    /// 422: a required field is absent.
+    pub fn missing_field(field: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_field",
+            format!("{field} is required"),
+        )
+        .with_field(field)
+    }
+
+    /// 422: a field has the wrong type.
+    pub fn wrong_type(field: &str, expected: &str, got: &serde_json::Value) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field} must be {expected}, got {}", json_kind(got)),
+        )
+        .with_field(field)
+    }
+
+    /// 422: a field nobody reads.
+    pub fn unknown_field(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_field", message).with_field(field)
+    }
+
+    /// 404 for a job, whether unknown or not an id at all.
+    pub fn job_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no job with id {id:?}"),
+        )
+    }
+
+    /// 404 for a path that is not a route.
+    pub fn no_route(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {path}; see the README for the API"),
+        )
+    }
+
+    /// 405 for a route that exists with other methods.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not accept that method",
+        )
+    }
+
+    /// 413: the body is over the limit.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body is larger than {limit} bytes"),
+        )
+    }
+
+    /// 500, logged with its full cause chain; the caller learns nothing internal.
+    pub fn internal(error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error_chain(error), "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the details are in the server log",
+        )
+    }
+
+    /// 503: a dependency is down; retrying later can help.
+    pub fn unavailable(error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error_chain(error), "dependency unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "storage is unavailable; retry shortly",
+        )
+    }
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(error: InvalidField) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", error.message)
+            .with_field(error.field)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match &error {
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+            ) => Self::unavailable(&error),
+            _ => Self::internal(&error),
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(error: QueueError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+                field: self.field.as_deref(),
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

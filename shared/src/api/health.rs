@@ -1,0 +1,68 @@
+//! `GET /health`: whether this process can reach PostgreSQL and Redis.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+
+use super::AppState;
+use crate::telemetry::error_chain;
+
+/// How long each check may take before it counts as failed.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize)]
+pub struct Health {
+    status: &'static str,
+    checks: Checks,
+}
+
+#[derive(Serialize)]
+struct Checks {
+    postgres: String,
+    redis: String,
+}
+
+fn verdict<E: std::error::Error>(
+    name: &str,
+    result: Result<Result<(), E>, tokio::time::error::Elapsed>,
+) -> String {
+    match result {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(error)) => {
+            tracing::warn!(check = name, error = %error_chain(&error), "health check failed");
+            "unreachable".to_string()
+        }
+        Err(_) => {
+            tracing::warn!(check = name, "health check timed out");
+            format!("no answer within {}s", CHECK_TIMEOUT.as_secs())
+        }
+    }
+}
+
+/// 200 when both answer; 503 naming the failing check otherwise.
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let (postgres, redis) = tokio::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()),
+        tokio::time::timeout(CHECK_TIMEOUT, state.queue.ping()),
+    );
+    let checks = Checks {
+        postgres: verdict("postgres", postgres),
+        redis: verdict("redis", redis),
+    };
+    let healthy = checks.postgres == "ok" && checks.redis == "ok";
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Health {
+            status: if healthy { "ok" } else { "unavailable" },
+            checks,
+        }),
+    )
+}

@@ -1,0 +1,63 @@
+//! The HTTP API: an axum router over the store (and the queue, for health).
+//!
+//! Every error is JSON, `{"error":{"code","message","field"}}`, mapped in one place
+//! ([`ApiError`]); a client's mistake is never a 500.
+
+mod body;
+mod cursor;
+mod error;
+mod health;
+mod jobs;
+mod views;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::Uri;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+pub use views::time as format_time;
+
+use crate::queue::Queue;
+use crate::store::Store;
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Jobs and history.
+    pub store: Arc<dyn Store>,
+    /// The work queue, for health and stats.
+    pub queue: Arc<dyn Queue>,
+}
+
+/// The router with every route, JSON 404/405 fallbacks and the body limit.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/api/v1/jobs", get(jobs::list).post(jobs::create))
+        .route("/api/v1/jobs/{id}", get(jobs::get))
+        .route("/api/v1/jobs/{id}/history", get(jobs::history))
+        .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()) })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, letting requests in flight
+/// finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

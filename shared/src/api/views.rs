@@ -1,0 +1,117 @@
+//! What the API returns: jobs and executions as camelCase JSON, times in UTC RFC 3339
+//! with milliseconds.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::model::{Execution, Job};
+
+/// Formats an instant the way every API time is written: `2026-01-01T00:00:00.000Z`.
+pub fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A job as JSON.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    id: Uuid,
+    name: String,
+    description: String,
+    cron_expression: String,
+    timezone: String,
+    http_method: &'static str,
+    http_url: String,
+    http_headers: BTreeMap<String, String>,
+    http_body: Option<String>,
+    execution_type: &'static str,
+    max_retries: i32,
+    timeout_seconds: i32,
+    is_active: bool,
+    next_run_at: Option<String>,
+    last_run_at: Option<String>,
+    last_status: Option<&'static str>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Job> for JobView {
+    fn from(job: Job) -> Self {
+        Self {
+            id: job.id,
+            name: job.name,
+            description: job.description,
+            cron_expression: job.cron_expression,
+            timezone: job.timezone,
+            http_method: job.http_method.as_str(),
+            http_url: job.http_url,
+            http_headers: job.http_headers,
+            http_body: job.http_body,
+            execution_type: job.execution_type.as_str(),
+            max_retries: job.max_retries,
+            timeout_seconds: job.timeout_seconds,
+            is_active: job.is_active,
+            next_run_at: job.next_run_at.map(time),
+            last_run_at: job.last_run_at.map(time),
+            last_status: job.last_status.map(|s| s.as_str()),
+            created_at: time(job.created_at),
+            updated_at: time(job.updated_at),
+        }
+    }
+}
+
+/// One execution as JSON.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionView {
+    id: Uuid,
+    job_id: Uuid,
+    scheduled_at: String,
+    status: &'static str,
+    attempt: i32,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    duration_ms: Option<i64>,
+    http_status: Option<i32>,
+    error: Option<String>,
+}
+
+impl From<Execution> for ExecutionView {
+    fn from(e: Execution) -> Self {
+        Self {
+            id: e.id,
+            job_id: e.job_id,
+            scheduled_at: time(e.scheduled_at),
+            status: e.status.as_str(),
+            attempt: e.attempt,
+            started_at: e.started_at.map(time),
+            finished_at: e.finished_at.map(time),
+            duration_ms: e.duration_ms,
+            http_status: e.http_status,
+            error: e.error,
+        }
+    }
+}
+
+/// A page of jobs.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobPage {
+    /// Newest first.
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of a job's history.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    /// Latest fire first.
+    pub executions: Vec<ExecutionView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,366 @@
+//! Settings, read once from the environment at start.
+//!
+//! A missing or malformed value stops the process with a message naming the variable.
+//! Secrets are wrapped so they never reach a log line.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A setting that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable} {message}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with it, and what would be accepted.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about `variable`; `message` continues the sentence after its name.
+    pub fn new(variable: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            variable,
+            message: message.into(),
+        }
+    }
+}
+
+/// A value that must not be printed: passwords and URLs that may hold them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How to reach PostgreSQL: `DATABASE_URL`, or else the `DB_*` parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// `DATABASE_URL`; when set it overrides every part below.
+    pub url: Option<Secret>,
+    /// `DB_HOST`
+    pub host: String,
+    /// `DB_PORT`
+    pub port: u16,
+    /// `DB_USER`
+    pub user: String,
+    /// `DB_PASSWORD`
+    pub password: Secret,
+    /// `DB_NAME`
+    pub name: String,
+    /// `DB_SSLMODE`: disable, allow, prefer, require, verify-ca or verify-full.
+    pub sslmode: String,
+    /// Most connections each process keeps open (`DB_MAX_CONNECTIONS`).
+    pub max_connections: u32,
+}
+
+/// How to reach Redis: `REDIS_URL`, or else the `REDIS_*` parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// `REDIS_URL`; when set it overrides every part below.
+    pub url: Option<Secret>,
+    /// `REDIS_HOST`
+    pub host: String,
+    /// `REDIS_PORT`
+    pub port: u16,
+    /// `REDIS_PASSWORD`; empty means none.
+    pub password: Secret,
+    /// `REDIS_DB`
+    pub db: i64,
+    /// `REDIS_KEY_PREFIX`: every key tickwork writes starts with it and a colon.
+    pub key_prefix: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines, for terminals.
+    Text,
+}
+
+/// Everything the three functions read from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Where the truth lives.
+    pub database: DatabaseSettings,
+    /// Where the work is carried.
+    pub redis: RedisSettings,
+    /// `SERVER_HOST`: address the API binds.
+    pub server_host: String,
+    /// `SERVER_PORT`: port the API binds.
+    pub server_port: u16,
+    /// `WORKER_POOL_SIZE`: executions one worker process runs at once.
+    pub worker_pool_size: usize,
+    /// `WORKER_HTTP_TIMEOUT`: ceiling on any request, whatever the job asks.
+    pub worker_http_timeout: Duration,
+    /// `LOG_LEVEL`: a tracing filter such as `info` or `tickwork=debug,info`.
+    pub log_level: String,
+    /// `LOG_FORMAT`: `json` or `text`.
+    pub log_format: LogFormat,
+    /// `SCHEDULER_POLL_INTERVAL`: time between tick passes.
+    pub scheduler_poll_interval: Duration,
+    /// `SCHEDULER_BATCH_SIZE`: jobs claimed per transaction.
+    pub scheduler_batch_size: u32,
+    /// `MISFIRE_THRESHOLD`: a fire later than this is a misfire (the tick was down).
+    pub misfire_threshold: Duration,
+    /// `MIGRATE_ON_START`: apply pending migrations when a binary starts.
+    pub migrate_on_start: bool,
+    /// `ENVIRONMENT`: free text such as `development` or `production`, logged at start.
+    pub environment: String,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, which returns a variable's value if it is set.
+    /// Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        Ok(Self {
+            database: DatabaseSettings {
+                url: env.string("DATABASE_URL").map(Secret::new),
+                host: env.string_or("DB_HOST", "localhost"),
+                port: env.port("DB_PORT", 5432)?,
+                user: env.string_or("DB_USER", "postgres"),
+                password: Secret::new(env.string_or("DB_PASSWORD", "")),
+                name: env.string_or("DB_NAME", "tickwork"),
+                sslmode: env.one_of(
+                    "DB_SSLMODE",
+                    "prefer",
+                    &["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+                )?,
+                max_connections: env.number("DB_MAX_CONNECTIONS", 10, 1, 1000)? as u32,
+            },
+            redis: RedisSettings {
+                url: env.string("REDIS_URL").map(Secret::new),
+                host: env.string_or("REDIS_HOST", "localhost"),
+                port: env.port("REDIS_PORT", 6379)?,
+                password: Secret::new(env.string_or("REDIS_PASSWORD", "")),
+                db: env.number("REDIS_DB", 0, 0, 1 << 20)? as i64,
+                key_prefix: env.key_prefix("REDIS_KEY_PREFIX", "tickwork")?,
+            },
+            server_host: env.string_or("SERVER_HOST", "0.0.0.0"),
+            server_port: env.port("SERVER_PORT", 8080)?,
+            worker_pool_size: env.number("WORKER_POOL_SIZE", 10, 1, 10_000)? as usize,
+            worker_http_timeout: env.duration(
+                "WORKER_HTTP_TIMEOUT",
+                Duration::from_secs(90),
+                Duration::from_secs(1),
+                Duration::from_secs(900),
+            )?,
+            log_level: env.string_or("LOG_LEVEL", "info"),
+            log_format: match env.one_of("LOG_FORMAT", "text", &["json", "text"])?.as_str() {
+                "json" => LogFormat::Json,
+                _ => LogFormat::Text,
+            },
+            scheduler_poll_interval: env.duration(
+                "SCHEDULER_POLL_INTERVAL",
+                Duration::from_secs(1),
+                Duration::from_millis(100),
+                Duration::from_secs(60),
+            )?,
+            scheduler_batch_size: env.number("SCHEDULER_BATCH_SIZE", 100, 1, 100_000)? as u32,
+            misfire_threshold: env.duration(
+                "MISFIRE_THRESHOLD",
+                Duration::from_secs(60),
+                Duration::from_secs(1),
+                Duration::from_secs(86_400),
+            )?,
+            migrate_on_start: env.boolean("MIGRATE_ON_START", true)?,
+            environment: env.string_or("ENVIRONMENT", "development"),
+        })
+    }
+}
+
+/// Typed reads of environment variables, each error naming the variable.
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    fn string(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn string_or(&self, name: &str, default: &str) -> String {
+        self.string(name).unwrap_or_else(|| default.to_string())
+    }
+
+    fn number(&self, name: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let Some(raw) = self.string(name) else {
+            return Ok(default);
+        };
+        match raw.trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError::new(
+                name,
+                format!("is {raw:?}; expected a whole number from {min} to {max}"),
+            )),
+        }
+    }
+
+    fn port(&self, name: &'static str, default: u16) -> Result<u16, ConfigError> {
+        let Some(raw) = self.string(name) else {
+            return Ok(default);
+        };
+        raw.trim().parse::<u16>().map_err(|_| {
+            ConfigError::new(name, format!("is {raw:?}; expected a port number from 0 to 65535"))
+        })
+    }
+
+    fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        let Some(raw) = self.string(name) else {
+            return Ok(default);
+        };
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError::new(name, format!("is {raw:?}; expected true or false"))),
+        }
+    }
+
+    fn one_of(&self, name: &'static str, default: &str, allowed: &[&str]) -> Result<String, ConfigError> {
+        let Some(raw) = self.string(name) else {
+            return Ok(default.to_string());
+        };
+        let value = raw.trim().to_ascii_lowercase();
+        if allowed.contains(&value.as_str()) {
+            Ok(value)
+        } else {
+            Err(ConfigError::new(
+                name,
+                format!("is {raw:?}; expected one of {}", allowed.join(", ")),
+            ))
+        }
+    }
+
+    fn duration(
+        &self,
+        name: &'static str,
+        default: Duration,
+        min: Duration,
+        max: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let Some(raw) = self.string(name) else {
+            return Ok(default);
+        };
+        match parse_duration(&raw) {
+            Some(d) if d >= min && d <= max => Ok(d),
+            Some(_) => Err(ConfigError::new(
+                name,
+                format!("is {raw:?}; expected a duration from {min:?} to {max:?}"),
+            )),
+            None => Err(ConfigError::new(
+                name,
+                format!("is {raw:?}; expected a duration such as 90, 90s, 500ms, 5m or 1h (a bare number is seconds)"),
+            )),
+        }
+    }
+
+    fn key_prefix(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        let value = self.string_or(name, default);
+        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ConfigError::new(
+                name,
+                format!("is {value:?}; it must not contain whitespace"),
+            ));
+        }
+        Ok(value)
+    }
+}
+
+/// Parses `90`, `90s`, `500ms`, `5m` or `1h`.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    match unit.trim() {
+        "" | "s" => Some(Duration::from_secs(n)),
+        "ms" => Some(Duration::from_millis(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        "h" => n.checked_mul(3600).map(Duration::from_secs),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.server_port, 8080);
+        assert_eq!(s.server_host, "0.0.0.0");
+        assert_eq!(s.worker_pool_size, 10);
+        assert_eq!(s.worker_http_timeout, Duration::from_secs(90));
+        assert_eq!(s.scheduler_poll_interval, Duration::from_secs(1));
+        assert_eq!(s.scheduler_batch_size, 100);
+        assert_eq!(s.misfire_threshold, Duration::from_secs(60));
+        assert!(s.migrate_on_start);
+        assert_eq!(s.redis.key_prefix, "tickwork");
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        let err = settings(&[("SERVER_PORT", "80a")]).unwrap_err();
+        assert_eq!(err.variable, "SERVER_PORT");
+        assert!(err.to_string().starts_with("SERVER_PORT is \"80a\""), "{err}");
+        let err = settings(&[("WORKER_POOL_SIZE", "0")]).unwrap_err();
+        assert_eq!(err.variable, "WORKER_POOL_SIZE");
+        let err = settings(&[("LOG_FORMAT", "xml")]).unwrap_err();
+        assert_eq!(err.variable, "LOG_FORMAT");
+        let err = settings(&[("MISFIRE_THRESHOLD", "soon")]).unwrap_err();
+        assert_eq!(err.variable, "MISFIRE_THRESHOLD");
+        let err = settings(&[("MIGRATE_ON_START", "maybe")]).unwrap_err();
+        assert_eq!(err.variable, "MIGRATE_ON_START");
+    }
+
+    #[test]
+    fn durations_accept_units_and_bare_seconds() {
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1d"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = settings(&[("DB_PASSWORD", "hunter2"), ("DATABASE_URL", "postgres://u:hunter2@h/db")]).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,30 @@
+//! tickwork: a distributed cron scheduler with second-level precision.
+//!
+//! People register jobs (a cron expression with seconds, a time zone, an HTTP target and
+//! a delivery guarantee) through the API; every second the tick turns due jobs into
+//! executions in PostgreSQL and pushes them to Redis; workers call the targets and record
+//! the outcomes. PostgreSQL is the truth, Redis carries the work.
+//!
+//! # Layout
+//!
+//! - [`schedule`]: cron parsing (croner), time zones, next fire times. Pure.
+//! - [`model`]: jobs, executions, their states, and the checked values a job is made of.
+//! - [`store`]: the storage trait and its PostgreSQL implementation.
+//! - [`queue`]: the queue trait and its Redis implementation (Lua scripts in `queue/lua`).
+//! - [`tick`]: one tick pass at a given `now`, the sweeper, and the loop around them.
+//! - [`worker`]: taking, calling and recording executions; one pass and the pool loop.
+//! - [`api`]: the axum router, request parsing and the error mapping.
+//! - [`config`]: settings from the environment.
+//! - [`telemetry`]: tracing setup.
+//! - [`startup`]: clients built once from settings, migrations, shutdown signal.
+
+pub mod api;
+pub mod config;
+pub mod model;
+pub mod queue;
+pub mod schedule;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod tick;
+pub mod worker;

@@ -1,0 +1,594 @@
+//! A job: what to call, when, and with which delivery guarantee.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::ExecutionStatus;
+use crate::schedule::{Schedule, ScheduleError};
+
+/// A value a user sent that cannot be used, with the JSON field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidField {
+    /// The camelCase field name as the API spells it.
+    pub field: &'static str,
+    /// What is wrong, and what would be accepted.
+    pub message: String,
+}
+
+impl InvalidField {
+    /// An error about `field`.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// Maps a schedule error to the field it concerns.
+    pub fn from_schedule(error: ScheduleError) -> Self {
+        let field = match error {
+            ScheduleError::UnknownTimezone(_) => "timezone",
+            _ => "cronExpression",
+        };
+        Self::new(field, error.to_string())
+    }
+}
+
+/// A job's display name: 1 to 200 characters once surrounding whitespace is trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobName(String);
+
+impl JobName {
+    /// Longest accepted name, in characters.
+    pub const MAX_CHARS: usize = 200;
+
+    /// Trims and checks a name.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(InvalidField::new("name", "name must not be empty"));
+        }
+        let chars = trimmed.chars().count();
+        if chars > Self::MAX_CHARS {
+            return Err(InvalidField::new(
+                "name",
+                format!("name is {chars} characters long; at most {} are allowed", Self::MAX_CHARS),
+            ));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(InvalidField::new(
+                "name",
+                "name must not contain control characters",
+            ));
+        }
+        Ok(Self(trimmed.to_string()))
+    }
+
+    /// The name as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Free text shown beside the name: at most 2000 characters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Description(String);
+
+impl Description {
+    /// Longest accepted description, in characters.
+    pub const MAX_CHARS: usize = 2000;
+
+    /// Checks a description's length.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        let chars = raw.chars().count();
+        if chars > Self::MAX_CHARS {
+            return Err(InvalidField::new(
+                "description",
+                format!(
+                    "description is {chars} characters long; at most {} are allowed",
+                    Self::MAX_CHARS
+                ),
+            ));
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    /// The description as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The HTTP methods a target may be called with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpMethod {
+    /// `GET`
+    Get,
+    /// `POST`, the default: most webhook receivers expect it.
+    #[default]
+    Post,
+    /// `PUT`
+    Put,
+    /// `PATCH`
+    Patch,
+    /// `DELETE`
+    Delete,
+}
+
+impl HttpMethod {
+    /// Every method, in the order error messages list them.
+    pub const ALL: [HttpMethod; 5] = [
+        HttpMethod::Get,
+        HttpMethod::Post,
+        HttpMethod::Put,
+        HttpMethod::Patch,
+        HttpMethod::Delete,
+    ];
+
+    /// The method's name on the wire and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+
+    /// Parses a method name; lower case is accepted.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(raw.trim()))
+            .ok_or_else(|| {
+                InvalidField::new(
+                    "httpMethod",
+                    format!("httpMethod {raw:?} is not supported; expected one of GET, POST, PUT, PATCH, DELETE"),
+                )
+            })
+    }
+}
+
+impl FromStr for HttpMethod {
+    type Err = InvalidField;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for HttpMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A target URL: absolute, `http` or `https`, with a host, at most 2048 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUrl(url::Url);
+
+impl TargetUrl {
+    /// Longest accepted URL, in bytes.
+    pub const MAX_LEN: usize = 2048;
+
+    /// Parses and checks a URL.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(InvalidField::new("httpUrl", "httpUrl must not be empty"));
+        }
+        if raw.len() > Self::MAX_LEN {
+            return Err(InvalidField::new(
+                "httpUrl",
+                format!("httpUrl is {} bytes long; at most {} are allowed", raw.len(), Self::MAX_LEN),
+            ));
+        }
+        let url = url::Url::parse(raw).map_err(|e| {
+            InvalidField::new(
+                "httpUrl",
+                format!("httpUrl {raw:?} is not a valid absolute URL: {e}"),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(InvalidField::new(
+                "httpUrl",
+                format!(
+                    "httpUrl scheme {:?} is not supported; use http or https",
+                    url.scheme()
+                ),
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(InvalidField::new("httpUrl", "httpUrl has no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(InvalidField::new(
+                "httpUrl",
+                "httpUrl must not carry credentials; send them in httpHeaders (e.g. Authorization)",
+            ));
+        }
+        Ok(Self(url))
+    }
+
+    /// The URL as stored and called.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// Headers sent with each request: at most 32, names unique (ignoring case), none that
+/// tickwork sets itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpHeaders(BTreeMap<String, String>);
+
+impl HttpHeaders {
+    /// Most headers a job may carry.
+    pub const MAX_COUNT: usize = 32;
+    /// Most bytes of names and values together.
+    pub const MAX_TOTAL_BYTES: usize = 8 * 1024;
+
+    /// Headers that tickwork sets on every request or that belong to the connection.
+    const RESERVED: [&'static str; 6] = [
+        "idempotency-key",
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "upgrade",
+    ];
+
+    /// Checks each name and value.
+    pub fn parse(pairs: Vec<(String, String)>) -> Result<Self, InvalidField> {
+        if pairs.len() > Self::MAX_COUNT {
+            return Err(InvalidField::new(
+                "httpHeaders",
+                format!("httpHeaders has {} entries; at most {} are allowed", pairs.len(), Self::MAX_COUNT),
+            ));
+        }
+        let total: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if total > Self::MAX_TOTAL_BYTES {
+            return Err(InvalidField::new(
+                "httpHeaders",
+                format!("httpHeaders hold {total} bytes; at most {} are allowed", Self::MAX_TOTAL_BYTES),
+            ));
+        }
+        let mut map = BTreeMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for (name, value) in pairs {
+            let lower = name.to_ascii_lowercase();
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(InvalidField::new(
+                    "httpHeaders",
+                    format!("httpHeaders name {name:?} is not a valid HTTP header name"),
+                ));
+            }
+            if Self::RESERVED.contains(&lower.as_str()) || lower.starts_with("x-tickwork-") {
+                return Err(InvalidField::new(
+                    "httpHeaders",
+                    format!("httpHeaders {name:?} is set by tickwork on every request and cannot be overridden"),
+                ));
+            }
+            if http::HeaderValue::from_str(&value).is_err() {
+                return Err(InvalidField::new(
+                    "httpHeaders",
+                    format!("httpHeaders value of {name:?} is not a valid HTTP header value (visible ASCII only, no line breaks)"),
+                ));
+            }
+            if !seen.insert(lower) {
+                return Err(InvalidField::new(
+                    "httpHeaders",
+                    format!("httpHeaders {name:?} appears twice (header names ignore case)"),
+                ));
+            }
+            map.insert(name, value);
+        }
+        Ok(Self(map))
+    }
+
+    /// Name/value pairs, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The headers as a map, for storage.
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+
+    /// Rebuilds headers read back from storage, where they were already checked.
+    pub fn from_stored(map: BTreeMap<String, String>) -> Self {
+        Self(map)
+    }
+}
+
+/// A request body: any string up to 64 KiB.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpBody(Option<String>);
+
+impl HttpBody {
+    /// Largest accepted body, in bytes.
+    pub const MAX_BYTES: usize = 64 * 1024;
+
+    /// Checks a body's size.
+    pub fn parse(raw: Option<String>) -> Result<Self, InvalidField> {
+        if let Some(body) = &raw {
+            if body.len() > Self::MAX_BYTES {
+                return Err(InvalidField::new(
+                    "httpBody",
+                    format!("httpBody is {} bytes; at most {} are allowed", body.len(), Self::MAX_BYTES),
+                ));
+            }
+        }
+        Ok(Self(raw))
+    }
+
+    /// The body, if any.
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// Everything needed to make one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTarget {
+    /// Method of each request.
+    pub method: HttpMethod,
+    /// Where each request goes.
+    pub url: TargetUrl,
+    /// The job's own headers, sent beside tickwork's.
+    pub headers: HttpHeaders,
+    /// The request body, sent as is.
+    pub body: HttpBody,
+}
+
+/// The delivery promise a job's fires carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecutionType {
+    /// Retried until it succeeds or runs out of retries; never lost.
+    #[default]
+    AtLeastOnce,
+    /// Never delivered twice; not retried.
+    AtMostOnce,
+}
+
+impl ExecutionType {
+    /// The name used in JSON and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionType::AtLeastOnce => "AT_LEAST_ONCE",
+            ExecutionType::AtMostOnce => "AT_MOST_ONCE",
+        }
+    }
+
+    /// Parses `AT_LEAST_ONCE` or `AT_MOST_ONCE`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        match raw {
+            "AT_LEAST_ONCE" => Ok(Self::AtLeastOnce),
+            "AT_MOST_ONCE" => Ok(Self::AtMostOnce),
+            other => Err(InvalidField::new(
+                "executionType",
+                format!("executionType {other:?} is not supported; expected AT_LEAST_ONCE or AT_MOST_ONCE"),
+            )),
+        }
+    }
+}
+
+/// How many times a failed AT_LEAST_ONCE fire is tried again: 0 to 20.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxRetries(u8);
+
+impl MaxRetries {
+    /// Most retries a job may ask for.
+    pub const MAX: i64 = 20;
+
+    /// Checks the range.
+    pub fn parse(raw: i64) -> Result<Self, InvalidField> {
+        if (0..=Self::MAX).contains(&raw) {
+            Ok(Self(raw as u8))
+        } else {
+            Err(InvalidField::new(
+                "maxRetries",
+                format!("maxRetries is {raw}; expected 0 to {}", Self::MAX),
+            ))
+        }
+    }
+
+    /// The count.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl Default for MaxRetries {
+    fn default() -> Self {
+        Self(3)
+    }
+}
+
+/// How long one request may take, in seconds: 1 to 90.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutSeconds(u8);
+
+impl TimeoutSeconds {
+    /// Longest timeout a job may ask for: tasks run up to 90 seconds.
+    pub const MAX: i64 = 90;
+
+    /// Checks the range.
+    pub fn parse(raw: i64) -> Result<Self, InvalidField> {
+        if (1..=Self::MAX).contains(&raw) {
+            Ok(Self(raw as u8))
+        } else {
+            Err(InvalidField::new(
+                "timeoutSeconds",
+                format!("timeoutSeconds is {raw}; expected 1 to {}", Self::MAX),
+            ))
+        }
+    }
+
+    /// The timeout in seconds.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl Default for TimeoutSeconds {
+    fn default() -> Self {
+        Self(90)
+    }
+}
+
+/// A job as a user asked for it, every part already checked.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// Display name.
+    pub name: JobName,
+    /// Free text.
+    pub description: Description,
+    /// When it fires.
+    pub schedule: Schedule,
+    /// What each fire calls.
+    pub target: HttpTarget,
+    /// The delivery promise.
+    pub execution_type: ExecutionType,
+    /// Retries after a failed attempt (AT_LEAST_ONCE only).
+    pub max_retries: MaxRetries,
+    /// Per-request timeout.
+    pub timeout: TimeoutSeconds,
+    /// Whether the job fires at all.
+    pub is_active: bool,
+}
+
+impl NewJob {
+    /// Turns the request into a stored job, created at `now`.
+    ///
+    /// Refuses a schedule that would not fire for years, so a job that can never run is
+    /// never stored.
+    pub fn into_job(self, id: Uuid, now: DateTime<Utc>) -> Result<Job, InvalidField> {
+        let first_fire = self
+            .schedule
+            .first_fire(now)
+            .map_err(InvalidField::from_schedule)?;
+        Ok(Job {
+            id,
+            name: self.name.as_str().to_string(),
+            description: self.description.as_str().to_string(),
+            cron_expression: self.schedule.cron().as_str().to_string(),
+            timezone: self.schedule.timezone().name().to_string(),
+            http_method: self.target.method,
+            http_url: self.target.url.as_str().to_string(),
+            http_headers: self.target.headers.as_map().clone(),
+            http_body: self.target.body.as_deref().map(str::to_string),
+            execution_type: self.execution_type,
+            max_retries: i32::from(self.max_retries.get()),
+            timeout_seconds: i32::from(self.timeout.get()),
+            is_active: self.is_active,
+            next_run_at: self.is_active.then_some(first_fire),
+            last_run_at: None,
+            last_status: None,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// A job as stored. Its values were checked when it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Stable id (UUID v7, so ids sort by creation time).
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Cron expression, 5 or 6 fields.
+    pub cron_expression: String,
+    /// IANA zone the expression is read in.
+    pub timezone: String,
+    /// Method of each request.
+    pub http_method: HttpMethod,
+    /// Where each request goes.
+    pub http_url: String,
+    /// The job's own headers.
+    pub http_headers: BTreeMap<String, String>,
+    /// The request body.
+    pub http_body: Option<String>,
+    /// The delivery promise.
+    pub execution_type: ExecutionType,
+    /// Retries after a failed attempt.
+    pub max_retries: i32,
+    /// Per-request timeout, seconds.
+    pub timeout_seconds: i32,
+    /// Whether the job fires.
+    pub is_active: bool,
+    /// The next fire time; `None` when inactive or the schedule has ended.
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// When the latest finished fire started.
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// How the latest finished fire ended.
+    pub last_status: Option<ExecutionStatus>,
+    /// When the job was created.
+    pub created_at: DateTime<Utc>,
+    /// When a user last changed it.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_must_not_be_empty() {
+        assert_eq!(JobName::parse("  nightly  ").unwrap().as_str(), "nightly");
+        assert_eq!(JobName::parse("   ").unwrap_err().field, "name");
+        assert!(JobName::parse(&"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn urls_must_be_absolute_http_or_https() {
+        assert!(TargetUrl::parse("https://example.com/hook").is_ok());
+        let err = TargetUrl::parse("ftp://example.com").unwrap_err();
+        assert!(err.message.contains("ftp"), "{}", err.message);
+        assert!(TargetUrl::parse("/relative").is_err());
+        assert!(TargetUrl::parse("https://user:pw@example.com").is_err());
+    }
+
+    #[test]
+    fn methods_are_limited_to_five() {
+        assert_eq!(HttpMethod::parse("patch").unwrap(), HttpMethod::Patch);
+        let err = HttpMethod::parse("FETCH").unwrap_err();
+        assert_eq!(err.field, "httpMethod");
+    }
+
+    #[test]
+    fn headers_refuse_reserved_duplicate_and_malformed_names() {
+        let h = |pairs: &[(&str, &str)]| {
+            HttpHeaders::parse(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        assert!(h(&[("Authorization", "Bearer x")]).is_ok());
+        assert!(h(&[("Idempotency-Key", "x")]).is_err());
+        assert!(h(&[("X-Tickwork-Attempt", "9")]).is_err());
+        assert!(h(&[("A", "1"), ("a", "2")]).is_err());
+        assert!(h(&[("bad name", "1")]).is_err());
+        assert!(h(&[("X-Ok", "line\nbreak")]).is_err());
+    }
+
+    #[test]
+    fn retries_and_timeouts_have_ranges() {
+        assert!(MaxRetries::parse(0).is_ok());
+        assert!(MaxRetries::parse(21).is_err());
+        assert!(MaxRetries::parse(-1).is_err());
+        assert!(TimeoutSeconds::parse(0).is_err());
+        assert!(TimeoutSeconds::parse(90).is_ok());
+        assert!(TimeoutSeconds::parse(91).is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! The domain: jobs, their fires (executions), and the values a job is made of.
+//!
+//! Values that come from users are parsed into types here (`JobName`, `TargetUrl`, ...);
+//! past the API boundary the code holds only values that passed. Nothing here does I/O
+//! or reads the clock.
+
+mod execution;
+mod job;
+
+pub use execution::{Delivery, Execution, ExecutionStatus, Outcome};
+pub use job::{
+    Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod, HttpTarget, InvalidField, Job,
+    JobName, MaxRetries, NewJob, TargetUrl, TimeoutSeconds,
+};

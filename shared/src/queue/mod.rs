@@ -1,0 +1,70 @@
+//! The queue: how work reaches workers.
+//!
+//! The queue is a cache of work; the store is the truth. Losing an item delays a fire and
+//! never loses it: the tick's sweeper pushes QUEUED executions again. Pushing an id that
+//! is already waiting leaves one item, so pushes can be repeated freely.
+
+mod redis;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+pub use self::redis::{redis_connection_info, RedisQueue};
+
+/// How many ids the completed list keeps.
+pub const COMPLETED_KEPT: usize = 1000;
+
+/// A queue failure.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Redis could not be reached or refused a command.
+    #[error("redis failed")]
+    Redis(#[from] ::redis::RedisError),
+    /// The queue held a value that is not an execution id.
+    #[error("queue item {0:?} is not an execution id")]
+    BadItem(String),
+}
+
+/// How an item taken from the queue was settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Its fire succeeded; the id joins the completed list.
+    Completed,
+    /// Its fire failed for good; the id joins the failed (dead-letter) list.
+    Failed,
+    /// Not ours to run (delivered twice, or already taken): it just leaves processing.
+    Dropped,
+}
+
+/// Counts of what the queue holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueStats {
+    /// Waiting for a worker.
+    pub ready: u64,
+    /// Taken by a worker and not yet settled.
+    pub processing: u64,
+    /// Recently completed (bounded by [`COMPLETED_KEPT`]).
+    pub completed: u64,
+    /// In the dead-letter list.
+    pub failed: u64,
+}
+
+/// The work queue between the tick and the workers.
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// Checks that the queue answers.
+    async fn ping(&self) -> Result<(), QueueError>;
+
+    /// Makes ids ready for workers; an id already waiting is not added again. Returns
+    /// how many were added.
+    async fn push(&self, ids: &[Uuid]) -> Result<usize, QueueError>;
+
+    /// Takes up to `max` ready ids, oldest first, moving them to processing.
+    async fn pop(&self, max: usize) -> Result<Vec<Uuid>, QueueError>;
+
+    /// Removes settled ids from processing, recording completed and failed ones.
+    async fn settle(&self, items: &[(Uuid, Settled)]) -> Result<(), QueueError>;
+
+    /// Current counts.
+    async fn stats(&self) -> Result<QueueStats, QueueError>;
+}

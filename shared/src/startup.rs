@@ -1,0 +1,132 @@
+//! Wiring shared by the binaries: clients built once from [`Settings`], migrations, and
+//! the shutdown signal.
+
+use std::sync::Arc;
+
+use crate::config::{ConfigError, Settings};
+use crate::queue::{redis_connection_info, QueueError, RedisQueue};
+use crate::store::{connect_options, PgStore, StoreError};
+use crate::tick::TickSettings;
+use crate::worker::WorkerSettings;
+
+/// Why a binary could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A setting is missing or malformed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Migrations could not be applied (is PostgreSQL reachable at the configured address?).
+    #[error("could not migrate the database at {target}")]
+    Migrate {
+        /// Where the database was expected (no password).
+        target: String,
+        /// The failure.
+        #[source]
+        source: StoreError,
+    },
+    /// The Redis client could not be made.
+    #[error("could not set up the Redis client")]
+    Queue(#[from] QueueError),
+}
+
+/// The store and queue a process works with, built once and shared.
+#[derive(Clone)]
+pub struct Services {
+    /// PostgreSQL.
+    pub store: Arc<PgStore>,
+    /// Redis.
+    pub queue: Arc<RedisQueue>,
+}
+
+impl Services {
+    /// Builds both clients (connections are made on first use) and, when
+    /// `MIGRATE_ON_START` is true, applies pending migrations.
+    pub async fn start(settings: &Settings) -> Result<Self, StartupError> {
+        let store = PgStore::connect_lazy(
+            connect_options(&settings.database)?,
+            settings.database.max_connections,
+        );
+        let queue = RedisQueue::connect_lazy(
+            redis_connection_info(&settings.redis)?,
+            &settings.redis.key_prefix,
+        )?;
+        let services = Self {
+            store: Arc::new(store),
+            queue: Arc::new(queue),
+        };
+        if settings.migrate_on_start {
+            services.migrate(settings).await?;
+        }
+        Ok(services)
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self, settings: &Settings) -> Result<(), StartupError> {
+        self.store
+            .migrate()
+            .await
+            .map_err(|source| StartupError::Migrate {
+                target: database_target(settings),
+                source,
+            })
+    }
+}
+
+/// Where the database is, for messages: host, port and name, never the password.
+pub fn database_target(settings: &Settings) -> String {
+    match connect_options(&settings.database) {
+        Ok(options) => format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("")
+        ),
+        Err(_) => "an unparseable address".to_string(),
+    }
+}
+
+impl From<&Settings> for TickSettings {
+    fn from(settings: &Settings) -> Self {
+        Self {
+            batch_size: settings.scheduler_batch_size,
+            misfire_threshold: settings.misfire_threshold,
+            poll_interval: settings.scheduler_poll_interval,
+            ..TickSettings::default()
+        }
+    }
+}
+
+impl From<&Settings> for WorkerSettings {
+    fn from(settings: &Settings) -> Self {
+        Self {
+            pool_size: settings.worker_pool_size,
+            http_timeout: settings.worker_http_timeout,
+            ..WorkerSettings::default()
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,130 @@
+//! Storage: the truth about jobs and their fires.
+//!
+//! The tick, the worker and the API know storage only through [`Store`]; PostgreSQL is
+//! the implementation ([`PgStore`]). Every state change is a conditional write naming the
+//! state it expects to leave.
+
+mod postgres;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::model::{Delivery, Execution, Job, Outcome};
+
+pub use postgres::{connect_options, PgStore};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused a statement.
+    #[error("the database failed")]
+    Database(#[from] sqlx::Error),
+    /// Pending migrations could not be applied.
+    #[error("could not apply database migrations")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row holds a value this build cannot read (written by a newer version?).
+    #[error("stored {what} is malformed: {detail}")]
+    Corrupt {
+        /// Which kind of row.
+        what: &'static str,
+        /// What could not be read.
+        detail: String,
+    },
+}
+
+/// A due job as the tick sees it: enough to plan its fires.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueJob {
+    /// The job.
+    pub id: Uuid,
+    /// Its cron expression as stored.
+    pub cron_expression: String,
+    /// Its time zone as stored.
+    pub timezone: String,
+    /// The fire time that made it due.
+    pub next_run_at: DateTime<Utc>,
+}
+
+/// What the tick decided for one due job.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FirePlan {
+    /// Fire times to record, oldest first; may be empty.
+    pub fires: Vec<DateTime<Utc>>,
+    /// The job's next fire time after these; `None` when the schedule has ended.
+    pub next_run_at: Option<DateTime<Utc>>,
+}
+
+/// What one claim transaction did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FiredBatch {
+    /// Due jobs claimed (and whose `next_run_at` moved on).
+    pub jobs: usize,
+    /// Executions created; fires that already had one are not listed.
+    pub executions: Vec<Uuid>,
+}
+
+/// Decides the fires for one due job; the tick provides it, storage applies it.
+pub type Planner<'a> = &'a (dyn Fn(&DueJob) -> FirePlan + Sync);
+
+/// A page position in a newest-first list: the last item of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCursor {
+    /// `createdAt` of the last job seen.
+    pub created_at: DateTime<Utc>,
+    /// `id` of the last job seen.
+    pub id: Uuid,
+}
+
+/// Storage of jobs and executions.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that storage answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The storage clock: the one clock every tick in every process reads.
+    async fn clock(&self) -> Result<DateTime<Utc>, StoreError>;
+
+    /// Stores a new job.
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError>;
+
+    /// One job with its last finished run, or `None`.
+    async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
+
+    /// Jobs newest first, after `cursor`, at most `limit`.
+    async fn jobs(&self, cursor: Option<JobCursor>, limit: u32) -> Result<Vec<Job>, StoreError>;
+
+    /// A job's executions, latest fire first, scheduled strictly before `before`.
+    async fn executions(
+        &self,
+        job_id: Uuid,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError>;
+
+    /// In one transaction: claims up to `limit` active jobs due at `now` (skipping jobs
+    /// another tick holds), records one QUEUED execution per planned fire (none twice for
+    /// the same job and time), and moves each job's `next_run_at` on.
+    async fn fire_due_jobs(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        plan: Planner<'_>,
+    ) -> Result<FiredBatch, StoreError>;
+
+    /// Executions QUEUED since before `queued_before`: their push may have been lost.
+    async fn stale_queued(
+        &self,
+        queued_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Moves each listed execution that is still QUEUED to RUNNING, counting an attempt,
+    /// and returns what to deliver. Ids that are not QUEUED (delivered twice, already
+    /// taken) are left out.
+    async fn start_executions(&self, ids: &[Uuid]) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Writes outcomes of RUNNING executions whose attempt matches; returns the ids
+    /// written. An outcome for another attempt, or a fire no longer RUNNING, is refused.
+    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Uuid>, StoreError>;
+}

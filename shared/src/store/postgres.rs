@@ -1,0 +1,472 @@
+//! The PostgreSQL store. Queries are checked at run time, so the workspace builds with no
+//! database reachable; the integration tests run every one of them.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+use sqlx::types::Json;
+use sqlx::{FromRow, Row};
+use uuid::Uuid;
+
+use super::{DueJob, FiredBatch, JobCursor, Planner, Store, StoreError};
+use crate::config::{ConfigError, DatabaseSettings};
+use crate::model::{
+    Delivery, Execution, ExecutionStatus, ExecutionType, HttpBody, HttpHeaders, HttpMethod,
+    HttpTarget, Job, Outcome, TargetUrl,
+};
+
+/// The migrations in `migrations/`, compiled into every binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Builds connection options from `DATABASE_URL`, or else from the `DB_*` parts.
+pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, ConfigError> {
+    if let Some(url) = &settings.url {
+        let url = url.expose();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "is not a postgres URL; expected postgres://user:password@host:port/database",
+            ));
+        }
+        return PgConnectOptions::from_str(url).map_err(|e| {
+            ConfigError::new("DATABASE_URL", format!("is not a valid postgres URL: {e}"))
+        });
+    }
+    let sslmode = PgSslMode::from_str(&settings.sslmode)
+        .map_err(|e| ConfigError::new("DB_SSLMODE", format!("is not valid: {e}")))?;
+    let mut options = PgConnectOptions::new_without_pgpass()
+        .host(&settings.host)
+        .port(settings.port)
+        .username(&settings.user)
+        .database(&settings.name)
+        .ssl_mode(sslmode);
+    if !settings.password.expose().is_empty() {
+        options = options.password(settings.password.expose());
+    }
+    Ok(options)
+}
+
+/// Jobs and executions in PostgreSQL, through one connection pool per process.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// A store over a pool that connects on first use and reconnects after a restart.
+    pub fn connect_lazy(options: PgConnectOptions, max_connections: u32) -> Self {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options);
+        Self { pool }
+    }
+
+    /// A store over an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for callers that manage databases (tests, benchmarks).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations. The migrator holds an advisory lock, so processes that
+    /// start together apply each migration once.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// Columns of a job as the API shows it, with its last finished run.
+const JOB_COLUMNS: &str = "j.id, j.name, j.description, j.cron_expression, j.timezone, \
+     j.http_method, j.http_url, j.http_headers, j.http_body, j.execution_type, j.max_retries, \
+     j.timeout_seconds, j.is_active, j.next_run_at, j.created_at, j.updated_at, \
+     l.started_at AS last_run_at, l.status AS last_status";
+
+/// The last finished fire of job `j`, read from the history instead of being written on
+/// every outcome, so workers never lock job rows the tick is claiming.
+const LAST_RUN_JOIN: &str = "LEFT JOIN LATERAL ( \
+         SELECT e.started_at, e.status FROM executions e \
+         WHERE e.job_id = j.id AND e.status IN ('SUCCEEDED', 'FAILED') \
+         ORDER BY e.scheduled_at DESC LIMIT 1 \
+     ) l ON true";
+
+#[derive(FromRow)]
+struct JobRow {
+    id: Uuid,
+    name: String,
+    description: String,
+    cron_expression: String,
+    timezone: String,
+    http_method: String,
+    http_url: String,
+    http_headers: Json<BTreeMap<String, String>>,
+    http_body: Option<String>,
+    execution_type: String,
+    max_retries: i32,
+    timeout_seconds: i32,
+    is_active: bool,
+    next_run_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_run_at: Option<DateTime<Utc>>,
+    last_status: Option<String>,
+}
+
+fn corrupt(what: &'static str, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        detail: detail.into(),
+    }
+}
+
+fn read_status(raw: &str) -> Result<ExecutionStatus, StoreError> {
+    ExecutionStatus::parse(raw).ok_or_else(|| corrupt("execution", format!("unknown status {raw:?}")))
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+
+    fn try_from(row: JobRow) -> Result<Self, StoreError> {
+        Ok(Job {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            cron_expression: row.cron_expression,
+            timezone: row.timezone,
+            http_method: HttpMethod::parse(&row.http_method)
+                .map_err(|e| corrupt("job", e.message))?,
+            http_url: row.http_url,
+            http_headers: row.http_headers.0,
+            http_body: row.http_body,
+            execution_type: ExecutionType::parse(&row.execution_type)
+                .map_err(|e| corrupt("job", e.message))?,
+            max_retries: row.max_retries,
+            timeout_seconds: row.timeout_seconds,
+            is_active: row.is_active,
+            next_run_at: row.next_run_at,
+            last_run_at: row.last_run_at,
+            last_status: row.last_status.as_deref().map(read_status).transpose()?,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct ExecutionRow {
+    id: Uuid,
+    job_id: Uuid,
+    scheduled_at: DateTime<Utc>,
+    status: String,
+    attempt: i32,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    duration_ms: Option<i64>,
+    http_status: Option<i32>,
+    error: Option<String>,
+}
+
+impl TryFrom<ExecutionRow> for Execution {
+    type Error = StoreError;
+
+    fn try_from(row: ExecutionRow) -> Result<Self, StoreError> {
+        Ok(Execution {
+            id: row.id,
+            job_id: row.job_id,
+            scheduled_at: row.scheduled_at,
+            status: read_status(&row.status)?,
+            attempt: row.attempt,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            duration_ms: row.duration_ms,
+            http_status: row.http_status,
+            error: row.error,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct DeliveryRow {
+    id: Uuid,
+    job_id: Uuid,
+    scheduled_at: DateTime<Utc>,
+    attempt: i32,
+    execution_type: String,
+    http_method: String,
+    http_url: String,
+    http_headers: Json<BTreeMap<String, String>>,
+    http_body: Option<String>,
+    timeout_seconds: i32,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+
+    fn try_from(row: DeliveryRow) -> Result<Self, StoreError> {
+        let bad = |e: crate::model::InvalidField| corrupt("job", e.message);
+        Ok(Delivery {
+            execution_id: row.id,
+            job_id: row.job_id,
+            scheduled_at: row.scheduled_at,
+            attempt: row.attempt,
+            execution_type: ExecutionType::parse(&row.execution_type).map_err(bad)?,
+            target: HttpTarget {
+                method: HttpMethod::parse(&row.http_method).map_err(bad)?,
+                url: TargetUrl::parse(&row.http_url).map_err(bad)?,
+                headers: HttpHeaders::from_stored(row.http_headers.0),
+                body: HttpBody::parse(row.http_body).map_err(bad)?,
+            },
+            timeout_seconds: u8::try_from(row.timeout_seconds)
+                .map_err(|_| corrupt("job", format!("timeout {} out of range", row.timeout_seconds)))?,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn clock(&self) -> Result<DateTime<Utc>, StoreError> {
+        let now: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(now)
+    }
+
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO jobs (id, name, description, cron_expression, timezone, http_method, \
+             http_url, http_headers, http_body, execution_type, max_retries, timeout_seconds, \
+             is_active, next_run_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(job.id)
+        .bind(&job.name)
+        .bind(&job.description)
+        .bind(&job.cron_expression)
+        .bind(&job.timezone)
+        .bind(job.http_method.as_str())
+        .bind(&job.http_url)
+        .bind(Json(&job.http_headers))
+        .bind(&job.http_body)
+        .bind(job.execution_type.as_str())
+        .bind(job.max_retries)
+        .bind(job.timeout_seconds)
+        .bind(job.is_active)
+        .bind(job.next_run_at)
+        .bind(job.created_at)
+        .bind(job.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j {LAST_RUN_JOIN} WHERE j.id = $1");
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Job::try_from).transpose()
+    }
+
+    async fn jobs(&self, cursor: Option<JobCursor>, limit: u32) -> Result<Vec<Job>, StoreError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j {LAST_RUN_JOIN} \
+             WHERE ($1::timestamptz IS NULL OR (j.created_at, j.id) < ($1, $2)) \
+             ORDER BY j.created_at DESC, j.id DESC LIMIT $3"
+        );
+        let rows: Vec<JobRow> = sqlx::query_as(&sql)
+            .bind(cursor.map(|c| c.created_at))
+            .bind(cursor.map(|c| c.id))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(Job::try_from).collect()
+    }
+
+    async fn executions(
+        &self,
+        job_id: Uuid,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let rows: Vec<ExecutionRow> = sqlx::query_as(
+            "SELECT id, job_id, scheduled_at, status, attempt, started_at, finished_at, \
+             duration_ms, http_status, error FROM executions \
+             WHERE job_id = $1 AND ($2::timestamptz IS NULL OR scheduled_at < $2) \
+             ORDER BY scheduled_at DESC LIMIT $3",
+        )
+        .bind(job_id)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Execution::try_from).collect()
+    }
+
+    async fn fire_due_jobs(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        plan: Planner<'_>,
+    ) -> Result<FiredBatch, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // NO KEY UPDATE: enough to keep other ticks off the row, without blocking the
+        // key-share locks that inserting executions takes on it.
+        let due = sqlx::query(
+            "SELECT id, cron_expression, timezone, next_run_at FROM jobs \
+             WHERE is_active AND next_run_at <= $1 \
+             ORDER BY next_run_at LIMIT $2 \
+             FOR NO KEY UPDATE SKIP LOCKED",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        if due.is_empty() {
+            tx.commit().await?;
+            return Ok(FiredBatch::default());
+        }
+
+        let mut job_ids = Vec::with_capacity(due.len());
+        let mut next_runs: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(due.len());
+        let mut exec_ids = Vec::with_capacity(due.len());
+        let mut exec_jobs = Vec::with_capacity(due.len());
+        let mut exec_times = Vec::with_capacity(due.len());
+        for row in &due {
+            let job = DueJob {
+                id: row.try_get("id")?,
+                cron_expression: row.try_get("cron_expression")?,
+                timezone: row.try_get("timezone")?,
+                next_run_at: row.try_get("next_run_at")?,
+            };
+            let fire_plan = plan(&job);
+            for fire in fire_plan.fires {
+                exec_ids.push(Uuid::now_v7());
+                exec_jobs.push(job.id);
+                exec_times.push(fire);
+            }
+            job_ids.push(job.id);
+            next_runs.push(fire_plan.next_run_at);
+        }
+
+        let executions: Vec<Uuid> = if exec_ids.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_scalar(
+                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at) \
+                 SELECT f.id, f.job_id, f.scheduled_at, 'QUEUED', $4 \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[]) AS f(id, job_id, scheduled_at) \
+                 ON CONFLICT ON CONSTRAINT executions_one_per_fire DO NOTHING \
+                 RETURNING id",
+            )
+            .bind(&exec_ids)
+            .bind(&exec_jobs)
+            .bind(&exec_times)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?
+        };
+
+        sqlx::query(
+            "UPDATE jobs SET next_run_at = n.next_run_at \
+             FROM UNNEST($1::uuid[], $2::timestamptz[]) AS n(id, next_run_at) \
+             WHERE jobs.id = n.id",
+        )
+        .bind(&job_ids)
+        .bind(&next_runs)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+
+        Ok(FiredBatch {
+            jobs: job_ids.len(),
+            executions,
+        })
+    }
+
+    async fn stale_queued(
+        &self,
+        queued_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let ids = sqlx::query_scalar(
+            "SELECT id FROM executions WHERE status = 'QUEUED' AND queued_at < $1 \
+             ORDER BY queued_at LIMIT $2",
+        )
+        .bind(queued_before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
+    }
+
+    async fn start_executions(&self, ids: &[Uuid]) -> Result<Vec<Delivery>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // SKIP LOCKED: when two workers hold the same id, one takes it and the other
+        // moves on instead of waiting to find it taken.
+        let rows: Vec<DeliveryRow> = sqlx::query_as(
+            "WITH claimable AS ( \
+                 SELECT id FROM executions WHERE id = ANY($1) AND status = 'QUEUED' \
+                 ORDER BY id FOR NO KEY UPDATE SKIP LOCKED \
+             ) \
+             UPDATE executions e \
+             SET status = 'RUNNING', attempt = e.attempt + 1, started_at = clock_timestamp() \
+             FROM claimable c, jobs j \
+             WHERE e.id = c.id AND j.id = e.job_id \
+             RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, j.execution_type, \
+                 j.http_method, j.http_url, j.http_headers, j.http_body, j.timeout_seconds",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Delivery::try_from).collect()
+    }
+
+    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Uuid>, StoreError> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = outcomes.iter().map(|o| o.execution_id).collect();
+        let attempts: Vec<i32> = outcomes.iter().map(|o| o.attempt).collect();
+        let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
+        let durations: Vec<i64> = outcomes.iter().map(|o| o.duration_ms).collect();
+        let http: Vec<Option<i32>> = outcomes
+            .iter()
+            .map(|o| o.http_status.map(i32::from))
+            .collect();
+        let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_deref()).collect();
+        let written = sqlx::query_scalar(
+            "UPDATE executions e \
+             SET status = o.status, finished_at = clock_timestamp(), duration_ms = o.duration_ms, \
+                 http_status = o.http_status, error = o.error \
+             FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::bigint[], $5::int[], $6::text[]) \
+                 AS o(id, attempt, status, duration_ms, http_status, error) \
+             WHERE e.id = o.id AND e.status = 'RUNNING' AND e.attempt = o.attempt \
+             RETURNING e.id",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(&statuses)
+        .bind(&durations)
+        .bind(&http)
+        .bind(&errors)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(written)
+    }
+}

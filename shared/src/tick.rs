@@ -1,0 +1,298 @@
+//! The tick: every second, turn due jobs into queued executions.
+//!
+//! [`run_tick_once`] is one pass at a given `now`; [`sweep_once`] re-pushes executions
+//! whose push may have been lost; [`run`] wraps both in a loop on second boundaries of
+//! the storage clock. A pass commits the executions before it pushes them, so a crash
+//! between the two delays a fire (until the sweeper finds it) and never loses it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tracing::Instrument;
+
+use crate::queue::{Queue, QueueError};
+use crate::schedule::Schedule;
+use crate::store::{DueJob, FirePlan, Store, StoreError};
+use crate::telemetry::error_chain;
+
+/// Tuning of the tick pass and the sweeper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickSettings {
+    /// Jobs claimed per transaction (`SCHEDULER_BATCH_SIZE`).
+    pub batch_size: u32,
+    /// A fire later than this is a misfire and fires once (`MISFIRE_THRESHOLD`).
+    pub misfire_threshold: Duration,
+    /// Time between passes (`SCHEDULER_POLL_INTERVAL`); passes start on its boundaries.
+    pub poll_interval: Duration,
+    /// How long an execution may stay QUEUED before the sweeper pushes it again.
+    pub sweep_after: Duration,
+    /// Most executions one sweep re-pushes.
+    pub sweep_limit: u32,
+}
+
+impl Default for TickSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            misfire_threshold: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            sweep_after: Duration::from_secs(5),
+            sweep_limit: 1000,
+        }
+    }
+}
+
+/// A tick failure. The loop logs it and tries again at the next boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    /// Claiming due jobs or reading the clock failed; nothing was fired.
+    #[error("could not claim due jobs")]
+    Store(#[from] StoreError),
+    /// Executions were committed but could not be pushed; the sweeper will push them.
+    #[error("committed {committed} executions but could not push them; the sweeper will")]
+    Push {
+        /// Executions recorded and waiting for the sweeper.
+        committed: usize,
+        /// Why the push failed.
+        #[source]
+        source: QueueError,
+    },
+}
+
+/// What one tick pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TickOutcome {
+    /// Claim transactions run (the last one found nothing, unless the pass stopped early).
+    pub batches: usize,
+    /// Due jobs claimed.
+    pub jobs: usize,
+    /// Executions created.
+    pub fired: usize,
+    /// Executions newly pushed to the queue.
+    pub pushed: usize,
+}
+
+/// Decides which fires to record for a due job at `now`, and its next fire time.
+///
+/// A job less than `misfire_threshold` late fires every missed time, late. A job more
+/// late than that (the tick was down) fires once, at the latest missed time, and resumes
+/// from `now`. A job whose stored schedule no longer parses fires nothing and stops.
+pub fn plan_fires(job: &DueJob, now: DateTime<Utc>, misfire_threshold: Duration) -> FirePlan {
+    let schedule = match Schedule::parse(&job.cron_expression, &job.timezone) {
+        Ok(schedule) => schedule,
+        Err(error) => {
+            tracing::error!(job_id = %job.id, %error, "stored schedule does not parse; the job stops firing");
+            return FirePlan::default();
+        }
+    };
+    let threshold = chrono::Duration::from_std(misfire_threshold).unwrap_or(chrono::Duration::MAX);
+    if now - job.next_run_at > threshold {
+        let latest = schedule
+            .latest_at_or_before(now)
+            .filter(|t| *t >= job.next_run_at)
+            .unwrap_or(job.next_run_at);
+        return FirePlan {
+            fires: vec![latest],
+            next_run_at: schedule.next_after(now),
+        };
+    }
+    let mut fires = vec![job.next_run_at];
+    let mut next = schedule.next_after(job.next_run_at);
+    while let Some(t) = next.filter(|t| *t <= now) {
+        fires.push(t);
+        next = schedule.next_after(t);
+    }
+    FirePlan {
+        fires,
+        next_run_at: next,
+    }
+}
+
+/// One tick pass at `now`: claim due jobs batch by batch, commit their executions, then
+/// push them, until no job is due.
+#[tracing::instrument(name = "tick", skip_all, fields(%now))]
+pub async fn run_tick_once(
+    now: DateTime<Utc>,
+    store: &dyn Store,
+    queue: &dyn Queue,
+    settings: &TickSettings,
+) -> Result<TickOutcome, TickError> {
+    let mut outcome = TickOutcome::default();
+    let planner = |job: &DueJob| plan_fires(job, now, settings.misfire_threshold);
+    loop {
+        let batch = store
+            .fire_due_jobs(now, settings.batch_size, &planner)
+            .await?;
+        outcome.batches += 1;
+        if batch.jobs == 0 {
+            return Ok(outcome);
+        }
+        outcome.jobs += batch.jobs;
+        outcome.fired += batch.executions.len();
+        outcome.pushed += queue
+            .push(&batch.executions)
+            .await
+            .map_err(|source| TickError::Push {
+                committed: batch.executions.len(),
+                source,
+            })?;
+    }
+}
+
+/// Pushes executions QUEUED for longer than `sweep_after` at `now` again; the queue keeps
+/// one item per id, so this is safe in every tick instance at once. Returns how many
+/// were missing from the queue and were pushed.
+#[tracing::instrument(name = "sweep", skip_all, fields(%now))]
+pub async fn sweep_once(
+    now: DateTime<Utc>,
+    store: &dyn Store,
+    queue: &dyn Queue,
+    settings: &TickSettings,
+) -> Result<usize, TickError> {
+    let cutoff = now - chrono::Duration::from_std(settings.sweep_after).unwrap_or_default();
+    let stale = store.stale_queued(cutoff, settings.sweep_limit).await?;
+    if stale.is_empty() {
+        return Ok(0);
+    }
+    let pushed = queue
+        .push(&stale)
+        .await
+        .map_err(|source| TickError::Push {
+            committed: stale.len(),
+            source,
+        })?;
+    if pushed > 0 {
+        tracing::warn!(pushed, "re-pushed queued executions missing from the queue");
+    }
+    Ok(pushed)
+}
+
+/// Time from `now` to the next multiple of `interval` since the epoch.
+fn until_next_boundary(now: DateTime<Utc>, interval: Duration) -> Duration {
+    let interval_us = interval.as_micros().max(1) as i64;
+    let now_us = now.timestamp_micros();
+    let next = (now_us.div_euclid(interval_us) + 1) * interval_us;
+    Duration::from_micros((next - now_us) as u64)
+}
+
+/// Runs a pass and a sweep on every boundary of the poll interval, by the storage clock,
+/// until `shutdown` completes. Failures are logged and retried at the next boundary.
+pub async fn run(
+    store: &dyn Store,
+    queue: &dyn Queue,
+    settings: TickSettings,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    // Wake a little after the boundary so the storage clock has surely passed it.
+    const MARGIN: Duration = Duration::from_millis(2);
+    let mut wait = Duration::ZERO;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let now = match store.clock().await {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::error!(error = %error_chain(&error), "cannot read the storage clock");
+                wait = settings.poll_interval;
+                continue;
+            }
+        };
+        let started = tokio::time::Instant::now();
+        let span = tracing::info_span!("tick_loop");
+        async {
+            match run_tick_once(now, store, queue, &settings).await {
+                Ok(outcome) if outcome.fired > 0 => {
+                    tracing::info!(fired = outcome.fired, jobs = outcome.jobs, pushed = outcome.pushed, "fired due jobs");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(error = %error_chain(&error), "tick pass failed"),
+            }
+            if let Err(error) = sweep_once(now, store, queue, &settings).await {
+                tracing::error!(error = %error_chain(&error), "sweep failed");
+            }
+        }
+        .instrument(span)
+        .await;
+        wait = until_next_boundary(now, settings.poll_interval)
+            .saturating_sub(started.elapsed())
+            + MARGIN;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, h, m, s).single().unwrap()
+    }
+
+    fn due(expr: &str, next: DateTime<Utc>) -> DueJob {
+        DueJob {
+            id: Uuid::nil(),
+            cron_expression: expr.into(),
+            timezone: "UTC".into(),
+            next_run_at: next,
+        }
+    }
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn an_on_time_job_fires_once_and_moves_to_its_next_time() {
+        let plan = plan_fires(&due("*/2 * * * * *", at(10, 0, 0)), at(10, 0, 0), MINUTE);
+        assert_eq!(plan.fires, vec![at(10, 0, 0)]);
+        assert_eq!(plan.next_run_at, Some(at(10, 0, 2)));
+    }
+
+    #[test]
+    fn a_job_a_few_seconds_late_fires_every_missed_time() {
+        let now = at(10, 0, 5) + chrono::Duration::milliseconds(300);
+        let plan = plan_fires(&due("* * * * * *", at(10, 0, 2)), now, MINUTE);
+        assert_eq!(
+            plan.fires,
+            vec![at(10, 0, 2), at(10, 0, 3), at(10, 0, 4), at(10, 0, 5)]
+        );
+        assert_eq!(plan.next_run_at, Some(at(10, 0, 6)));
+    }
+
+    #[test]
+    fn a_job_later_than_the_misfire_threshold_fires_once_at_the_latest_missed_time() {
+        let plan = plan_fires(&due("0 * * * * *", at(9, 0, 0)), at(10, 0, 30), MINUTE);
+        assert_eq!(plan.fires, vec![at(10, 0, 0)]);
+        assert_eq!(plan.next_run_at, Some(at(10, 1, 0)));
+    }
+
+    #[test]
+    fn a_job_not_yet_due_in_its_plan_never_fires_before_its_time() {
+        // The store only hands over due jobs, but the plan still never invents earlier fires.
+        let plan = plan_fires(&due("0 0 * * * *", at(10, 0, 0)), at(10, 0, 0), MINUTE);
+        assert_eq!(plan.fires, vec![at(10, 0, 0)]);
+        assert_eq!(plan.next_run_at, Some(at(11, 0, 0)));
+    }
+
+    #[test]
+    fn a_schedule_that_no_longer_parses_stops_without_firing() {
+        let plan = plan_fires(&due("not cron", at(10, 0, 0)), at(10, 0, 0), MINUTE);
+        assert_eq!(plan, FirePlan::default());
+    }
+
+    #[test]
+    fn boundaries_are_whole_intervals_of_the_clock() {
+        let now = at(10, 0, 0) + chrono::Duration::milliseconds(250);
+        assert_eq!(
+            until_next_boundary(now, Duration::from_secs(1)),
+            Duration::from_millis(750)
+        );
+        assert_eq!(
+            until_next_boundary(at(10, 0, 0), Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+    }
+}

@@ -1,0 +1,296 @@
+//! The worker: take queued executions, call their targets, record how it went.
+//!
+//! For each item: claim it in the store (QUEUED→RUNNING, one worker wins), call the
+//! target, record the outcome, and only after that commit settle the item in the queue.
+//! [`Worker::run_once`] is one pass over what the queue holds now; [`Worker::run`] keeps
+//! up to `pool_size` executions going until shutdown.
+
+mod delivery;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+use uuid::Uuid;
+
+pub use delivery::{call, http_client, tickwork_headers, CallResult, RESPONSE_READ_LIMIT};
+
+use crate::model::{Delivery, ExecutionStatus, Outcome};
+use crate::queue::{Queue, QueueError, Settled};
+use crate::store::{Store, StoreError};
+use crate::telemetry::error_chain;
+
+/// Tuning of one worker process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// Executions run at once (`WORKER_POOL_SIZE`).
+    pub pool_size: usize,
+    /// Ceiling on any request's timeout (`WORKER_HTTP_TIMEOUT`).
+    pub http_timeout: Duration,
+    /// Pause before asking an empty queue again.
+    pub idle_poll: Duration,
+    /// How long to keep trying to record an outcome while the store is unreachable.
+    pub record_patience: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            pool_size: 10,
+            http_timeout: Duration::from_secs(90),
+            idle_poll: Duration::from_millis(10),
+            record_patience: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why items could not be taken. The loop logs it and tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The queue could not be read.
+    #[error("could not take items from the queue")]
+    Queue(#[from] QueueError),
+    /// The store refused the claim; the items stay QUEUED and the sweeper re-pushes them.
+    #[error("could not claim executions")]
+    Store(#[from] StoreError),
+    /// The HTTP client could not be built (no TLS roots?).
+    #[error("could not build the HTTP client")]
+    Http(#[from] reqwest::Error),
+}
+
+/// How one execution ended for this worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionOutcome {
+    /// The target answered 2xx and it is recorded.
+    Succeeded,
+    /// The attempt failed and it is recorded.
+    Failed,
+    /// The store refused the outcome: another attempt owns the fire now.
+    Refused,
+    /// The outcome could not be written in time; the fire stays RUNNING in the store.
+    Unrecorded,
+}
+
+/// What one [`Worker::run_once`] pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WorkerPass {
+    /// Items taken from the queue.
+    pub taken: usize,
+    /// Items dropped because their execution was not QUEUED (a duplicate delivery).
+    pub dropped: usize,
+    /// Executions that succeeded.
+    pub succeeded: usize,
+    /// Executions that failed.
+    pub failed: usize,
+    /// Outcomes refused or not written.
+    pub unsettled: usize,
+}
+
+/// A worker over a store, a queue and a shared HTTP client.
+pub struct Worker {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    http: reqwest::Client,
+    settings: WorkerSettings,
+}
+
+impl Worker {
+    /// Builds a worker; the HTTP client is made once here and shared by every call.
+    pub fn new(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn Queue>,
+        settings: WorkerSettings,
+    ) -> Result<Self, WorkerError> {
+        Ok(Self {
+            store,
+            queue,
+            http: http_client()?,
+            settings,
+        })
+    }
+
+    /// Takes up to `max` items and claims their executions. Items whose execution is not
+    /// QUEUED are settled as dropped at once.
+    pub async fn take(&self, max: usize) -> Result<Vec<Delivery>, WorkerError> {
+        let ids = self.queue.pop(max).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deliveries = self.store.start_executions(&ids).await?;
+        if deliveries.len() < ids.len() {
+            let claimed: HashSet<Uuid> = deliveries.iter().map(|d| d.execution_id).collect();
+            let dropped: Vec<(Uuid, Settled)> = ids
+                .iter()
+                .filter(|id| !claimed.contains(id))
+                .map(|id| (*id, Settled::Dropped))
+                .collect();
+            tracing::debug!(count = dropped.len(), "dropped items whose execution is not queued");
+            if let Err(error) = self.queue.settle(&dropped).await {
+                tracing::warn!(error = %error_chain(&error), "could not settle dropped items");
+            }
+        }
+        Ok(deliveries)
+    }
+
+    /// Calls the target of one claimed execution, records the outcome, then settles the
+    /// queue item.
+    pub async fn execute(&self, delivery: Delivery) -> ExecutionOutcome {
+        let span = tracing::info_span!(
+            "execution",
+            execution_id = %delivery.execution_id,
+            job_id = %delivery.job_id,
+            attempt = delivery.attempt,
+        );
+        self.execute_inner(delivery).instrument(span).await
+    }
+
+    async fn execute_inner(&self, delivery: Delivery) -> ExecutionOutcome {
+        let result = call(&self.http, &delivery, self.settings.http_timeout).await;
+        let status = if result.succeeded() {
+            ExecutionStatus::Succeeded
+        } else {
+            ExecutionStatus::Failed
+        };
+        let outcome = Outcome {
+            execution_id: delivery.execution_id,
+            attempt: delivery.attempt,
+            status,
+            duration_ms: i64::try_from(result.duration.as_millis()).unwrap_or(i64::MAX),
+            http_status: result.status,
+            error: result.error.clone(),
+        };
+        match self.record(&outcome).await {
+            Some(true) => {}
+            Some(false) => {
+                tracing::warn!("outcome refused: another attempt owns this fire");
+                self.settle(delivery.execution_id, Settled::Dropped).await;
+                return ExecutionOutcome::Refused;
+            }
+            None => return ExecutionOutcome::Unrecorded,
+        }
+        if status == ExecutionStatus::Succeeded {
+            tracing::info!(http_status = ?result.status, duration_ms = outcome.duration_ms, "execution succeeded");
+            self.settle(delivery.execution_id, Settled::Completed).await;
+            ExecutionOutcome::Succeeded
+        } else {
+            tracing::warn!(http_status = ?result.status, error = result.error.as_deref().unwrap_or(""), "execution failed");
+            self.settle(delivery.execution_id, Settled::Failed).await;
+            ExecutionOutcome::Failed
+        }
+    }
+
+    /// Writes an outcome, retrying while the store is unreachable. `Some(written)`, or
+    /// `None` when the store stayed unreachable for `record_patience`.
+    async fn record(&self, outcome: &Outcome) -> Option<bool> {
+        let deadline = tokio::time::Instant::now() + self.settings.record_patience;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.store.record_outcomes(std::slice::from_ref(outcome)).await {
+                Ok(written) => return Some(!written.is_empty()),
+                Err(error) if tokio::time::Instant::now() + delay < deadline => {
+                    tracing::warn!(error = %error_chain(&error), "could not record outcome; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => {
+                    tracing::error!(error = %error_chain(&error), "could not record outcome; the fire stays RUNNING");
+                    return None;
+                }
+            }
+        }
+    }
+
+    async fn settle(&self, id: Uuid, how: Settled) {
+        if let Err(error) = self.queue.settle(&[(id, how)]).await {
+            // The outcome is committed; a stale processing entry is only cosmetic.
+            tracing::warn!(error = %error_chain(&error), "could not settle queue item");
+        }
+    }
+
+    /// One pass: takes up to `max` items, runs them all at once, and waits for them.
+    pub async fn run_once(&self, max: usize) -> Result<WorkerPass, WorkerError> {
+        let deliveries = self.take(max).await?;
+        let mut pass = WorkerPass {
+            taken: deliveries.len(),
+            ..WorkerPass::default()
+        };
+        let outcomes =
+            futures_util::future::join_all(deliveries.into_iter().map(|d| self.execute(d))).await;
+        for outcome in outcomes {
+            match outcome {
+                ExecutionOutcome::Succeeded => pass.succeeded += 1,
+                ExecutionOutcome::Failed => pass.failed += 1,
+                ExecutionOutcome::Refused | ExecutionOutcome::Unrecorded => pass.unsettled += 1,
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Keeps up to `pool_size` executions running until `shutdown` completes, then waits
+    /// for those in flight to finish.
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let slots = Arc::new(Semaphore::new(self.settings.pool_size));
+        let mut running = JoinSet::new();
+        loop {
+            while running.try_join_next().is_some() {}
+            let first = tokio::select! {
+                _ = &mut shutdown => break,
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let free = 1 + slots.available_permits();
+            let deliveries = match self.take(free).await {
+                Ok(deliveries) => deliveries,
+                Err(error) => {
+                    tracing::error!(error = %error_chain(&error), "could not take work");
+                    drop(first);
+                    if sleep_or_shutdown(Duration::from_secs(1), &mut shutdown).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            if deliveries.is_empty() {
+                drop(first);
+                if sleep_or_shutdown(self.settings.idle_poll, &mut shutdown).await {
+                    break;
+                }
+                continue;
+            }
+            let mut first = Some(first);
+            for delivery in deliveries {
+                // Only this loop takes slots and it took at most `free` items, so a slot
+                // is free for each without waiting.
+                let permit = match first.take() {
+                    Some(permit) => Some(permit),
+                    None => slots.clone().acquire_owned().await.ok(),
+                };
+                let worker = Arc::clone(&self);
+                running.spawn(async move {
+                    worker.execute(delivery).await;
+                    drop(permit);
+                });
+            }
+        }
+        tracing::info!(in_flight = running.len(), "worker stopping; waiting for running executions");
+        while running.join_next().await.is_some() {}
+    }
+}
+
+/// Sleeps for `duration`; true if `shutdown` completed first.
+async fn sleep_or_shutdown(
+    duration: Duration,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> bool {
+    tokio::select! {
+        _ = shutdown => true,
+        _ = tokio::time::sleep(duration) => false,
+    }
+}

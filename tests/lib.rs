@@ -1,0 +1,1 @@
+//! Support crate for the tickwork integration tests; the tests live in `main.rs`.
