@@ -147,7 +147,14 @@ impl Settings {
                 sslmode: env.one_of(
                     "DB_SSLMODE",
                     "prefer",
-                    &["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+                    &[
+                        "disable",
+                        "allow",
+                        "prefer",
+                        "require",
+                        "verify-ca",
+                        "verify-full",
+                    ],
                 )?,
                 max_connections: env.number("DB_MAX_CONNECTIONS", 10, 1, 1000)? as u32,
             },
@@ -169,7 +176,10 @@ impl Settings {
                 Duration::from_secs(900),
             )?,
             log_level: env.string_or("LOG_LEVEL", "info"),
-            log_format: match env.one_of("LOG_FORMAT", "text", &["json", "text"])?.as_str() {
+            log_format: match env
+                .one_of("LOG_FORMAT", "text", &["json", "text"])?
+                .as_str()
+            {
                 "json" => LogFormat::Json,
                 _ => LogFormat::Text,
             },
@@ -204,7 +214,13 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         self.string(name).unwrap_or_else(|| default.to_string())
     }
 
-    fn number(&self, name: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    fn number(
+        &self,
+        name: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
         let Some(raw) = self.string(name) else {
             return Ok(default);
         };
@@ -222,7 +238,10 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             return Ok(default);
         };
         raw.trim().parse::<u16>().map_err(|_| {
-            ConfigError::new(name, format!("is {raw:?}; expected a port number from 0 to 65535"))
+            ConfigError::new(
+                name,
+                format!("is {raw:?}; expected a port number from 0 to 65535"),
+            )
         })
     }
 
@@ -233,11 +252,19 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(ConfigError::new(name, format!("is {raw:?}; expected true or false"))),
+            _ => Err(ConfigError::new(
+                name,
+                format!("is {raw:?}; expected true or false"),
+            )),
         }
     }
 
-    fn one_of(&self, name: &'static str, default: &str, allowed: &[&str]) -> Result<String, ConfigError> {
+    fn one_of(
+        &self,
+        name: &'static str,
+        default: &str,
+        allowed: &[&str],
+    ) -> Result<String, ConfigError> {
         let Some(raw) = self.string(name) else {
             return Ok(default.to_string());
         };
@@ -290,9 +317,7 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
 /// Parses `90`, `90s`, `500ms`, `5m` or `1h`.
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(raw.len());
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (digits, unit) = raw.split_at(split);
     let n: u64 = digits.parse().ok()?;
     match unit.trim() {
@@ -336,7 +361,10 @@ mod tests {
     fn malformed_values_name_the_variable() {
         let err = settings(&[("SERVER_PORT", "80a")]).unwrap_err();
         assert_eq!(err.variable, "SERVER_PORT");
-        assert!(err.to_string().starts_with("SERVER_PORT is \"80a\""), "{err}");
+        assert!(
+            err.to_string().starts_with("SERVER_PORT is \"80a\""),
+            "{err}"
+        );
         let err = settings(&[("WORKER_POOL_SIZE", "0")]).unwrap_err();
         assert_eq!(err.variable, "WORKER_POOL_SIZE");
         let err = settings(&[("LOG_FORMAT", "xml")]).unwrap_err();
@@ -360,7 +388,11 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let s = settings(&[("DB_PASSWORD", "hunter2"), ("DATABASE_URL", "postgres://u:hunter2@h/db")]).unwrap();
+        let s = settings(&[
+            ("DB_PASSWORD", "hunter2"),
+            ("DATABASE_URL", "postgres://u:hunter2@h/db"),
+        ])
+        .unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

@@ -15,7 +15,9 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), ConfigError> {
         _ => EnvFilter::try_new(level).map_err(|e| {
             ConfigError::new(
                 "LOG_LEVEL",
-                format!("is {level:?}, not a valid log filter (try debug, info, warn or error): {e}"),
+                format!(
+                    "is {level:?}, not a valid log filter (try debug, info, warn or error): {e}"
+                ),
             )
         })?,
     };

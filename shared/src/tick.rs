@@ -130,13 +130,14 @@ pub async fn run_tick_once(
         }
         outcome.jobs += batch.jobs;
         outcome.fired += batch.executions.len();
-        outcome.pushed += queue
-            .push(&batch.executions)
-            .await
-            .map_err(|source| TickError::Push {
-                committed: batch.executions.len(),
-                source,
-            })?;
+        outcome.pushed +=
+            queue
+                .push(&batch.executions)
+                .await
+                .map_err(|source| TickError::Push {
+                    committed: batch.executions.len(),
+                    source,
+                })?;
     }
 }
 
@@ -155,13 +156,10 @@ pub async fn sweep_once(
     if stale.is_empty() {
         return Ok(0);
     }
-    let pushed = queue
-        .push(&stale)
-        .await
-        .map_err(|source| TickError::Push {
-            committed: stale.len(),
-            source,
-        })?;
+    let pushed = queue.push(&stale).await.map_err(|source| TickError::Push {
+        committed: stale.len(),
+        source,
+    })?;
     if pushed > 0 {
         tracing::warn!(pushed, "re-pushed queued executions missing from the queue");
     }
@@ -206,7 +204,12 @@ pub async fn run(
         async {
             match run_tick_once(now, store, queue, &settings).await {
                 Ok(outcome) if outcome.fired > 0 => {
-                    tracing::info!(fired = outcome.fired, jobs = outcome.jobs, pushed = outcome.pushed, "fired due jobs");
+                    tracing::info!(
+                        fired = outcome.fired,
+                        jobs = outcome.jobs,
+                        pushed = outcome.pushed,
+                        "fired due jobs"
+                    );
                 }
                 Ok(_) => {}
                 Err(error) => tracing::error!(error = %error_chain(&error), "tick pass failed"),
@@ -217,8 +220,7 @@ pub async fn run(
         }
         .instrument(span)
         .await;
-        wait = until_next_boundary(now, settings.poll_interval)
-            .saturating_sub(started.elapsed())
+        wait = until_next_boundary(now, settings.poll_interval).saturating_sub(started.elapsed())
             + MARGIN;
     }
 }

@@ -23,7 +23,9 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             return Ok(());
         }
-        Some(other) => anyhow::bail!("unknown command {other:?}; expected no argument (serve) or `migrate`"),
+        Some(other) => {
+            anyhow::bail!("unknown command {other:?}; expected no argument (serve) or `migrate`")
+        }
         None => {}
     }
 

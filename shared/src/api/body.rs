@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use crate::model::{
-    Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod, HttpTarget, JobName,
-    MaxRetries, NewJob, TargetUrl, TimeoutSeconds,
+    Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod, HttpTarget, JobName, MaxRetries,
+    NewJob, TargetUrl, TimeoutSeconds,
 };
 use crate::schedule::{CronExpression, Schedule, Timezone};
 
@@ -92,7 +92,11 @@ impl Fields<'_> {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_i64() {
                 Some(i) => Ok(Some(i)),
-                None => Err(ApiError::wrong_type(name, "a whole number", &Value::Number(n.clone()))),
+                None => Err(ApiError::wrong_type(
+                    name,
+                    "a whole number",
+                    &Value::Number(n.clone()),
+                )),
             },
             Some(other) => Err(ApiError::wrong_type(name, "a whole number", other)),
         }
@@ -139,7 +143,10 @@ impl Fields<'_> {
             if !JOB_FIELDS.contains(&key.as_str()) {
                 return Err(ApiError::unknown_field(
                     key,
-                    format!("unknown field {key:?}; expected one of {}", JOB_FIELDS.join(", ")),
+                    format!(
+                        "unknown field {key:?}; expected one of {}",
+                        JOB_FIELDS.join(", ")
+                    ),
                 ));
             }
         }
@@ -227,17 +234,32 @@ mod tests {
         assert_eq!(err("[1]").code, "invalid_body");
         assert_eq!(err("").code, "invalid_json");
         let e = err(r#"{"cronExpression":"* * * * * *","httpUrl":"http://x"}"#);
-        assert_eq!((e.code, e.field.as_deref()), ("missing_field", Some("name")));
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("missing_field", Some("name"))
+        );
         let e = err(r#"{"name":5,"cronExpression":"* * * * * *","httpUrl":"http://x"}"#);
-        assert_eq!((e.code, e.field.as_deref()), ("invalid_field", Some("name")));
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_field", Some("name"))
+        );
         assert_eq!(e.message, "name must be a string, got a number");
         let e = err(r#"{"name":"a","cronExpression":"* * * *","httpUrl":"http://x"}"#);
         assert_eq!(e.field.as_deref(), Some("cronExpression"));
-        let e = err(r#"{"name":"a","cronExpression":"* * * * * *","httpUrl":"http://x","cronExpresion":"x"}"#);
-        assert_eq!((e.code, e.field.as_deref()), ("unknown_field", Some("cronExpresion")));
-        let e = err(r#"{"name":"a","cronExpression":"* * * * * *","httpUrl":"http://x","httpHeaders":{"A":1}}"#);
+        let e = err(
+            r#"{"name":"a","cronExpression":"* * * * * *","httpUrl":"http://x","cronExpresion":"x"}"#,
+        );
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("unknown_field", Some("cronExpresion"))
+        );
+        let e = err(
+            r#"{"name":"a","cronExpression":"* * * * * *","httpUrl":"http://x","httpHeaders":{"A":1}}"#,
+        );
         assert_eq!(e.field.as_deref(), Some("httpHeaders.A"));
-        let e = err(r#"{"name":"a","cronExpression":"* * * * * *","httpUrl":"http://x","maxRetries":1.5}"#);
+        let e = err(
+            r#"{"name":"a","cronExpression":"* * * * * *","httpUrl":"http://x","maxRetries":1.5}"#,
+        );
         assert_eq!(e.field.as_deref(), Some("maxRetries"));
     }
 }

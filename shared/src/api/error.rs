@@ -160,8 +160,12 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
 
 impl From<InvalidField> for ApiError {
     fn from(error: InvalidField) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", error.message)
-            .with_field(error.field)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            error.message,
+        )
+        .with_field(error.field)
     }
 }
 

@@ -54,7 +54,9 @@ fn limit(raw: Option<&str>, (default, max): (u32, u32)) -> Result<u32, ApiError>
     }
 }
 
-fn query_map(query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>) -> Result<HashMap<String, String>, ApiError> {
+fn query_map(
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<HashMap<String, String>, ApiError> {
     query
         .map(|Query(map)| map)
         .map_err(|e| ApiError::invalid_query("query", format!("query string is malformed: {e}")))
@@ -136,7 +138,9 @@ pub async fn history(
     let mut executions = state.store.executions(job_id, before, limit + 1).await?;
     let next_cursor = if executions.len() > limit as usize {
         executions.truncate(limit as usize);
-        executions.last().map(|e| cursor::encode_history(e.scheduled_at))
+        executions
+            .last()
+            .map(|e| cursor::encode_history(e.scheduled_at))
     } else {
         None
     };

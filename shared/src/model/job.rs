@@ -57,7 +57,10 @@ impl JobName {
         if chars > Self::MAX_CHARS {
             return Err(InvalidField::new(
                 "name",
-                format!("name is {chars} characters long; at most {} are allowed", Self::MAX_CHARS),
+                format!(
+                    "name is {chars} characters long; at most {} are allowed",
+                    Self::MAX_CHARS
+                ),
             ));
         }
         if trimmed.chars().any(char::is_control) {
@@ -185,7 +188,11 @@ impl TargetUrl {
         if raw.len() > Self::MAX_LEN {
             return Err(InvalidField::new(
                 "httpUrl",
-                format!("httpUrl is {} bytes long; at most {} are allowed", raw.len(), Self::MAX_LEN),
+                format!(
+                    "httpUrl is {} bytes long; at most {} are allowed",
+                    raw.len(),
+                    Self::MAX_LEN
+                ),
             ));
         }
         let url = url::Url::parse(raw).map_err(|e| {
@@ -247,14 +254,21 @@ impl HttpHeaders {
         if pairs.len() > Self::MAX_COUNT {
             return Err(InvalidField::new(
                 "httpHeaders",
-                format!("httpHeaders has {} entries; at most {} are allowed", pairs.len(), Self::MAX_COUNT),
+                format!(
+                    "httpHeaders has {} entries; at most {} are allowed",
+                    pairs.len(),
+                    Self::MAX_COUNT
+                ),
             ));
         }
         let total: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
         if total > Self::MAX_TOTAL_BYTES {
             return Err(InvalidField::new(
                 "httpHeaders",
-                format!("httpHeaders hold {total} bytes; at most {} are allowed", Self::MAX_TOTAL_BYTES),
+                format!(
+                    "httpHeaders hold {total} bytes; at most {} are allowed",
+                    Self::MAX_TOTAL_BYTES
+                ),
             ));
         }
         let mut map = BTreeMap::new();
@@ -320,7 +334,11 @@ impl HttpBody {
             if body.len() > Self::MAX_BYTES {
                 return Err(InvalidField::new(
                     "httpBody",
-                    format!("httpBody is {} bytes; at most {} are allowed", body.len(), Self::MAX_BYTES),
+                    format!(
+                        "httpBody is {} bytes; at most {} are allowed",
+                        body.len(),
+                        Self::MAX_BYTES
+                    ),
                 ));
             }
         }

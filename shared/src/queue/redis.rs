@@ -18,7 +18,9 @@ pub fn redis_connection_info(settings: &RedisSettings) -> Result<ConnectionInfo,
         return url.expose().into_connection_info().map_err(|e| {
             ConfigError::new(
                 "REDIS_URL",
-                format!("is not a valid redis URL ({e}); expected redis://[:password@]host:port[/db]"),
+                format!(
+                    "is not a valid redis URL ({e}); expected redis://[:password@]host:port[/db]"
+                ),
             )
         });
     }

@@ -128,7 +128,8 @@ fn corrupt(what: &'static str, detail: impl Into<String>) -> StoreError {
 }
 
 fn read_status(raw: &str) -> Result<ExecutionStatus, StoreError> {
-    ExecutionStatus::parse(raw).ok_or_else(|| corrupt("execution", format!("unknown status {raw:?}")))
+    ExecutionStatus::parse(raw)
+        .ok_or_else(|| corrupt("execution", format!("unknown status {raw:?}")))
 }
 
 impl TryFrom<JobRow> for Job {
@@ -224,8 +225,12 @@ impl TryFrom<DeliveryRow> for Delivery {
                 headers: HttpHeaders::from_stored(row.http_headers.0),
                 body: HttpBody::parse(row.http_body).map_err(bad)?,
             },
-            timeout_seconds: u8::try_from(row.timeout_seconds)
-                .map_err(|_| corrupt("job", format!("timeout {} out of range", row.timeout_seconds)))?,
+            timeout_seconds: u8::try_from(row.timeout_seconds).map_err(|_| {
+                corrupt(
+                    "job",
+                    format!("timeout {} out of range", row.timeout_seconds),
+                )
+            })?,
         })
     }
 }

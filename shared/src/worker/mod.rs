@@ -78,7 +78,7 @@ pub enum ExecutionOutcome {
 /// What one [`Worker::run_once`] pass did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WorkerPass {
-    /// Items taken from the queue.
+    /// Items taken from the queue, dropped ones included.
     pub taken: usize,
     /// Items dropped because their execution was not QUEUED (a duplicate delivery).
     pub dropped: usize,
@@ -88,6 +88,15 @@ pub struct WorkerPass {
     pub failed: usize,
     /// Outcomes refused or not written.
     pub unsettled: usize,
+}
+
+/// Items taken from the queue in one go.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// Claimed executions, ready to deliver.
+    pub deliveries: Vec<Delivery>,
+    /// Items dropped because their execution was not QUEUED.
+    pub dropped: usize,
 }
 
 /// A worker over a store, a queue and a shared HTTP client.
@@ -115,10 +124,10 @@ impl Worker {
 
     /// Takes up to `max` items and claims their executions. Items whose execution is not
     /// QUEUED are settled as dropped at once.
-    pub async fn take(&self, max: usize) -> Result<Vec<Delivery>, WorkerError> {
+    pub async fn take(&self, max: usize) -> Result<Taken, WorkerError> {
         let ids = self.queue.pop(max).await?;
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Taken::default());
         }
         let deliveries = self.store.start_executions(&ids).await?;
         if deliveries.len() < ids.len() {
@@ -128,12 +137,18 @@ impl Worker {
                 .filter(|id| !claimed.contains(id))
                 .map(|id| (*id, Settled::Dropped))
                 .collect();
-            tracing::debug!(count = dropped.len(), "dropped items whose execution is not queued");
+            tracing::debug!(
+                count = dropped.len(),
+                "dropped items whose execution is not queued"
+            );
             if let Err(error) = self.queue.settle(&dropped).await {
                 tracing::warn!(error = %error_chain(&error), "could not settle dropped items");
             }
         }
-        Ok(deliveries)
+        Ok(Taken {
+            dropped: ids.len() - deliveries.len(),
+            deliveries,
+        })
     }
 
     /// Calls the target of one claimed execution, records the outcome, then settles the
@@ -189,7 +204,11 @@ impl Worker {
         let deadline = tokio::time::Instant::now() + self.settings.record_patience;
         let mut delay = Duration::from_millis(100);
         loop {
-            match self.store.record_outcomes(std::slice::from_ref(outcome)).await {
+            match self
+                .store
+                .record_outcomes(std::slice::from_ref(outcome))
+                .await
+            {
                 Ok(written) => return Some(!written.is_empty()),
                 Err(error) if tokio::time::Instant::now() + delay < deadline => {
                     tracing::warn!(error = %error_chain(&error), "could not record outcome; retrying");
@@ -213,9 +232,13 @@ impl Worker {
 
     /// One pass: takes up to `max` items, runs them all at once, and waits for them.
     pub async fn run_once(&self, max: usize) -> Result<WorkerPass, WorkerError> {
-        let deliveries = self.take(max).await?;
+        let Taken {
+            deliveries,
+            dropped,
+        } = self.take(max).await?;
         let mut pass = WorkerPass {
-            taken: deliveries.len(),
+            taken: deliveries.len() + dropped,
+            dropped,
             ..WorkerPass::default()
         };
         let outcomes =
@@ -246,8 +269,8 @@ impl Worker {
                 },
             };
             let free = 1 + slots.available_permits();
-            let deliveries = match self.take(free).await {
-                Ok(deliveries) => deliveries,
+            let taken = match self.take(free).await {
+                Ok(taken) => taken,
                 Err(error) => {
                     tracing::error!(error = %error_chain(&error), "could not take work");
                     drop(first);
@@ -257,15 +280,18 @@ impl Worker {
                     continue;
                 }
             };
-            if deliveries.is_empty() {
+            if taken.deliveries.is_empty() {
                 drop(first);
-                if sleep_or_shutdown(self.settings.idle_poll, &mut shutdown).await {
+                // Only dropped duplicates: look again at once. Nothing at all: pause.
+                if taken.dropped == 0
+                    && sleep_or_shutdown(self.settings.idle_poll, &mut shutdown).await
+                {
                     break;
                 }
                 continue;
             }
             let mut first = Some(first);
-            for delivery in deliveries {
+            for delivery in taken.deliveries {
                 // Only this loop takes slots and it took at most `free` items, so a slot
                 // is free for each without waiting.
                 let permit = match first.take() {
@@ -279,7 +305,10 @@ impl Worker {
                 });
             }
         }
-        tracing::info!(in_flight = running.len(), "worker stopping; waiting for running executions");
+        tracing::info!(
+            in_flight = running.len(),
+            "worker stopping; waiting for running executions"
+        );
         while running.join_next().await.is_some() {}
     }
 }

@@ -1,0 +1,340 @@
+//! The job endpoints, through HTTP, as a client sees them.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, time};
+
+#[tokio::test]
+async fn health_reports_both_dependencies_ok() {
+    let app = spawn_app().await;
+    let response = app.get("/health").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}})
+    );
+}
+
+#[tokio::test]
+async fn the_original_example_body_creates_a_job_with_defaults_and_a_location() {
+    let app = spawn_app().await;
+    let body = json!({
+        "name": "Test Job", "description": "A test job", "cronExpression": "0 */5 * * * *",
+        "httpMethod": "POST", "httpUrl": format!("{}/post", app.target.url),
+        "executionType": "AT_LEAST_ONCE"
+    });
+    let response = app.post_job(&body).await;
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let job: Value = response.json().await.unwrap();
+    let id = job["id"].as_str().unwrap();
+    assert_eq!(location, format!("/api/v1/jobs/{id}"));
+    assert_eq!(job["name"], "Test Job");
+    assert_eq!(job["timezone"], "UTC");
+    assert_eq!(job["maxRetries"], 3);
+    assert_eq!(job["timeoutSeconds"], 90);
+    assert_eq!(job["isActive"], true);
+    assert_eq!(job["httpHeaders"], json!({}));
+    assert_eq!(job["lastRunAt"], Value::Null);
+    // The next run is on a five-minute boundary, in the future, written with milliseconds.
+    let next = job["nextRunAt"].as_str().unwrap();
+    assert!(next.ends_with(":00.000Z"), "{next}");
+    let next = time(&job["nextRunAt"]);
+    assert_eq!(chrono::Timelike::minute(&next) % 5, 0);
+    assert!(next > time(&job["createdAt"]));
+
+    let fetched: Value = app.get(&location).await.json().await.unwrap();
+    assert_eq!(fetched, job);
+}
+
+#[tokio::test]
+async fn a_job_in_a_time_zone_gets_its_next_run_from_the_local_wall_clock() {
+    let app = spawn_app().await;
+    let job = app
+        .create_job(json!({"cronExpression": "0 30 9 * * *", "timezone": "Asia/Kolkata"}))
+        .await;
+    // 09:30 in Kolkata (UTC+5:30) is 04:00 UTC.
+    let next = job["nextRunAt"].as_str().unwrap();
+    assert!(next.ends_with("T04:00:00.000Z"), "{next}");
+    assert_eq!(job["timezone"], "Asia/Kolkata");
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_ids_are_404_with_a_json_error() {
+    let app = spawn_app().await;
+    for path in [
+        format!("/api/v1/jobs/{}", uuid::Uuid::now_v7()),
+        "/api/v1/jobs/not-a-uuid".to_string(),
+        format!("/api/v1/jobs/{}/history", uuid::Uuid::now_v7()),
+    ] {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no job"));
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let app = spawn_app().await;
+    let response = app.get("/api/v2/nothing").await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+
+    let response = app
+        .client
+        .put(format!("{}/api/v1/jobs", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn listing_is_newest_first_and_pages_with_an_opaque_cursor() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let job = app.create_job(json!({"name": format!("job {i}")})).await;
+        ids.push(job["id"].as_str().unwrap().to_string());
+    }
+    ids.reverse();
+
+    let page: Value = app.get("/api/v1/jobs?limit=2").await.json().await.unwrap();
+    let mut seen: Vec<String> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut cursor = page["nextCursor"].as_str().map(str::to_string);
+    while let Some(c) = cursor {
+        let page: Value = app
+            .get(&format!("/api/v1/jobs?limit=2&cursor={c}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        seen.extend(
+            page["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_str().unwrap().to_string()),
+        );
+        cursor = page["nextCursor"].as_str().map(str::to_string);
+    }
+    assert_eq!(seen, ids);
+}
+
+#[tokio::test]
+async fn bad_list_queries_are_400_naming_the_parameter() {
+    let app = spawn_app().await;
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=ten", "limit"),
+        ("cursor=bogus", "cursor"),
+        ("colour=red", "colour"),
+    ] {
+        let response = app.get(&format!("/api/v1/jobs?{query}")).await;
+        assert_eq!(response.status(), 400, "{query}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_query", "{query}");
+        assert_eq!(body["error"]["field"], field, "{query}");
+    }
+}
+
+/// Each bad body: (body, status, code, field).
+fn bad_bodies(target: &str) -> Vec<(String, u16, &'static str, Option<&'static str>)> {
+    let ok = |overrides: Value| {
+        let mut body = json!({"name": "n", "cronExpression": "* * * * * *", "httpUrl": target});
+        if let (Some(b), Value::Object(o)) = (body.as_object_mut(), overrides) {
+            b.extend(o);
+        }
+        body.to_string()
+    };
+    let without = |field: &str| {
+        let mut body = json!({"name": "n", "cronExpression": "* * * * * *", "httpUrl": target});
+        body.as_object_mut().unwrap().remove(field);
+        body.to_string()
+    };
+    vec![
+        ("{not json".into(), 400, "invalid_json", None),
+        ("".into(), 400, "invalid_json", None),
+        ("[1, 2]".into(), 400, "invalid_body", None),
+        ("\"a string\"".into(), 400, "invalid_body", None),
+        (without("name"), 422, "missing_field", Some("name")),
+        (
+            without("cronExpression"),
+            422,
+            "missing_field",
+            Some("cronExpression"),
+        ),
+        (without("httpUrl"), 422, "missing_field", Some("httpUrl")),
+        (ok(json!({"name": ""})), 422, "invalid_field", Some("name")),
+        (ok(json!({"name": 42})), 422, "invalid_field", Some("name")),
+        (
+            ok(json!({"cronExpression": "* * * *"})),
+            422,
+            "invalid_field",
+            Some("cronExpression"),
+        ),
+        (
+            ok(json!({"cronExpression": "61 * * * * *"})),
+            422,
+            "invalid_field",
+            Some("cronExpression"),
+        ),
+        (
+            ok(json!({"cronExpression": "0 0 0 30 2 *"})),
+            422,
+            "invalid_field",
+            Some("cronExpression"),
+        ),
+        (
+            ok(json!({"timezone": "Mars/Olympus"})),
+            422,
+            "invalid_field",
+            Some("timezone"),
+        ),
+        (
+            ok(json!({"httpUrl": "ftp://example.com/x"})),
+            422,
+            "invalid_field",
+            Some("httpUrl"),
+        ),
+        (
+            ok(json!({"httpUrl": "not a url"})),
+            422,
+            "invalid_field",
+            Some("httpUrl"),
+        ),
+        (
+            ok(json!({"httpMethod": "FETCH"})),
+            422,
+            "invalid_field",
+            Some("httpMethod"),
+        ),
+        (
+            ok(json!({"executionType": "EXACTLY_ONCE"})),
+            422,
+            "invalid_field",
+            Some("executionType"),
+        ),
+        (
+            ok(json!({"maxRetries": 21})),
+            422,
+            "invalid_field",
+            Some("maxRetries"),
+        ),
+        (
+            ok(json!({"maxRetries": -1})),
+            422,
+            "invalid_field",
+            Some("maxRetries"),
+        ),
+        (
+            ok(json!({"maxRetries": "3"})),
+            422,
+            "invalid_field",
+            Some("maxRetries"),
+        ),
+        (
+            ok(json!({"timeoutSeconds": 0})),
+            422,
+            "invalid_field",
+            Some("timeoutSeconds"),
+        ),
+        (
+            ok(json!({"timeoutSeconds": 91})),
+            422,
+            "invalid_field",
+            Some("timeoutSeconds"),
+        ),
+        (
+            ok(json!({"httpHeaders": ["a"]})),
+            422,
+            "invalid_field",
+            Some("httpHeaders"),
+        ),
+        (
+            ok(json!({"httpHeaders": {"X-Count": 1}})),
+            422,
+            "invalid_field",
+            Some("httpHeaders.X-Count"),
+        ),
+        (
+            ok(json!({"httpHeaders": {"Idempotency-Key": "mine"}})),
+            422,
+            "invalid_field",
+            Some("httpHeaders"),
+        ),
+        (
+            ok(json!({"httpBody": {"a": 1}})),
+            422,
+            "invalid_field",
+            Some("httpBody"),
+        ),
+        (
+            ok(json!({"isActive": "yes"})),
+            422,
+            "invalid_field",
+            Some("isActive"),
+        ),
+        (
+            ok(json!({"cronExpresion": "* * * * * *"})),
+            422,
+            "unknown_field",
+            Some("cronExpresion"),
+        ),
+        (
+            ok(json!({"id": "01a21c01-ea76-773b-b23f-6b2fc345f811"})),
+            422,
+            "unknown_field",
+            Some("id"),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_bad_body_gets_its_status_and_a_json_error_naming_the_field_and_stores_nothing() {
+    let app = spawn_app().await;
+    let target = format!("{}/hook", app.target.url);
+    for (body, status, code, field) in bad_bodies(&target) {
+        let response = app.post_raw(&body).await;
+        assert_eq!(response.status(), status, "body: {body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["code"], code, "body: {body}");
+        assert_eq!(error["error"]["field"], json!(field), "body: {body}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(!message.is_empty(), "body: {body}");
+        if let Some(field) = field {
+            assert!(
+                message.contains(field.split('.').next().unwrap()),
+                "{message}"
+            );
+        }
+    }
+    assert_eq!(app.job_rows().await, 0);
+    assert_eq!(app.execution_rows().await, 0);
+}
+
+#[tokio::test]
+async fn a_body_over_one_mebibyte_is_413() {
+    let app = spawn_app().await;
+    let huge = format!("{{\"name\":\"{}\"}}", "x".repeat(1024 * 1024 + 10));
+    let response = app.post_raw(&huge).await;
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    assert_eq!(app.job_rows().await, 0);
+}

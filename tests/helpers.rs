@@ -1,0 +1,367 @@
+//! `spawn_app()`: a tickwork API on a free port over its own PostgreSQL database and its
+//! own Redis key prefix, a local HTTP target that logs what it receives, and one method
+//! per endpoint and pass, so tests read like the behaviour they check.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, PgPool};
+use tickwork::api::{self, AppState};
+use tickwork::queue::{Queue, RedisQueue};
+use tickwork::store::{PgStore, Store};
+use tickwork::tick::{self, TickOutcome, TickSettings};
+use tickwork::worker::{Worker, WorkerPass, WorkerSettings};
+use uuid::Uuid;
+
+/// Where the test services are: from `DATABASE_URL` and `REDIS_URL`, or from containers
+/// started once per run with the `testcontainers` feature.
+pub struct Services {
+    /// A PostgreSQL URL whose user may create databases.
+    pub database_url: String,
+    /// A Redis URL.
+    pub redis_url: String,
+}
+
+#[cfg(not(feature = "testcontainers"))]
+pub fn services() -> Services {
+    let hint = "the integration tests need PostgreSQL and Redis: set DATABASE_URL \
+        (e.g. postgres://postgres@127.0.0.1:5432/postgres, a user that may create databases) \
+        and REDIS_URL (e.g. redis://127.0.0.1:6379), or run with `--features testcontainers` \
+        where Docker runs";
+    let database_url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| panic!("DATABASE_URL is not set; {hint}"));
+    let redis_url =
+        std::env::var("REDIS_URL").unwrap_or_else(|_| panic!("REDIS_URL is not set; {hint}"));
+    Services {
+        database_url,
+        redis_url,
+    }
+}
+
+#[cfg(feature = "testcontainers")]
+pub fn services() -> Services {
+    use std::sync::OnceLock;
+    use testcontainers_modules::postgres::Postgres;
+    use testcontainers_modules::redis::Redis;
+    use testcontainers_modules::testcontainers::runners::SyncRunner;
+    use testcontainers_modules::testcontainers::Container;
+
+    static CONTAINERS: OnceLock<(Container<Postgres>, Container<Redis>)> = OnceLock::new();
+    let (pg, redis) = CONTAINERS.get_or_init(|| {
+        let pg = Postgres::default()
+            .start()
+            .expect("could not start a PostgreSQL container; is Docker running?");
+        let redis = Redis::default()
+            .start()
+            .expect("could not start a Redis container; is Docker running?");
+        (pg, redis)
+    });
+    let pg_port = pg
+        .get_host_port_ipv4(5432)
+        .expect("PostgreSQL container has no mapped port");
+    let redis_port = redis
+        .get_host_port_ipv4(6379)
+        .expect("Redis container has no mapped port");
+    Services {
+        database_url: format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/postgres"),
+        redis_url: format!("redis://127.0.0.1:{redis_port}"),
+    }
+}
+
+/// One request as the target received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// HTTP method.
+    pub method: Method,
+    /// Path and query.
+    pub uri: Uri,
+    /// Every header.
+    pub headers: HeaderMap,
+    /// The body, as text.
+    pub body: String,
+}
+
+impl Received {
+    /// One header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A local HTTP target that records every request and answers with a chosen status.
+#[derive(Clone)]
+pub struct Target {
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    status: Arc<AtomicU16>,
+}
+
+impl Target {
+    async fn spawn() -> Self {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let status = Arc::new(AtomicU16::new(200));
+        let (log, answer) = (received.clone(), status.clone());
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let (log, answer) = (log.clone(), answer.clone());
+                async move {
+                    log.lock().expect("target log poisoned").push(Received {
+                        method,
+                        uri,
+                        headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                    StatusCode::from_u16(answer.load(Ordering::SeqCst))
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("could not bind the target");
+        let url = format!(
+            "http://{}",
+            listener.local_addr().expect("target has no address")
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url,
+            received,
+            status,
+        }
+    }
+
+    /// Makes the target answer every later request with `status`.
+    pub fn respond_with(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// What it has received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("target log poisoned").clone()
+    }
+}
+
+/// A running API plus direct handles on the store, queue, tick and worker.
+pub struct TestApp {
+    /// Base URL of the API.
+    pub address: String,
+    /// Client for API calls.
+    pub client: reqwest::Client,
+    /// The store the API uses.
+    pub store: Arc<PgStore>,
+    /// The queue the API uses.
+    pub queue: Arc<RedisQueue>,
+    /// A pool on the test's own database, for looking at rows.
+    pub db: PgPool,
+    /// A Redis connection, for looking at keys.
+    pub redis: redis::aio::ConnectionManager,
+    /// This test's key prefix.
+    pub key_prefix: String,
+    /// The local HTTP target.
+    pub target: Target,
+    /// Tick tuning used by `run_tick_once`.
+    pub tick_settings: TickSettings,
+    /// A worker over the same store and queue.
+    pub worker: Arc<Worker>,
+}
+
+/// Starts everything for one test.
+pub async fn spawn_app() -> TestApp {
+    let services = services();
+    let admin = PgConnectOptions::from_str(&services.database_url)
+        .expect("DATABASE_URL is not a valid postgres URL");
+    let db_name = format!("tickwork_test_{}", Uuid::now_v7().simple());
+    let mut conn = admin
+        .connect()
+        .await
+        .expect("could not connect to PostgreSQL at DATABASE_URL; is it running?");
+    sqlx::query(&format!("CREATE DATABASE {db_name}"))
+        .execute(&mut conn)
+        .await
+        .expect("could not create the test database");
+    let options = admin.clone().database(&db_name);
+    let store = Arc::new(PgStore::connect_lazy(options, 10));
+    store.migrate().await.expect("migrations failed");
+    let db = store.pool().clone();
+
+    let key_prefix = format!("tickwork-test:{}", Uuid::now_v7().simple());
+    let redis_info = redis::IntoConnectionInfo::into_connection_info(services.redis_url.as_str())
+        .expect("REDIS_URL is not a valid redis URL");
+    let queue = Arc::new(
+        RedisQueue::connect_lazy(redis_info.clone(), &key_prefix).expect("redis client failed"),
+    );
+    let redis = redis::Client::open(redis_info)
+        .expect("redis client failed")
+        .get_connection_manager()
+        .await
+        .expect("could not connect to Redis at REDIS_URL; is it running?");
+
+    let state = AppState {
+        store: store.clone(),
+        queue: queue.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("could not bind the API");
+    let address = format!("http://{}", listener.local_addr().expect("no API address"));
+    tokio::spawn(api::serve(listener, state, std::future::pending()));
+
+    let worker = Arc::new(
+        Worker::new(
+            store.clone(),
+            queue.clone(),
+            WorkerSettings {
+                http_timeout: std::time::Duration::from_secs(10),
+                ..WorkerSettings::default()
+            },
+        )
+        .expect("worker failed to build"),
+    );
+
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        store,
+        queue,
+        db,
+        redis,
+        key_prefix,
+        target: Target::spawn().await,
+        tick_settings: TickSettings::default(),
+        worker,
+    }
+}
+
+impl TestApp {
+    /// A valid job body pointed at the target, with `overrides` merged in.
+    pub fn job_body(&self, overrides: Value) -> Value {
+        let mut body = json!({
+            "name": "test job",
+            "cronExpression": "*/2 * * * * *",
+            "httpUrl": format!("{}/hook", self.target.url),
+        });
+        if let (Some(base), Value::Object(extra)) = (body.as_object_mut(), overrides) {
+            base.extend(extra);
+        }
+        body
+    }
+
+    /// `POST /api/v1/jobs` with a JSON body.
+    pub async fn post_job(&self, body: &Value) -> reqwest::Response {
+        self.post_raw(&body.to_string()).await
+    }
+
+    /// `POST /api/v1/jobs` with any bytes.
+    pub async fn post_raw(&self, body: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/v1/jobs", self.address))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("API request failed")
+    }
+
+    /// Creates a job (body merged over [`TestApp::job_body`]) and returns its JSON.
+    pub async fn create_job(&self, overrides: Value) -> Value {
+        let response = self.post_job(&self.job_body(overrides)).await;
+        assert_eq!(response.status(), 201, "job creation failed");
+        response.json().await.expect("job JSON")
+    }
+
+    /// `GET` on an API path.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("API request failed")
+    }
+
+    /// `GET /api/v1/jobs/{id}/history` as JSON executions.
+    pub async fn history(&self, job_id: &str) -> Vec<Value> {
+        let response = self.get(&format!("/api/v1/jobs/{job_id}/history")).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("history JSON");
+        body["executions"]
+            .as_array()
+            .cloned()
+            .expect("executions array")
+    }
+
+    /// One tick pass at `now`.
+    pub async fn run_tick_once(&self, now: DateTime<Utc>) -> TickOutcome {
+        tick::run_tick_once(
+            now,
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            &self.tick_settings,
+        )
+        .await
+        .expect("tick pass failed")
+    }
+
+    /// One sweep at `now`.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> usize {
+        tick::sweep_once(
+            now,
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            &self.tick_settings,
+        )
+        .await
+        .expect("sweep failed")
+    }
+
+    /// Runs worker passes until the queue has nothing ready; returns the totals.
+    pub async fn drain_queue(&self) -> WorkerPass {
+        let mut total = WorkerPass::default();
+        loop {
+            let pass = self.worker.run_once(100).await.expect("worker pass failed");
+            if pass.taken == 0 && self.queue.stats().await.expect("stats").ready == 0 {
+                return total;
+            }
+            total.taken += pass.taken;
+            total.dropped += pass.dropped;
+            total.succeeded += pass.succeeded;
+            total.failed += pass.failed;
+            total.unsettled += pass.unsettled;
+        }
+    }
+
+    /// Rows in `jobs`.
+    pub async fn job_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM jobs")
+            .fetch_one(&self.db)
+            .await
+            .expect("count jobs")
+    }
+
+    /// Rows in `executions`.
+    pub async fn execution_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM executions")
+            .fetch_one(&self.db)
+            .await
+            .expect("count executions")
+    }
+
+    /// The storage clock.
+    pub async fn clock(&self) -> DateTime<Utc> {
+        self.store.clock().await.expect("clock")
+    }
+}
+
+/// Parses an API time.
+pub fn time(value: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(value.as_str().expect("time is a string"))
+        .expect("time is RFC 3339")
+        .with_timezone(&Utc)
+}

@@ -1,1 +1,0 @@
-//! Support crate for the tickwork integration tests; the tests live in `main.rs`.

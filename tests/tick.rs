@@ -1,0 +1,205 @@
+//! The tick pass and the sweeper, driven with a chosen `now`; no sleeping.
+
+use chrono::Duration;
+use serde_json::json;
+use tickwork::queue::Queue;
+use tickwork::store::{DueJob, Store};
+use tickwork::tick::plan_fires;
+
+use crate::helpers::{spawn_app, time};
+
+#[tokio::test]
+async fn a_due_job_fires_once_and_its_next_run_moves_on() {
+    let app = spawn_app().await;
+    let job = app
+        .create_job(json!({"cronExpression": "*/2 * * * * *"}))
+        .await;
+    let due = time(&job["nextRunAt"]);
+
+    let early = app.run_tick_once(due - Duration::milliseconds(1)).await;
+    assert_eq!(early.fired, 0, "nothing fires before its time");
+
+    let pass = app.run_tick_once(due).await;
+    assert_eq!((pass.jobs, pass.fired, pass.pushed), (1, 1, 1));
+    let again = app.run_tick_once(due).await;
+    assert_eq!(
+        again.fired, 0,
+        "a second pass at the same instant fires nothing"
+    );
+
+    let id = job["id"].as_str().unwrap();
+    let job: serde_json::Value = app
+        .get(&format!("/api/v1/jobs/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(time(&job["nextRunAt"]), due + Duration::seconds(2));
+    let history = app.history(id).await;
+    assert_eq!(history.len(), 1);
+    assert_eq!(time(&history[0]["scheduledAt"]), due);
+    assert_eq!(history[0]["status"], "QUEUED");
+    assert_eq!(app.queue.stats().await.unwrap().ready, 1);
+}
+
+#[tokio::test]
+async fn a_job_a_few_seconds_late_fires_every_missed_second_late() {
+    let app = spawn_app().await;
+    let job = app
+        .create_job(json!({"cronExpression": "* * * * * *"}))
+        .await;
+    let due = time(&job["nextRunAt"]);
+    let pass = app.run_tick_once(due + Duration::milliseconds(5_400)).await;
+    assert_eq!(pass.fired, 6);
+    let mut scheduled: Vec<_> = app
+        .history(job["id"].as_str().unwrap())
+        .await
+        .iter()
+        .map(|e| time(&e["scheduledAt"]))
+        .collect();
+    scheduled.sort();
+    let expected: Vec<_> = (0..6).map(|s| due + Duration::seconds(s)).collect();
+    assert_eq!(scheduled, expected);
+}
+
+#[tokio::test]
+async fn a_fire_later_than_the_misfire_threshold_fires_once_at_the_latest_missed_time() {
+    let app = spawn_app().await;
+    let job = app
+        .create_job(json!({"cronExpression": "*/10 * * * * *"}))
+        .await;
+    let due = time(&job["nextRunAt"]);
+    let now = due + Duration::minutes(5) + Duration::seconds(3);
+    let pass = app.run_tick_once(now).await;
+    assert_eq!(pass.fired, 1);
+    let id = job["id"].as_str().unwrap();
+    let history = app.history(id).await;
+    assert_eq!(time(&history[0]["scheduledAt"]), due + Duration::minutes(5));
+    let job: serde_json::Value = app
+        .get(&format!("/api/v1/jobs/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        time(&job["nextRunAt"]),
+        due + Duration::minutes(5) + Duration::seconds(10)
+    );
+}
+
+#[tokio::test]
+async fn inactive_jobs_have_no_next_run_and_never_fire() {
+    let app = spawn_app().await;
+    let job = app.create_job(json!({"isActive": false})).await;
+    assert_eq!(job["nextRunAt"], serde_json::Value::Null);
+    let pass = app
+        .run_tick_once(app.clock().await + Duration::days(1))
+        .await;
+    assert_eq!(pass.fired, 0);
+    assert_eq!(app.execution_rows().await, 0);
+}
+
+#[tokio::test]
+async fn a_pass_claims_batch_after_batch_until_no_job_is_due() {
+    let mut app = spawn_app().await;
+    app.tick_settings.batch_size = 3;
+    let mut latest = app.clock().await;
+    for _ in 0..10 {
+        let job = app
+            .create_job(json!({"cronExpression": "* * * * * *"}))
+            .await;
+        latest = latest.max(time(&job["nextRunAt"]));
+    }
+    let pass = app.run_tick_once(latest).await;
+    assert_eq!(pass.jobs, 10);
+    assert!(pass.batches >= 4, "{pass:?}");
+    assert_eq!(app.queue.stats().await.unwrap().ready as usize, pass.fired);
+}
+
+#[tokio::test]
+async fn concurrent_ticks_record_exactly_one_execution_per_fire() {
+    let app = spawn_app().await;
+    let mut latest = app.clock().await;
+    for _ in 0..20 {
+        let job = app
+            .create_job(json!({"cronExpression": "* * * * * *"}))
+            .await;
+        latest = latest.max(time(&job["nextRunAt"]));
+    }
+    // Three ticks over the same three seconds, at slightly different instants.
+    for second in 0..3 {
+        let now = latest + Duration::seconds(second);
+        let (a, b, c) = tokio::join!(
+            app.run_tick_once(now),
+            app.run_tick_once(now + Duration::milliseconds(1)),
+            app.run_tick_once(now + Duration::milliseconds(2)),
+        );
+        assert!(
+            a.fired + b.fired + c.fired >= 20,
+            "every job fires each second"
+        );
+    }
+    let (rows, fires): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT (job_id, scheduled_at)) FROM executions")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(rows, fires, "no fire recorded twice");
+    let per_job: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(*) FROM executions WHERE scheduled_at <= $1 GROUP BY job_id",
+    )
+    .bind(latest + Duration::seconds(2))
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(per_job.len(), 20);
+    assert!(
+        per_job.iter().all(|n| *n >= 3),
+        "no second missed: {per_job:?}"
+    );
+    assert_eq!(app.queue.stats().await.unwrap().ready as i64, rows);
+}
+
+#[tokio::test]
+async fn a_crash_between_commit_and_push_is_delivered_by_the_sweeper() {
+    let app = spawn_app().await;
+    let job = app
+        .create_job(json!({"cronExpression": "*/2 * * * * *"}))
+        .await;
+    let due = time(&job["nextRunAt"]);
+    // Commit the fire without pushing it, as a tick killed right after its commit would.
+    let planner = |j: &DueJob| plan_fires(j, due, std::time::Duration::from_secs(60));
+    let batch = app.store.fire_due_jobs(due, 100, &planner).await.unwrap();
+    assert_eq!(batch.executions.len(), 1);
+    assert_eq!(app.queue.stats().await.unwrap().ready, 0);
+
+    assert_eq!(
+        app.sweep(due + Duration::seconds(1)).await,
+        0,
+        "too young to sweep"
+    );
+    assert_eq!(app.sweep(due + Duration::seconds(10)).await, 1);
+    assert_eq!(
+        app.sweep(due + Duration::seconds(11)).await,
+        0,
+        "already queued"
+    );
+
+    let pass = app.drain_queue().await;
+    assert_eq!(pass.succeeded, 1);
+    let received = app.target.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].header("x-tickwork-execution-id").unwrap(),
+        batch.executions[0].to_string()
+    );
+}
+
+#[tokio::test]
+async fn pushing_the_same_execution_twice_leaves_one_item() {
+    let app = spawn_app().await;
+    let id = uuid::Uuid::now_v7();
+    assert_eq!(app.queue.push(&[id, id]).await.unwrap(), 1);
+    assert_eq!(app.queue.push(&[id]).await.unwrap(), 0);
+    assert_eq!(app.queue.stats().await.unwrap().ready, 1);
+}

@@ -1,0 +1,196 @@
+//! Delivery: the request a target receives, how outcomes are recorded, and what happens
+//! to duplicate deliveries.
+
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+use serde_json::{json, Value};
+use tickwork::model::{ExecutionStatus, Outcome};
+use tickwork::queue::Queue;
+use tickwork::store::Store;
+
+use crate::helpers::{spawn_app, time, TestApp};
+
+/// Creates a job, fires it once at its first fire time, and returns (job, fire time).
+async fn fire_once(app: &TestApp, overrides: Value) -> (Value, DateTime<Utc>) {
+    let job = app.create_job(overrides).await;
+    let due = time(&job["nextRunAt"]);
+    let pass = app.run_tick_once(due).await;
+    assert_eq!(pass.fired, 1);
+    (job, due)
+}
+
+#[tokio::test]
+async fn a_fire_reaches_the_target_once_with_every_tickwork_header_and_history_shows_it() {
+    let app = spawn_app().await;
+    let (job, due) = fire_once(&app, json!({})).await;
+    let job_id = job["id"].as_str().unwrap();
+
+    let pass = app.drain_queue().await;
+    assert_eq!((pass.taken, pass.succeeded), (1, 1));
+
+    let received = app.target.received();
+    assert_eq!(received.len(), 1, "called exactly once");
+    let request = &received[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.uri.path(), "/hook");
+    let history = app.history(job_id).await;
+    assert_eq!(history.len(), 1);
+    let execution = &history[0];
+    let execution_id = execution["id"].as_str().unwrap();
+    assert_eq!(request.header("idempotency-key"), Some(execution_id));
+    assert_eq!(
+        request.header("x-tickwork-execution-id"),
+        Some(execution_id)
+    );
+    assert_eq!(request.header("x-tickwork-job-id"), Some(job_id));
+    assert_eq!(request.header("x-tickwork-attempt"), Some("1"));
+    assert_eq!(
+        request.header("x-tickwork-scheduled-at").unwrap(),
+        due.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+
+    assert_eq!(execution["status"], "SUCCEEDED");
+    assert_eq!(execution["attempt"], 1);
+    assert_eq!(execution["httpStatus"], 200);
+    assert_eq!(execution["error"], Value::Null);
+    assert_eq!(time(&execution["scheduledAt"]), due);
+    assert!(time(&execution["startedAt"]) <= time(&execution["finishedAt"]));
+    assert!(execution["durationMs"].as_i64().unwrap() >= 0);
+
+    let job: Value = app
+        .get(&format!("/api/v1/jobs/{job_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["lastStatus"], "SUCCEEDED");
+    assert_eq!(job["lastRunAt"], execution["startedAt"]);
+
+    let stats = app.queue.stats().await.unwrap();
+    assert_eq!(
+        (stats.ready, stats.processing, stats.completed, stats.failed),
+        (0, 0, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn the_jobs_method_headers_and_body_are_sent_as_given() {
+    let app = spawn_app().await;
+    fire_once(
+        &app,
+        json!({
+            "httpMethod": "PUT",
+            "httpUrl": format!("{}/things/7?verbose=1", app.target.url),
+            "httpHeaders": {"Authorization": "Bearer abc", "X-Team": "payments"},
+            "httpBody": "{\"report\":\"daily\"}"
+        }),
+    )
+    .await;
+    app.drain_queue().await;
+    let received = app.target.received();
+    assert_eq!(received.len(), 1);
+    let r = &received[0];
+    assert_eq!(r.method, "PUT");
+    assert_eq!(r.uri.to_string(), "/things/7?verbose=1");
+    assert_eq!(r.header("authorization"), Some("Bearer abc"));
+    assert_eq!(r.header("x-team"), Some("payments"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.body, "{\"report\":\"daily\"}");
+}
+
+#[tokio::test]
+async fn a_failing_target_is_recorded_failed_with_its_status() {
+    let app = spawn_app().await;
+    app.target.respond_with(500);
+    let (job, _) = fire_once(&app, json!({})).await;
+    let pass = app.drain_queue().await;
+    assert_eq!(pass.failed, 1);
+    assert_eq!(app.target.received().len(), 1);
+    let history = app.history(job["id"].as_str().unwrap()).await;
+    assert_eq!(history[0]["status"], "FAILED");
+    assert_eq!(history[0]["httpStatus"], 500);
+    assert!(history[0]["error"].as_str().unwrap().contains("500"));
+    let stats = app.queue.stats().await.unwrap();
+    assert_eq!((stats.processing, stats.failed), (0, 1));
+}
+
+#[tokio::test]
+async fn an_unreachable_target_is_recorded_failed_with_the_connection_error() {
+    let app = spawn_app().await;
+    // A port nothing listens on: bind one, then free it.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (job, _) = fire_once(
+        &app,
+        json!({"httpUrl": format!("http://127.0.0.1:{port}/x")}),
+    )
+    .await;
+    app.drain_queue().await;
+    let history = app.history(job["id"].as_str().unwrap()).await;
+    assert_eq!(history[0]["status"], "FAILED");
+    assert_eq!(history[0]["httpStatus"], Value::Null);
+    let error = history[0]["error"].as_str().unwrap();
+    assert!(error.contains("could not connect"), "{error}");
+}
+
+#[tokio::test]
+async fn two_deliveries_of_one_execution_make_one_request() {
+    let app = spawn_app().await;
+    let (job, _) = fire_once(&app, json!({})).await;
+    let history = app.history(job["id"].as_str().unwrap()).await;
+    let id = history[0]["id"].as_str().unwrap().to_string();
+    // Deliver the id twice more, bypassing the queue's de-duplication, as a re-push racing
+    // a worker would; then let two workers race for the copies.
+    let mut redis = app.redis.clone();
+    let ready = format!("{}:ready", app.key_prefix);
+    let _: () = redis.lpush(&ready, &id).await.unwrap();
+    let _: () = redis.lpush(&ready, &id).await.unwrap();
+    let (a, b) = tokio::join!(app.worker.run_once(2), app.worker.run_once(2));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.taken + b.taken, 3);
+    assert_eq!(a.succeeded + b.succeeded, 1);
+    assert_eq!(a.dropped + b.dropped, 2);
+    assert_eq!(app.target.received().len(), 1, "one request for one fire");
+    assert_eq!(app.queue.stats().await.unwrap().processing, 0);
+}
+
+#[tokio::test]
+async fn a_finished_execution_pushed_again_is_dropped_without_a_request() {
+    let app = spawn_app().await;
+    let (job, _) = fire_once(&app, json!({})).await;
+    app.drain_queue().await;
+    let history = app.history(job["id"].as_str().unwrap()).await;
+    let id: uuid::Uuid = history[0]["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(app.queue.push(&[id]).await.unwrap(), 1);
+    let pass = app.drain_queue().await;
+    assert_eq!((pass.taken, pass.dropped, pass.succeeded), (1, 1, 0));
+    assert_eq!(app.target.received().len(), 1);
+}
+
+#[tokio::test]
+async fn an_outcome_for_another_attempt_is_refused() {
+    let app = spawn_app().await;
+    let (job, _) = fire_once(&app, json!({})).await;
+    let history = app.history(job["id"].as_str().unwrap()).await;
+    let id: uuid::Uuid = history[0]["id"].as_str().unwrap().parse().unwrap();
+    let taken = app.worker.take(10).await.unwrap();
+    assert_eq!(taken.deliveries.len(), 1);
+    let stale = Outcome {
+        execution_id: id,
+        attempt: taken.deliveries[0].attempt + 1,
+        status: ExecutionStatus::Succeeded,
+        duration_ms: 1,
+        http_status: Some(200),
+        error: None,
+    };
+    assert!(app
+        .store
+        .record_outcomes(&[stale])
+        .await
+        .unwrap()
+        .is_empty());
+    let history = app.history(job["id"].as_str().unwrap()).await;
+    assert_eq!(history[0]["status"], "RUNNING");
+}
