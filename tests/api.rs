@@ -338,3 +338,46 @@ async fn a_body_over_one_mebibyte_is_413() {
     assert_eq!(body["error"]["code"], "payload_too_large");
     assert_eq!(app.job_rows().await, 0);
 }
+
+#[tokio::test]
+async fn health_is_503_naming_postgres_when_the_database_is_unreachable() {
+    use std::sync::Arc;
+    use tickwork::api::{self, AppState};
+    use tickwork::store::PgStore;
+
+    let app = spawn_app().await;
+    // A port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let options = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(port)
+        .username("postgres");
+    let state = AppState {
+        store: Arc::new(PgStore::connect_lazy(options, 1)),
+        queue: app.queue.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(api::serve(listener, state, std::future::pending()));
+
+    let response = reqwest::get(format!("{address}/health")).await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["checks"]["redis"], "ok");
+    assert_ne!(body["checks"]["postgres"], "ok");
+
+    // Creating a job while the database is down is a 503, not a 500.
+    let response = reqwest::Client::new()
+        .post(format!("{address}/api/v1/jobs"))
+        .body(app.job_body(json!({})).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+}
