@@ -33,13 +33,17 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// An error and its causes, joined with ": ", for one log field.
+/// An error and its causes, joined with ": ", for one log field or message. A cause whose
+/// text the chain already holds (some errors print their source themselves) is not repeated.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

@@ -3,12 +3,25 @@
 //! `tickwork-api migrate` applies pending migrations and exits.
 
 use anyhow::Context;
+use std::process::ExitCode;
+
 use tickwork::api::{self, AppState};
 use tickwork::config::Settings;
 use tickwork::startup::{shutdown_signal, Services};
+use tickwork::telemetry::error_chain;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tickwork-api: {}", error_chain(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
 

@@ -3,12 +3,25 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use std::process::ExitCode;
+
 use tickwork::config::Settings;
 use tickwork::startup::{shutdown_signal, Services};
+use tickwork::telemetry::error_chain;
 use tickwork::worker::{Worker, WorkerSettings};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tickwork-worker: {}", error_chain(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
     let services = Services::start(&settings).await?;

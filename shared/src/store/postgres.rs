@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::types::Json;
-use sqlx::{FromRow, Row};
+use sqlx::{Connection, FromRow, Row};
 use uuid::Uuid;
 
 use super::{DueJob, FiredBatch, JobCursor, Planner, Store, StoreError};
@@ -78,8 +78,14 @@ impl PgStore {
 
     /// Applies pending migrations. The migrator holds an advisory lock, so processes that
     /// start together apply each migration once.
+    ///
+    /// Uses a connection of its own, so a database that cannot be reached is reported
+    /// with the real cause rather than as a pool timeout.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        let options = self.pool.connect_options();
+        let mut conn = sqlx::postgres::PgConnection::connect_with(&options).await?;
+        MIGRATOR.run(&mut conn).await?;
+        conn.close().await?;
         Ok(())
     }
 }
