@@ -2,6 +2,7 @@
 //! own Redis key prefix, a local HTTP target that logs what it receives, and one method
 //! per endpoint and pass, so tests read like the behaviour they check.
 
+use std::collections::VecDeque;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,7 @@ use tickwork::api::{self, AppState};
 use tickwork::queue::{Queue, RedisQueue};
 use tickwork::store::{PgStore, Store};
 use tickwork::tick::{self, TickOutcome, TickSettings};
-use tickwork::worker::{Worker, WorkerPass, WorkerSettings};
+use tickwork::worker::{RetryPolicy, Worker, WorkerPass, WorkerSettings};
 use uuid::Uuid;
 
 /// Where the test services are: from `DATABASE_URL` and `REDIS_URL`, or from containers
@@ -94,23 +95,29 @@ impl Received {
     }
 }
 
-/// A local HTTP target that records every request and answers with a chosen status.
+/// A scripted answer: status and an optional `Retry-After` value.
+type Answer = (u16, Option<String>);
+
+/// A local HTTP target that records every request and answers with a chosen status, or
+/// with scripted answers first.
 #[derive(Clone)]
 pub struct Target {
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU16>,
+    script: Arc<Mutex<VecDeque<Answer>>>,
 }
 
 impl Target {
     async fn spawn() -> Self {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let status = Arc::new(AtomicU16::new(200));
-        let (log, answer) = (received.clone(), status.clone());
+        let script: Arc<Mutex<VecDeque<Answer>>> = Arc::default();
+        let (log, answer, scripted) = (received.clone(), status.clone(), script.clone());
         let app = axum::Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let (log, answer) = (log.clone(), answer.clone());
+                let (log, answer, scripted) = (log.clone(), answer.clone(), scripted.clone());
                 async move {
                     log.lock().expect("target log poisoned").push(Received {
                         method,
@@ -118,8 +125,18 @@ impl Target {
                         headers,
                         body: String::from_utf8_lossy(&body).into_owned(),
                     });
-                    StatusCode::from_u16(answer.load(Ordering::SeqCst))
-                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                    let next = scripted.lock().expect("target script poisoned").pop_front();
+                    let (code, retry_after) = next.unwrap_or((answer.load(Ordering::SeqCst), None));
+                    let status =
+                        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    let mut response = axum::response::IntoResponse::into_response((
+                        status,
+                        format!("answer {code}"),
+                    ));
+                    if let Some(value) = retry_after.and_then(|v| v.parse().ok()) {
+                        response.headers_mut().insert("retry-after", value);
+                    }
+                    response
                 }
             },
         );
@@ -135,7 +152,14 @@ impl Target {
             url,
             received,
             status,
+            script,
         }
+    }
+
+    /// Answers the next requests with these, in order, then with the chosen status.
+    pub fn script(&self, answers: &[(u16, Option<&str>)]) {
+        let mut script = self.script.lock().expect("target script poisoned");
+        script.extend(answers.iter().map(|(s, r)| (*s, r.map(str::to_string))));
     }
 
     /// Makes the target answer every later request with `status`.
@@ -220,6 +244,11 @@ pub async fn spawn_app() -> TestApp {
             queue.clone(),
             WorkerSettings {
                 http_timeout: std::time::Duration::from_secs(10),
+                // Short backoff: tests move time forward by passing `now`, never by sleeping.
+                retry: RetryPolicy {
+                    base: std::time::Duration::from_millis(100),
+                    max: std::time::Duration::from_secs(10),
+                },
                 ..WorkerSettings::default()
             },
         )
@@ -321,6 +350,44 @@ impl TestApp {
         .expect("sweep failed")
     }
 
+    /// Moves retries due at `now` back to the ready list.
+    pub async fn promote(&self, now: DateTime<Utc>) -> usize {
+        tick::promote_due(
+            now,
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            &self.tick_settings,
+        )
+        .await
+        .expect("promotion failed")
+    }
+
+    /// `PATCH /api/v1/jobs/{id}` with a JSON body.
+    pub async fn patch_job(&self, id: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .patch(format!("{}/api/v1/jobs/{id}", self.address))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("API request failed")
+    }
+
+    /// `DELETE /api/v1/jobs/{id}`.
+    pub async fn delete_job(&self, id: &str) -> reqwest::Response {
+        self.client
+            .delete(format!("{}/api/v1/jobs/{id}", self.address))
+            .send()
+            .await
+            .expect("API request failed")
+    }
+
+    /// `GET` on an API path, as JSON, asserting 200.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
     /// Runs worker passes until the queue has nothing ready; returns the totals.
     pub async fn drain_queue(&self) -> WorkerPass {
         let mut total = WorkerPass::default();
@@ -333,6 +400,7 @@ impl TestApp {
             total.dropped += pass.dropped;
             total.succeeded += pass.succeeded;
             total.failed += pass.failed;
+            total.retrying += pass.retrying;
             total.unsettled += pass.unsettled;
         }
     }

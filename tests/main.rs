@@ -4,5 +4,7 @@
 
 mod api; // job endpoints: create, read, list, history, and every kind of bad input
 mod helpers; // spawn_app(): the API, store, queue, worker and a logging HTTP target
+mod lifecycle; // retries, backoff, dead letters, attempts, cancellation
+mod manage; // PATCH, soft delete, reactivation, filters, schedule preview, stats
 mod tick; // the tick pass and the sweeper, driven with a chosen `now`
 mod worker; // delivery: headers, outcomes, duplicate deliveries

@@ -102,7 +102,7 @@ async fn the_jobs_method_headers_and_body_are_sent_as_given() {
 async fn a_failing_target_is_recorded_failed_with_its_status() {
     let app = spawn_app().await;
     app.target.respond_with(500);
-    let (job, _) = fire_once(&app, json!({})).await;
+    let (job, _) = fire_once(&app, json!({"maxRetries": 0})).await;
     let pass = app.drain_queue().await;
     assert_eq!(pass.failed, 1);
     assert_eq!(app.target.received().len(), 1);
@@ -124,7 +124,7 @@ async fn an_unreachable_target_is_recorded_failed_with_the_connection_error() {
     };
     let (job, _) = fire_once(
         &app,
-        json!({"httpUrl": format!("http://127.0.0.1:{port}/x")}),
+        json!({"httpUrl": format!("http://127.0.0.1:{port}/x"), "maxRetries": 0}),
     )
     .await;
     app.drain_queue().await;
@@ -181,6 +181,8 @@ async fn an_outcome_for_another_attempt_is_refused() {
         execution_id: id,
         attempt: taken.deliveries[0].attempt + 1,
         status: ExecutionStatus::Succeeded,
+        retry_in: None,
+        response_body: None,
         duration_ms: 1,
         http_status: Some(200),
         error: None,

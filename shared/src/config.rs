@@ -114,6 +114,10 @@ pub struct Settings {
     pub log_level: String,
     /// `LOG_FORMAT`: `json` or `text`.
     pub log_format: LogFormat,
+    /// `RETRY_BACKOFF_BASE`: ceiling of the first retry's delay; it doubles per retry.
+    pub retry_backoff_base: Duration,
+    /// `RETRY_BACKOFF_MAX`: the longest delay between attempts.
+    pub retry_backoff_max: Duration,
     /// `SCHEDULER_POLL_INTERVAL`: time between tick passes.
     pub scheduler_poll_interval: Duration,
     /// `SCHEDULER_BATCH_SIZE`: jobs claimed per transaction.
@@ -174,6 +178,18 @@ impl Settings {
                 Duration::from_secs(90),
                 Duration::from_secs(1),
                 Duration::from_secs(900),
+            )?,
+            retry_backoff_base: env.duration(
+                "RETRY_BACKOFF_BASE",
+                Duration::from_secs(1),
+                Duration::from_millis(10),
+                Duration::from_secs(3600),
+            )?,
+            retry_backoff_max: env.duration(
+                "RETRY_BACKOFF_MAX",
+                Duration::from_secs(300),
+                Duration::from_millis(10),
+                Duration::from_secs(86_400),
             )?,
             log_level: env.string_or("LOG_LEVEL", "info"),
             log_format: match env
@@ -352,6 +368,8 @@ mod tests {
         assert_eq!(s.scheduler_poll_interval, Duration::from_secs(1));
         assert_eq!(s.scheduler_batch_size, 100);
         assert_eq!(s.misfire_threshold, Duration::from_secs(60));
+        assert_eq!(s.retry_backoff_base, Duration::from_secs(1));
+        assert_eq!(s.retry_backoff_max, Duration::from_secs(300));
         assert!(s.migrate_on_start);
         assert_eq!(s.redis.key_prefix, "tickwork");
         assert_eq!(s.log_format, LogFormat::Text);

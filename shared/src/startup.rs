@@ -7,7 +7,7 @@ use crate::config::{ConfigError, Settings};
 use crate::queue::{redis_connection_info, QueueError, RedisQueue};
 use crate::store::{connect_options, PgStore, StoreError};
 use crate::tick::TickSettings;
-use crate::worker::WorkerSettings;
+use crate::worker::{RetryPolicy, WorkerSettings};
 
 /// Why a binary could not start.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +101,10 @@ impl From<&Settings> for WorkerSettings {
         Self {
             pool_size: settings.worker_pool_size,
             http_timeout: settings.worker_http_timeout,
+            retry: RetryPolicy {
+                base: settings.retry_backoff_base,
+                max: settings.retry_backoff_max.max(settings.retry_backoff_base),
+            },
             ..WorkerSettings::default()
         }
     }

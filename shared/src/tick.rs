@@ -1,8 +1,8 @@
 //! The tick: every second, turn due jobs into queued executions.
 //!
-//! [`run_tick_once`] is one pass at a given `now`; [`sweep_once`] re-pushes executions
-//! whose push may have been lost; [`run`] wraps both in a loop on second boundaries of
-//! the storage clock. A pass commits the executions before it pushes them, so a crash
+//! [`run_tick_once`] is one pass at a given `now`; [`promote_due`] moves due retries back
+//! to the ready list; [`sweep_once`] re-pushes executions whose push may have been lost;
+//! [`run`] wraps them in a loop on second boundaries of the storage clock. A pass commits the executions before it pushes them, so a crash
 //! between the two delays a fire (until the sweeper finds it) and never loses it.
 
 use std::future::Future;
@@ -141,8 +141,48 @@ pub async fn run_tick_once(
     }
 }
 
-/// Pushes executions QUEUED for longer than `sweep_after` at `now` again; the queue keeps
-/// one item per id, so this is safe in every tick instance at once. Returns how many
+/// Moves retries due at `now` from the scheduled set back to the ready list: takes them
+/// out of the set (one script call per batch), marks them QUEUED in the store (CANCELLED
+/// if their job was deactivated meanwhile), and pushes the QUEUED ones. Returns how many
+/// were pushed. A crash between these steps leaves RETRYING or QUEUED rows that the
+/// sweeper finds.
+#[tracing::instrument(name = "promote", skip_all, fields(%now))]
+pub async fn promote_due(
+    now: DateTime<Utc>,
+    store: &dyn Store,
+    queue: &dyn Queue,
+    settings: &TickSettings,
+) -> Result<usize, TickError> {
+    let batch = settings.batch_size.max(1) as usize;
+    let mut pushed = 0;
+    loop {
+        let due = queue
+            .take_due(now, batch)
+            .await
+            .map_err(|source| TickError::Push {
+                committed: 0,
+                source,
+            })?;
+        if due.is_empty() {
+            return Ok(pushed);
+        }
+        let queued = store.requeue_retries(&due, now).await?;
+        pushed += queue
+            .push(&queued)
+            .await
+            .map_err(|source| TickError::Push {
+                committed: queued.len(),
+                source,
+            })?;
+        if due.len() < batch {
+            return Ok(pushed);
+        }
+    }
+}
+
+/// Pushes executions QUEUED for longer than `sweep_after` at `now` again, after moving
+/// RETRYING ones overdue by as long back to QUEUED; the queue keeps one item per id, so
+/// this is safe in every tick instance at once. Returns how many
 /// were missing from the queue and were pushed.
 #[tracing::instrument(name = "sweep", skip_all, fields(%now))]
 pub async fn sweep_once(
@@ -152,7 +192,10 @@ pub async fn sweep_once(
     settings: &TickSettings,
 ) -> Result<usize, TickError> {
     let cutoff = now - chrono::Duration::from_std(settings.sweep_after).unwrap_or_default();
-    let stale = store.stale_queued(cutoff, settings.sweep_limit).await?;
+    // Retries whose scheduled item was lost become QUEUED and are pushed below.
+    let overdue = store.overdue_retries(cutoff, settings.sweep_limit).await?;
+    let mut stale = store.requeue_retries(&overdue, now).await?;
+    stale.extend(store.stale_queued(cutoff, settings.sweep_limit).await?);
     if stale.is_empty() {
         return Ok(0);
     }
@@ -213,6 +256,9 @@ pub async fn run(
                 }
                 Ok(_) => {}
                 Err(error) => tracing::error!(error = %error_chain(&error), "tick pass failed"),
+            }
+            if let Err(error) = promote_due(now, store, queue, &settings).await {
+                tracing::error!(error = %error_chain(&error), "promoting due retries failed");
             }
             if let Err(error) = sweep_once(now, store, queue, &settings).await {
                 tracing::error!(error = %error_chain(&error), "sweep failed");

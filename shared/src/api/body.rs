@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use crate::model::{
-    Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod, HttpTarget, JobName, MaxRetries,
-    NewJob, TargetUrl, TimeoutSeconds,
+    Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod, HttpTarget, JobName, JobPatch,
+    MaxRetries, NewJob, TargetUrl, TimeoutSeconds,
 };
 use crate::schedule::{CronExpression, Schedule, Timezone};
 
@@ -69,14 +69,6 @@ struct Fields<'a>(&'a Map<String, Value>);
 impl Fields<'_> {
     fn get(&self, name: &str) -> Option<&Value> {
         self.0.get(name).filter(|v| !v.is_null())
-    }
-
-    fn required_str(&self, name: &str) -> Result<&str, ApiError> {
-        match self.get(name) {
-            None => Err(ApiError::missing_field(name)),
-            Some(Value::String(s)) => Ok(s),
-            Some(other) => Err(ApiError::wrong_type(name, "a string", other)),
-        }
     }
 
     fn optional_str(&self, name: &str) -> Result<Option<&str>, ApiError> {
@@ -154,55 +146,143 @@ impl Fields<'_> {
     }
 }
 
+/// Every job field a request may carry, each checked; absent (or `null`) is `None`.
+struct JobFields {
+    name: Option<JobName>,
+    description: Option<Description>,
+    cron: Option<CronExpression>,
+    timezone: Option<Timezone>,
+    method: Option<HttpMethod>,
+    url: Option<TargetUrl>,
+    headers: Option<HttpHeaders>,
+    body: Option<HttpBody>,
+    execution_type: Option<ExecutionType>,
+    max_retries: Option<MaxRetries>,
+    timeout: Option<TimeoutSeconds>,
+    is_active: Option<bool>,
+}
+
+/// Reads and checks every field present, in the order the API documents them.
+fn job_fields(fields: &Fields<'_>) -> Result<JobFields, ApiError> {
+    let schedule_error = crate::model::InvalidField::from_schedule;
+    Ok(JobFields {
+        name: fields
+            .optional_str("name")?
+            .map(JobName::parse)
+            .transpose()?,
+        description: fields
+            .optional_str("description")?
+            .map(Description::parse)
+            .transpose()?,
+        cron: fields
+            .optional_str("cronExpression")?
+            .map(|c| CronExpression::parse(c).map_err(schedule_error))
+            .transpose()?,
+        timezone: fields
+            .optional_str("timezone")?
+            .map(|tz| Timezone::parse(tz).map_err(schedule_error))
+            .transpose()?,
+        method: fields
+            .optional_str("httpMethod")?
+            .map(HttpMethod::parse)
+            .transpose()?,
+        url: fields
+            .optional_str("httpUrl")?
+            .map(TargetUrl::parse)
+            .transpose()?,
+        headers: match fields.get("httpHeaders") {
+            None => None,
+            Some(_) => Some(HttpHeaders::parse(
+                fields.optional_string_map("httpHeaders")?,
+            )?),
+        },
+        body: fields
+            .optional_str("httpBody")?
+            .map(|b| HttpBody::parse(Some(b.to_string())))
+            .transpose()?,
+        execution_type: fields
+            .optional_str("executionType")?
+            .map(ExecutionType::parse)
+            .transpose()?,
+        max_retries: fields
+            .optional_int("maxRetries")?
+            .map(MaxRetries::parse)
+            .transpose()?,
+        timeout: fields
+            .optional_int("timeoutSeconds")?
+            .map(TimeoutSeconds::parse)
+            .transpose()?,
+        is_active: fields.optional_bool("isActive")?,
+    })
+}
+
 /// Reads a create-job request. Only `name`, `cronExpression` and `httpUrl` are required.
 pub fn new_job(bytes: &[u8]) -> Result<NewJob, ApiError> {
     let object = json_object(bytes)?;
     let fields = Fields(&object);
     fields.reject_unknown()?;
-
-    let name = JobName::parse(fields.required_str("name")?)?;
-    let description = Description::parse(fields.optional_str("description")?.unwrap_or(""))?;
-    let cron = CronExpression::parse(fields.required_str("cronExpression")?)
-        .map_err(crate::model::InvalidField::from_schedule)?;
-    let timezone = match fields.optional_str("timezone")? {
-        Some(tz) => Timezone::parse(tz).map_err(crate::model::InvalidField::from_schedule)?,
-        None => Timezone::default(),
+    for required in ["name", "cronExpression", "httpUrl"] {
+        if fields.get(required).is_none() {
+            return Err(ApiError::missing_field(required));
+        }
+    }
+    let f = job_fields(&fields)?;
+    let (Some(name), Some(cron), Some(url)) = (f.name, f.cron, f.url) else {
+        return Err(ApiError::missing_field("name"));
     };
-    let method = match fields.optional_str("httpMethod")? {
-        Some(m) => HttpMethod::parse(m)?,
-        None => HttpMethod::default(),
-    };
-    let url = TargetUrl::parse(fields.required_str("httpUrl")?)?;
-    let headers = HttpHeaders::parse(fields.optional_string_map("httpHeaders")?)?;
-    let body = HttpBody::parse(fields.optional_str("httpBody")?.map(str::to_string))?;
-    let execution_type = match fields.optional_str("executionType")? {
-        Some(t) => ExecutionType::parse(t)?,
-        None => ExecutionType::default(),
-    };
-    let max_retries = match fields.optional_int("maxRetries")? {
-        Some(n) => MaxRetries::parse(n)?,
-        None => MaxRetries::default(),
-    };
-    let timeout = match fields.optional_int("timeoutSeconds")? {
-        Some(n) => TimeoutSeconds::parse(n)?,
-        None => TimeoutSeconds::default(),
-    };
-    let is_active = fields.optional_bool("isActive")?.unwrap_or(true);
-
     Ok(NewJob {
         name,
-        description,
-        schedule: Schedule::new(cron, timezone),
+        description: f.description.unwrap_or_default(),
+        schedule: Schedule::new(cron, f.timezone.unwrap_or_default()),
         target: HttpTarget {
-            method,
+            method: f.method.unwrap_or_default(),
             url,
-            headers,
-            body,
+            headers: f.headers.unwrap_or_default(),
+            body: f.body.unwrap_or_default(),
         },
-        execution_type,
-        max_retries,
-        timeout,
-        is_active,
+        execution_type: f.execution_type.unwrap_or_default(),
+        max_retries: f.max_retries.unwrap_or_default(),
+        timeout: f.timeout.unwrap_or_default(),
+        is_active: f.is_active.unwrap_or(true),
+    })
+}
+
+/// Fields a PATCH may set to `null`, meaning "clear it".
+const CLEARABLE_FIELDS: [&str; 3] = ["description", "httpHeaders", "httpBody"];
+
+/// Reads a partial update: any subset of the job fields, checked as at creation.
+/// `null` clears `description`, `httpHeaders` and `httpBody`; other fields cannot be null.
+pub fn job_patch(bytes: &[u8]) -> Result<JobPatch, ApiError> {
+    let object = json_object(bytes)?;
+    let fields = Fields(&object);
+    fields.reject_unknown()?;
+    if let Some((key, _)) = object
+        .iter()
+        .find(|(k, v)| v.is_null() && !CLEARABLE_FIELDS.contains(&k.as_str()))
+    {
+        return Err(ApiError::null_field(key));
+    }
+    let f = job_fields(&fields)?;
+    let cleared = |name: &str| object.get(name).is_some_and(Value::is_null);
+    Ok(JobPatch {
+        name: f.name,
+        description: f
+            .description
+            .or_else(|| cleared("description").then(Description::default)),
+        cron: f.cron,
+        timezone: f.timezone,
+        method: f.method,
+        url: f.url,
+        headers: f
+            .headers
+            .or_else(|| cleared("httpHeaders").then(HttpHeaders::default)),
+        body: f
+            .body
+            .or_else(|| cleared("httpBody").then(HttpBody::default)),
+        execution_type: f.execution_type,
+        max_retries: f.max_retries,
+        timeout: f.timeout,
+        is_active: f.is_active,
     })
 }
 
@@ -261,5 +341,26 @@ mod tests {
             r#"{"name":"a","cronExpression":"* * * * * *","httpUrl":"http://x","maxRetries":1.5}"#,
         );
         assert_eq!(e.field.as_deref(), Some("maxRetries"));
+    }
+}
+
+#[cfg(test)]
+mod patch_tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_carries_only_what_was_sent_and_null_clears_optional_fields() {
+        let patch = job_patch(br#"{"cronExpression":"*/5 * * * * *","httpBody":null}"#).unwrap();
+        assert!(patch.cron.is_some());
+        assert!(patch.name.is_none());
+        assert_eq!(patch.body, Some(HttpBody::default()));
+        let e = job_patch(br#"{"name":null}"#).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_field", Some("name"))
+        );
+        let e = job_patch(br#"{"maxRetries":99}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("maxRetries"));
+        assert!(job_patch(b"{}").is_ok());
     }
 }

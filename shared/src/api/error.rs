@@ -85,6 +85,25 @@ impl ApiError {
         .with_field(field)
     }
 
+    /// 422: `null` for a field that cannot be cleared.
+    pub fn null_field(field: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field} cannot be null; omit it to keep the current value"),
+        )
+        .with_field(field)
+    }
+
+    /// 404 for an execution.
+    pub fn execution_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no execution with id {id:?}"),
+        )
+    }
+
     /// 422: a field nobody reads.
     pub fn unknown_field(field: &str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_field", message).with_field(field)

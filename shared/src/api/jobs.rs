@@ -11,14 +11,21 @@ use axum::Json;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::views::{ExecutionView, HistoryPage, JobPage, JobView};
+use super::views::{
+    time, Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView,
+};
 use super::{body, cursor, AppState, BODY_LIMIT};
-use crate::store::JobCursor;
+use crate::schedule::Schedule;
+use crate::store::{JobCursor, JobFilter};
 
 /// Default and largest page of jobs.
 const JOBS_PAGE: (u32, u32) = (50, 500);
 /// Default and largest page of history.
 const HISTORY_PAGE: (u32, u32) = (50, 500);
+/// Default and largest number of upcoming fire times.
+const SCHEDULE_COUNT: (u32, u32) = (10, 1000);
+
+type QueryParams = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::job_not_found(raw))
@@ -41,22 +48,32 @@ fn query<'a>(
     Ok(move |name: &str| params.get(name).map(String::as_str))
 }
 
-fn limit(raw: Option<&str>, (default, max): (u32, u32)) -> Result<u32, ApiError> {
+fn count(name: &str, raw: Option<&str>, (default, max): (u32, u32)) -> Result<u32, ApiError> {
     match raw {
         None => Ok(default),
         Some(raw) => match raw.parse::<u32>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(ApiError::invalid_query(
-                "limit",
-                format!("limit is {raw:?}; expected a whole number from 1 to {max}"),
+                name,
+                format!("{name} is {raw:?}; expected a whole number from 1 to {max}"),
             )),
         },
     }
 }
 
-fn query_map(
-    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
-) -> Result<HashMap<String, String>, ApiError> {
+fn flag(name: &str, raw: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match raw {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(ApiError::invalid_query(
+            name,
+            format!("{name} is {other:?}; expected true or false"),
+        )),
+    }
+}
+
+fn query_map(query: QueryParams) -> Result<HashMap<String, String>, ApiError> {
     query
         .map(|Query(map)| map)
         .map_err(|e| ApiError::invalid_query("query", format!("query string is malformed: {e}")))
@@ -94,16 +111,21 @@ pub async fn get(
     }
 }
 
-/// `GET /api/v1/jobs?limit=&cursor=`: newest first.
+/// `GET /api/v1/jobs?limit=&cursor=&isActive=&includeDeleted=`: newest first, deleted
+/// jobs left out unless asked for.
 pub async fn list(
     State(state): State<AppState>,
-    params: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    params: QueryParams,
 ) -> Result<Json<JobPage>, ApiError> {
     let params = query_map(params)?;
-    let param = query(&params, &["limit", "cursor"])?;
-    let limit = limit(param("limit"), JOBS_PAGE)?;
+    let param = query(&params, &["limit", "cursor", "isActive", "includeDeleted"])?;
+    let limit = count("limit", param("limit"), JOBS_PAGE)?;
     let after = param("cursor").map(cursor::decode_jobs).transpose()?;
-    let mut jobs = state.store.jobs(after, limit + 1).await?;
+    let filter = JobFilter {
+        is_active: flag("isActive", param("isActive"))?,
+        include_deleted: flag("includeDeleted", param("includeDeleted"))?.unwrap_or(false),
+    };
+    let mut jobs = state.store.jobs(filter, after, limit + 1).await?;
     let next_cursor = if jobs.len() > limit as usize {
         jobs.truncate(limit as usize);
         jobs.last().map(|j| {
@@ -125,12 +147,12 @@ pub async fn list(
 pub async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    params: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    params: QueryParams,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let job_id = parse_id(&id)?;
     let params = query_map(params)?;
     let param = query(&params, &["limit", "cursor"])?;
-    let limit = limit(param("limit"), HISTORY_PAGE)?;
+    let limit = count("limit", param("limit"), HISTORY_PAGE)?;
     let before = param("cursor").map(cursor::decode_history).transpose()?;
     if state.store.job(job_id).await?.is_none() {
         return Err(ApiError::job_not_found(&id));
@@ -144,8 +166,95 @@ pub async fn history(
     } else {
         None
     };
+    let ids: Vec<Uuid> = executions.iter().map(|e| e.id).collect();
+    let attempts = state.store.attempts(&ids).await?;
     Ok(Json(HistoryPage {
-        executions: executions.into_iter().map(ExecutionView::from).collect(),
+        executions: executions
+            .into_iter()
+            .map(|e| ExecutionView::new(e, &attempts))
+            .collect(),
         next_cursor,
+    }))
+}
+
+/// `PATCH /api/v1/jobs/{id}`: any subset of the fields, checked as at creation.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<JobView>, ApiError> {
+    let job_id = parse_id(&id)?;
+    let bytes = body.map_err(|_| ApiError::payload_too_large(BODY_LIMIT))?;
+    let patch = body::job_patch(&bytes)?;
+    let change = move |job, now| patch.clone().apply(job, now);
+    match state.store.update_job(job_id, &change).await? {
+        None => Err(ApiError::job_not_found(&id)),
+        Some(Err(invalid)) => Err(invalid.into()),
+        Some(Ok(job)) => {
+            tracing::info!(job_id = %job.id, active = job.is_active, "job updated");
+            Ok(Json(job.into()))
+        }
+    }
+}
+
+/// `DELETE /api/v1/jobs/{id}`: a soft delete; 204 again for a job already deleted.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let job_id = parse_id(&id)?;
+    if state.store.delete_job(job_id).await? {
+        tracing::info!(%job_id, "job deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::job_not_found(&id))
+    }
+}
+
+/// `GET /api/v1/jobs/{id}/schedule?count=N`: the next fire times from now.
+pub async fn schedule(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: QueryParams,
+) -> Result<Json<ScheduleView>, ApiError> {
+    let job_id = parse_id(&id)?;
+    let params = query_map(params)?;
+    let param = query(&params, &["count"])?;
+    let count = count("count", param("count"), SCHEDULE_COUNT)?;
+    let Some(job) = state.store.job(job_id).await? else {
+        return Err(ApiError::job_not_found(&id));
+    };
+    let schedule =
+        Schedule::parse(&job.cron_expression, &job.timezone).map_err(|e| ApiError::internal(&e))?;
+    let now = state.store.clock().await?;
+    Ok(Json(ScheduleView {
+        next_runs: schedule
+            .upcoming(now, count as usize)
+            .into_iter()
+            .map(time)
+            .collect(),
+        cron_expression: job.cron_expression,
+        timezone: job.timezone,
+    }))
+}
+
+/// `GET /api/v1/executions/{id}`: one execution with all its attempts.
+pub async fn execution(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ExecutionView>, ApiError> {
+    let execution_id = Uuid::parse_str(&id).map_err(|_| ApiError::execution_not_found(&id))?;
+    let Some(execution) = state.store.execution(execution_id).await? else {
+        return Err(ApiError::execution_not_found(&id));
+    };
+    let attempts = state.store.attempts(&[execution_id]).await?;
+    Ok(Json(ExecutionView::new(execution, &attempts)))
+}
+
+/// `GET /queue/stats`: what the queue holds, and how many fires wait to be retried.
+pub async fn stats(State(state): State<AppState>) -> Result<Json<StatsView>, ApiError> {
+    let (queue, retrying) = tokio::join!(state.queue.stats(), state.store.count_retrying());
+    Ok(Json(StatsView {
+        queue_stats: Counts::new(queue?, retrying?),
     }))
 }

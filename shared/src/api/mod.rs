@@ -41,9 +41,15 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
+        .route("/queue/stats", get(jobs::stats))
         .route("/api/v1/jobs", get(jobs::list).post(jobs::create))
-        .route("/api/v1/jobs/{id}", get(jobs::get))
+        .route(
+            "/api/v1/jobs/{id}",
+            get(jobs::get).patch(jobs::update).delete(jobs::delete),
+        )
         .route("/api/v1/jobs/{id}/history", get(jobs::history))
+        .route("/api/v1/jobs/{id}/schedule", get(jobs::schedule))
+        .route("/api/v1/executions/{id}", get(jobs::execution))
         .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()) })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

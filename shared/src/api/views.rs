@@ -7,7 +7,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::model::{Execution, Job};
+use crate::model::{Attempt, Execution, Job};
+use crate::queue::QueueStats;
 
 /// Formats an instant the way every API time is written: `2026-01-01T00:00:00.000Z`.
 pub fn time(t: DateTime<Utc>) -> String {
@@ -36,6 +37,7 @@ pub struct JobView {
     last_status: Option<&'static str>,
     created_at: String,
     updated_at: String,
+    deleted_at: Option<String>,
 }
 
 impl From<Job> for JobView {
@@ -59,6 +61,7 @@ impl From<Job> for JobView {
             last_status: job.last_status.map(|s| s.as_str()),
             created_at: time(job.created_at),
             updated_at: time(job.updated_at),
+            deleted_at: job.deleted_at.map(time),
         }
     }
 }
@@ -77,10 +80,18 @@ pub struct ExecutionView {
     duration_ms: Option<i64>,
     http_status: Option<i32>,
     error: Option<String>,
+    next_attempt_at: Option<String>,
+    attempts: Vec<AttemptView>,
 }
 
-impl From<Execution> for ExecutionView {
-    fn from(e: Execution) -> Self {
+impl ExecutionView {
+    /// An execution with its attempts (those of other executions are ignored).
+    pub fn new(e: Execution, attempts: &[Attempt]) -> Self {
+        let attempts = attempts
+            .iter()
+            .filter(|a| a.execution_id == e.id)
+            .map(AttemptView::from)
+            .collect();
         Self {
             id: e.id,
             job_id: e.job_id,
@@ -92,6 +103,79 @@ impl From<Execution> for ExecutionView {
             duration_ms: e.duration_ms,
             http_status: e.http_status,
             error: e.error,
+            next_attempt_at: e.next_attempt_at.map(time),
+            attempts,
+        }
+    }
+}
+
+/// One attempt as JSON.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptView {
+    attempt: i32,
+    started_at: String,
+    finished_at: String,
+    duration_ms: i64,
+    http_status: Option<i32>,
+    error: Option<String>,
+    response_body: Option<String>,
+}
+
+impl From<&Attempt> for AttemptView {
+    fn from(a: &Attempt) -> Self {
+        Self {
+            attempt: a.attempt,
+            started_at: time(a.started_at),
+            finished_at: time(a.finished_at),
+            duration_ms: a.duration_ms,
+            http_status: a.http_status,
+            error: a.error.clone(),
+            response_body: a.response_body.clone(),
+        }
+    }
+}
+
+/// A job's next fire times.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleView {
+    /// The expression.
+    pub cron_expression: String,
+    /// The zone it is read in.
+    pub timezone: String,
+    /// Upcoming fire times, UTC.
+    pub next_runs: Vec<String>,
+}
+
+/// `/queue/stats`; the outer key is snake_case, as the original API had it.
+#[derive(Debug, Serialize)]
+pub struct StatsView {
+    /// The counts.
+    pub queue_stats: Counts,
+}
+
+/// What the queue and the store hold now.
+#[derive(Debug, Serialize)]
+pub struct Counts {
+    ready: u64,
+    scheduled: u64,
+    processing: u64,
+    retrying: u64,
+    completed: u64,
+    failed: u64,
+}
+
+impl Counts {
+    /// Queue counts plus the RETRYING count from the store.
+    pub fn new(queue: QueueStats, retrying: u64) -> Self {
+        Self {
+            ready: queue.ready,
+            scheduled: queue.scheduled,
+            processing: queue.processing,
+            retrying,
+            completed: queue.completed,
+            failed: queue.failed,
         }
     }
 }

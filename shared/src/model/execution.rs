@@ -15,10 +15,15 @@ pub enum ExecutionStatus {
     Queued,
     /// A worker claimed it and is calling the target.
     Running,
+    /// An attempt failed in a way worth retrying; waiting in the scheduled set for its
+    /// next attempt, when it becomes QUEUED again.
+    Retrying,
     /// The target answered 2xx.
     Succeeded,
-    /// The target answered otherwise, or could not be reached.
+    /// Failed for good: a non-retryable answer, no retries left, or AT_MOST_ONCE.
     Failed,
+    /// Its job was deactivated or deleted before it was sent.
+    Cancelled,
 }
 
 impl ExecutionStatus {
@@ -27,8 +32,10 @@ impl ExecutionStatus {
         match self {
             ExecutionStatus::Queued => "QUEUED",
             ExecutionStatus::Running => "RUNNING",
+            ExecutionStatus::Retrying => "RETRYING",
             ExecutionStatus::Succeeded => "SUCCEEDED",
             ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::Cancelled => "CANCELLED",
         }
     }
 
@@ -37,15 +44,17 @@ impl ExecutionStatus {
         match raw {
             "QUEUED" => Some(Self::Queued),
             "RUNNING" => Some(Self::Running),
+            "RETRYING" => Some(Self::Retrying),
             "SUCCEEDED" => Some(Self::Succeeded),
             "FAILED" => Some(Self::Failed),
+            "CANCELLED" => Some(Self::Cancelled),
             _ => None,
         }
     }
 
     /// True once nothing more will happen to the fire.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed)
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
     }
 }
 
@@ -78,6 +87,29 @@ pub struct Execution {
     pub http_status: Option<i32>,
     /// Why the latest attempt failed, when it did.
     pub error: Option<String>,
+    /// When a RETRYING fire is due for its next attempt.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// One attempt of an execution, as kept in the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    /// The execution it belongs to.
+    pub execution_id: Uuid,
+    /// 1-based attempt number.
+    pub attempt: i32,
+    /// When the request started.
+    pub started_at: DateTime<Utc>,
+    /// When its outcome was recorded.
+    pub finished_at: DateTime<Utc>,
+    /// How long the request took.
+    pub duration_ms: i64,
+    /// The HTTP status, when the target answered.
+    pub http_status: Option<i32>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// The start of the target's answer.
+    pub response_body: Option<String>,
 }
 
 /// A claimed execution, with everything a worker needs to call the target.
@@ -93,6 +125,8 @@ pub struct Delivery {
     pub attempt: i32,
     /// The delivery promise.
     pub execution_type: ExecutionType,
+    /// Retries the job allows after a failed attempt.
+    pub max_retries: i32,
     /// What to call.
     pub target: HttpTarget,
     /// The job's timeout, in seconds.
@@ -106,12 +140,27 @@ pub struct Outcome {
     pub execution_id: Uuid,
     /// The attempt this outcome belongs to; the write is refused for any other.
     pub attempt: i32,
-    /// Final state of the fire.
+    /// The fire's next state: SUCCEEDED, FAILED, or RETRYING.
     pub status: ExecutionStatus,
+    /// For RETRYING: how long until the next attempt.
+    pub retry_in: Option<std::time::Duration>,
+    /// The start of the target's answer.
+    pub response_body: Option<String>,
     /// How long the request took.
     pub duration_ms: i64,
     /// The HTTP status, when the target answered.
     pub http_status: Option<u16>,
     /// Why it failed, when it did.
     pub error: Option<String>,
+}
+
+/// An outcome the store accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// Execution id.
+    pub execution_id: Uuid,
+    /// The state written.
+    pub status: ExecutionStatus,
+    /// For RETRYING: when the next attempt is due, by the storage clock.
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }

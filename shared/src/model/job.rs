@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::ExecutionStatus;
-use crate::schedule::{Schedule, ScheduleError};
+use crate::schedule::{CronExpression, Schedule, ScheduleError, Timezone};
 
 /// A value a user sent that cannot be used, with the JSON field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -510,7 +510,99 @@ impl NewJob {
             last_status: None,
             created_at: now,
             updated_at: now,
+            deleted_at: None,
         })
+    }
+}
+
+/// A partial update: each `Some` replaces the job's value, checked like a new job's.
+#[derive(Debug, Clone, Default)]
+pub struct JobPatch {
+    /// New display name.
+    pub name: Option<JobName>,
+    /// New description.
+    pub description: Option<Description>,
+    /// New cron expression.
+    pub cron: Option<CronExpression>,
+    /// New time zone.
+    pub timezone: Option<Timezone>,
+    /// New method.
+    pub method: Option<HttpMethod>,
+    /// New URL.
+    pub url: Option<TargetUrl>,
+    /// New headers (replacing all of them).
+    pub headers: Option<HttpHeaders>,
+    /// New body.
+    pub body: Option<HttpBody>,
+    /// New delivery promise.
+    pub execution_type: Option<ExecutionType>,
+    /// New retry count.
+    pub max_retries: Option<MaxRetries>,
+    /// New timeout.
+    pub timeout: Option<TimeoutSeconds>,
+    /// Pause (`false`) or resume (`true`); resuming also undeletes.
+    pub is_active: Option<bool>,
+}
+
+impl JobPatch {
+    /// Applies the patch at `now`. A change to the expression, the time zone or
+    /// `isActive` recomputes `next_run_at` from `now`; a schedule that would never fire is
+    /// refused as at creation.
+    pub fn apply(self, mut job: Job, now: DateTime<Utc>) -> Result<Job, InvalidField> {
+        let reschedule = self.cron.is_some() || self.timezone.is_some() || self.is_active.is_some();
+        if let Some(name) = self.name {
+            job.name = name.as_str().to_string();
+        }
+        if let Some(description) = self.description {
+            job.description = description.as_str().to_string();
+        }
+        if let Some(method) = self.method {
+            job.http_method = method;
+        }
+        if let Some(url) = self.url {
+            job.http_url = url.as_str().to_string();
+        }
+        if let Some(headers) = self.headers {
+            job.http_headers = headers.as_map().clone();
+        }
+        if let Some(body) = self.body {
+            job.http_body = body.as_deref().map(str::to_string);
+        }
+        if let Some(execution_type) = self.execution_type {
+            job.execution_type = execution_type;
+        }
+        if let Some(max_retries) = self.max_retries {
+            job.max_retries = i32::from(max_retries.get());
+        }
+        if let Some(timeout) = self.timeout {
+            job.timeout_seconds = i32::from(timeout.get());
+        }
+        if let Some(is_active) = self.is_active {
+            job.is_active = is_active;
+            if is_active {
+                job.deleted_at = None;
+            }
+        }
+        if reschedule {
+            let cron = match self.cron {
+                Some(cron) => cron,
+                None => CronExpression::parse(&job.cron_expression)
+                    .map_err(InvalidField::from_schedule)?,
+            };
+            let timezone = match self.timezone {
+                Some(tz) => tz,
+                None => Timezone::parse(&job.timezone).map_err(InvalidField::from_schedule)?,
+            };
+            let schedule = Schedule::new(cron, timezone);
+            let first_fire = schedule
+                .first_fire(now)
+                .map_err(InvalidField::from_schedule)?;
+            job.cron_expression = schedule.cron().as_str().to_string();
+            job.timezone = schedule.timezone().name().to_string();
+            job.next_run_at = job.is_active.then_some(first_fire);
+        }
+        job.updated_at = now;
+        Ok(job)
     }
 }
 
@@ -553,6 +645,8 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     /// When a user last changed it.
     pub updated_at: DateTime<Utc>,
+    /// When it was deleted; deleted jobs are inactive and left out of lists.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 mod execution;
 mod job;
 
-pub use execution::{Delivery, Execution, ExecutionStatus, Outcome};
+pub use execution::{Attempt, Delivery, Execution, ExecutionStatus, Outcome, Recorded};
 pub use job::{
     Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod, HttpTarget, InvalidField, Job,
-    JobName, MaxRetries, NewJob, TargetUrl, TimeoutSeconds,
+    JobName, JobPatch, MaxRetries, NewJob, TargetUrl, TimeoutSeconds,
 };

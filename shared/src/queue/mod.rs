@@ -34,6 +34,11 @@ pub enum Settled {
     Failed,
     /// Not ours to run (delivered twice, or already taken): it just leaves processing.
     Dropped,
+    /// To be tried again: it moves to the scheduled set, due at this time.
+    Retry {
+        /// When the next attempt is due (storage clock).
+        due: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// Counts of what the queue holds now.
@@ -41,6 +46,8 @@ pub enum Settled {
 pub struct QueueStats {
     /// Waiting for a worker.
     pub ready: u64,
+    /// Waiting in the scheduled set for their due time (retries).
+    pub scheduled: u64,
     /// Taken by a worker and not yet settled.
     pub processing: u64,
     /// Recently completed (bounded by [`COMPLETED_KEPT`]).
@@ -62,8 +69,16 @@ pub trait Queue: Send + Sync + 'static {
     /// Takes up to `max` ready ids, oldest first, moving them to processing.
     async fn pop(&self, max: usize) -> Result<Vec<Uuid>, QueueError>;
 
-    /// Removes settled ids from processing, recording completed and failed ones.
+    /// Removes settled ids from processing, recording completed and failed ones and
+    /// scheduling retries.
     async fn settle(&self, items: &[(Uuid, Settled)]) -> Result<(), QueueError>;
+
+    /// Takes up to `max` scheduled ids due at `now` out of the scheduled set.
+    async fn take_due(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        max: usize,
+    ) -> Result<Vec<Uuid>, QueueError>;
 
     /// Current counts.
     async fn stats(&self) -> Result<QueueStats, QueueError>;

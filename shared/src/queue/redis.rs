@@ -40,6 +40,7 @@ struct Keys {
     ready: String,
     ready_set: String,
     processing: String,
+    scheduled: String,
     completed: String,
     failed: String,
 }
@@ -50,6 +51,7 @@ impl Keys {
             ready: format!("{prefix}:ready"),
             ready_set: format!("{prefix}:ready:ids"),
             processing: format!("{prefix}:processing"),
+            scheduled: format!("{prefix}:scheduled"),
             completed: format!("{prefix}:completed"),
             failed: format!("{prefix}:failed"),
         }
@@ -64,6 +66,7 @@ pub struct RedisQueue {
     push: Script,
     pop: Script,
     ack: Script,
+    due: Script,
 }
 
 impl RedisQueue {
@@ -84,6 +87,7 @@ impl RedisQueue {
             push: Script::new(include_str!("lua/push.lua")),
             pop: Script::new(include_str!("lua/pop.lua")),
             ack: Script::new(include_str!("lua/ack.lua")),
+            due: Script::new(include_str!("lua/due.lua")),
         })
     }
 }
@@ -146,12 +150,14 @@ impl Queue for RedisQueue {
         invocation
             .key(&self.keys.completed)
             .key(&self.keys.failed)
+            .key(&self.keys.scheduled)
             .arg(COMPLETED_KEPT);
         for (id, how) in items {
             let kind = match how {
-                Settled::Completed => "c",
-                Settled::Failed => "f",
-                Settled::Dropped => "d",
+                Settled::Completed => "c".to_string(),
+                Settled::Failed => "f".to_string(),
+                Settled::Dropped => "d".to_string(),
+                Settled::Retry { due } => format!("r:{}", due.timestamp_millis()),
             };
             invocation.arg(id.to_string()).arg(kind);
         }
@@ -159,17 +165,39 @@ impl Queue for RedisQueue {
         Ok(())
     }
 
+    async fn take_due(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        max: usize,
+    ) -> Result<Vec<Uuid>, QueueError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let raw: Vec<String> = self
+            .due
+            .key(&self.keys.scheduled)
+            .arg(now.timestamp_millis())
+            .arg(max)
+            .invoke_async(&mut conn)
+            .await?;
+        parse_ids(raw)
+    }
+
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         let mut conn = self.conn.clone();
-        let (ready, processing, completed, failed): (u64, u64, u64, u64) = ::redis::pipe()
-            .llen(&self.keys.ready)
-            .zcard(&self.keys.processing)
-            .llen(&self.keys.completed)
-            .llen(&self.keys.failed)
-            .query_async(&mut conn)
-            .await?;
+        let (ready, scheduled, processing, completed, failed): (u64, u64, u64, u64, u64) =
+            ::redis::pipe()
+                .llen(&self.keys.ready)
+                .zcard(&self.keys.scheduled)
+                .zcard(&self.keys.processing)
+                .llen(&self.keys.completed)
+                .llen(&self.keys.failed)
+                .query_async(&mut conn)
+                .await?;
         Ok(QueueStats {
             ready,
+            scheduled,
             processing,
             completed,
             failed,

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::model::{Delivery, Execution, Job, Outcome};
+use crate::model::{Attempt, Delivery, Execution, InvalidField, Job, Outcome, Recorded};
 
 pub use postgres::{connect_options, PgStore};
 
@@ -76,6 +76,18 @@ pub struct JobCursor {
     pub id: Uuid,
 }
 
+/// Which jobs a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JobFilter {
+    /// Only active (`Some(true)`) or only inactive (`Some(false)`) jobs.
+    pub is_active: Option<bool>,
+    /// Show deleted jobs too.
+    pub include_deleted: bool,
+}
+
+/// Changes a job read under lock at the storage clock's `now`; an error leaves it as it was.
+pub type JobChange<'a> = &'a (dyn Fn(Job, DateTime<Utc>) -> Result<Job, InvalidField> + Sync);
+
 /// Storage of jobs and executions.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -92,7 +104,34 @@ pub trait Store: Send + Sync + 'static {
     async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
 
     /// Jobs newest first, after `cursor`, at most `limit`.
-    async fn jobs(&self, cursor: Option<JobCursor>, limit: u32) -> Result<Vec<Job>, StoreError>;
+    async fn jobs(
+        &self,
+        filter: JobFilter,
+        cursor: Option<JobCursor>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
+
+    /// Changes a job in one transaction. When the change leaves it inactive, its QUEUED
+    /// and RETRYING fires become CANCELLED. `None` when there is no such job;
+    /// `Some(Err)` when `change` refused.
+    async fn update_job(
+        &self,
+        id: Uuid,
+        change: JobChange<'_>,
+    ) -> Result<Option<Result<Job, InvalidField>>, StoreError>;
+
+    /// Soft-deletes a job: inactive, `deleted_at` set (kept if already set), waiting fires
+    /// CANCELLED. False when there is no such job.
+    async fn delete_job(&self, id: Uuid) -> Result<bool, StoreError>;
+
+    /// One execution, or `None`.
+    async fn execution(&self, id: Uuid) -> Result<Option<Execution>, StoreError>;
+
+    /// The attempts of these executions, oldest first within each.
+    async fn attempts(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError>;
+
+    /// How many fires are RETRYING.
+    async fn count_retrying(&self) -> Result<u64, StoreError>;
 
     /// A job's executions, latest fire first, scheduled strictly before `before`.
     async fn executions(
@@ -119,12 +158,28 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError>;
 
+    /// Moves RETRYING executions among `ids` back to QUEUED at `now` (CANCELLED if their
+    /// job is no longer active). Returns the ids now QUEUED.
+    async fn requeue_retries(
+        &self,
+        ids: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// RETRYING executions due before `due_before`: their scheduled item may be lost.
+    async fn overdue_retries(
+        &self,
+        due_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
     /// Moves each listed execution that is still QUEUED to RUNNING, counting an attempt,
     /// and returns what to deliver. Ids that are not QUEUED (delivered twice, already
     /// taken) are left out.
     async fn start_executions(&self, ids: &[Uuid]) -> Result<Vec<Delivery>, StoreError>;
 
-    /// Writes outcomes of RUNNING executions whose attempt matches; returns the ids
-    /// written. An outcome for another attempt, or a fire no longer RUNNING, is refused.
-    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Uuid>, StoreError>;
+    /// Writes outcomes of RUNNING executions whose attempt matches, and one attempt row
+    /// each; returns what was written. An outcome for another attempt, or a fire no longer
+    /// RUNNING, is refused (left out of the result).
+    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Recorded>, StoreError>;
 }

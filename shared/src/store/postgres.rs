@@ -12,11 +12,11 @@ use sqlx::types::Json;
 use sqlx::{Connection, FromRow, Row};
 use uuid::Uuid;
 
-use super::{DueJob, FiredBatch, JobCursor, Planner, Store, StoreError};
+use super::{DueJob, FiredBatch, JobChange, JobCursor, JobFilter, Planner, Store, StoreError};
 use crate::config::{ConfigError, DatabaseSettings};
 use crate::model::{
-    Delivery, Execution, ExecutionStatus, ExecutionType, HttpBody, HttpHeaders, HttpMethod,
-    HttpTarget, Job, Outcome, TargetUrl,
+    Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, HttpBody, HttpHeaders,
+    HttpMethod, HttpTarget, InvalidField, Job, Outcome, Recorded, TargetUrl,
 };
 
 /// The migrations in `migrations/`, compiled into every binary.
@@ -93,8 +93,12 @@ impl PgStore {
 /// Columns of a job as the API shows it, with its last finished run.
 const JOB_COLUMNS: &str = "j.id, j.name, j.description, j.cron_expression, j.timezone, \
      j.http_method, j.http_url, j.http_headers, j.http_body, j.execution_type, j.max_retries, \
-     j.timeout_seconds, j.is_active, j.next_run_at, j.created_at, j.updated_at, \
+     j.timeout_seconds, j.is_active, j.next_run_at, j.created_at, j.updated_at, j.deleted_at, \
      l.started_at AS last_run_at, l.status AS last_status";
+
+/// Columns of an execution.
+const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_at, status, attempt, started_at, \
+     finished_at, duration_ms, http_status, error, next_attempt_at";
 
 /// The last finished fire of job `j`, read from the history instead of being written on
 /// every outcome, so workers never lock job rows the tick is claiming.
@@ -122,6 +126,7 @@ struct JobRow {
     next_run_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
     last_run_at: Option<DateTime<Utc>>,
     last_status: Option<String>,
 }
@@ -163,6 +168,7 @@ impl TryFrom<JobRow> for Job {
             last_status: row.last_status.as_deref().map(read_status).transpose()?,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
         })
     }
 }
@@ -179,6 +185,7 @@ struct ExecutionRow {
     duration_ms: Option<i64>,
     http_status: Option<i32>,
     error: Option<String>,
+    next_attempt_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ExecutionRow> for Execution {
@@ -196,7 +203,35 @@ impl TryFrom<ExecutionRow> for Execution {
             duration_ms: row.duration_ms,
             http_status: row.http_status,
             error: row.error,
+            next_attempt_at: row.next_attempt_at,
         })
+    }
+}
+
+#[derive(FromRow)]
+struct AttemptRow {
+    execution_id: Uuid,
+    attempt: i32,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+    duration_ms: i64,
+    http_status: Option<i32>,
+    error: Option<String>,
+    response_body: Option<String>,
+}
+
+impl From<AttemptRow> for Attempt {
+    fn from(row: AttemptRow) -> Self {
+        Attempt {
+            execution_id: row.execution_id,
+            attempt: row.attempt,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            duration_ms: row.duration_ms,
+            http_status: row.http_status,
+            error: row.error,
+            response_body: row.response_body,
+        }
     }
 }
 
@@ -207,6 +242,7 @@ struct DeliveryRow {
     scheduled_at: DateTime<Utc>,
     attempt: i32,
     execution_type: String,
+    max_retries: i32,
     http_method: String,
     http_url: String,
     http_headers: Json<BTreeMap<String, String>>,
@@ -225,6 +261,7 @@ impl TryFrom<DeliveryRow> for Delivery {
             scheduled_at: row.scheduled_at,
             attempt: row.attempt,
             execution_type: ExecutionType::parse(&row.execution_type).map_err(bad)?,
+            max_retries: row.max_retries,
             target: HttpTarget {
                 method: HttpMethod::parse(&row.http_method).map_err(bad)?,
                 url: TargetUrl::parse(&row.http_url).map_err(bad)?,
@@ -292,19 +329,137 @@ impl Store for PgStore {
         row.map(Job::try_from).transpose()
     }
 
-    async fn jobs(&self, cursor: Option<JobCursor>, limit: u32) -> Result<Vec<Job>, StoreError> {
+    async fn jobs(
+        &self,
+        filter: JobFilter,
+        cursor: Option<JobCursor>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs j {LAST_RUN_JOIN} \
              WHERE ($1::timestamptz IS NULL OR (j.created_at, j.id) < ($1, $2)) \
+               AND ($4::boolean IS NULL OR j.is_active = $4) \
+               AND ($5 OR j.deleted_at IS NULL) \
              ORDER BY j.created_at DESC, j.id DESC LIMIT $3"
         );
         let rows: Vec<JobRow> = sqlx::query_as(&sql)
             .bind(cursor.map(|c| c.created_at))
             .bind(cursor.map(|c| c.id))
             .bind(i64::from(limit))
+            .bind(filter.is_active)
+            .bind(filter.include_deleted)
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(Job::try_from).collect()
+    }
+
+    async fn update_job(
+        &self,
+        id: Uuid,
+        change: JobChange<'_>,
+    ) -> Result<Option<Result<Job, InvalidField>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+            .fetch_one(&mut *tx)
+            .await?;
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j {LAST_RUN_JOIN} WHERE j.id = $1 FOR UPDATE OF j"
+        );
+        let Some(row) = sqlx::query_as::<_, JobRow>(&sql)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let job = match change(Job::try_from(row)?, now) {
+            Ok(job) => job,
+            Err(invalid) => return Ok(Some(Err(invalid))),
+        };
+        sqlx::query(
+            "UPDATE jobs SET name = $2, description = $3, cron_expression = $4, timezone = $5, \
+             http_method = $6, http_url = $7, http_headers = $8, http_body = $9, \
+             execution_type = $10, max_retries = $11, timeout_seconds = $12, is_active = $13, \
+             next_run_at = $14, updated_at = $15, deleted_at = $16 WHERE id = $1",
+        )
+        .bind(job.id)
+        .bind(&job.name)
+        .bind(&job.description)
+        .bind(&job.cron_expression)
+        .bind(&job.timezone)
+        .bind(job.http_method.as_str())
+        .bind(&job.http_url)
+        .bind(Json(&job.http_headers))
+        .bind(&job.http_body)
+        .bind(job.execution_type.as_str())
+        .bind(job.max_retries)
+        .bind(job.timeout_seconds)
+        .bind(job.is_active)
+        .bind(job.next_run_at)
+        .bind(job.updated_at)
+        .bind(job.deleted_at)
+        .execute(&mut *tx)
+        .await?;
+        if !job.is_active {
+            cancel_waiting_fires(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(Ok(job)))
+    }
+
+    async fn delete_job(&self, id: Uuid) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+            .fetch_one(&mut *tx)
+            .await?;
+        let found = sqlx::query(
+            "UPDATE jobs SET is_active = false, next_run_at = NULL, \
+             updated_at = CASE WHEN deleted_at IS NULL THEN $2 ELSE updated_at END, \
+             deleted_at = COALESCE(deleted_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if found {
+            cancel_waiting_fires(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn execution(&self, id: Uuid) -> Result<Option<Execution>, StoreError> {
+        let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = $1");
+        let row: Option<ExecutionRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Execution::try_from).transpose()
+    }
+
+    async fn attempts(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError> {
+        if execution_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<AttemptRow> = sqlx::query_as(
+            "SELECT execution_id, attempt, started_at, finished_at, duration_ms, http_status, \
+             error, response_body FROM attempts WHERE execution_id = ANY($1) \
+             ORDER BY execution_id, attempt",
+        )
+        .bind(execution_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Attempt::from).collect())
+    }
+
+    async fn count_retrying(&self) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM executions WHERE status = 'RETRYING'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn executions(
@@ -313,17 +468,17 @@ impl Store for PgStore {
         before: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<Execution>, StoreError> {
-        let rows: Vec<ExecutionRow> = sqlx::query_as(
-            "SELECT id, job_id, scheduled_at, status, attempt, started_at, finished_at, \
-             duration_ms, http_status, error FROM executions \
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions \
              WHERE job_id = $1 AND ($2::timestamptz IS NULL OR scheduled_at < $2) \
-             ORDER BY scheduled_at DESC LIMIT $3",
-        )
-        .bind(job_id)
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+             ORDER BY scheduled_at DESC LIMIT $3"
+        );
+        let rows: Vec<ExecutionRow> = sqlx::query_as(&sql)
+            .bind(job_id)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(Execution::try_from).collect()
     }
 
@@ -424,6 +579,50 @@ impl Store for PgStore {
         Ok(ids)
     }
 
+    async fn requeue_retries(
+        &self,
+        ids: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "UPDATE executions e SET \
+                 status = CASE WHEN j.is_active THEN 'QUEUED' ELSE 'CANCELLED' END, \
+                 queued_at = $2, next_attempt_at = NULL, \
+                 finished_at = CASE WHEN j.is_active THEN NULL ELSE $2 END \
+             FROM jobs j \
+             WHERE e.id = ANY($1) AND e.status = 'RETRYING' AND j.id = e.job_id \
+             RETURNING e.id, e.status",
+        )
+        .bind(ids)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, status)| status == "QUEUED")
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    async fn overdue_retries(
+        &self,
+        due_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let ids = sqlx::query_scalar(
+            "SELECT id FROM executions WHERE status = 'RETRYING' AND next_attempt_at < $1 \
+             ORDER BY next_attempt_at LIMIT $2",
+        )
+        .bind(due_before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
+    }
+
     async fn start_executions(&self, ids: &[Uuid]) -> Result<Vec<Delivery>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -440,7 +639,7 @@ impl Store for PgStore {
              FROM claimable c, jobs j \
              WHERE e.id = c.id AND j.id = e.job_id \
              RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, j.execution_type, \
-                 j.http_method, j.http_url, j.http_headers, j.http_body, j.timeout_seconds",
+                 j.max_retries, j.http_method, j.http_url, j.http_headers, j.http_body, j.timeout_seconds",
         )
         .bind(ids)
         .fetch_all(&self.pool)
@@ -448,7 +647,7 @@ impl Store for PgStore {
         rows.into_iter().map(Delivery::try_from).collect()
     }
 
-    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Uuid>, StoreError> {
+    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Recorded>, StoreError> {
         if outcomes.is_empty() {
             return Ok(Vec::new());
         }
@@ -461,14 +660,41 @@ impl Store for PgStore {
             .map(|o| o.http_status.map(i32::from))
             .collect();
         let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_deref()).collect();
-        let written = sqlx::query_scalar(
-            "UPDATE executions e \
-             SET status = o.status, finished_at = clock_timestamp(), duration_ms = o.duration_ms, \
-                 http_status = o.http_status, error = o.error \
-             FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::bigint[], $5::int[], $6::text[]) \
-                 AS o(id, attempt, status, duration_ms, http_status, error) \
-             WHERE e.id = o.id AND e.status = 'RUNNING' AND e.attempt = o.attempt \
-             RETURNING e.id",
+        let bodies: Vec<Option<&str>> = outcomes
+            .iter()
+            .map(|o| o.response_body.as_deref())
+            .collect();
+        let retry_ms: Vec<Option<i64>> = outcomes
+            .iter()
+            .map(|o| {
+                o.retry_in
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            })
+            .collect();
+        // One statement: the fenced state change and the attempt row, or neither.
+        let rows: Vec<(Uuid, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "WITH o AS ( \
+                 SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::bigint[], \
+                     $5::int[], $6::text[], $7::text[], $8::bigint[]) \
+                 AS o(id, attempt, status, duration_ms, http_status, error, response_body, retry_ms) \
+             ), done AS ( \
+                 UPDATE executions e SET status = o.status, duration_ms = o.duration_ms, \
+                     http_status = o.http_status, error = o.error, \
+                     finished_at = CASE WHEN o.status = 'RETRYING' THEN NULL ELSE clock_timestamp() END, \
+                     next_attempt_at = CASE WHEN o.status = 'RETRYING' \
+                         THEN clock_timestamp() + o.retry_ms * interval '1 millisecond' END \
+                 FROM o \
+                 WHERE e.id = o.id AND e.status = 'RUNNING' AND e.attempt = o.attempt \
+                 RETURNING e.id, e.attempt, e.started_at, e.status, e.next_attempt_at, \
+                     o.duration_ms, o.http_status, o.error, o.response_body \
+             ), kept AS ( \
+                 INSERT INTO attempts (execution_id, attempt, started_at, finished_at, \
+                     duration_ms, http_status, error, response_body) \
+                 SELECT id, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
+                     duration_ms, http_status, error, response_body FROM done \
+                 ON CONFLICT DO NOTHING \
+             ) \
+             SELECT id, status, next_attempt_at FROM done",
         )
         .bind(&ids)
         .bind(&attempts)
@@ -476,8 +702,36 @@ impl Store for PgStore {
         .bind(&durations)
         .bind(&http)
         .bind(&errors)
+        .bind(&bodies)
+        .bind(&retry_ms)
         .fetch_all(&self.pool)
         .await?;
-        Ok(written)
+        rows.into_iter()
+            .map(|(execution_id, status, next_attempt_at)| {
+                Ok(Recorded {
+                    execution_id,
+                    status: read_status(&status)?,
+                    next_attempt_at,
+                })
+            })
+            .collect()
     }
+}
+
+/// Ends a job's QUEUED and RETRYING fires as CANCELLED, inside the caller's transaction.
+async fn cancel_waiting_fires(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    job_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let cancelled = sqlx::query(
+        "UPDATE executions SET status = 'CANCELLED', finished_at = $2, next_attempt_at = NULL \
+         WHERE job_id = $1 AND status IN ('QUEUED', 'RETRYING')",
+    )
+    .bind(job_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(cancelled)
 }

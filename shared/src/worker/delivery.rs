@@ -12,6 +12,9 @@ use crate::telemetry::error_chain;
 /// Most response bytes read before the rest is dropped.
 pub const RESPONSE_READ_LIMIT: usize = 64 * 1024;
 
+/// Most response bytes kept in an attempt's history.
+pub const RESPONSE_KEPT: usize = 2 * 1024;
+
 /// What the target did with one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallResult {
@@ -21,6 +24,10 @@ pub struct CallResult {
     pub error: Option<String>,
     /// From sending the request to reading the response.
     pub duration: Duration,
+    /// How long the target asked to wait before trying again (`Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// The start of the response body (up to [`RESPONSE_KEPT`] bytes), when there was one.
+    pub body: Option<String>,
 }
 
 impl CallResult {
@@ -104,36 +111,65 @@ pub async fn call(client: &reqwest::Client, delivery: &Delivery, ceiling: Durati
     let outcome = tokio::time::timeout(timeout, async {
         let mut response = request.send().await?;
         let status = response.status();
-        // Read (and drop) the body so the connection can be reused.
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        // Read up to the limit, keeping the start, so the connection can be reused.
+        let mut kept = Vec::new();
         let mut read = 0usize;
         while read < RESPONSE_READ_LIMIT {
             match response.chunk().await? {
-                Some(chunk) => read += chunk.len(),
+                Some(chunk) => {
+                    let room = RESPONSE_KEPT.saturating_sub(kept.len());
+                    kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    read += chunk.len();
+                }
                 None => break,
             }
         }
-        Ok::<_, reqwest::Error>(status)
+        let body = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned());
+        Ok::<_, reqwest::Error>((status, retry_after, body))
     })
     .await;
     let duration = started.elapsed();
 
     match outcome {
-        Ok(Ok(status)) => CallResult {
+        Ok(Ok((status, retry_after, body))) => CallResult {
             status: Some(status.as_u16()),
             error: (!status.is_success()).then(|| format!("target responded {status}")),
             duration,
+            retry_after,
+            body,
         },
         Ok(Err(error)) => CallResult {
             status: None,
             error: Some(describe_error(&error, timeout)),
             duration,
+            retry_after: None,
+            body: None,
         },
         Err(_) => CallResult {
             status: None,
             error: Some(format!("request timed out after {}s", timeout.as_secs())),
             duration,
+            retry_after: None,
+            body: None,
         },
     }
+}
+
+/// Reads `Retry-After`: delay-seconds, or an HTTP date (counted from this host's clock).
+pub fn parse_retry_after(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    if let Ok(seconds) = raw.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(raw).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
 }
 
 fn describe_error(error: &reqwest::Error, timeout: Duration) -> String {
@@ -143,5 +179,25 @@ fn describe_error(error: &reqwest::Error, timeout: Duration) -> String {
         format!("could not connect to the target: {}", error_chain(error))
     } else {
         format!("request failed: {}", error_chain(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        let parsed = parse_retry_after(&later.replace("+0000", "GMT")).unwrap();
+        assert!(parsed > Duration::from_secs(80) && parsed <= Duration::from_secs(90));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            None,
+            "in the past"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
     }
 }

@@ -6,6 +6,7 @@
 //! up to `pool_size` executions going until shutdown.
 
 mod delivery;
+mod retry;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -17,9 +18,13 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 use uuid::Uuid;
 
-pub use delivery::{call, http_client, tickwork_headers, CallResult, RESPONSE_READ_LIMIT};
+pub use delivery::{
+    call, http_client, parse_retry_after, tickwork_headers, CallResult, RESPONSE_KEPT,
+    RESPONSE_READ_LIMIT,
+};
+pub use retry::{backoff, decide, is_retryable, RetryPolicy, Verdict};
 
-use crate::model::{Delivery, ExecutionStatus, Outcome};
+use crate::model::{Delivery, ExecutionStatus, Outcome, Recorded};
 use crate::queue::{Queue, QueueError, Settled};
 use crate::store::{Store, StoreError};
 use crate::telemetry::error_chain;
@@ -35,6 +40,8 @@ pub struct WorkerSettings {
     pub idle_poll: Duration,
     /// How long to keep trying to record an outcome while the store is unreachable.
     pub record_patience: Duration,
+    /// Backoff between attempts of AT_LEAST_ONCE fires.
+    pub retry: RetryPolicy,
 }
 
 impl Default for WorkerSettings {
@@ -44,6 +51,7 @@ impl Default for WorkerSettings {
             http_timeout: Duration::from_secs(90),
             idle_poll: Duration::from_millis(10),
             record_patience: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -67,8 +75,10 @@ pub enum WorkerError {
 pub enum ExecutionOutcome {
     /// The target answered 2xx and it is recorded.
     Succeeded,
-    /// The attempt failed and it is recorded.
+    /// The attempt failed, the fire is FAILED, and it is recorded.
     Failed,
+    /// The attempt failed and the fire waits for another one.
+    Retrying,
     /// The store refused the outcome: another attempt owns the fire now.
     Refused,
     /// The outcome could not be written in time; the fire stays RUNNING in the store.
@@ -84,8 +94,10 @@ pub struct WorkerPass {
     pub dropped: usize,
     /// Executions that succeeded.
     pub succeeded: usize,
-    /// Executions that failed.
+    /// Executions that failed for good.
     pub failed: usize,
+    /// Executions scheduled for another attempt.
+    pub retrying: usize,
     /// Outcomes refused or not written.
     pub unsettled: usize,
 }
@@ -165,42 +177,59 @@ impl Worker {
 
     async fn execute_inner(&self, delivery: Delivery) -> ExecutionOutcome {
         let result = call(&self.http, &delivery, self.settings.http_timeout).await;
-        let status = if result.succeeded() {
-            ExecutionStatus::Succeeded
-        } else {
-            ExecutionStatus::Failed
+        let verdict = decide(
+            &result,
+            &delivery,
+            self.settings.retry,
+            rand::random::<f64>(),
+        );
+        let (status, retry_in) = match verdict {
+            Verdict::Succeeded => (ExecutionStatus::Succeeded, None),
+            Verdict::Retry(delay) => (ExecutionStatus::Retrying, Some(delay)),
+            Verdict::Failed => (ExecutionStatus::Failed, None),
         };
         let outcome = Outcome {
             execution_id: delivery.execution_id,
             attempt: delivery.attempt,
             status,
+            retry_in,
             duration_ms: i64::try_from(result.duration.as_millis()).unwrap_or(i64::MAX),
             http_status: result.status,
             error: result.error.clone(),
+            response_body: result.body.clone(),
         };
-        match self.record(&outcome).await {
-            Some(true) => {}
-            Some(false) => {
+        let recorded = match self.record(&outcome).await {
+            Some(Some(recorded)) => recorded,
+            Some(None) => {
                 tracing::warn!("outcome refused: another attempt owns this fire");
                 self.settle(delivery.execution_id, Settled::Dropped).await;
                 return ExecutionOutcome::Refused;
             }
             None => return ExecutionOutcome::Unrecorded,
-        }
-        if status == ExecutionStatus::Succeeded {
-            tracing::info!(http_status = ?result.status, duration_ms = outcome.duration_ms, "execution succeeded");
-            self.settle(delivery.execution_id, Settled::Completed).await;
-            ExecutionOutcome::Succeeded
-        } else {
-            tracing::warn!(http_status = ?result.status, error = result.error.as_deref().unwrap_or(""), "execution failed");
-            self.settle(delivery.execution_id, Settled::Failed).await;
-            ExecutionOutcome::Failed
-        }
+        };
+        let (settled, outcome_kind) = match recorded.status {
+            ExecutionStatus::Succeeded => {
+                tracing::info!(http_status = ?result.status, duration_ms = outcome.duration_ms, "execution succeeded");
+                (Settled::Completed, ExecutionOutcome::Succeeded)
+            }
+            ExecutionStatus::Retrying => {
+                let due = recorded.next_attempt_at.unwrap_or_else(chrono::Utc::now);
+                tracing::warn!(http_status = ?result.status, error = result.error.as_deref().unwrap_or(""), next_attempt_at = %due, "attempt failed; retrying");
+                (Settled::Retry { due }, ExecutionOutcome::Retrying)
+            }
+            _ => {
+                tracing::warn!(http_status = ?result.status, error = result.error.as_deref().unwrap_or(""), "execution failed");
+                (Settled::Failed, ExecutionOutcome::Failed)
+            }
+        };
+        self.settle(delivery.execution_id, settled).await;
+        outcome_kind
     }
 
-    /// Writes an outcome, retrying while the store is unreachable. `Some(written)`, or
-    /// `None` when the store stayed unreachable for `record_patience`.
-    async fn record(&self, outcome: &Outcome) -> Option<bool> {
+    /// Writes an outcome, retrying while the store is unreachable. `Some(recorded)` (with
+    /// `None` when the store refused it), or `None` when the store stayed unreachable for
+    /// `record_patience`.
+    async fn record(&self, outcome: &Outcome) -> Option<Option<Recorded>> {
         let deadline = tokio::time::Instant::now() + self.settings.record_patience;
         let mut delay = Duration::from_millis(100);
         loop {
@@ -209,7 +238,7 @@ impl Worker {
                 .record_outcomes(std::slice::from_ref(outcome))
                 .await
             {
-                Ok(written) => return Some(!written.is_empty()),
+                Ok(mut written) => return Some(written.pop()),
                 Err(error) if tokio::time::Instant::now() + delay < deadline => {
                     tracing::warn!(error = %error_chain(&error), "could not record outcome; retrying");
                     tokio::time::sleep(delay).await;
@@ -247,6 +276,7 @@ impl Worker {
             match outcome {
                 ExecutionOutcome::Succeeded => pass.succeeded += 1,
                 ExecutionOutcome::Failed => pass.failed += 1,
+                ExecutionOutcome::Retrying => pass.retrying += 1,
                 ExecutionOutcome::Refused | ExecutionOutcome::Unrecorded => pass.unsettled += 1,
             }
         }
