@@ -404,4 +404,170 @@ mod tests {
             Some(utc(2026, 1, 1, 10, 5, 0))
         );
     }
+
+    /// Fire times strictly after `from` until `until`, all checked to strictly increase.
+    fn fires_between(
+        s: &Schedule,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::new();
+        let mut cursor = from;
+        while let Some(next) = s.next_after(cursor) {
+            assert!(next > cursor, "{next} is not after {cursor}");
+            if next > until {
+                break;
+            }
+            out.push(next);
+            cursor = next;
+        }
+        out
+    }
+
+    mod dst {
+        use super::*;
+
+        #[test]
+        fn new_york_spring_a_fixed_time_in_the_gap_fires_once_at_the_end_of_the_gap() {
+            // 8 March 2026: 02:00 EST jumps to 03:00 EDT; 02:30 does not exist.
+            let s = schedule("0 30 2 * * *", "America/New_York");
+            let fires = fires_between(&s, utc(2026, 3, 7, 12, 0, 0), utc(2026, 3, 9, 12, 0, 0));
+            // 03:00 EDT = 07:00 UTC on the 8th; 02:30 EDT = 06:30 UTC on the 9th.
+            assert_eq!(
+                fires,
+                vec![utc(2026, 3, 8, 7, 0, 0), utc(2026, 3, 9, 6, 30, 0)]
+            );
+        }
+
+        #[test]
+        fn new_york_autumn_a_fixed_time_in_the_repeated_hour_fires_once_at_its_first_occurrence() {
+            // 1 November 2026: 02:00 EDT falls back to 01:00 EST; 01:30 happens twice.
+            let s = schedule("0 30 1 * * *", "America/New_York");
+            let fires = fires_between(&s, utc(2026, 10, 31, 12, 0, 0), utc(2026, 11, 2, 12, 0, 0));
+            // 01:30 EDT = 05:30 UTC (not 01:30 EST = 06:30 UTC); then 01:30 EST on the 2nd.
+            assert_eq!(
+                fires,
+                vec![utc(2026, 11, 1, 5, 30, 0), utc(2026, 11, 2, 6, 30, 0)]
+            );
+        }
+
+        #[test]
+        fn new_york_intervals_follow_real_time_through_both_changes() {
+            let s = schedule("0 */15 * * * *", "America/New_York");
+            // Spring: 01:45 EST is followed by 03:00 EDT, 15 real minutes later.
+            let spring = fires_between(&s, utc(2026, 3, 8, 6, 30, 0), utc(2026, 3, 8, 7, 15, 0));
+            assert_eq!(
+                spring,
+                vec![
+                    utc(2026, 3, 8, 6, 45, 0),
+                    utc(2026, 3, 8, 7, 0, 0),
+                    utc(2026, 3, 8, 7, 15, 0)
+                ]
+            );
+            // Autumn: every quarter of both 01:00 hours, 15 real minutes apart throughout.
+            let autumn = fires_between(&s, utc(2026, 11, 1, 4, 59, 59), utc(2026, 11, 1, 7, 0, 0));
+            let expected: Vec<_> = (0..9)
+                .map(|i| utc(2026, 11, 1, 5, 0, 0) + Duration::minutes(15 * i))
+                .collect();
+            assert_eq!(autumn, expected);
+        }
+
+        #[test]
+        fn new_york_an_hour_range_fires_in_both_copies_of_the_repeated_hour() {
+            let s = schedule("0 0 1-3 * * *", "America/New_York");
+            let fires = fires_between(&s, utc(2026, 11, 1, 4, 0, 0), utc(2026, 11, 1, 9, 0, 0));
+            // 01:00 EDT, 01:00 EST, 02:00 EST, 03:00 EST.
+            assert_eq!(
+                fires,
+                vec![
+                    utc(2026, 11, 1, 5, 0, 0),
+                    utc(2026, 11, 1, 6, 0, 0),
+                    utc(2026, 11, 1, 7, 0, 0),
+                    utc(2026, 11, 1, 8, 0, 0)
+                ]
+            );
+        }
+
+        #[test]
+        fn every_second_strictly_increases_one_real_second_at_a_time_across_both_changes() {
+            let s = schedule("* * * * * *", "America/New_York");
+            for start in [utc(2026, 3, 8, 6, 50, 0), utc(2026, 11, 1, 5, 50, 0)] {
+                let fires = fires_between(&s, start, start + Duration::minutes(80));
+                assert_eq!(fires.len(), 80 * 60);
+                assert!(fires
+                    .windows(2)
+                    .all(|w| w[1] - w[0] == Duration::seconds(1)));
+            }
+        }
+
+        #[test]
+        fn paris_spring_and_autumn_fixed_times() {
+            let s = schedule("0 30 2 * * *", "Europe/Paris");
+            // 29 March 2026: 02:00 CET jumps to 03:00 CEST = 01:00 UTC.
+            let spring = fires_between(&s, utc(2026, 3, 28, 12, 0, 0), utc(2026, 3, 29, 12, 0, 0));
+            assert_eq!(spring, vec![utc(2026, 3, 29, 1, 0, 0)]);
+            // 25 October 2026: 03:00 CEST falls back to 02:00 CET; 02:30 CEST = 00:30 UTC only.
+            let autumn =
+                fires_between(&s, utc(2026, 10, 24, 12, 0, 0), utc(2026, 10, 25, 12, 0, 0));
+            assert_eq!(autumn, vec![utc(2026, 10, 25, 0, 30, 0)]);
+        }
+
+        #[test]
+        fn paris_intervals_keep_real_time_through_the_repeated_hour() {
+            let s = schedule("0 */30 * * * *", "Europe/Paris");
+            let fires = fires_between(
+                &s,
+                utc(2026, 10, 24, 23, 59, 59),
+                utc(2026, 10, 25, 2, 0, 0),
+            );
+            let expected: Vec<_> = (0..5)
+                .map(|i| utc(2026, 10, 25, 0, 0, 0) + Duration::minutes(30 * i))
+                .collect();
+            assert_eq!(fires, expected);
+        }
+
+        #[test]
+        fn lord_howe_half_hour_shift_spring_gap_and_autumn_repeat() {
+            // 4 October 2026: 02:00 (+10:30) jumps to 02:30 (+11); 02:15 does not exist.
+            let fixed = schedule("0 15 2 * * *", "Australia/Lord_Howe");
+            let spring = fires_between(
+                &fixed,
+                utc(2026, 10, 3, 0, 0, 0),
+                utc(2026, 10, 3, 23, 0, 0),
+            );
+            // The end of the gap, 02:30 +11, is 15:30 UTC on the 3rd.
+            assert_eq!(spring, vec![utc(2026, 10, 3, 15, 30, 0)]);
+
+            // 5 April 2026: 02:00 (+11) falls back to 01:30 (+10:30); 01:45 happens twice.
+            let fixed = schedule("0 45 1 * * *", "Australia/Lord_Howe");
+            let autumn = fires_between(&fixed, utc(2026, 4, 4, 0, 0, 0), utc(2026, 4, 4, 23, 0, 0));
+            // First occurrence: 01:45 +11 = 14:45 UTC (not 01:45 +10:30 = 15:15 UTC).
+            assert_eq!(autumn, vec![utc(2026, 4, 4, 14, 45, 0)]);
+
+            let interval = schedule("0 */15 * * * *", "Australia/Lord_Howe");
+            let fires = fires_between(
+                &interval,
+                utc(2026, 4, 4, 14, 14, 59),
+                utc(2026, 4, 4, 15, 30, 0),
+            );
+            let expected: Vec<_> = (0..6)
+                .map(|i| utc(2026, 4, 4, 14, 15, 0) + Duration::minutes(15 * i))
+                .collect();
+            assert_eq!(fires, expected);
+            let spring = fires_between(
+                &interval,
+                utc(2026, 10, 3, 15, 0, 0),
+                utc(2026, 10, 3, 15, 45, 0),
+            );
+            // 01:30 +10:30 = 15:00Z, 01:45 = 15:15Z, then 02:30 +11 = 15:30Z, 02:45 = 15:45Z.
+            assert_eq!(
+                spring,
+                vec![
+                    utc(2026, 10, 3, 15, 15, 0),
+                    utc(2026, 10, 3, 15, 30, 0),
+                    utc(2026, 10, 3, 15, 45, 0)
+                ]
+            );
+        }
+    }
 }
