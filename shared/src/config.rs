@@ -118,6 +118,12 @@ pub struct Settings {
     pub retry_backoff_base: Duration,
     /// `RETRY_BACKOFF_MAX`: the longest delay between attempts.
     pub retry_backoff_max: Duration,
+    /// `LEASE_DURATION`: how long a claimed fire belongs to its worker without renewal.
+    pub lease_duration: Duration,
+    /// `CRASH_LIMIT`: lost leases after which an AT_LEAST_ONCE fire is FAILED.
+    pub crash_limit: u32,
+    /// `SHUTDOWN_GRACE`: how long a stopping worker lets running requests finish.
+    pub shutdown_grace: Duration,
     /// `SCHEDULER_POLL_INTERVAL`: time between tick passes.
     pub scheduler_poll_interval: Duration,
     /// `SCHEDULER_BATCH_SIZE`: jobs claimed per transaction.
@@ -190,6 +196,19 @@ impl Settings {
                 Duration::from_secs(300),
                 Duration::from_millis(10),
                 Duration::from_secs(86_400),
+            )?,
+            lease_duration: env.duration(
+                "LEASE_DURATION",
+                Duration::from_secs(15),
+                Duration::from_secs(1),
+                Duration::from_secs(600),
+            )?,
+            crash_limit: env.number("CRASH_LIMIT", 3, 1, 1000)? as u32,
+            shutdown_grace: env.duration(
+                "SHUTDOWN_GRACE",
+                Duration::from_secs(95),
+                Duration::ZERO,
+                Duration::from_secs(3600),
             )?,
             log_level: env.string_or("LOG_LEVEL", "info"),
             log_format: match env

@@ -105,6 +105,9 @@ impl From<&Settings> for WorkerSettings {
                 base: settings.retry_backoff_base,
                 max: settings.retry_backoff_max.max(settings.retry_backoff_base),
             },
+            lease: settings.lease_duration,
+            crash_limit: settings.crash_limit,
+            shutdown_grace: settings.shutdown_grace,
             ..WorkerSettings::default()
         }
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
+use crate::model::{ConcurrencyPolicy, MisfirePolicy};
 use crate::queue::{Queue, QueueError};
 use crate::schedule::Schedule;
 use crate::store::{DueJob, FirePlan, Store, StoreError};
@@ -67,17 +68,26 @@ pub struct TickOutcome {
     pub batches: usize,
     /// Due jobs claimed.
     pub jobs: usize,
-    /// Executions created.
+    /// Executions created (QUEUED).
     pub fired: usize,
+    /// Fires recorded SKIPPED because an earlier fire of the job was unfinished.
+    pub skipped: usize,
+    /// Missed fires dropped by misfire policies (counted on each job, no row).
+    pub uncounted: u64,
     /// Executions newly pushed to the queue.
     pub pushed: usize,
 }
 
+/// Most missed fire times a misfire plan walks through to count them.
+const MISSED_COUNT_LIMIT: u64 = 1_000_000;
+
 /// Decides which fires to record for a due job at `now`, and its next fire time.
 ///
-/// A job less than `misfire_threshold` late fires every missed time, late. A job more
-/// late than that (the tick was down) fires once, at the latest missed time, and resumes
-/// from `now`. A job whose stored schedule no longer parses fires nothing and stops.
+/// A job less than `misfire_threshold` late fires every missed time, late. A job later
+/// than that (the tick was down) follows its misfire policy and resumes from `now`. Under
+/// `FORBID`, at most one fire is sent, and none while an earlier fire is unfinished; the
+/// others are recorded SKIPPED. A job whose stored schedule no longer parses fires nothing
+/// and stops.
 pub fn plan_fires(job: &DueJob, now: DateTime<Utc>, misfire_threshold: Duration) -> FirePlan {
     let schedule = match Schedule::parse(&job.cron_expression, &job.timezone) {
         Ok(schedule) => schedule,
@@ -87,25 +97,61 @@ pub fn plan_fires(job: &DueJob, now: DateTime<Utc>, misfire_threshold: Duration)
         }
     };
     let threshold = chrono::Duration::from_std(misfire_threshold).unwrap_or(chrono::Duration::MAX);
-    if now - job.next_run_at > threshold {
-        let latest = schedule
+    let mut plan = if now - job.next_run_at > threshold {
+        plan_misfire(job, &schedule, now)
+    } else {
+        let mut fires = vec![job.next_run_at];
+        let mut next = schedule.next_after(job.next_run_at);
+        while let Some(t) = next.filter(|t| *t <= now) {
+            fires.push(t);
+            next = schedule.next_after(t);
+        }
+        FirePlan {
+            fires,
+            next_run_at: next,
+            ..FirePlan::default()
+        }
+    };
+    if job.concurrency_policy == ConcurrencyPolicy::Forbid {
+        let keep = usize::from(!job.busy).min(plan.fires.len());
+        plan.skipped = plan.fires.split_off(keep);
+    }
+    plan
+}
+
+/// The plan for a job whose first due fire is older than the misfire threshold.
+fn plan_misfire(job: &DueJob, schedule: &Schedule, now: DateTime<Utc>) -> FirePlan {
+    let keep = match job.misfire_policy {
+        MisfirePolicy::FireAll => job.catch_up_limit.max(1) as usize,
+        MisfirePolicy::FireOnce | MisfirePolicy::Skip => 0,
+    };
+    // Walk the missed times oldest first: keep the first `keep`, count them all.
+    let mut oldest = Vec::with_capacity(keep.min(1024));
+    let mut missed = 0u64;
+    let mut cursor = Some(job.next_run_at);
+    while let Some(t) = cursor.filter(|t| *t <= now) {
+        missed += 1;
+        if oldest.len() < keep {
+            oldest.push(t);
+        }
+        if missed >= MISSED_COUNT_LIMIT {
+            break;
+        }
+        cursor = schedule.next_after(t);
+    }
+    let fires = match job.misfire_policy {
+        MisfirePolicy::FireOnce => vec![schedule
             .latest_at_or_before(now)
             .filter(|t| *t >= job.next_run_at)
-            .unwrap_or(job.next_run_at);
-        return FirePlan {
-            fires: vec![latest],
-            next_run_at: schedule.next_after(now),
-        };
-    }
-    let mut fires = vec![job.next_run_at];
-    let mut next = schedule.next_after(job.next_run_at);
-    while let Some(t) = next.filter(|t| *t <= now) {
-        fires.push(t);
-        next = schedule.next_after(t);
-    }
+            .unwrap_or(job.next_run_at)],
+        MisfirePolicy::Skip => Vec::new(),
+        MisfirePolicy::FireAll => oldest,
+    };
     FirePlan {
+        uncounted: missed.saturating_sub(fires.len() as u64),
         fires,
-        next_run_at: next,
+        skipped: Vec::new(),
+        next_run_at: schedule.next_after(now),
     }
 }
 
@@ -130,6 +176,8 @@ pub async fn run_tick_once(
         }
         outcome.jobs += batch.jobs;
         outcome.fired += batch.executions.len();
+        outcome.skipped += batch.skipped;
+        outcome.uncounted += batch.uncounted;
         outcome.pushed +=
             queue
                 .push(&batch.executions)
@@ -287,7 +335,56 @@ mod tests {
             cron_expression: expr.into(),
             timezone: "UTC".into(),
             next_run_at: next,
+            misfire_policy: MisfirePolicy::FireOnce,
+            catch_up_limit: 100,
+            concurrency_policy: ConcurrencyPolicy::Allow,
+            busy: false,
         }
+    }
+
+    #[test]
+    fn misfire_policies_after_five_minutes_down() {
+        let job = |policy, limit| DueJob {
+            misfire_policy: policy,
+            catch_up_limit: limit,
+            ..due("*/10 * * * * *", at(10, 0, 0))
+        };
+        let now = at(10, 5, 5);
+        // 31 fire times were missed: 10:00:00 to 10:05:00 every 10 s.
+        let once = plan_fires(&job(MisfirePolicy::FireOnce, 100), now, MINUTE);
+        assert_eq!(
+            (once.fires.clone(), once.uncounted),
+            (vec![at(10, 5, 0)], 30)
+        );
+        assert_eq!(once.next_run_at, Some(at(10, 5, 10)));
+        let skip = plan_fires(&job(MisfirePolicy::Skip, 100), now, MINUTE);
+        assert_eq!((skip.fires.len(), skip.uncounted), (0, 31));
+        assert_eq!(skip.next_run_at, Some(at(10, 5, 10)));
+        let all = plan_fires(&job(MisfirePolicy::FireAll, 100), now, MINUTE);
+        assert_eq!((all.fires.len(), all.uncounted), (31, 0));
+        assert_eq!(all.fires[0], at(10, 0, 0));
+        let capped = plan_fires(&job(MisfirePolicy::FireAll, 5), now, MINUTE);
+        assert_eq!(
+            capped.fires,
+            (0..5).map(|i| at(10, 0, 10 * i)).collect::<Vec<_>>()
+        );
+        assert_eq!(capped.uncounted, 26);
+    }
+
+    #[test]
+    fn forbid_sends_one_fire_at_most_and_none_while_busy() {
+        let job = |busy| DueJob {
+            concurrency_policy: ConcurrencyPolicy::Forbid,
+            busy,
+            ..due("* * * * * *", at(10, 0, 0))
+        };
+        let late = plan_fires(&job(false), at(10, 0, 2), MINUTE);
+        assert_eq!(late.fires, vec![at(10, 0, 0)]);
+        assert_eq!(late.skipped, vec![at(10, 0, 1), at(10, 0, 2)]);
+        let busy = plan_fires(&job(true), at(10, 0, 0), MINUTE);
+        assert!(busy.fires.is_empty());
+        assert_eq!(busy.skipped, vec![at(10, 0, 0)]);
+        assert_eq!(busy.next_run_at, Some(at(10, 0, 1)));
     }
 
     const MINUTE: Duration = Duration::from_secs(60);

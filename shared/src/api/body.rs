@@ -8,13 +8,13 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use crate::model::{
-    Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod, HttpTarget, JobName, JobPatch,
-    MaxRetries, NewJob, TargetUrl, TimeoutSeconds,
+    CatchUpLimit, ConcurrencyPolicy, Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod,
+    HttpTarget, JobName, JobPatch, MaxRetries, MisfirePolicy, NewJob, TargetUrl, TimeoutSeconds,
 };
 use crate::schedule::{CronExpression, Schedule, Timezone};
 
 /// Fields a job request may carry.
-const JOB_FIELDS: [&str; 12] = [
+const JOB_FIELDS: [&str; 15] = [
     "name",
     "description",
     "cronExpression",
@@ -27,16 +27,21 @@ const JOB_FIELDS: [&str; 12] = [
     "maxRetries",
     "timeoutSeconds",
     "isActive",
+    "misfirePolicy",
+    "catchUpLimit",
+    "concurrencyPolicy",
 ];
 
 /// Fields tickwork sets; sending them is a mistake worth its own message.
-const READ_ONLY_FIELDS: [&str; 6] = [
+const READ_ONLY_FIELDS: [&str; 8] = [
     "id",
     "nextRunAt",
     "lastRunAt",
     "lastStatus",
     "createdAt",
     "updatedAt",
+    "deletedAt",
+    "skippedFires",
 ];
 
 /// Parses bytes into a JSON object.
@@ -160,6 +165,9 @@ struct JobFields {
     max_retries: Option<MaxRetries>,
     timeout: Option<TimeoutSeconds>,
     is_active: Option<bool>,
+    misfire_policy: Option<MisfirePolicy>,
+    catch_up_limit: Option<CatchUpLimit>,
+    concurrency_policy: Option<ConcurrencyPolicy>,
 }
 
 /// Reads and checks every field present, in the order the API documents them.
@@ -213,6 +221,18 @@ fn job_fields(fields: &Fields<'_>) -> Result<JobFields, ApiError> {
             .map(TimeoutSeconds::parse)
             .transpose()?,
         is_active: fields.optional_bool("isActive")?,
+        misfire_policy: fields
+            .optional_str("misfirePolicy")?
+            .map(MisfirePolicy::parse)
+            .transpose()?,
+        catch_up_limit: fields
+            .optional_int("catchUpLimit")?
+            .map(CatchUpLimit::parse)
+            .transpose()?,
+        concurrency_policy: fields
+            .optional_str("concurrencyPolicy")?
+            .map(ConcurrencyPolicy::parse)
+            .transpose()?,
     })
 }
 
@@ -244,6 +264,9 @@ pub fn new_job(bytes: &[u8]) -> Result<NewJob, ApiError> {
         max_retries: f.max_retries.unwrap_or_default(),
         timeout: f.timeout.unwrap_or_default(),
         is_active: f.is_active.unwrap_or(true),
+        misfire_policy: f.misfire_policy.unwrap_or_default(),
+        catch_up_limit: f.catch_up_limit.unwrap_or_default(),
+        concurrency_policy: f.concurrency_policy.unwrap_or_default(),
     })
 }
 
@@ -283,6 +306,9 @@ pub fn job_patch(bytes: &[u8]) -> Result<JobPatch, ApiError> {
         max_retries: f.max_retries,
         timeout: f.timeout,
         is_active: f.is_active,
+        misfire_policy: f.misfire_policy,
+        catch_up_limit: f.catch_up_limit,
+        concurrency_policy: f.concurrency_policy,
     })
 }
 

@@ -38,6 +38,10 @@ pub struct JobView {
     created_at: String,
     updated_at: String,
     deleted_at: Option<String>,
+    misfire_policy: &'static str,
+    catch_up_limit: i32,
+    concurrency_policy: &'static str,
+    skipped_fires: i64,
 }
 
 impl From<Job> for JobView {
@@ -62,6 +66,10 @@ impl From<Job> for JobView {
             created_at: time(job.created_at),
             updated_at: time(job.updated_at),
             deleted_at: job.deleted_at.map(time),
+            misfire_policy: job.misfire_policy.as_str(),
+            catch_up_limit: job.catch_up_limit,
+            concurrency_policy: job.concurrency_policy.as_str(),
+            skipped_fires: job.skipped_fires,
         }
     }
 }
@@ -81,6 +89,7 @@ pub struct ExecutionView {
     http_status: Option<i32>,
     error: Option<String>,
     next_attempt_at: Option<String>,
+    crashes: i32,
     attempts: Vec<AttemptView>,
 }
 
@@ -104,6 +113,7 @@ impl ExecutionView {
             http_status: e.http_status,
             error: e.error,
             next_attempt_at: e.next_attempt_at.map(time),
+            crashes: e.crashes,
             attempts,
         }
     }

@@ -24,6 +24,12 @@ pub enum ExecutionStatus {
     Failed,
     /// Its job was deactivated or deleted before it was sent.
     Cancelled,
+    /// An AT_MOST_ONCE fire whose worker died or stopped mid-request: the target may or may
+    /// not have acted, and it is never sent again.
+    Abandoned,
+    /// Came due while an earlier fire of its job was unfinished (`concurrencyPolicy:
+    /// FORBID`); recorded, never sent.
+    Skipped,
 }
 
 impl ExecutionStatus {
@@ -36,6 +42,8 @@ impl ExecutionStatus {
             ExecutionStatus::Succeeded => "SUCCEEDED",
             ExecutionStatus::Failed => "FAILED",
             ExecutionStatus::Cancelled => "CANCELLED",
+            ExecutionStatus::Abandoned => "ABANDONED",
+            ExecutionStatus::Skipped => "SKIPPED",
         }
     }
 
@@ -48,13 +56,18 @@ impl ExecutionStatus {
             "SUCCEEDED" => Some(Self::Succeeded),
             "FAILED" => Some(Self::Failed),
             "CANCELLED" => Some(Self::Cancelled),
+            "ABANDONED" => Some(Self::Abandoned),
+            "SKIPPED" => Some(Self::Skipped),
             _ => None,
         }
     }
 
     /// True once nothing more will happen to the fire.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Cancelled | Self::Abandoned | Self::Skipped
+        )
     }
 }
 
@@ -89,6 +102,8 @@ pub struct Execution {
     pub error: Option<String>,
     /// When a RETRYING fire is due for its next attempt.
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Attempts lost to dead or stalled workers.
+    pub crashes: i32,
 }
 
 /// One attempt of an execution, as kept in the history.
@@ -127,6 +142,10 @@ pub struct Delivery {
     pub execution_type: ExecutionType,
     /// Retries the job allows after a failed attempt.
     pub max_retries: i32,
+    /// Attempts lost to dead or stalled workers; they do not count as retries.
+    pub crashes: i32,
+    /// Attempts handed back by stopping workers; they do not count as retries.
+    pub handbacks: i32,
     /// What to call.
     pub target: HttpTarget,
     /// The job's timeout, in seconds.

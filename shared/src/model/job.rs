@@ -351,6 +351,106 @@ impl HttpBody {
     }
 }
 
+/// What the tick does with fires missed by more than `MISFIRE_THRESHOLD` (it was down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MisfirePolicy {
+    /// One fire, at the latest missed time; the schedule resumes from now.
+    #[default]
+    FireOnce,
+    /// No fire; the schedule resumes at the next time after now.
+    Skip,
+    /// Every missed fire, oldest first, up to the job's `catchUpLimit`; the rest skipped.
+    FireAll,
+}
+
+impl MisfirePolicy {
+    /// The name used in JSON and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MisfirePolicy::FireOnce => "FIRE_ONCE",
+            MisfirePolicy::Skip => "SKIP",
+            MisfirePolicy::FireAll => "FIRE_ALL",
+        }
+    }
+
+    /// Parses `FIRE_ONCE`, `SKIP` or `FIRE_ALL`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        match raw {
+            "FIRE_ONCE" => Ok(Self::FireOnce),
+            "SKIP" => Ok(Self::Skip),
+            "FIRE_ALL" => Ok(Self::FireAll),
+            other => Err(InvalidField::new(
+                "misfirePolicy",
+                format!("misfirePolicy {other:?} is not supported; expected FIRE_ONCE, SKIP or FIRE_ALL"),
+            )),
+        }
+    }
+}
+
+/// Most missed fires `FIRE_ALL` records at once: 1 to 10000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUpLimit(u16);
+
+impl CatchUpLimit {
+    /// The largest limit a job may ask for.
+    pub const MAX: i64 = 10_000;
+
+    /// Checks the range.
+    pub fn parse(raw: i64) -> Result<Self, InvalidField> {
+        if (1..=Self::MAX).contains(&raw) {
+            Ok(Self(raw as u16))
+        } else {
+            Err(InvalidField::new(
+                "catchUpLimit",
+                format!("catchUpLimit is {raw}; expected 1 to {}", Self::MAX),
+            ))
+        }
+    }
+
+    /// The limit.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl Default for CatchUpLimit {
+    fn default() -> Self {
+        Self(100)
+    }
+}
+
+/// Whether a job's fires may overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConcurrencyPolicy {
+    /// Fires run whenever they come due, even alongside earlier ones.
+    #[default]
+    Allow,
+    /// A fire that comes due while an earlier one is unfinished is recorded SKIPPED.
+    Forbid,
+}
+
+impl ConcurrencyPolicy {
+    /// The name used in JSON and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConcurrencyPolicy::Allow => "ALLOW",
+            ConcurrencyPolicy::Forbid => "FORBID",
+        }
+    }
+
+    /// Parses `ALLOW` or `FORBID`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        match raw {
+            "ALLOW" => Ok(Self::Allow),
+            "FORBID" => Ok(Self::Forbid),
+            other => Err(InvalidField::new(
+                "concurrencyPolicy",
+                format!("concurrencyPolicy {other:?} is not supported; expected ALLOW or FORBID"),
+            )),
+        }
+    }
+}
+
 /// Everything needed to make one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpTarget {
@@ -479,6 +579,12 @@ pub struct NewJob {
     pub timeout: TimeoutSeconds,
     /// Whether the job fires at all.
     pub is_active: bool,
+    /// What to do with fires missed while the tick was down.
+    pub misfire_policy: MisfirePolicy,
+    /// Most missed fires `FIRE_ALL` records.
+    pub catch_up_limit: CatchUpLimit,
+    /// Whether fires may overlap.
+    pub concurrency_policy: ConcurrencyPolicy,
 }
 
 impl NewJob {
@@ -511,6 +617,10 @@ impl NewJob {
             created_at: now,
             updated_at: now,
             deleted_at: None,
+            misfire_policy: self.misfire_policy,
+            catch_up_limit: i32::from(self.catch_up_limit.get()),
+            concurrency_policy: self.concurrency_policy,
+            skipped_fires: 0,
         })
     }
 }
@@ -542,6 +652,12 @@ pub struct JobPatch {
     pub timeout: Option<TimeoutSeconds>,
     /// Pause (`false`) or resume (`true`); resuming also undeletes.
     pub is_active: Option<bool>,
+    /// New misfire policy.
+    pub misfire_policy: Option<MisfirePolicy>,
+    /// New catch-up limit.
+    pub catch_up_limit: Option<CatchUpLimit>,
+    /// New overlap policy.
+    pub concurrency_policy: Option<ConcurrencyPolicy>,
 }
 
 impl JobPatch {
@@ -576,6 +692,15 @@ impl JobPatch {
         }
         if let Some(timeout) = self.timeout {
             job.timeout_seconds = i32::from(timeout.get());
+        }
+        if let Some(policy) = self.misfire_policy {
+            job.misfire_policy = policy;
+        }
+        if let Some(limit) = self.catch_up_limit {
+            job.catch_up_limit = i32::from(limit.get());
+        }
+        if let Some(policy) = self.concurrency_policy {
+            job.concurrency_policy = policy;
         }
         if let Some(is_active) = self.is_active {
             job.is_active = is_active;
@@ -647,6 +772,14 @@ pub struct Job {
     pub updated_at: DateTime<Utc>,
     /// When it was deleted; deleted jobs are inactive and left out of lists.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// What to do with fires missed while the tick was down.
+    pub misfire_policy: MisfirePolicy,
+    /// Most missed fires `FIRE_ALL` records.
+    pub catch_up_limit: i32,
+    /// Whether fires may overlap.
+    pub concurrency_policy: ConcurrencyPolicy,
+    /// Fires that came due and were not recorded, by the misfire policy.
+    pub skipped_fires: i64,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod job;
 
 pub use execution::{Attempt, Delivery, Execution, ExecutionStatus, Outcome, Recorded};
 pub use job::{
-    Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod, HttpTarget, InvalidField, Job,
-    JobName, JobPatch, MaxRetries, NewJob, TargetUrl, TimeoutSeconds,
+    CatchUpLimit, ConcurrencyPolicy, Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod,
+    HttpTarget, InvalidField, Job, JobName, JobPatch, MaxRetries, MisfirePolicy, NewJob, TargetUrl,
+    TimeoutSeconds,
 };

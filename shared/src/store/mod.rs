@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::model::{Attempt, Delivery, Execution, InvalidField, Job, Outcome, Recorded};
+use crate::model::{
+    Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField,
+    Job, MisfirePolicy, Outcome, Recorded,
+};
 
 pub use postgres::{connect_options, PgStore};
 
@@ -44,13 +47,25 @@ pub struct DueJob {
     pub timezone: String,
     /// The fire time that made it due.
     pub next_run_at: DateTime<Utc>,
+    /// What to do with fires missed while the tick was down.
+    pub misfire_policy: MisfirePolicy,
+    /// Most missed fires `FIRE_ALL` records.
+    pub catch_up_limit: u32,
+    /// Whether fires may overlap.
+    pub concurrency_policy: ConcurrencyPolicy,
+    /// True when an earlier fire is still QUEUED, RUNNING or RETRYING.
+    pub busy: bool,
 }
 
 /// What the tick decided for one due job.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FirePlan {
-    /// Fire times to record, oldest first; may be empty.
+    /// Fire times to record and send, oldest first; may be empty.
     pub fires: Vec<DateTime<Utc>>,
+    /// Fire times to record as SKIPPED (overlap forbidden), never sent.
+    pub skipped: Vec<DateTime<Utc>>,
+    /// Missed fire times dropped by the misfire policy, counted on the job.
+    pub uncounted: u64,
     /// The job's next fire time after these; `None` when the schedule has ended.
     pub next_run_at: Option<DateTime<Utc>>,
 }
@@ -60,8 +75,32 @@ pub struct FirePlan {
 pub struct FiredBatch {
     /// Due jobs claimed (and whose `next_run_at` moved on).
     pub jobs: usize,
-    /// Executions created; fires that already had one are not listed.
+    /// QUEUED executions created; fires that already had one are not listed.
     pub executions: Vec<Uuid>,
+    /// SKIPPED executions recorded.
+    pub skipped: usize,
+    /// Missed fires dropped by misfire policies.
+    pub uncounted: u64,
+}
+
+/// A RUNNING fire whose lease ran out, as the reaper left it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reaped {
+    /// Execution id.
+    pub execution_id: Uuid,
+    /// QUEUED (to run again), FAILED (crash limit reached) or ABANDONED (AT_MOST_ONCE).
+    pub status: ExecutionStatus,
+}
+
+/// A fire a stopping worker could not finish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unfinished {
+    /// Execution id.
+    pub execution_id: Uuid,
+    /// The attempt the worker held (the fencing token).
+    pub attempt: i32,
+    /// Decides its fate: AT_LEAST_ONCE goes back to QUEUED, AT_MOST_ONCE is ABANDONED.
+    pub execution_type: ExecutionType,
 }
 
 /// Decides the fires for one due job; the tick provides it, storage applies it.
@@ -173,10 +212,32 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError>;
 
-    /// Moves each listed execution that is still QUEUED to RUNNING, counting an attempt,
-    /// and returns what to deliver. Ids that are not QUEUED (delivered twice, already
-    /// taken) are left out.
-    async fn start_executions(&self, ids: &[Uuid]) -> Result<Vec<Delivery>, StoreError>;
+    /// Moves each listed execution that is still QUEUED to RUNNING, counting an attempt and
+    /// taking a lease of `lease`, and returns what to deliver. Ids that are not QUEUED
+    /// (delivered twice, already taken) are left out.
+    async fn start_executions(
+        &self,
+        ids: &[Uuid],
+        lease: std::time::Duration,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Extends the lease of a RUNNING fire held at `attempt`; false when it is no longer
+    /// this attempt's (the reaper took it back).
+    async fn renew_lease(
+        &self,
+        id: Uuid,
+        attempt: i32,
+        lease: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Takes back up to `limit` RUNNING fires whose lease ran out, counting a crash on each:
+    /// AT_MOST_ONCE ones become ABANDONED; AT_LEAST_ONCE ones become QUEUED, or FAILED once
+    /// they have crashed `crash_limit` times. Safe in every worker at once.
+    async fn reap_expired(&self, crash_limit: u32, limit: u32) -> Result<Vec<Reaped>, StoreError>;
+
+    /// Hands back fires a stopping worker cannot finish: AT_LEAST_ONCE to QUEUED,
+    /// AT_MOST_ONCE to ABANDONED. Returns what each became (fenced by the attempt).
+    async fn hand_back(&self, unfinished: &[Unfinished]) -> Result<Vec<Reaped>, StoreError>;
 
     /// Writes outcomes of RUNNING executions whose attempt matches, and one attempt row
     /// each; returns what was written. An outcome for another attempt, or a fire no longer

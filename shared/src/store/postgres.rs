@@ -12,11 +12,15 @@ use sqlx::types::Json;
 use sqlx::{Connection, FromRow, Row};
 use uuid::Uuid;
 
-use super::{DueJob, FiredBatch, JobChange, JobCursor, JobFilter, Planner, Store, StoreError};
+use super::{
+    DueJob, FiredBatch, JobChange, JobCursor, JobFilter, Planner, Reaped, Store, StoreError,
+    Unfinished,
+};
 use crate::config::{ConfigError, DatabaseSettings};
 use crate::model::{
-    Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, HttpBody, HttpHeaders,
-    HttpMethod, HttpTarget, InvalidField, Job, Outcome, Recorded, TargetUrl,
+    Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType, HttpBody,
+    HttpHeaders, HttpMethod, HttpTarget, InvalidField, Job, MisfirePolicy, Outcome, Recorded,
+    TargetUrl,
 };
 
 /// The migrations in `migrations/`, compiled into every binary.
@@ -94,11 +98,12 @@ impl PgStore {
 const JOB_COLUMNS: &str = "j.id, j.name, j.description, j.cron_expression, j.timezone, \
      j.http_method, j.http_url, j.http_headers, j.http_body, j.execution_type, j.max_retries, \
      j.timeout_seconds, j.is_active, j.next_run_at, j.created_at, j.updated_at, j.deleted_at, \
+     j.misfire_policy, j.catch_up_limit, j.concurrency_policy, j.skipped_fires, \
      l.started_at AS last_run_at, l.status AS last_status";
 
 /// Columns of an execution.
 const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_at, status, attempt, started_at, \
-     finished_at, duration_ms, http_status, error, next_attempt_at";
+     finished_at, duration_ms, http_status, error, next_attempt_at, crashes";
 
 /// The last finished fire of job `j`, read from the history instead of being written on
 /// every outcome, so workers never lock job rows the tick is claiming.
@@ -127,8 +132,16 @@ struct JobRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     deleted_at: Option<DateTime<Utc>>,
+    misfire_policy: String,
+    catch_up_limit: i32,
+    concurrency_policy: String,
+    skipped_fires: i64,
     last_run_at: Option<DateTime<Utc>>,
     last_status: Option<String>,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn corrupt(what: &'static str, detail: impl Into<String>) -> StoreError {
@@ -169,6 +182,12 @@ impl TryFrom<JobRow> for Job {
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
+            misfire_policy: MisfirePolicy::parse(&row.misfire_policy)
+                .map_err(|e| corrupt("job", e.message))?,
+            catch_up_limit: row.catch_up_limit,
+            concurrency_policy: ConcurrencyPolicy::parse(&row.concurrency_policy)
+                .map_err(|e| corrupt("job", e.message))?,
+            skipped_fires: row.skipped_fires,
         })
     }
 }
@@ -186,6 +205,7 @@ struct ExecutionRow {
     http_status: Option<i32>,
     error: Option<String>,
     next_attempt_at: Option<DateTime<Utc>>,
+    crashes: i32,
 }
 
 impl TryFrom<ExecutionRow> for Execution {
@@ -204,6 +224,7 @@ impl TryFrom<ExecutionRow> for Execution {
             http_status: row.http_status,
             error: row.error,
             next_attempt_at: row.next_attempt_at,
+            crashes: row.crashes,
         })
     }
 }
@@ -243,6 +264,8 @@ struct DeliveryRow {
     attempt: i32,
     execution_type: String,
     max_retries: i32,
+    crashes: i32,
+    handbacks: i32,
     http_method: String,
     http_url: String,
     http_headers: Json<BTreeMap<String, String>>,
@@ -262,6 +285,8 @@ impl TryFrom<DeliveryRow> for Delivery {
             attempt: row.attempt,
             execution_type: ExecutionType::parse(&row.execution_type).map_err(bad)?,
             max_retries: row.max_retries,
+            crashes: row.crashes,
+            handbacks: row.handbacks,
             target: HttpTarget {
                 method: HttpMethod::parse(&row.http_method).map_err(bad)?,
                 url: TargetUrl::parse(&row.http_url).map_err(bad)?,
@@ -296,8 +321,10 @@ impl Store for PgStore {
         sqlx::query(
             "INSERT INTO jobs (id, name, description, cron_expression, timezone, http_method, \
              http_url, http_headers, http_body, execution_type, max_retries, timeout_seconds, \
-             is_active, next_run_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             is_active, next_run_at, created_at, updated_at, misfire_policy, catch_up_limit, \
+             concurrency_policy) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19)",
         )
         .bind(job.id)
         .bind(&job.name)
@@ -315,6 +342,9 @@ impl Store for PgStore {
         .bind(job.next_run_at)
         .bind(job.created_at)
         .bind(job.updated_at)
+        .bind(job.misfire_policy.as_str())
+        .bind(job.catch_up_limit)
+        .bind(job.concurrency_policy.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -380,7 +410,8 @@ impl Store for PgStore {
             "UPDATE jobs SET name = $2, description = $3, cron_expression = $4, timezone = $5, \
              http_method = $6, http_url = $7, http_headers = $8, http_body = $9, \
              execution_type = $10, max_retries = $11, timeout_seconds = $12, is_active = $13, \
-             next_run_at = $14, updated_at = $15, deleted_at = $16 WHERE id = $1",
+             next_run_at = $14, updated_at = $15, deleted_at = $16, misfire_policy = $17, \
+             catch_up_limit = $18, concurrency_policy = $19 WHERE id = $1",
         )
         .bind(job.id)
         .bind(&job.name)
@@ -398,6 +429,9 @@ impl Store for PgStore {
         .bind(job.next_run_at)
         .bind(job.updated_at)
         .bind(job.deleted_at)
+        .bind(job.misfire_policy.as_str())
+        .bind(job.catch_up_limit)
+        .bind(job.concurrency_policy.as_str())
         .execute(&mut *tx)
         .await?;
         if !job.is_active {
@@ -492,7 +526,8 @@ impl Store for PgStore {
         // NO KEY UPDATE: enough to keep other ticks off the row, without blocking the
         // key-share locks that inserting executions takes on it.
         let due = sqlx::query(
-            "SELECT id, cron_expression, timezone, next_run_at FROM jobs \
+            "SELECT id, cron_expression, timezone, next_run_at, misfire_policy, catch_up_limit, \
+             concurrency_policy FROM jobs \
              WHERE is_active AND next_run_at <= $1 \
              ORDER BY next_run_at LIMIT $2 \
              FOR NO KEY UPDATE SKIP LOCKED",
@@ -505,61 +540,118 @@ impl Store for PgStore {
             tx.commit().await?;
             return Ok(FiredBatch::default());
         }
-
-        let mut job_ids = Vec::with_capacity(due.len());
-        let mut next_runs: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(due.len());
-        let mut exec_ids = Vec::with_capacity(due.len());
-        let mut exec_jobs = Vec::with_capacity(due.len());
-        let mut exec_times = Vec::with_capacity(due.len());
+        let mut jobs = Vec::with_capacity(due.len());
         for row in &due {
-            let job = DueJob {
+            let misfire: String = row.try_get("misfire_policy")?;
+            let concurrency: String = row.try_get("concurrency_policy")?;
+            let catch_up: i32 = row.try_get("catch_up_limit")?;
+            jobs.push(DueJob {
                 id: row.try_get("id")?,
                 cron_expression: row.try_get("cron_expression")?,
                 timezone: row.try_get("timezone")?,
                 next_run_at: row.try_get("next_run_at")?,
-            };
-            let fire_plan = plan(&job);
-            for fire in fire_plan.fires {
+                misfire_policy: MisfirePolicy::parse(&misfire)
+                    .map_err(|e| corrupt("job", e.message))?,
+                catch_up_limit: u32::try_from(catch_up).unwrap_or(1),
+                concurrency_policy: ConcurrencyPolicy::parse(&concurrency)
+                    .map_err(|e| corrupt("job", e.message))?,
+                busy: false,
+            });
+        }
+        // Overlap check, only for jobs that forbid it: one query for the whole batch.
+        let forbid: Vec<Uuid> = jobs
+            .iter()
+            .filter(|j| j.concurrency_policy == ConcurrencyPolicy::Forbid)
+            .map(|j| j.id)
+            .collect();
+        if !forbid.is_empty() {
+            let busy: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT DISTINCT job_id FROM executions \
+                 WHERE job_id = ANY($1) AND status IN ('QUEUED', 'RUNNING', 'RETRYING')",
+            )
+            .bind(&forbid)
+            .fetch_all(&mut *tx)
+            .await?;
+            for job in &mut jobs {
+                job.busy = busy.contains(&job.id);
+            }
+        }
+
+        let mut job_ids = Vec::with_capacity(jobs.len());
+        let mut next_runs: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(jobs.len());
+        let mut uncounted_per_job: Vec<i64> = Vec::with_capacity(jobs.len());
+        let mut exec_ids = Vec::with_capacity(jobs.len());
+        let mut exec_jobs = Vec::with_capacity(jobs.len());
+        let mut exec_times = Vec::with_capacity(jobs.len());
+        let mut exec_statuses = Vec::with_capacity(jobs.len());
+        let mut uncounted = 0u64;
+        for job in &jobs {
+            let fire_plan = plan(job);
+            let marked = fire_plan
+                .fires
+                .iter()
+                .map(|t| (*t, ExecutionStatus::Queued))
+                .chain(
+                    fire_plan
+                        .skipped
+                        .iter()
+                        .map(|t| (*t, ExecutionStatus::Skipped)),
+                );
+            for (fire, status) in marked {
                 exec_ids.push(Uuid::now_v7());
                 exec_jobs.push(job.id);
                 exec_times.push(fire);
+                exec_statuses.push(status.as_str());
             }
             job_ids.push(job.id);
             next_runs.push(fire_plan.next_run_at);
+            uncounted_per_job.push(i64::try_from(fire_plan.uncounted).unwrap_or(i64::MAX));
+            uncounted += fire_plan.uncounted;
         }
 
-        let executions: Vec<Uuid> = if exec_ids.is_empty() {
+        let recorded: Vec<(Uuid, String)> = if exec_ids.is_empty() {
             Vec::new()
         } else {
-            sqlx::query_scalar(
-                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at) \
-                 SELECT f.id, f.job_id, f.scheduled_at, 'QUEUED', $4 \
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[]) AS f(id, job_id, scheduled_at) \
+            sqlx::query_as(
+                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at, finished_at) \
+                 SELECT f.id, f.job_id, f.scheduled_at, f.status, $4, \
+                     CASE WHEN f.status = 'SKIPPED' THEN $4 END \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $5::text[]) \
+                     AS f(id, job_id, scheduled_at, status) \
                  ON CONFLICT ON CONSTRAINT executions_one_per_fire DO NOTHING \
-                 RETURNING id",
+                 RETURNING id, status",
             )
             .bind(&exec_ids)
             .bind(&exec_jobs)
             .bind(&exec_times)
             .bind(now)
+            .bind(&exec_statuses)
             .fetch_all(&mut *tx)
             .await?
         };
 
         sqlx::query(
-            "UPDATE jobs SET next_run_at = n.next_run_at \
-             FROM UNNEST($1::uuid[], $2::timestamptz[]) AS n(id, next_run_at) \
+            "UPDATE jobs SET next_run_at = n.next_run_at, skipped_fires = skipped_fires + n.uncounted \
+             FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bigint[]) AS n(id, next_run_at, uncounted) \
              WHERE jobs.id = n.id",
         )
         .bind(&job_ids)
         .bind(&next_runs)
+        .bind(&uncounted_per_job)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
 
+        let skipped = recorded.iter().filter(|(_, s)| s == "SKIPPED").count();
         Ok(FiredBatch {
             jobs: job_ids.len(),
-            executions,
+            executions: recorded
+                .into_iter()
+                .filter(|(_, s)| s == "QUEUED")
+                .map(|(id, _)| id)
+                .collect(),
+            skipped,
+            uncounted,
         })
     }
 
@@ -623,7 +715,11 @@ impl Store for PgStore {
         Ok(ids)
     }
 
-    async fn start_executions(&self, ids: &[Uuid]) -> Result<Vec<Delivery>, StoreError> {
+    async fn start_executions(
+        &self,
+        ids: &[Uuid],
+        lease: Duration,
+    ) -> Result<Vec<Delivery>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -635,16 +731,131 @@ impl Store for PgStore {
                  ORDER BY id FOR NO KEY UPDATE SKIP LOCKED \
              ) \
              UPDATE executions e \
-             SET status = 'RUNNING', attempt = e.attempt + 1, started_at = clock_timestamp() \
+             SET status = 'RUNNING', attempt = e.attempt + 1, started_at = clock_timestamp(), \
+                 lease_expires_at = clock_timestamp() + $2 * interval '1 millisecond' \
              FROM claimable c, jobs j \
              WHERE e.id = c.id AND j.id = e.job_id \
-             RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, j.execution_type, \
-                 j.max_retries, j.http_method, j.http_url, j.http_headers, j.http_body, j.timeout_seconds",
+             RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, \
+                 j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
+                 j.http_body, j.timeout_seconds",
         )
         .bind(ids)
+        .bind(millis(lease))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(Delivery::try_from).collect()
+    }
+
+    async fn renew_lease(
+        &self,
+        id: Uuid,
+        attempt: i32,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE executions SET lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond' \
+             WHERE id = $1 AND status = 'RUNNING' AND attempt = $2",
+        )
+        .bind(id)
+        .bind(attempt)
+        .bind(millis(lease))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(renewed > 0)
+    }
+
+    async fn reap_expired(&self, crash_limit: u32, limit: u32) -> Result<Vec<Reaped>, StoreError> {
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "WITH expired AS ( \
+                 SELECT id FROM executions \
+                 WHERE status = 'RUNNING' AND lease_expires_at < clock_timestamp() \
+                 ORDER BY lease_expires_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED \
+             ), reaped AS ( \
+                 UPDATE executions e SET \
+                     crashes = e.crashes + 1, lease_expires_at = NULL, \
+                     status = CASE \
+                         WHEN j.execution_type = 'AT_MOST_ONCE' THEN 'ABANDONED' \
+                         WHEN e.crashes + 1 >= $1 THEN 'FAILED' \
+                         ELSE 'QUEUED' END, \
+                     queued_at = clock_timestamp(), \
+                     finished_at = CASE WHEN j.execution_type = 'AT_MOST_ONCE' OR e.crashes + 1 >= $1 \
+                         THEN clock_timestamp() END, \
+                     http_status = NULL, \
+                     error = CASE \
+                         WHEN j.execution_type = 'AT_MOST_ONCE' THEN \
+                             'worker lost its lease mid-request (crashed or stalled); outcome unknown, not retried (AT_MOST_ONCE)' \
+                         WHEN e.crashes + 1 >= $1 THEN \
+                             'worker lost its lease mid-request ' || (e.crashes + 1) || ' times (CRASH_LIMIT); giving up' \
+                         ELSE 'worker lost its lease mid-request (crashed or stalled); running it again' END \
+                 FROM expired x, jobs j \
+                 WHERE e.id = x.id AND j.id = e.job_id \
+                 RETURNING e.id, e.attempt, e.started_at, e.status, e.error \
+             ), kept AS ( \
+                 INSERT INTO attempts (execution_id, attempt, started_at, finished_at, duration_ms, error) \
+                 SELECT id, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
+                     (extract(epoch FROM clock_timestamp() - COALESCE(started_at, clock_timestamp())) * 1000)::bigint, \
+                     error FROM reaped \
+                 ON CONFLICT DO NOTHING \
+             ) \
+             SELECT id, status FROM reaped",
+        )
+        .bind(i32::try_from(crash_limit).unwrap_or(i32::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(execution_id, status)| {
+                Ok(Reaped {
+                    execution_id,
+                    status: read_status(&status)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn hand_back(&self, unfinished: &[Unfinished]) -> Result<Vec<Reaped>, StoreError> {
+        if unfinished.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = unfinished.iter().map(|u| u.execution_id).collect();
+        let attempts: Vec<i32> = unfinished.iter().map(|u| u.attempt).collect();
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "WITH u AS (SELECT * FROM UNNEST($1::uuid[], $2::int[]) AS u(id, attempt)), \
+             back AS ( \
+                 UPDATE executions e SET \
+                     handbacks = e.handbacks + 1, lease_expires_at = NULL, \
+                     status = CASE WHEN j.execution_type = 'AT_MOST_ONCE' THEN 'ABANDONED' ELSE 'QUEUED' END, \
+                     queued_at = clock_timestamp(), \
+                     finished_at = CASE WHEN j.execution_type = 'AT_MOST_ONCE' THEN clock_timestamp() END, \
+                     http_status = NULL, \
+                     error = CASE WHEN j.execution_type = 'AT_MOST_ONCE' \
+                         THEN 'worker stopped mid-request; outcome unknown, not retried (AT_MOST_ONCE)' \
+                         ELSE 'worker stopped mid-request; handed back to run again' END \
+                 FROM u, jobs j \
+                 WHERE e.id = u.id AND e.status = 'RUNNING' AND e.attempt = u.attempt AND j.id = e.job_id \
+                 RETURNING e.id, e.attempt, e.started_at, e.status, e.error \
+             ), kept AS ( \
+                 INSERT INTO attempts (execution_id, attempt, started_at, finished_at, duration_ms, error) \
+                 SELECT id, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
+                     (extract(epoch FROM clock_timestamp() - COALESCE(started_at, clock_timestamp())) * 1000)::bigint, \
+                     error FROM back \
+                 ON CONFLICT DO NOTHING \
+             ) \
+             SELECT id, status FROM back",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(execution_id, status)| {
+                Ok(Reaped {
+                    execution_id,
+                    status: read_status(&status)?,
+                })
+            })
+            .collect()
     }
 
     async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Recorded>, StoreError> {
@@ -679,7 +890,7 @@ impl Store for PgStore {
                  AS o(id, attempt, status, duration_ms, http_status, error, response_body, retry_ms) \
              ), done AS ( \
                  UPDATE executions e SET status = o.status, duration_ms = o.duration_ms, \
-                     http_status = o.http_status, error = o.error, \
+                     http_status = o.http_status, error = o.error, lease_expires_at = NULL, \
                      finished_at = CASE WHEN o.status = 'RETRYING' THEN NULL ELSE clock_timestamp() END, \
                      next_attempt_at = CASE WHEN o.status = 'RETRYING' \
                          THEN clock_timestamp() + o.retry_ms * interval '1 millisecond' END \

@@ -1,16 +1,18 @@
 //! The worker: take queued executions, call their targets, record how it went.
 //!
-//! For each item: claim it in the store (QUEUED→RUNNING, one worker wins), call the
-//! target, record the outcome, and only after that commit settle the item in the queue.
-//! [`Worker::run_once`] is one pass over what the queue holds now; [`Worker::run`] keeps
-//! up to `pool_size` executions going until shutdown.
+//! For each item: claim it in the store (QUEUED→RUNNING with a lease, one worker wins),
+//! call the target while renewing the lease, record the outcome, and only after that
+//! commit settle the item in the queue. [`Worker::run_once`] is one pass over what the
+//! queue holds now; [`Worker::reap_once`] takes back fires whose worker died;
+//! [`Worker::run`] keeps up to `pool_size` executions going, reaps, and on shutdown lets
+//! running requests finish within the grace period and hands back the rest.
 
 mod delivery;
 mod retry;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -26,7 +28,7 @@ pub use retry::{backoff, decide, is_retryable, RetryPolicy, Verdict};
 
 use crate::model::{Delivery, ExecutionStatus, Outcome, Recorded};
 use crate::queue::{Queue, QueueError, Settled};
-use crate::store::{Store, StoreError};
+use crate::store::{Reaped, Store, StoreError, Unfinished};
 use crate::telemetry::error_chain;
 
 /// Tuning of one worker process.
@@ -42,6 +44,15 @@ pub struct WorkerSettings {
     pub record_patience: Duration,
     /// Backoff between attempts of AT_LEAST_ONCE fires.
     pub retry: RetryPolicy,
+    /// How long a claimed fire is ours without renewal (`LEASE_DURATION`); renewed every
+    /// third of it while the request runs.
+    pub lease: Duration,
+    /// Lost leases after which an AT_LEAST_ONCE fire is FAILED (`CRASH_LIMIT`).
+    pub crash_limit: u32,
+    /// How long running requests may finish after shutdown starts (`SHUTDOWN_GRACE`).
+    pub shutdown_grace: Duration,
+    /// Time between reaper passes.
+    pub reap_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -52,6 +63,10 @@ impl Default for WorkerSettings {
             idle_poll: Duration::from_millis(10),
             record_patience: Duration::from_secs(30),
             retry: RetryPolicy::default(),
+            lease: Duration::from_secs(15),
+            crash_limit: 3,
+            shutdown_grace: Duration::from_secs(95),
+            reap_interval: Duration::from_secs(2),
         }
     }
 }
@@ -79,7 +94,8 @@ pub enum ExecutionOutcome {
     Failed,
     /// The attempt failed and the fire waits for another one.
     Retrying,
-    /// The store refused the outcome: another attempt owns the fire now.
+    /// The store refused the outcome, or the lease was lost mid-request: another attempt
+    /// owns the fire now.
     Refused,
     /// The outcome could not be written in time; the fire stays RUNNING in the store.
     Unrecorded,
@@ -111,12 +127,25 @@ pub struct Taken {
     pub dropped: usize,
 }
 
+/// What one [`Worker::reap_once`] pass took back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReapPass {
+    /// AT_LEAST_ONCE fires queued to run again.
+    pub requeued: usize,
+    /// AT_LEAST_ONCE fires that reached the crash limit, now FAILED.
+    pub failed: usize,
+    /// AT_MOST_ONCE fires, now ABANDONED.
+    pub abandoned: usize,
+}
+
 /// A worker over a store, a queue and a shared HTTP client.
 pub struct Worker {
     store: Arc<dyn Store>,
     queue: Arc<dyn Queue>,
     http: reqwest::Client,
     settings: WorkerSettings,
+    /// Fires this worker holds, for handing back at shutdown.
+    in_flight: Mutex<HashMap<Uuid, Unfinished>>,
 }
 
 impl Worker {
@@ -131,6 +160,7 @@ impl Worker {
             queue,
             http: http_client()?,
             settings,
+            in_flight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -141,7 +171,10 @@ impl Worker {
         if ids.is_empty() {
             return Ok(Taken::default());
         }
-        let deliveries = self.store.start_executions(&ids).await?;
+        let deliveries = self
+            .store
+            .start_executions(&ids, self.settings.lease)
+            .await?;
         if deliveries.len() < ids.len() {
             let claimed: HashSet<Uuid> = deliveries.iter().map(|d| d.execution_id).collect();
             let dropped: Vec<(Uuid, Settled)> = ids
@@ -172,11 +205,61 @@ impl Worker {
             job_id = %delivery.job_id,
             attempt = delivery.attempt,
         );
-        self.execute_inner(delivery).instrument(span).await
+        let id = delivery.execution_id;
+        self.hold(&delivery);
+        let outcome = self.execute_inner(delivery).instrument(span).await;
+        self.release(id);
+        outcome
+    }
+
+    fn hold(&self, delivery: &Delivery) {
+        if let Ok(mut held) = self.in_flight.lock() {
+            held.insert(
+                delivery.execution_id,
+                Unfinished {
+                    execution_id: delivery.execution_id,
+                    attempt: delivery.attempt,
+                    execution_type: delivery.execution_type,
+                },
+            );
+        }
+    }
+
+    fn release(&self, id: Uuid) {
+        if let Ok(mut held) = self.in_flight.lock() {
+            held.remove(&id);
+        }
+    }
+
+    /// Renews the lease every third of its length; returns only when the lease is lost.
+    async fn keep_lease(&self, delivery: &Delivery) {
+        let every = self.settings.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            match self
+                .store
+                .renew_lease(delivery.execution_id, delivery.attempt, self.settings.lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(error = %error_chain(&error), "could not renew lease; will try again");
+                }
+            }
+        }
     }
 
     async fn execute_inner(&self, delivery: Delivery) -> ExecutionOutcome {
-        let result = call(&self.http, &delivery, self.settings.http_timeout).await;
+        let result = tokio::select! {
+            biased;
+            result = call(&self.http, &delivery, self.settings.http_timeout) => result,
+            () = self.keep_lease(&delivery) => {
+                tracing::warn!("lease lost mid-request: another attempt owns this fire; abandoning this one");
+                self.settle(delivery.execution_id, Settled::Dropped).await;
+                return ExecutionOutcome::Refused;
+            }
+        };
         let verdict = decide(
             &result,
             &delivery,
@@ -259,6 +342,67 @@ impl Worker {
         }
     }
 
+    /// Takes back fires whose lease ran out (their worker died or stalled) and settles
+    /// their queue items: AT_LEAST_ONCE ones are queued again (or FAILED into the
+    /// dead-letter list at the crash limit), AT_MOST_ONCE ones are ABANDONED.
+    pub async fn reap_once(&self) -> Result<ReapPass, WorkerError> {
+        let reaped = self
+            .store
+            .reap_expired(self.settings.crash_limit, 1000)
+            .await?;
+        let pass = self.settle_taken_back(&reaped).await?;
+        if !reaped.is_empty() {
+            tracing::warn!(
+                requeued = pass.requeued,
+                failed = pass.failed,
+                abandoned = pass.abandoned,
+                "took back fires whose worker lost its lease"
+            );
+        }
+        Ok(pass)
+    }
+
+    async fn settle_taken_back(&self, fires: &[Reaped]) -> Result<ReapPass, WorkerError> {
+        let mut pass = ReapPass::default();
+        let mut settled = Vec::with_capacity(fires.len());
+        let mut queued = Vec::new();
+        for fire in fires {
+            let how = match fire.status {
+                ExecutionStatus::Queued => {
+                    pass.requeued += 1;
+                    queued.push(fire.execution_id);
+                    Settled::Dropped
+                }
+                ExecutionStatus::Failed => {
+                    pass.failed += 1;
+                    Settled::Failed
+                }
+                _ => {
+                    pass.abandoned += 1;
+                    Settled::Dropped
+                }
+            };
+            settled.push((fire.execution_id, how));
+        }
+        self.queue.settle(&settled).await?;
+        self.queue.push(&queued).await?;
+        Ok(pass)
+    }
+
+    /// Hands back every fire this worker still holds: AT_LEAST_ONCE to QUEUED (pushed for
+    /// another worker), AT_MOST_ONCE to ABANDONED.
+    pub async fn hand_back_unfinished(&self) -> Result<ReapPass, WorkerError> {
+        let unfinished: Vec<Unfinished> = match self.in_flight.lock() {
+            Ok(mut held) => held.drain().map(|(_, u)| u).collect(),
+            Err(_) => Vec::new(),
+        };
+        if unfinished.is_empty() {
+            return Ok(ReapPass::default());
+        }
+        let back = self.store.hand_back(&unfinished).await?;
+        self.settle_taken_back(&back).await
+    }
+
     /// One pass: takes up to `max` items, runs them all at once, and waits for them.
     pub async fn run_once(&self, max: usize) -> Result<WorkerPass, WorkerError> {
         let Taken {
@@ -283,16 +427,25 @@ impl Worker {
         Ok(pass)
     }
 
-    /// Keeps up to `pool_size` executions running until `shutdown` completes, then waits
-    /// for those in flight to finish.
+    /// Keeps up to `pool_size` executions running, and reaps expired leases, until
+    /// `shutdown` completes. Then stops taking work, lets running requests finish within
+    /// `shutdown_grace`, and hands back what is still running.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let slots = Arc::new(Semaphore::new(self.settings.pool_size));
         let mut running = JoinSet::new();
+        let mut reap = tokio::time::interval(self.settings.reap_interval);
+        reap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             while running.try_join_next().is_some() {}
             let first = tokio::select! {
                 _ = &mut shutdown => break,
+                _ = reap.tick() => {
+                    if let Err(error) = self.reap_once().await {
+                        tracing::error!(error = %error_chain(&error), "reaper pass failed");
+                    }
+                    continue;
+                }
                 permit = slots.clone().acquire_owned() => match permit {
                     Ok(permit) => permit,
                     Err(_) => break,
@@ -335,11 +488,33 @@ impl Worker {
                 });
             }
         }
+
+        let grace = self.settings.shutdown_grace;
         tracing::info!(
             in_flight = running.len(),
-            "worker stopping; waiting for running executions"
+            grace_secs = grace.as_secs(),
+            "worker stopping: no new work; letting running requests finish"
         );
-        while running.join_next().await.is_some() {}
+        let drained = tokio::time::timeout(grace, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            running.abort_all();
+            while running.join_next().await.is_some() {}
+            match self.hand_back_unfinished().await {
+                Ok(back) => tracing::warn!(
+                    requeued = back.requeued,
+                    abandoned = back.abandoned,
+                    "grace period over: handed back unfinished fires"
+                ),
+                Err(error) => tracing::error!(
+                    error = %error_chain(&error),
+                    "could not hand back unfinished fires; the reaper will take them when their leases expire"
+                ),
+            }
+        }
+        tracing::info!("worker stopped");
     }
 }
 

@@ -64,7 +64,12 @@ pub fn decide(
     if result.succeeded() {
         return Verdict::Succeeded;
     }
-    let retries_used = delivery.attempt.saturating_sub(1);
+    // Attempts lost to crashed or stopping workers are not retries.
+    let retries_used = delivery
+        .attempt
+        .saturating_sub(1)
+        .saturating_sub(delivery.crashes)
+        .saturating_sub(delivery.handbacks);
     if delivery.execution_type == ExecutionType::AtMostOnce
         || retries_used >= delivery.max_retries
         || !is_retryable(result)
@@ -94,6 +99,8 @@ mod tests {
             attempt,
             execution_type: kind,
             max_retries,
+            crashes: 0,
+            handbacks: 0,
             target: HttpTarget {
                 method: HttpMethod::Post,
                 url: TargetUrl::parse("http://example.com").unwrap(),
@@ -159,6 +166,18 @@ mod tests {
             decide(&answer(Some(200)), &d(1), POLICY, 0.5),
             Verdict::Succeeded
         );
+    }
+
+    #[test]
+    fn attempts_lost_to_crashes_and_handbacks_are_not_retries() {
+        let mut d = delivery(4, 1, ExecutionType::AtLeastOnce);
+        d.crashes = 2;
+        d.handbacks = 1;
+        // Attempt 4, of which 3 were lost: this is the first real attempt, one retry left.
+        assert!(matches!(
+            decide(&answer(Some(500)), &d, POLICY, 0.5),
+            Verdict::Retry(_)
+        ));
     }
 
     #[test]
