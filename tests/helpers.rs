@@ -2,13 +2,9 @@
 //! own Redis key prefix, a local HTTP target that logs what it receives, and one method
 //! per endpoint and pass, so tests read like the behaviour they check.
 
-use std::collections::VecDeque;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnectOptions;
@@ -75,103 +71,7 @@ pub fn services() -> Services {
     }
 }
 
-/// One request as the target received it.
-#[derive(Debug, Clone)]
-pub struct Received {
-    /// HTTP method.
-    pub method: Method,
-    /// Path and query.
-    pub uri: Uri,
-    /// Every header.
-    pub headers: HeaderMap,
-    /// The body, as text.
-    pub body: String,
-}
-
-impl Received {
-    /// One header's value as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-/// A scripted answer: status and an optional `Retry-After` value.
-type Answer = (u16, Option<String>);
-
-/// A local HTTP target that records every request and answers with a chosen status, or
-/// with scripted answers first.
-#[derive(Clone)]
-pub struct Target {
-    /// Base URL, e.g. `http://127.0.0.1:41234`.
-    pub url: String,
-    received: Arc<Mutex<Vec<Received>>>,
-    status: Arc<AtomicU16>,
-    script: Arc<Mutex<VecDeque<Answer>>>,
-}
-
-impl Target {
-    async fn spawn() -> Self {
-        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let status = Arc::new(AtomicU16::new(200));
-        let script: Arc<Mutex<VecDeque<Answer>>> = Arc::default();
-        let (log, answer, scripted) = (received.clone(), status.clone(), script.clone());
-        let app = axum::Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let (log, answer, scripted) = (log.clone(), answer.clone(), scripted.clone());
-                async move {
-                    log.lock().expect("target log poisoned").push(Received {
-                        method,
-                        uri,
-                        headers,
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    });
-                    let next = scripted.lock().expect("target script poisoned").pop_front();
-                    let (code, retry_after) = next.unwrap_or((answer.load(Ordering::SeqCst), None));
-                    let status =
-                        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                    let mut response = axum::response::IntoResponse::into_response((
-                        status,
-                        format!("answer {code}"),
-                    ));
-                    if let Some(value) = retry_after.and_then(|v| v.parse().ok()) {
-                        response.headers_mut().insert("retry-after", value);
-                    }
-                    response
-                }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("could not bind the target");
-        let url = format!(
-            "http://{}",
-            listener.local_addr().expect("target has no address")
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self {
-            url,
-            received,
-            status,
-            script,
-        }
-    }
-
-    /// Answers the next requests with these, in order, then with the chosen status.
-    pub fn script(&self, answers: &[(u16, Option<&str>)]) {
-        let mut script = self.script.lock().expect("target script poisoned");
-        script.extend(answers.iter().map(|(s, r)| (*s, r.map(str::to_string))));
-    }
-
-    /// Makes the target answer every later request with `status`.
-    pub fn respond_with(&self, status: u16) {
-        self.status.store(status, Ordering::SeqCst);
-    }
-
-    /// What it has received so far.
-    pub fn received(&self) -> Vec<Received> {
-        self.received.lock().expect("target log poisoned").clone()
-    }
-}
+pub use crate::target::Target;
 
 /// A running API plus direct handles on the store, queue, tick and worker.
 pub struct TestApp {
@@ -185,6 +85,10 @@ pub struct TestApp {
     pub queue: Arc<RedisQueue>,
     /// A pool on the test's own database, for looking at rows.
     pub db: PgPool,
+    /// URL of the test's own database, for processes.
+    pub database_url: String,
+    /// URL of Redis, for processes.
+    pub redis_url: String,
     /// A Redis connection, for looking at keys.
     pub redis: redis::aio::ConnectionManager,
     /// This test's key prefix.
@@ -197,9 +101,13 @@ pub struct TestApp {
     pub worker: Arc<Worker>,
 }
 
-/// Starts everything for one test.
+/// Starts everything for one test, on the shared PostgreSQL and Redis.
 pub async fn spawn_app() -> TestApp {
-    let services = services();
+    spawn_app_on(services()).await
+}
+
+/// Starts everything for one test on the given servers.
+pub async fn spawn_app_on(services: Services) -> TestApp {
     let admin = PgConnectOptions::from_str(&services.database_url)
         .expect("DATABASE_URL is not a valid postgres URL");
     let db_name = format!("tickwork_test_{}", Uuid::now_v7().simple());
@@ -212,6 +120,7 @@ pub async fn spawn_app() -> TestApp {
         .await
         .expect("could not create the test database");
     let options = admin.clone().database(&db_name);
+    let database_url = with_database(&services.database_url, &db_name);
     let store = Arc::new(PgStore::connect_lazy(options, 10));
     store.migrate().await.expect("migrations failed");
     let db = store.pool().clone();
@@ -261,6 +170,8 @@ pub async fn spawn_app() -> TestApp {
         store,
         queue,
         db,
+        database_url,
+        redis_url: services.redis_url.clone(),
         redis,
         key_prefix,
         target: Target::spawn().await,
@@ -421,10 +332,46 @@ impl TestApp {
             .expect("count executions")
     }
 
+    /// Executions not yet final (QUEUED, RUNNING, RETRYING).
+    pub async fn unfinished(&self) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM executions WHERE status IN ('QUEUED', 'RUNNING', 'RETRYING')",
+        )
+        .fetch_one(&self.db)
+        .await
+        .expect("count unfinished")
+    }
+
+    /// Waits until every execution is final, up to `limit`; true if they all are.
+    pub async fn wait_until_settled(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if self.unfinished().await == 0 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     /// The storage clock.
     pub async fn clock(&self) -> DateTime<Utc> {
         self.store.clock().await.expect("clock")
     }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[authority_end..]
+        .find('/')
+        .map(|i| i + authority_end)
+        .unwrap_or(base.len());
+    format!("{}/{name}{query}", &base[..path_start])
 }
 
 /// Parses an API time.

@@ -3,8 +3,11 @@
 //! Each test gets its own database and Redis key prefix, so they run in parallel.
 
 mod api; // job endpoints: create, read, list, history, and every kind of bad input
+mod cluster; // real tick and worker processes, and PostgreSQL and Redis servers of a test's own
+mod faults;
 mod helpers; // spawn_app(): the API, store, queue, worker and a logging HTTP target
 mod lifecycle; // retries, backoff, dead letters, attempts, cancellation
 mod manage; // PATCH, soft delete, reactivation, filters, schedule preview, stats
+mod target; // the local HTTP target: logs requests, sleeps, fails or hangs on demand
 mod tick; // the tick pass and the sweeper, driven with a chosen `now`
-mod worker; // delivery: headers, outcomes, duplicate deliveries
+mod worker; // delivery: headers, outcomes, duplicate deliveries // crashes, restarts, concurrent instances: nothing lost or doubled where promised

@@ -1,0 +1,612 @@
+//! Fault injection with real processes: the guarantees hold when workers are killed,
+//! stopped or paused, when several ticks run at once, and when Redis or PostgreSQL lose
+//! their state or restart. Each test ends by reconciling the target's log with the rows.
+
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use serde_json::{json, Value};
+
+use crate::cluster::{Binary, OwnPostgres, OwnRedis, Process, Reconciliation};
+use crate::helpers::{spawn_app, spawn_app_on, time, TestApp};
+
+const SETTLE: Duration = Duration::from_secs(40);
+
+/// Creates `n` jobs with `overrides`; returns their ids.
+async fn jobs(app: &TestApp, n: usize, overrides: Value) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let job = app.create_job(overrides.clone()).await;
+        ids.push(job["id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+/// Stops every job from firing again without cancelling fires already recorded.
+async fn stop_firing(app: &TestApp) {
+    sqlx::query("UPDATE jobs SET next_run_at = NULL")
+        .execute(&app.db)
+        .await
+        .unwrap();
+}
+
+fn path(app: &TestApp, p: &str) -> String {
+    format!("{}{p}", app.target.url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_ticks_at_once_record_exactly_one_execution_per_fire_and_miss_no_second() {
+    let app = spawn_app().await;
+    jobs(&app, 20, json!({"cronExpression": "* * * * * *"})).await;
+    let ticks: Vec<Process> = (0..3)
+        .map(|_| Process::spawn(&app, Binary::Tick, &[]))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    drop(ticks);
+
+    let (rows, fires): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT (job_id, scheduled_at)) FROM executions")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(rows, fires, "a fire recorded twice");
+    // Per job, the fires form an unbroken run of seconds.
+    let spans: Vec<(i64, f64, f64)> = sqlx::query_as(
+        "SELECT count(*), extract(epoch FROM min(scheduled_at))::float8, \
+         extract(epoch FROM max(scheduled_at))::float8 FROM executions GROUP BY job_id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(spans.len(), 20);
+    for (count, first, last) in &spans {
+        assert!(*count >= 4, "too few fires: {spans:?}");
+        assert_eq!(
+            *count as f64,
+            last - first + 1.0,
+            "a second was missed: {spans:?}"
+        );
+    }
+    println!("three ticks: {rows} executions over 20 jobs, 0 duplicates, 0 gaps");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbid_never_overlaps_a_slow_target_and_records_skipped_fires() {
+    let app = spawn_app().await;
+    let ids = jobs(
+        &app,
+        1,
+        json!({"cronExpression": "* * * * * *", "concurrencyPolicy": "FORBID", "httpUrl": path(&app, "/sleep/2500")}),
+    )
+    .await;
+    let tick = Process::spawn(&app, Binary::Tick, &[]);
+    let worker = Process::spawn(&app, Binary::Worker, &[("WORKER_POOL_SIZE", "5")]);
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    // No new fires; the tick keeps sweeping until everything is final.
+    stop_firing(&app).await;
+    assert!(app.wait_until_settled(SETTLE).await);
+    drop((worker, tick));
+
+    assert_eq!(
+        app.target.most_at_once("/sleep/2500"),
+        1,
+        "requests overlapped"
+    );
+    let skipped: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM executions WHERE status = 'SKIPPED'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let sent = app.target.received().len();
+    assert!(sent >= 2, "sent {sent}");
+    assert!(skipped >= 4, "skipped {skipped}");
+    let history = app.history(&ids[0]).await;
+    assert!(history.iter().any(|e| e["status"] == "SKIPPED"));
+    println!("forbid: {sent} requests, never more than 1 at once, {skipped} SKIPPED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_running_request_finish_and_exits_zero() {
+    let app = spawn_app().await;
+    let job = app
+        .create_job(json!({"httpUrl": path(&app, "/sleep/3000")}))
+        .await;
+    let mut worker = Process::spawn(&app, Binary::Worker, &[("SHUTDOWN_GRACE", "20s")]);
+    app.run_tick_once(time(&job["nextRunAt"])).await;
+    assert!(
+        app.target
+            .wait_until(Duration::from_secs(10), |r| !r.is_empty())
+            .await
+    );
+    worker.signal("TERM");
+    let status = worker
+        .wait_exit(Duration::from_secs(15))
+        .await
+        .expect("worker did not exit");
+    assert!(status.success(), "exit status {status:?}");
+    let history = app.history(job["id"].as_str().unwrap()).await;
+    assert_eq!(history[0]["status"], "SUCCEEDED");
+    assert_eq!(app.target.received().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_past_the_grace_period_hands_back_at_least_once_work_and_abandons_at_most_once() {
+    let app = spawn_app().await;
+    let slow = path(&app, "/sleep/6000");
+    let alo = app.create_job(json!({"httpUrl": slow})).await;
+    let amo = app
+        .create_job(json!({"httpUrl": slow, "executionType": "AT_MOST_ONCE"}))
+        .await;
+    let mut first = Process::spawn(&app, Binary::Worker, &[("SHUTDOWN_GRACE", "1s")]);
+    let due = time(&alo["nextRunAt"]).max(time(&amo["nextRunAt"]));
+    assert_eq!(app.run_tick_once(due).await.fired, 2);
+    assert!(
+        app.target
+            .wait_until(Duration::from_secs(10), |r| r.len() == 2)
+            .await
+    );
+    first.signal("TERM");
+    let status = first
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("worker did not exit");
+    assert!(status.success(), "exit status {status:?}");
+
+    let second = Process::spawn(&app, Binary::Worker, &[]);
+    assert!(app.wait_until_settled(SETTLE).await);
+    drop(second);
+    let alo_history = app.history(alo["id"].as_str().unwrap()).await;
+    assert_eq!(alo_history[0]["status"], "SUCCEEDED");
+    assert_eq!(alo_history[0]["attempt"], 2);
+    let amo_history = app.history(amo["id"].as_str().unwrap()).await;
+    assert_eq!(amo_history[0]["status"], "ABANDONED");
+    let r = Reconciliation::read(&app).await;
+    assert!(r.duplicated().is_empty());
+    assert_eq!(
+        app.target.received().len(),
+        3,
+        "AT_LEAST_ONCE twice, AT_MOST_ONCE once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_kill_9s_mid_request_lose_no_at_least_once_fire_and_double_no_at_most_once_fire() {
+    let app = spawn_app().await;
+    let slow = path(&app, "/sleep/700");
+    jobs(
+        &app,
+        4,
+        json!({"cronExpression": "* * * * * *", "httpUrl": slow}),
+    )
+    .await;
+    jobs(
+        &app,
+        4,
+        json!({"cronExpression": "* * * * * *", "httpUrl": slow, "executionType": "AT_MOST_ONCE"}),
+    )
+    .await;
+    let worker_env = [
+        ("LEASE_DURATION", "2s"),
+        ("CRASH_LIMIT", "1000"),
+        ("WORKER_POOL_SIZE", "20"),
+    ];
+    let tick = Process::spawn(&app, Binary::Tick, &[]);
+    let mut kills = 0;
+    for _ in 0..20 {
+        let before = app.target.received().len();
+        let mut worker = Process::spawn(&app, Binary::Worker, &worker_env);
+        let caught = app
+            .target
+            .wait_until(Duration::from_secs(10), |r| r.len() > before)
+            .await;
+        assert!(
+            caught,
+            "no request reached the target; see {}",
+            worker.log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            app.target.in_flight("/sleep/700") > 0,
+            "nothing in flight to kill"
+        );
+        worker.kill9();
+        kills += 1;
+    }
+    // No new fires; the tick keeps sweeping until everything is final.
+    stop_firing(&app).await;
+    let last = Process::spawn(&app, Binary::Worker, &worker_env);
+    assert!(
+        app.wait_until_settled(SETTLE).await,
+        "fires left unfinished"
+    );
+    drop((last, tick));
+
+    let r = Reconciliation::read(&app).await;
+    assert!(r.lost().is_empty(), "lost: {:?}", r.lost());
+    assert!(
+        r.duplicated().is_empty(),
+        "delivered twice: {:?}",
+        r.duplicated()
+    );
+    assert_eq!(r.unknown_requests(), 0);
+    let abandoned = r.count("AT_MOST_ONCE", "ABANDONED");
+    assert!(abandoned > 0, "no AT_MOST_ONCE fire was caught mid-request");
+    let redelivered = r.requests.values().filter(|n| **n > 1).count();
+    println!(
+        "kill -9: {kills} kills, {} fires ({} AT_LEAST_ONCE all SUCCEEDED, {} re-delivered; {} AT_MOST_ONCE: {} SUCCEEDED, {abandoned} ABANDONED), 0 lost, 0 duplicated",
+        r.rows.len(),
+        r.count("AT_LEAST_ONCE", "SUCCEEDED"),
+        redelivered,
+        r.rows.iter().filter(|(_, k, _)| k == "AT_MOST_ONCE").count(),
+        r.count("AT_MOST_ONCE", "SUCCEEDED"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_flushed_with_work_queued_scheduled_and_in_flight_loses_nothing() {
+    let redis = OwnRedis::start().await;
+    let mut services = crate::helpers::services();
+    services.redis_url = redis.url();
+    let app = spawn_app_on(services).await;
+    jobs(
+        &app,
+        3,
+        json!({"cronExpression": "* * * * * *", "httpUrl": path(&app, "/flaky")}),
+    )
+    .await;
+    jobs(
+        &app,
+        2,
+        json!({"cronExpression": "* * * * * *", "httpUrl": path(&app, "/sleep/1500")}),
+    )
+    .await;
+    jobs(
+        &app,
+        3,
+        json!({"cronExpression": "* * * * * *", "httpUrl": path(&app, "/sleep/300"), "executionType": "AT_MOST_ONCE"}),
+    )
+    .await;
+    let env = [
+        ("RETRY_BACKOFF_BASE", "3s"),
+        ("LEASE_DURATION", "3s"),
+        ("WORKER_POOL_SIZE", "3"),
+    ];
+    let tick = Process::spawn(&app, Binary::Tick, &[]);
+    let worker = Process::spawn(&app, Binary::Worker, &env);
+    let prefix = app.key_prefix.clone();
+    let count = |cmd: &str, key: &str| {
+        redis
+            .cli(&[cmd, &format!("{prefix}:{key}")])
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    let mut flushes = 0;
+    for _ in 0..2 {
+        // Flush only once work is waiting, scheduled for retry and in flight at once.
+        let mut held = (0, 0, 0);
+        for _ in 0..200 {
+            held = (
+                count("LLEN", "ready"),
+                count("ZCARD", "scheduled"),
+                count("ZCARD", "processing"),
+            );
+            if held.0 > 0 && held.1 > 0 && held.2 > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            held.0 > 0 && held.1 > 0 && held.2 > 0,
+            "never held all three kinds of work: {held:?}"
+        );
+        assert!(redis.cli(&["FLUSHALL"]).contains("OK"));
+        flushes += 1;
+        println!(
+            "flushed Redis holding {} ready, {} scheduled, {} processing",
+            held.0, held.1, held.2
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // No new fires; the tick keeps sweeping until everything is final.
+    stop_firing(&app).await;
+    assert!(
+        app.wait_until_settled(SETTLE).await,
+        "fires left unfinished"
+    );
+    drop((worker, tick));
+
+    let r = Reconciliation::read(&app).await;
+    assert!(r.lost().is_empty(), "lost: {:?}", r.lost());
+    assert!(
+        r.duplicated().is_empty(),
+        "delivered twice: {:?}",
+        r.duplicated()
+    );
+    let retried = r.requests.values().filter(|n| **n > 1).count();
+    println!(
+        "redis flush: {flushes} flushes, {} fires, {} AT_LEAST_ONCE all SUCCEEDED ({retried} with more than one request), {} AT_MOST_ONCE never twice, 0 lost",
+        r.rows.len(),
+        r.count("AT_LEAST_ONCE", "SUCCEEDED"),
+        r.rows.iter().filter(|(_, k, _)| k == "AT_MOST_ONCE").count(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_mid_run_is_reconnected_to_and_loses_or_doubles_no_fire() {
+    let pg = OwnPostgres::start();
+    let app = spawn_app_on(pg.services(&crate::helpers::services().redis_url)).await;
+    jobs(
+        &app,
+        3,
+        json!({"cronExpression": "* * * * * *", "httpUrl": path(&app, "/sleep/200")}),
+    )
+    .await;
+    jobs(
+        &app,
+        3,
+        json!({"cronExpression": "* * * * * *", "httpUrl": path(&app, "/sleep/200"), "executionType": "AT_MOST_ONCE"}),
+    )
+    .await;
+    let tick = Process::spawn(&app, Binary::Tick, &[]);
+    let worker = Process::spawn(&app, Binary::Worker, &[]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    pg.stop();
+    let mut saw_503 = false;
+    for _ in 0..50 {
+        if app.get("/health").await.status() == 503 {
+            saw_503 = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(saw_503, "/health stayed 200 with PostgreSQL down");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pg.start_again();
+    let mut back = false;
+    for _ in 0..100 {
+        if app.get("/health").await.status() == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "/health did not come back to 200");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // No new fires; the tick keeps sweeping until everything is final.
+    stop_firing(&app).await;
+    assert!(
+        app.wait_until_settled(SETTLE).await,
+        "fires left unfinished"
+    );
+    drop((worker, tick));
+
+    let r = Reconciliation::read(&app).await;
+    assert!(r.lost().is_empty(), "lost: {:?}", r.lost());
+    assert!(
+        r.duplicated().is_empty(),
+        "delivered twice: {:?}",
+        r.duplicated()
+    );
+    let spans: Vec<(i64, f64, f64)> = sqlx::query_as(
+        "SELECT count(*), extract(epoch FROM min(scheduled_at))::float8, \
+         extract(epoch FROM max(scheduled_at))::float8 FROM executions GROUP BY job_id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    for (count, first, last) in &spans {
+        assert_eq!(
+            *count as f64,
+            last - first + 1.0,
+            "a second was missed: {spans:?}"
+        );
+    }
+    println!(
+        "postgres restart: {} fires over {} jobs, every second present, 0 lost, 0 duplicated; /health 503 while down, 200 after",
+        r.rows.len(),
+        spans.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_paused_past_its_lease_is_replaced_and_its_late_result_is_refused() {
+    let app = spawn_app().await;
+    let job = app
+        .create_job(json!({"httpUrl": path(&app, "/slow-flaky")}))
+        .await;
+    let stalled = Process::spawn(&app, Binary::Worker, &[("LEASE_DURATION", "2s")]);
+    app.run_tick_once(time(&job["nextRunAt"])).await;
+    assert!(
+        app.target
+            .wait_until(Duration::from_secs(10), |r| !r.is_empty())
+            .await
+    );
+    stalled.signal("STOP");
+
+    let other = Process::spawn(&app, Binary::Worker, &[("LEASE_DURATION", "2s")]);
+    assert!(
+        app.wait_until_settled(SETTLE).await,
+        "the fire was not taken over"
+    );
+    stalled.signal("CONT");
+    // Give the stale worker time to finish its request and try to write its 503.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(other);
+
+    let id = job["id"].as_str().unwrap();
+    let history = app.history(id).await;
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        history[0]["status"], "SUCCEEDED",
+        "the stale result overwrote the new one"
+    );
+    assert_eq!(history[0]["attempt"], 2);
+    assert_eq!(history[0]["crashes"], 1);
+    let attempts: Vec<_> = history[0]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["attempt"].as_i64().unwrap(), a["httpStatus"].as_i64()))
+        .collect();
+    assert_eq!(attempts, [(1, None), (2, Some(200))]);
+    let log = stalled.output();
+    assert!(
+        log.contains("lease lost") || log.contains("outcome refused"),
+        "the stale worker did not notice: {log}"
+    );
+    assert_eq!(app.target.received().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_fire_that_kills_its_worker_fails_after_the_crash_limit_while_other_jobs_run() {
+    let app = spawn_app().await;
+    let normal = app
+        .create_job(json!({"cronExpression": "* * * * * *", "httpUrl": path(&app, "/sleep/50")}))
+        .await;
+    let at = app.clock().await + Span::seconds(3);
+    let once = at.format("%S %M %H %d %m *").to_string();
+    let poison = app
+        .create_job(json!({"cronExpression": once, "httpUrl": path(&app, "/poison")}))
+        .await;
+    let env = [
+        ("WORKER_POOL_SIZE", "1"),
+        ("CRASH_LIMIT", "3"),
+        ("LEASE_DURATION", "2s"),
+    ];
+    let tick = Process::spawn(&app, Binary::Tick, &[]);
+    let mut worker = Process::spawn(&app, Binary::Worker, &env);
+    let poison_id = poison["id"].as_str().unwrap().to_string();
+    let mut kills = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let history = app.history(&poison_id).await;
+        if history.first().is_some_and(|e| e["status"] == "FAILED") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "poison fire never failed: {history:?}"
+        );
+        let poisoned = app
+            .target
+            .received()
+            .iter()
+            .filter(|r| r.uri.path() == "/poison")
+            .count();
+        if poisoned > kills {
+            worker.kill9();
+            kills += 1;
+            worker = Process::spawn(&app, Binary::Worker, &env);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // No new fires; the tick keeps sweeping until everything is final.
+    stop_firing(&app).await;
+    assert!(app.wait_until_settled(SETTLE).await);
+    drop((worker, tick));
+
+    let failed = &app.history(&poison_id).await[0];
+    assert_eq!(failed["crashes"], 3);
+    assert!(failed["error"].as_str().unwrap().contains("CRASH_LIMIT"));
+    assert_eq!(kills, 3);
+    let stats = app.get_json("/queue/stats").await;
+    assert_eq!(
+        stats["queue_stats"]["failed"], 1,
+        "the poison fire is in the dead-letter list"
+    );
+    let served = app.history(normal["id"].as_str().unwrap()).await;
+    assert!(served.len() >= 5, "other jobs were starved");
+    assert!(
+        served.iter().all(|e| e["status"] == "SUCCEEDED"),
+        "{served:?}"
+    );
+    println!(
+        "poison: {kills} crashes then FAILED; {} fires of another job all SUCCEEDED meanwhile",
+        served.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_longer_than_the_lease_is_renewed_and_never_redelivered() {
+    long_request(7_000, "2s").await;
+}
+
+/// The full 90-second-task case; run with `cargo test -p tickwork-tests -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "soak: takes 90 s"]
+async fn soak_an_85_second_request_completes_once_with_the_default_lease() {
+    long_request(85_000, "15s").await;
+}
+
+async fn long_request(ms: u64, lease: &str) {
+    let app = spawn_app().await;
+    let job = app
+        .create_job(json!({"httpUrl": path(&app, &format!("/sleep/{ms}"))}))
+        .await;
+    let worker = Process::spawn(&app, Binary::Worker, &[("LEASE_DURATION", lease)]);
+    let reaper = Process::spawn(&app, Binary::Worker, &[("LEASE_DURATION", lease)]);
+    app.run_tick_once(time(&job["nextRunAt"])).await;
+    assert!(
+        app.wait_until_settled(Duration::from_millis(ms) + SETTLE)
+            .await
+    );
+    drop((worker, reaper));
+    let history = app.history(job["id"].as_str().unwrap()).await;
+    assert_eq!(history[0]["status"], "SUCCEEDED");
+    assert_eq!(history[0]["attempt"], 1);
+    assert_eq!(history[0]["crashes"], 0);
+    assert_eq!(app.target.received().len(), 1);
+    println!("long request: {ms} ms with a {lease} lease: one request, SUCCEEDED, no re-delivery");
+}
+
+#[tokio::test]
+async fn each_misfire_policy_five_minutes_after_the_last_tick() {
+    let app = spawn_app().await;
+    let cron = json!("*/10 * * * * *");
+    let once = app.create_job(json!({"cronExpression": cron})).await;
+    let skip = app
+        .create_job(json!({"cronExpression": cron, "misfirePolicy": "SKIP"}))
+        .await;
+    let all = app
+        .create_job(json!({"cronExpression": cron, "misfirePolicy": "FIRE_ALL", "catchUpLimit": 5}))
+        .await;
+    let due = time(&once["nextRunAt"]);
+    assert_eq!(due, time(&all["nextRunAt"]));
+    let now = due + Span::minutes(5) + Span::seconds(5);
+    let pass = app.run_tick_once(now).await;
+    // 31 fire times were missed per job.
+    assert_eq!(pass.fired, 1 + 5);
+    assert_eq!(pass.uncounted, 30 + 31 + 26);
+
+    let check = |job: &Value, fired: usize, skipped: i64| {
+        let id = job["id"].as_str().unwrap().to_string();
+        let app = &app;
+        async move {
+            let history = app.history(&id).await;
+            assert_eq!(history.len(), fired, "{id}");
+            let job = app.get_json(&format!("/api/v1/jobs/{id}")).await;
+            assert_eq!(job["skippedFires"], skipped);
+            assert_eq!(
+                time(&job["nextRunAt"]),
+                due + Span::minutes(5) + Span::seconds(10)
+            );
+            history
+        }
+    };
+    let h = check(&once, 1, 30).await;
+    assert_eq!(time(&h[0]["scheduledAt"]), due + Span::minutes(5));
+    check(&skip, 0, 31).await;
+    let h = check(&all, 5, 26).await;
+    let mut times: Vec<_> = h.iter().map(|e| time(&e["scheduledAt"])).collect();
+    times.sort();
+    assert_eq!(
+        times,
+        (0..5)
+            .map(|i| due + Span::seconds(10 * i))
+            .collect::<Vec<_>>()
+    );
+}
