@@ -168,8 +168,12 @@ async fn a_crash_between_commit_and_push_is_delivered_by_the_sweeper() {
         .await;
     let due = time(&job["nextRunAt"]);
     // Commit the fire without pushing it, as a tick killed right after its commit would.
-    let planner = |j: &DueJob| plan_fires(j, due, std::time::Duration::from_secs(60));
-    let batch = app.store.fire_due_jobs(due, 100, &planner).await.unwrap();
+    let planner = |j: &DueJob| plan_fires(j, due, due, std::time::Duration::from_secs(60));
+    let batch = app
+        .store
+        .fire_due_jobs(due, due, 100, &planner)
+        .await
+        .unwrap();
     assert_eq!(batch.executions.len(), 1);
     assert_eq!(app.queue.stats().await.unwrap().ready, 0);
 
@@ -191,7 +195,7 @@ async fn a_crash_between_commit_and_push_is_delivered_by_the_sweeper() {
     assert_eq!(received.len(), 1);
     assert_eq!(
         received[0].header("x-tickwork-execution-id").unwrap(),
-        batch.executions[0].to_string()
+        batch.executions[0].0.to_string()
     );
 }
 
@@ -202,4 +206,66 @@ async fn pushing_the_same_execution_twice_leaves_one_item() {
     assert_eq!(app.queue.push(&[id, id]).await.unwrap(), 1);
     assert_eq!(app.queue.push(&[id]).await.unwrap(), 0);
     assert_eq!(app.queue.stats().await.unwrap().ready, 1);
+}
+
+#[tokio::test]
+async fn fires_ahead_of_time_wait_in_the_upcoming_set_until_their_second() {
+    let mut app = spawn_app().await;
+    app.tick_settings.lookahead = std::time::Duration::from_secs(1);
+    let job = app
+        .create_job(json!({"cronExpression": "* * * * * *"}))
+        .await;
+    let due = time(&job["nextRunAt"]);
+    let early = due - Duration::milliseconds(500);
+    let pass = app.run_tick_once(early).await;
+    assert_eq!((pass.fired, pass.ahead, pass.pushed), (1, 1, 0));
+    let stats = app.queue.stats().await.unwrap();
+    assert_eq!((stats.ready, stats.scheduled), (0, 1));
+    // Neither the sweeper nor a worker sends it before its time.
+    assert_eq!(app.sweep(early + Duration::milliseconds(400)).await, 0);
+    assert_eq!(app.drain_queue().await.taken, 0);
+    assert_eq!(
+        tickwork::tick::release_upcoming(early + Duration::milliseconds(499), app.queue.as_ref())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        tickwork::tick::release_upcoming(due, app.queue.as_ref())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(app.drain_queue().await.succeeded, 1);
+    let received = app.target.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].header("x-tickwork-scheduled-at").unwrap(),
+        due.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+}
+
+#[tokio::test]
+async fn a_fire_recorded_ahead_is_cancelled_when_its_job_is_paused_or_rescheduled() {
+    let mut app = spawn_app().await;
+    app.tick_settings.lookahead = std::time::Duration::from_secs(1);
+    for change in [
+        json!({"isActive": false}),
+        json!({"cronExpression": "0 0 0 1 1 *"}),
+    ] {
+        let job = app
+            .create_job(json!({"cronExpression": "* * * * * *"}))
+            .await;
+        let id = job["id"].as_str().unwrap();
+        let due = time(&job["nextRunAt"]);
+        app.run_tick_once(due - Duration::milliseconds(500)).await;
+        assert_eq!(app.patch_job(id, &change).await.status(), 200);
+        let history = app.history(id).await;
+        assert_eq!(history[0]["status"], "CANCELLED", "after {change}");
+        tickwork::tick::release_upcoming(due, app.queue.as_ref())
+            .await
+            .unwrap();
+        app.drain_queue().await;
+    }
+    assert!(app.target.received().is_empty());
 }

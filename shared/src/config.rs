@@ -126,6 +126,9 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// `SCHEDULER_POLL_INTERVAL`: time between tick passes.
     pub scheduler_poll_interval: Duration,
+    /// `SCHEDULER_LOOKAHEAD`: how far ahead fires are recorded and queued, to be released
+    /// at their exact second; 0 turns look-ahead off.
+    pub scheduler_lookahead: Duration,
     /// `SCHEDULER_BATCH_SIZE`: jobs claimed per transaction.
     pub scheduler_batch_size: u32,
     /// `MISFIRE_THRESHOLD`: a fire later than this is a misfire (the tick was down).
@@ -223,6 +226,12 @@ impl Settings {
                 Duration::from_secs(1),
                 Duration::from_millis(100),
                 Duration::from_secs(60),
+            )?,
+            scheduler_lookahead: env.duration(
+                "SCHEDULER_LOOKAHEAD",
+                Duration::from_secs(1),
+                Duration::ZERO,
+                Duration::from_secs(10),
             )?,
             scheduler_batch_size: env.number("SCHEDULER_BATCH_SIZE", 100, 1, 100_000)? as u32,
             misfire_threshold: env.duration(

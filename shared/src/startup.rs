@@ -91,6 +91,7 @@ impl From<&Settings> for TickSettings {
             batch_size: settings.scheduler_batch_size,
             misfire_threshold: settings.misfire_threshold,
             poll_interval: settings.scheduler_poll_interval,
+            lookahead: settings.scheduler_lookahead,
             ..TickSettings::default()
         }
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::model::{ConcurrencyPolicy, MisfirePolicy};
 use crate::queue::{Queue, QueueError};
@@ -26,6 +27,9 @@ pub struct TickSettings {
     pub misfire_threshold: Duration,
     /// Time between passes (`SCHEDULER_POLL_INTERVAL`); passes start on its boundaries.
     pub poll_interval: Duration,
+    /// How far ahead fires are recorded and queued, to be released at their exact time
+    /// (`SCHEDULER_LOOKAHEAD`).
+    pub lookahead: Duration,
     /// How long an execution may stay QUEUED before the sweeper pushes it again.
     pub sweep_after: Duration,
     /// Most executions one sweep re-pushes.
@@ -38,6 +42,7 @@ impl Default for TickSettings {
             batch_size: 100,
             misfire_threshold: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
+            lookahead: Duration::ZERO,
             sweep_after: Duration::from_secs(5),
             sweep_limit: 1000,
         }
@@ -76,19 +81,47 @@ pub struct TickOutcome {
     pub uncounted: u64,
     /// Executions newly pushed to the queue.
     pub pushed: usize,
+    /// Executions recorded ahead of their time, waiting in the upcoming set.
+    pub ahead: usize,
+}
+
+/// Moves executions recorded ahead of time whose fire time has come (by the storage
+/// clock's `now`) to the ready list. One script call per batch; safe in every tick.
+pub async fn release_upcoming(now: DateTime<Utc>, queue: &dyn Queue) -> Result<usize, TickError> {
+    let mut released = 0;
+    loop {
+        let moved = queue
+            .release_upcoming(now, 10_000)
+            .await
+            .map_err(|source| TickError::Push {
+                committed: 0,
+                source,
+            })?;
+        released += moved;
+        if moved < 10_000 {
+            return Ok(released);
+        }
+    }
 }
 
 /// Most missed fire times a misfire plan walks through to count them.
 const MISSED_COUNT_LIMIT: u64 = 1_000_000;
 
-/// Decides which fires to record for a due job at `now`, and its next fire time.
+/// Decides which fires to record for a due job at `now`, up to `horizon` (`now` plus the
+/// look-ahead), and its next fire time.
 ///
 /// A job less than `misfire_threshold` late fires every missed time, late. A job later
-/// than that (the tick was down) follows its misfire policy and resumes from `now`. Under
+/// than that (the tick was down) follows its misfire policy and resumes from `now`. Fires
+/// after `now` and up to `horizon` are recorded ahead of time. Under
 /// `FORBID`, at most one fire is sent, and none while an earlier fire is unfinished; the
 /// others are recorded SKIPPED. A job whose stored schedule no longer parses fires nothing
 /// and stops.
-pub fn plan_fires(job: &DueJob, now: DateTime<Utc>, misfire_threshold: Duration) -> FirePlan {
+pub fn plan_fires(
+    job: &DueJob,
+    now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+    misfire_threshold: Duration,
+) -> FirePlan {
     let schedule = match Schedule::parse(&job.cron_expression, &job.timezone) {
         Ok(schedule) => schedule,
         Err(error) => {
@@ -97,21 +130,20 @@ pub fn plan_fires(job: &DueJob, now: DateTime<Utc>, misfire_threshold: Duration)
         }
     };
     let threshold = chrono::Duration::from_std(misfire_threshold).unwrap_or(chrono::Duration::MAX);
+    let horizon = horizon.max(now);
     let mut plan = if now - job.next_run_at > threshold {
         plan_misfire(job, &schedule, now)
     } else {
-        let mut fires = vec![job.next_run_at];
-        let mut next = schedule.next_after(job.next_run_at);
-        while let Some(t) = next.filter(|t| *t <= now) {
-            fires.push(t);
-            next = schedule.next_after(t);
-        }
         FirePlan {
-            fires,
-            next_run_at: next,
+            fires: vec![job.next_run_at],
+            next_run_at: schedule.next_after(job.next_run_at),
             ..FirePlan::default()
         }
     };
+    while let Some(t) = plan.next_run_at.filter(|t| *t <= horizon) {
+        plan.fires.push(t);
+        plan.next_run_at = schedule.next_after(t);
+    }
     if job.concurrency_policy == ConcurrencyPolicy::Forbid {
         let keep = usize::from(!job.busy).min(plan.fires.len());
         plan.skipped = plan.fires.split_off(keep);
@@ -165,10 +197,11 @@ pub async fn run_tick_once(
     settings: &TickSettings,
 ) -> Result<TickOutcome, TickError> {
     let mut outcome = TickOutcome::default();
-    let planner = |job: &DueJob| plan_fires(job, now, settings.misfire_threshold);
+    let horizon = now + chrono::Duration::from_std(settings.lookahead).unwrap_or_default();
+    let planner = |job: &DueJob| plan_fires(job, now, horizon, settings.misfire_threshold);
     loop {
         let batch = store
-            .fire_due_jobs(now, settings.batch_size, &planner)
+            .fire_due_jobs(now, horizon, settings.batch_size, &planner)
             .await?;
         outcome.batches += 1;
         if batch.jobs == 0 {
@@ -178,14 +211,21 @@ pub async fn run_tick_once(
         outcome.fired += batch.executions.len();
         outcome.skipped += batch.skipped;
         outcome.uncounted += batch.uncounted;
-        outcome.pushed +=
-            queue
-                .push(&batch.executions)
-                .await
-                .map_err(|source| TickError::Push {
-                    committed: batch.executions.len(),
-                    source,
-                })?;
+        // Fires due now go to the ready list; fires ahead of time wait in the upcoming set
+        // until the loop releases them at their second.
+        let committed = batch.executions.len();
+        let (due, ahead): (Vec<(Uuid, DateTime<Utc>)>, Vec<_>) =
+            batch.executions.into_iter().partition(|(_, at)| *at <= now);
+        let due: Vec<Uuid> = due.into_iter().map(|(id, _)| id).collect();
+        outcome.pushed += queue
+            .push(&due)
+            .await
+            .map_err(|source| TickError::Push { committed, source })?;
+        outcome.ahead += ahead.len();
+        queue
+            .push_upcoming(&ahead)
+            .await
+            .map_err(|source| TickError::Push { committed, source })?;
     }
 }
 
@@ -243,7 +283,11 @@ pub async fn sweep_once(
     // Retries whose scheduled item was lost become QUEUED and are pushed below.
     let overdue = store.overdue_retries(cutoff, settings.sweep_limit).await?;
     let mut stale = store.requeue_retries(&overdue, now).await?;
-    stale.extend(store.stale_queued(cutoff, settings.sweep_limit).await?);
+    stale.extend(
+        store
+            .stale_queued(cutoff, now, settings.sweep_limit)
+            .await?,
+    );
     if stale.is_empty() {
         return Ok(0);
     }
@@ -293,6 +337,9 @@ pub async fn run(
         let started = tokio::time::Instant::now();
         let span = tracing::info_span!("tick_loop");
         async {
+            if let Err(error) = release_upcoming(now, queue).await {
+                tracing::error!(error = %error_chain(&error), "releasing upcoming fires failed; the sweeper will push them");
+            }
             match run_tick_once(now, store, queue, &settings).await {
                 Ok(outcome) if outcome.fired > 0 => {
                     tracing::info!(
@@ -351,24 +398,40 @@ mod tests {
         };
         let now = at(10, 5, 5);
         // 31 fire times were missed: 10:00:00 to 10:05:00 every 10 s.
-        let once = plan_fires(&job(MisfirePolicy::FireOnce, 100), now, MINUTE);
+        let once = plan_fires(&job(MisfirePolicy::FireOnce, 100), now, now, MINUTE);
         assert_eq!(
             (once.fires.clone(), once.uncounted),
             (vec![at(10, 5, 0)], 30)
         );
         assert_eq!(once.next_run_at, Some(at(10, 5, 10)));
-        let skip = plan_fires(&job(MisfirePolicy::Skip, 100), now, MINUTE);
+        let skip = plan_fires(&job(MisfirePolicy::Skip, 100), now, now, MINUTE);
         assert_eq!((skip.fires.len(), skip.uncounted), (0, 31));
         assert_eq!(skip.next_run_at, Some(at(10, 5, 10)));
-        let all = plan_fires(&job(MisfirePolicy::FireAll, 100), now, MINUTE);
+        let all = plan_fires(&job(MisfirePolicy::FireAll, 100), now, now, MINUTE);
         assert_eq!((all.fires.len(), all.uncounted), (31, 0));
         assert_eq!(all.fires[0], at(10, 0, 0));
-        let capped = plan_fires(&job(MisfirePolicy::FireAll, 5), now, MINUTE);
+        let capped = plan_fires(&job(MisfirePolicy::FireAll, 5), now, now, MINUTE);
         assert_eq!(
             capped.fires,
             (0..5).map(|i| at(10, 0, 10 * i)).collect::<Vec<_>>()
         );
         assert_eq!(capped.uncounted, 26);
+    }
+
+    #[test]
+    fn fires_up_to_the_horizon_are_planned_ahead() {
+        let job = due("*/2 * * * * *", at(10, 0, 0));
+        let plan = plan_fires(&job, at(10, 0, 0), at(10, 0, 3), MINUTE);
+        assert_eq!(plan.fires, vec![at(10, 0, 0), at(10, 0, 2)]);
+        assert_eq!(plan.next_run_at, Some(at(10, 0, 4)));
+        // A job not yet due but inside the horizon is planned too.
+        let ahead = plan_fires(
+            &due("*/2 * * * * *", at(10, 0, 2)),
+            at(10, 0, 1),
+            at(10, 0, 2),
+            MINUTE,
+        );
+        assert_eq!(ahead.fires, vec![at(10, 0, 2)]);
     }
 
     #[test]
@@ -378,10 +441,10 @@ mod tests {
             busy,
             ..due("* * * * * *", at(10, 0, 0))
         };
-        let late = plan_fires(&job(false), at(10, 0, 2), MINUTE);
+        let late = plan_fires(&job(false), at(10, 0, 2), at(10, 0, 2), MINUTE);
         assert_eq!(late.fires, vec![at(10, 0, 0)]);
         assert_eq!(late.skipped, vec![at(10, 0, 1), at(10, 0, 2)]);
-        let busy = plan_fires(&job(true), at(10, 0, 0), MINUTE);
+        let busy = plan_fires(&job(true), at(10, 0, 0), at(10, 0, 0), MINUTE);
         assert!(busy.fires.is_empty());
         assert_eq!(busy.skipped, vec![at(10, 0, 0)]);
         assert_eq!(busy.next_run_at, Some(at(10, 0, 1)));
@@ -391,7 +454,12 @@ mod tests {
 
     #[test]
     fn an_on_time_job_fires_once_and_moves_to_its_next_time() {
-        let plan = plan_fires(&due("*/2 * * * * *", at(10, 0, 0)), at(10, 0, 0), MINUTE);
+        let plan = plan_fires(
+            &due("*/2 * * * * *", at(10, 0, 0)),
+            at(10, 0, 0),
+            at(10, 0, 0),
+            MINUTE,
+        );
         assert_eq!(plan.fires, vec![at(10, 0, 0)]);
         assert_eq!(plan.next_run_at, Some(at(10, 0, 2)));
     }
@@ -399,7 +467,7 @@ mod tests {
     #[test]
     fn a_job_a_few_seconds_late_fires_every_missed_time() {
         let now = at(10, 0, 5) + chrono::Duration::milliseconds(300);
-        let plan = plan_fires(&due("* * * * * *", at(10, 0, 2)), now, MINUTE);
+        let plan = plan_fires(&due("* * * * * *", at(10, 0, 2)), now, now, MINUTE);
         assert_eq!(
             plan.fires,
             vec![at(10, 0, 2), at(10, 0, 3), at(10, 0, 4), at(10, 0, 5)]
@@ -409,7 +477,12 @@ mod tests {
 
     #[test]
     fn a_job_later_than_the_misfire_threshold_fires_once_at_the_latest_missed_time() {
-        let plan = plan_fires(&due("0 * * * * *", at(9, 0, 0)), at(10, 0, 30), MINUTE);
+        let plan = plan_fires(
+            &due("0 * * * * *", at(9, 0, 0)),
+            at(10, 0, 30),
+            at(10, 0, 30),
+            MINUTE,
+        );
         assert_eq!(plan.fires, vec![at(10, 0, 0)]);
         assert_eq!(plan.next_run_at, Some(at(10, 1, 0)));
     }
@@ -417,14 +490,24 @@ mod tests {
     #[test]
     fn a_job_not_yet_due_in_its_plan_never_fires_before_its_time() {
         // The store only hands over due jobs, but the plan still never invents earlier fires.
-        let plan = plan_fires(&due("0 0 * * * *", at(10, 0, 0)), at(10, 0, 0), MINUTE);
+        let plan = plan_fires(
+            &due("0 0 * * * *", at(10, 0, 0)),
+            at(10, 0, 0),
+            at(10, 0, 0),
+            MINUTE,
+        );
         assert_eq!(plan.fires, vec![at(10, 0, 0)]);
         assert_eq!(plan.next_run_at, Some(at(11, 0, 0)));
     }
 
     #[test]
     fn a_schedule_that_no_longer_parses_stops_without_firing() {
-        let plan = plan_fires(&due("not cron", at(10, 0, 0)), at(10, 0, 0), MINUTE);
+        let plan = plan_fires(
+            &due("not cron", at(10, 0, 0)),
+            at(10, 0, 0),
+            at(10, 0, 0),
+            MINUTE,
+        );
         assert_eq!(plan, FirePlan::default());
     }
 

@@ -46,7 +46,7 @@ pub enum Settled {
 pub struct QueueStats {
     /// Waiting for a worker.
     pub ready: u64,
-    /// Waiting in the scheduled set for their due time (retries).
+    /// Waiting for their time: retries, and fires recorded ahead of time.
     pub scheduled: u64,
     /// Taken by a worker and not yet settled.
     pub processing: u64,
@@ -65,6 +65,20 @@ pub trait Queue: Send + Sync + 'static {
     /// Makes ids ready for workers; an id already waiting is not added again. Returns
     /// how many were added.
     async fn push(&self, ids: &[Uuid]) -> Result<usize, QueueError>;
+
+    /// Holds ids recorded ahead of time until their fire time.
+    async fn push_upcoming(
+        &self,
+        items: &[(Uuid, chrono::DateTime<chrono::Utc>)],
+    ) -> Result<(), QueueError>;
+
+    /// Moves up to `max` held ids whose fire time is at or before `now` to the ready list
+    /// (an id already there is not added twice). Returns how many left the held set.
+    async fn release_upcoming(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        max: usize,
+    ) -> Result<usize, QueueError>;
 
     /// Takes up to `max` ready ids, oldest first, moving them to processing.
     async fn pop(&self, max: usize) -> Result<Vec<Uuid>, QueueError>;

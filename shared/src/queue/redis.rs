@@ -41,6 +41,7 @@ struct Keys {
     ready_set: String,
     processing: String,
     scheduled: String,
+    upcoming: String,
     completed: String,
     failed: String,
 }
@@ -52,6 +53,7 @@ impl Keys {
             ready_set: format!("{prefix}:ready:ids"),
             processing: format!("{prefix}:processing"),
             scheduled: format!("{prefix}:scheduled"),
+            upcoming: format!("{prefix}:upcoming"),
             completed: format!("{prefix}:completed"),
             failed: format!("{prefix}:failed"),
         }
@@ -67,6 +69,7 @@ pub struct RedisQueue {
     pop: Script,
     ack: Script,
     due: Script,
+    release: Script,
 }
 
 impl RedisQueue {
@@ -88,6 +91,7 @@ impl RedisQueue {
             pop: Script::new(include_str!("lua/pop.lua")),
             ack: Script::new(include_str!("lua/ack.lua")),
             due: Script::new(include_str!("lua/due.lua")),
+            release: Script::new(include_str!("lua/release.lua")),
         })
     }
 }
@@ -122,6 +126,44 @@ impl Queue for RedisQueue {
         }
         let added: usize = invocation.invoke_async(&mut conn).await?;
         Ok(added)
+    }
+
+    async fn push_upcoming(
+        &self,
+        items: &[(Uuid, chrono::DateTime<chrono::Utc>)],
+    ) -> Result<(), QueueError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let members: Vec<(i64, String)> = items
+            .iter()
+            .map(|(id, at)| (at.timestamp_millis(), id.to_string()))
+            .collect();
+        let _: i64 = ::redis::cmd("ZADD")
+            .arg(&self.keys.upcoming)
+            .arg(members)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn release_upcoming(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        max: usize,
+    ) -> Result<usize, QueueError> {
+        let mut conn = self.conn.clone();
+        let released: usize = self
+            .release
+            .key(&self.keys.upcoming)
+            .key(&self.keys.ready)
+            .key(&self.keys.ready_set)
+            .arg(now.timestamp_millis())
+            .arg(max)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(released)
     }
 
     async fn pop(&self, max: usize) -> Result<Vec<Uuid>, QueueError> {
@@ -186,18 +228,25 @@ impl Queue for RedisQueue {
 
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         let mut conn = self.conn.clone();
-        let (ready, scheduled, processing, completed, failed): (u64, u64, u64, u64, u64) =
-            ::redis::pipe()
-                .llen(&self.keys.ready)
-                .zcard(&self.keys.scheduled)
-                .zcard(&self.keys.processing)
-                .llen(&self.keys.completed)
-                .llen(&self.keys.failed)
-                .query_async(&mut conn)
-                .await?;
+        let (ready, scheduled, upcoming, processing, completed, failed): (
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+        ) = ::redis::pipe()
+            .llen(&self.keys.ready)
+            .zcard(&self.keys.scheduled)
+            .zcard(&self.keys.upcoming)
+            .zcard(&self.keys.processing)
+            .llen(&self.keys.completed)
+            .llen(&self.keys.failed)
+            .query_async(&mut conn)
+            .await?;
         Ok(QueueStats {
             ready,
-            scheduled,
+            scheduled: scheduled + upcoming,
             processing,
             completed,
             failed,

@@ -75,8 +75,9 @@ pub struct FirePlan {
 pub struct FiredBatch {
     /// Due jobs claimed (and whose `next_run_at` moved on).
     pub jobs: usize,
-    /// QUEUED executions created; fires that already had one are not listed.
-    pub executions: Vec<Uuid>,
+    /// QUEUED executions created, with their fire times; fires that already had one are not
+    /// listed.
+    pub executions: Vec<(Uuid, DateTime<Utc>)>,
     /// SKIPPED executions recorded.
     pub skipped: usize,
     /// Missed fires dropped by misfire policies.
@@ -151,7 +152,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Job>, StoreError>;
 
     /// Changes a job in one transaction. When the change leaves it inactive, its QUEUED
-    /// and RETRYING fires become CANCELLED. `None` when there is no such job;
+    /// and RETRYING fires become CANCELLED; when it changes the schedule, fires recorded
+    /// ahead of time for the old schedule become CANCELLED. `None` when there is no such job;
     /// `Some(Err)` when `change` refused.
     async fn update_job(
         &self,
@@ -180,20 +182,23 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Execution>, StoreError>;
 
-    /// In one transaction: claims up to `limit` active jobs due at `now` (skipping jobs
-    /// another tick holds), records one QUEUED execution per planned fire (none twice for
-    /// the same job and time), and moves each job's `next_run_at` on.
+    /// In one transaction: claims up to `limit` active jobs due by `horizon` (skipping jobs
+    /// another tick holds), records one execution per planned fire (none twice for the same
+    /// job and time), and moves each job's `next_run_at` on. `now` stamps the rows.
     async fn fire_due_jobs(
         &self,
         now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
         limit: u32,
         plan: Planner<'_>,
     ) -> Result<FiredBatch, StoreError>;
 
-    /// Executions QUEUED since before `queued_before`: their push may have been lost.
+    /// Executions QUEUED since before `queued_before` and due by `due_by`: their push may
+    /// have been lost. Fires recorded ahead of time are not listed before their time.
     async fn stale_queued(
         &self,
         queued_before: DateTime<Utc>,
+        due_by: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError>;
 

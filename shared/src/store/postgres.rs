@@ -402,7 +402,10 @@ impl Store for PgStore {
         else {
             return Ok(None);
         };
-        let job = match change(Job::try_from(row)?, now) {
+        let before = Job::try_from(row)?;
+        let rescheduled = (&before.cron_expression, &before.timezone);
+        let rescheduled = (rescheduled.0.clone(), rescheduled.1.clone());
+        let job = match change(before, now) {
             Ok(job) => job,
             Err(invalid) => return Ok(Some(Err(invalid))),
         };
@@ -436,6 +439,16 @@ impl Store for PgStore {
         .await?;
         if !job.is_active {
             cancel_waiting_fires(&mut tx, id, now).await?;
+        } else if rescheduled != (job.cron_expression.clone(), job.timezone.clone()) {
+            // Fires recorded ahead of time belong to the old schedule.
+            sqlx::query(
+                "UPDATE executions SET status = 'CANCELLED', finished_at = $2 \
+                 WHERE job_id = $1 AND status = 'QUEUED' AND scheduled_at > $2",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(Some(Ok(job)))
@@ -519,6 +532,7 @@ impl Store for PgStore {
     async fn fire_due_jobs(
         &self,
         now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
         limit: u32,
         plan: Planner<'_>,
     ) -> Result<FiredBatch, StoreError> {
@@ -532,7 +546,7 @@ impl Store for PgStore {
              ORDER BY next_run_at LIMIT $2 \
              FOR NO KEY UPDATE SKIP LOCKED",
         )
-        .bind(now)
+        .bind(horizon)
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
@@ -609,7 +623,7 @@ impl Store for PgStore {
             uncounted += fire_plan.uncounted;
         }
 
-        let recorded: Vec<(Uuid, String)> = if exec_ids.is_empty() {
+        let recorded: Vec<(Uuid, String, DateTime<Utc>)> = if exec_ids.is_empty() {
             Vec::new()
         } else {
             sqlx::query_as(
@@ -619,7 +633,7 @@ impl Store for PgStore {
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $5::text[]) \
                      AS f(id, job_id, scheduled_at, status) \
                  ON CONFLICT ON CONSTRAINT executions_one_per_fire DO NOTHING \
-                 RETURNING id, status",
+                 RETURNING id, status, scheduled_at",
             )
             .bind(&exec_ids)
             .bind(&exec_jobs)
@@ -642,13 +656,13 @@ impl Store for PgStore {
         .await?;
         tx.commit().await?;
 
-        let skipped = recorded.iter().filter(|(_, s)| s == "SKIPPED").count();
+        let skipped = recorded.iter().filter(|(_, s, _)| s == "SKIPPED").count();
         Ok(FiredBatch {
             jobs: job_ids.len(),
             executions: recorded
                 .into_iter()
-                .filter(|(_, s)| s == "QUEUED")
-                .map(|(id, _)| id)
+                .filter(|(_, s, _)| s == "QUEUED")
+                .map(|(id, _, at)| (id, at))
                 .collect(),
             skipped,
             uncounted,
@@ -658,14 +672,16 @@ impl Store for PgStore {
     async fn stale_queued(
         &self,
         queued_before: DateTime<Utc>,
+        due_by: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError> {
         let ids = sqlx::query_scalar(
             "SELECT id FROM executions WHERE status = 'QUEUED' AND queued_at < $1 \
-             ORDER BY queued_at LIMIT $2",
+             AND scheduled_at <= $3 ORDER BY queued_at LIMIT $2",
         )
         .bind(queued_before)
         .bind(i64::from(limit))
+        .bind(due_by)
         .fetch_all(&self.pool)
         .await?;
         Ok(ids)

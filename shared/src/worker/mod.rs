@@ -8,6 +8,7 @@
 //! running requests finish within the grace period and hands back the rest.
 
 mod delivery;
+mod recorder;
 mod retry;
 
 use std::collections::{HashMap, HashSet};
@@ -24,9 +25,10 @@ pub use delivery::{
     call, http_client, parse_retry_after, tickwork_headers, CallResult, RESPONSE_KEPT,
     RESPONSE_READ_LIMIT,
 };
+pub use recorder::{Recorder, RecorderSettings, Written};
 pub use retry::{backoff, decide, is_retryable, RetryPolicy, Verdict};
 
-use crate::model::{Delivery, ExecutionStatus, Outcome, Recorded};
+use crate::model::{Delivery, ExecutionStatus, Outcome};
 use crate::queue::{Queue, QueueError, Settled};
 use crate::store::{Reaped, Store, StoreError, Unfinished};
 use crate::telemetry::error_chain;
@@ -53,6 +55,10 @@ pub struct WorkerSettings {
     pub shutdown_grace: Duration,
     /// Time between reaper passes.
     pub reap_interval: Duration,
+    /// Most outcomes written per statement.
+    pub record_batch: usize,
+    /// How long the recorder waits for more outcomes after the first of a batch.
+    pub record_linger: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -67,6 +73,8 @@ impl Default for WorkerSettings {
             crash_limit: 3,
             shutdown_grace: Duration::from_secs(95),
             reap_interval: Duration::from_secs(2),
+            record_batch: 500,
+            record_linger: Duration::from_millis(2),
         }
     }
 }
@@ -144,22 +152,34 @@ pub struct Worker {
     queue: Arc<dyn Queue>,
     http: reqwest::Client,
     settings: WorkerSettings,
+    recorder: Recorder,
     /// Fires this worker holds, for handing back at shutdown.
     in_flight: Mutex<HashMap<Uuid, Unfinished>>,
 }
 
 impl Worker {
-    /// Builds a worker; the HTTP client is made once here and shared by every call.
+    /// Builds a worker; the HTTP client is made once here and shared by every call, and
+    /// the outcome recorder task is started. Must be called inside a Tokio runtime.
     pub fn new(
         store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
         settings: WorkerSettings,
     ) -> Result<Self, WorkerError> {
+        let recorder = Recorder::start(
+            store.clone(),
+            queue.clone(),
+            RecorderSettings {
+                max_batch: settings.record_batch.max(1),
+                linger: settings.record_linger,
+                patience: settings.record_patience,
+            },
+        );
         Ok(Self {
             store,
             queue,
             http: http_client()?,
             settings,
+            recorder,
             in_flight: Mutex::new(HashMap::new()),
         })
     }
@@ -281,56 +301,26 @@ impl Worker {
             error: result.error.clone(),
             response_body: result.body.clone(),
         };
-        let recorded = match self.record(&outcome).await {
-            Some(Some(recorded)) => recorded,
-            Some(None) => {
+        let recorded = match self.recorder.record(outcome).await {
+            Written::Recorded(recorded) => recorded,
+            Written::Refused => {
                 tracing::warn!("outcome refused: another attempt owns this fire");
-                self.settle(delivery.execution_id, Settled::Dropped).await;
                 return ExecutionOutcome::Refused;
             }
-            None => return ExecutionOutcome::Unrecorded,
+            Written::Unrecorded => return ExecutionOutcome::Unrecorded,
         };
-        let (settled, outcome_kind) = match recorded.status {
+        match recorded.status {
             ExecutionStatus::Succeeded => {
-                tracing::info!(http_status = ?result.status, duration_ms = outcome.duration_ms, "execution succeeded");
-                (Settled::Completed, ExecutionOutcome::Succeeded)
+                tracing::debug!(http_status = ?result.status, duration_ms = i64::try_from(result.duration.as_millis()).unwrap_or(i64::MAX), "execution succeeded");
+                ExecutionOutcome::Succeeded
             }
             ExecutionStatus::Retrying => {
-                let due = recorded.next_attempt_at.unwrap_or_else(chrono::Utc::now);
-                tracing::warn!(http_status = ?result.status, error = result.error.as_deref().unwrap_or(""), next_attempt_at = %due, "attempt failed; retrying");
-                (Settled::Retry { due }, ExecutionOutcome::Retrying)
+                tracing::warn!(http_status = ?result.status, error = result.error.as_deref().unwrap_or(""), next_attempt_at = ?recorded.next_attempt_at, "attempt failed; retrying");
+                ExecutionOutcome::Retrying
             }
             _ => {
                 tracing::warn!(http_status = ?result.status, error = result.error.as_deref().unwrap_or(""), "execution failed");
-                (Settled::Failed, ExecutionOutcome::Failed)
-            }
-        };
-        self.settle(delivery.execution_id, settled).await;
-        outcome_kind
-    }
-
-    /// Writes an outcome, retrying while the store is unreachable. `Some(recorded)` (with
-    /// `None` when the store refused it), or `None` when the store stayed unreachable for
-    /// `record_patience`.
-    async fn record(&self, outcome: &Outcome) -> Option<Option<Recorded>> {
-        let deadline = tokio::time::Instant::now() + self.settings.record_patience;
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match self
-                .store
-                .record_outcomes(std::slice::from_ref(outcome))
-                .await
-            {
-                Ok(mut written) => return Some(written.pop()),
-                Err(error) if tokio::time::Instant::now() + delay < deadline => {
-                    tracing::warn!(error = %error_chain(&error), "could not record outcome; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                Err(error) => {
-                    tracing::error!(error = %error_chain(&error), "could not record outcome; the fire stays RUNNING");
-                    return None;
-                }
+                ExecutionOutcome::Failed
             }
         }
     }
