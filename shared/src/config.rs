@@ -129,6 +129,9 @@ pub struct Settings {
     /// `SCHEDULER_LOOKAHEAD`: how far ahead fires are recorded and queued, to be released
     /// at their exact second; 0 turns look-ahead off.
     pub scheduler_lookahead: Duration,
+    /// `SCHEDULER_RELEASE_LEAD`: how long before its second a fire recorded ahead is
+    /// handed to workers, which send it at the exact time; 0 releases on the second.
+    pub scheduler_release_lead: Duration,
     /// `SCHEDULER_BATCH_SIZE`: jobs claimed per transaction.
     pub scheduler_batch_size: u32,
     /// `MISFIRE_THRESHOLD`: a fire later than this is a misfire (the tick was down).
@@ -229,9 +232,15 @@ impl Settings {
             )?,
             scheduler_lookahead: env.duration(
                 "SCHEDULER_LOOKAHEAD",
-                Duration::from_secs(1),
+                Duration::from_secs(2),
                 Duration::ZERO,
                 Duration::from_secs(10),
+            )?,
+            scheduler_release_lead: env.duration(
+                "SCHEDULER_RELEASE_LEAD",
+                Duration::from_millis(100),
+                Duration::ZERO,
+                Duration::from_millis(500),
             )?,
             scheduler_batch_size: env.number("SCHEDULER_BATCH_SIZE", 100, 1, 100_000)? as u32,
             misfire_threshold: env.duration(

@@ -92,6 +92,7 @@ impl From<&Settings> for TickSettings {
             misfire_threshold: settings.misfire_threshold,
             poll_interval: settings.scheduler_poll_interval,
             lookahead: settings.scheduler_lookahead,
+            release_lead: settings.scheduler_release_lead,
             ..TickSettings::default()
         }
     }

@@ -30,6 +30,9 @@ pub struct TickSettings {
     /// How far ahead fires are recorded and queued, to be released at their exact time
     /// (`SCHEDULER_LOOKAHEAD`).
     pub lookahead: Duration,
+    /// How long before each boundary its fires are released to workers, which claim them
+    /// and wait for the exact time (`SCHEDULER_RELEASE_LEAD`).
+    pub release_lead: Duration,
     /// How long an execution may stay QUEUED before the sweeper pushes it again.
     pub sweep_after: Duration,
     /// Most executions one sweep re-pushes.
@@ -43,6 +46,7 @@ impl Default for TickSettings {
             misfire_threshold: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             lookahead: Duration::ZERO,
+            release_lead: Duration::ZERO,
             sweep_after: Duration::from_secs(5),
             sweep_limit: 1000,
         }
@@ -309,8 +313,11 @@ fn until_next_boundary(now: DateTime<Utc>, interval: Duration) -> Duration {
     Duration::from_micros((next - now_us) as u64)
 }
 
-/// Runs a pass and a sweep on every boundary of the poll interval, by the storage clock,
-/// until `shutdown` completes. Failures are logged and retried at the next boundary.
+/// Runs the tick until `shutdown` completes: on every boundary of the poll interval (by
+/// the storage clock), shortly before it by `release_lead`, it releases the fires of that
+/// boundary recorded ahead of time (workers claim them and send each at its exact time),
+/// runs a pass, promotes due retries and sweeps. Failures are logged and retried at the
+/// next boundary.
 pub async fn run(
     store: &dyn Store,
     queue: &dyn Queue,
@@ -318,8 +325,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    // Wake a little after the boundary so the storage clock has surely passed it.
+    // Wake a little after the planned instant so the storage clock has surely passed it.
     const MARGIN: Duration = Duration::from_millis(2);
+    let lead = settings.release_lead.min(settings.poll_interval / 2);
+    let lead_span = chrono::Duration::from_std(lead).unwrap_or_default();
     let mut wait = Duration::ZERO;
     loop {
         tokio::select! {
@@ -337,21 +346,30 @@ pub async fn run(
         let started = tokio::time::Instant::now();
         let span = tracing::info_span!("tick_loop");
         async {
-            if let Err(error) = release_upcoming(now, queue).await {
-                tracing::error!(error = %error_chain(&error), "releasing upcoming fires failed; the sweeper will push them");
-            }
+            let release = || async {
+                if let Err(error) = release_upcoming(now + lead_span, queue).await {
+                    tracing::error!(error = %error_chain(&error), "releasing upcoming fires failed; the sweeper will push them");
+                }
+            };
+            release().await;
             match run_tick_once(now, store, queue, &settings).await {
-                Ok(outcome) if outcome.fired > 0 => {
+                Ok(outcome) if outcome.jobs > 0 => {
                     tracing::info!(
                         fired = outcome.fired,
+                        ahead = outcome.ahead,
                         jobs = outcome.jobs,
                         pushed = outcome.pushed,
+                        skipped_overlapping = outcome.skipped,
+                        skipped_misfired = outcome.uncounted,
                         "fired due jobs"
                     );
                 }
                 Ok(_) => {}
                 Err(error) => tracing::error!(error = %error_chain(&error), "tick pass failed"),
             }
+            // Fires this pass recorded for the coming boundary (a job created or changed
+            // within the look-ahead) are released now too.
+            release().await;
             if let Err(error) = promote_due(now, store, queue, &settings).await {
                 tracing::error!(error = %error_chain(&error), "promoting due retries failed");
             }
@@ -361,7 +379,8 @@ pub async fn run(
         }
         .instrument(span)
         .await;
-        wait = until_next_boundary(now, settings.poll_interval).saturating_sub(started.elapsed())
+        wait = until_next_boundary(now + lead_span, settings.poll_interval)
+            .saturating_sub(started.elapsed())
             + MARGIN;
     }
 }

@@ -150,6 +150,8 @@ pub struct Delivery {
     pub target: HttpTarget,
     /// The job's timeout, in seconds.
     pub timeout_seconds: u8,
+    /// How long to wait before sending: a fire claimed ahead of its time is sent at it.
+    pub wait: std::time::Duration,
 }
 
 /// How one attempt ended, to be written to the history.

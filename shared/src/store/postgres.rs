@@ -271,6 +271,7 @@ struct DeliveryRow {
     http_headers: Json<BTreeMap<String, String>>,
     http_body: Option<String>,
     timeout_seconds: i32,
+    wait_ms: i64,
 }
 
 impl TryFrom<DeliveryRow> for Delivery {
@@ -293,6 +294,7 @@ impl TryFrom<DeliveryRow> for Delivery {
                 headers: HttpHeaders::from_stored(row.http_headers.0),
                 body: HttpBody::parse(row.http_body).map_err(bad)?,
             },
+            wait: Duration::from_millis(u64::try_from(row.wait_ms).unwrap_or(0)),
             timeout_seconds: u8::try_from(row.timeout_seconds).map_err(|_| {
                 corrupt(
                     "job",
@@ -747,13 +749,16 @@ impl Store for PgStore {
                  ORDER BY id FOR NO KEY UPDATE SKIP LOCKED \
              ) \
              UPDATE executions e \
-             SET status = 'RUNNING', attempt = e.attempt + 1, started_at = clock_timestamp(), \
+             SET status = 'RUNNING', attempt = e.attempt + 1, \
+                 started_at = GREATEST(clock_timestamp(), e.scheduled_at), \
                  lease_expires_at = clock_timestamp() + $2 * interval '1 millisecond' \
              FROM claimable c, jobs j \
              WHERE e.id = c.id AND j.id = e.job_id \
              RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, \
                  j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
-                 j.http_body, j.timeout_seconds",
+                 j.http_body, j.timeout_seconds, \
+                 GREATEST(0, ceil(extract(epoch FROM e.scheduled_at - clock_timestamp()) * 1000))::bigint \
+                     AS wait_ms",
         )
         .bind(ids)
         .bind(millis(lease))

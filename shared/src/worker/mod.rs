@@ -55,6 +55,8 @@ pub struct WorkerSettings {
     pub shutdown_grace: Duration,
     /// Time between reaper passes.
     pub reap_interval: Duration,
+    /// Most items taken and claimed in one statement.
+    pub claim_batch: usize,
     /// Most outcomes written per statement.
     pub record_batch: usize,
     /// How long the recorder waits for more outcomes after the first of a batch.
@@ -73,6 +75,7 @@ impl Default for WorkerSettings {
             crash_limit: 3,
             shutdown_grace: Duration::from_secs(95),
             reap_interval: Duration::from_secs(2),
+            claim_batch: 500,
             record_batch: 500,
             record_linger: Duration::from_millis(2),
         }
@@ -219,6 +222,16 @@ impl Worker {
     /// Calls the target of one claimed execution, records the outcome, then settles the
     /// queue item.
     pub async fn execute(&self, delivery: Delivery) -> ExecutionOutcome {
+        self.execute_in_slot(delivery, None).await
+    }
+
+    /// As [`Worker::execute`], holding `slot` only while the request is being sent: the
+    /// pool bounds requests in flight, not outcomes waiting to be written.
+    async fn execute_in_slot(
+        &self,
+        delivery: Delivery,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> ExecutionOutcome {
         let span = tracing::info_span!(
             "execution",
             execution_id = %delivery.execution_id,
@@ -227,7 +240,7 @@ impl Worker {
         );
         let id = delivery.execution_id;
         self.hold(&delivery);
-        let outcome = self.execute_inner(delivery).instrument(span).await;
+        let outcome = self.execute_inner(delivery, slot).instrument(span).await;
         self.release(id);
         outcome
     }
@@ -270,7 +283,15 @@ impl Worker {
         }
     }
 
-    async fn execute_inner(&self, delivery: Delivery) -> ExecutionOutcome {
+    async fn execute_inner(
+        &self,
+        delivery: Delivery,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> ExecutionOutcome {
+        if !delivery.wait.is_zero() {
+            // Claimed just ahead of its time: send it at the second it is scheduled for.
+            tokio::time::sleep(delivery.wait).await;
+        }
         let result = tokio::select! {
             biased;
             result = call(&self.http, &delivery, self.settings.http_timeout) => result,
@@ -280,6 +301,7 @@ impl Worker {
                 return ExecutionOutcome::Refused;
             }
         };
+        drop(slot);
         let verdict = decide(
             &result,
             &delivery,
@@ -441,7 +463,7 @@ impl Worker {
                     Err(_) => break,
                 },
             };
-            let free = 1 + slots.available_permits();
+            let free = (1 + slots.available_permits()).min(self.settings.claim_batch.max(1));
             let taken = match self.take(free).await {
                 Ok(taken) => taken,
                 Err(error) => {
@@ -473,8 +495,7 @@ impl Worker {
                 };
                 let worker = Arc::clone(&self);
                 running.spawn(async move {
-                    worker.execute(delivery).await;
-                    drop(permit);
+                    worker.execute_in_slot(delivery, permit).await;
                 });
             }
         }

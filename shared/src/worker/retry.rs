@@ -108,6 +108,7 @@ mod tests {
                 body: HttpBody::default(),
             },
             timeout_seconds: 5,
+            wait: Duration::ZERO,
         }
     }
 
