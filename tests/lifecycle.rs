@@ -8,11 +8,20 @@ use tickwork::queue::Queue;
 
 use crate::helpers::{spawn_app, time, TestApp};
 
-/// Creates a job, fires it once, and returns (job id, execution id).
+/// Creates a job, fires it once (due by the storage clock, not ahead of it), and returns
+/// (job id, execution id).
 async fn fire(app: &TestApp, overrides: Value) -> (String, String) {
     let job = app.create_job(overrides).await;
-    let due = time(&job["nextRunAt"]);
-    assert_eq!(app.run_tick_once(due).await.fired, 1);
+    let now = app.clock().await;
+    sqlx::query(
+        "UPDATE jobs SET next_run_at = date_trunc('second', $1::timestamptz) WHERE id = $2",
+    )
+    .bind(now)
+    .bind(uuid::Uuid::parse_str(job["id"].as_str().unwrap()).unwrap())
+    .execute(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(app.run_tick_once(now).await.fired, 1);
     let id = job["id"].as_str().unwrap().to_string();
     let history = app.history(&id).await;
     (id, history[0]["id"].as_str().unwrap().to_string())

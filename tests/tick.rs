@@ -246,7 +246,7 @@ async fn fires_ahead_of_time_wait_in_the_upcoming_set_until_their_second() {
 }
 
 #[tokio::test]
-async fn a_fire_recorded_ahead_is_cancelled_when_its_job_is_paused_or_rescheduled() {
+async fn a_fire_recorded_ahead_is_forgotten_when_its_job_is_paused_or_rescheduled() {
     let mut app = spawn_app().await;
     app.tick_settings.lookahead = std::time::Duration::from_secs(1);
     for change in [
@@ -259,13 +259,72 @@ async fn a_fire_recorded_ahead_is_cancelled_when_its_job_is_paused_or_reschedule
         let id = job["id"].as_str().unwrap();
         let due = time(&job["nextRunAt"]);
         app.run_tick_once(due - Duration::milliseconds(500)).await;
+        assert_eq!(app.history(id).await.len(), 1);
         assert_eq!(app.patch_job(id, &change).await.status(), 200);
-        let history = app.history(id).await;
-        assert_eq!(history[0]["status"], "CANCELLED", "after {change}");
+        // It never came due, so it leaves no trace.
+        assert!(app.history(id).await.is_empty(), "after {change}");
         tickwork::tick::release_upcoming(due, app.queue.as_ref())
             .await
             .unwrap();
         app.drain_queue().await;
     }
     assert!(app.target.received().is_empty());
+}
+
+#[tokio::test]
+async fn pausing_and_resuming_within_the_look_ahead_loses_no_fire() {
+    let mut app = spawn_app().await;
+    app.tick_settings.lookahead = std::time::Duration::from_secs(2);
+    let job = app
+        .create_job(json!({"cronExpression": "* * * * * *"}))
+        .await;
+    let id = job["id"].as_str().unwrap();
+    let due = time(&job["nextRunAt"]);
+    let pass = app.run_tick_once(due - Duration::milliseconds(500)).await;
+    assert_eq!(pass.ahead, 2, "two fires recorded ahead");
+    assert_eq!(
+        app.patch_job(id, &json!({"isActive": false}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.patch_job(id, &json!({"isActive": true})).await.status(),
+        200
+    );
+    let resumed: serde_json::Value = app.get_json(&format!("/api/v1/jobs/{id}")).await;
+    let next = time(&resumed["nextRunAt"]);
+    let pass = app.run_tick_once(next - Duration::milliseconds(500)).await;
+    assert!(
+        pass.fired >= 1,
+        "the resumed job's fires are recorded again: {pass:?}"
+    );
+}
+
+#[tokio::test]
+async fn forbid_with_look_ahead_skips_nothing_when_fires_do_not_overlap() {
+    let mut app = spawn_app().await;
+    app.tick_settings.lookahead = std::time::Duration::from_secs(2);
+    let job = app
+        .create_job(json!({"cronExpression": "* * * * * *", "concurrencyPolicy": "FORBID"}))
+        .await;
+    let id = job["id"].as_str().unwrap();
+    let first = time(&job["nextRunAt"]);
+    for second in 0..4 {
+        let at = first + Duration::seconds(second);
+        app.run_tick_once(at - Duration::milliseconds(500)).await;
+        tickwork::tick::release_upcoming(at, app.queue.as_ref())
+            .await
+            .unwrap();
+        app.drain_queue().await;
+    }
+    let statuses: Vec<String> = app
+        .history(id)
+        .await
+        .iter()
+        .filter(|e| time(&e["scheduledAt"]) < first + Duration::seconds(4))
+        .map(|e| e["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["SUCCEEDED"; 4]);
+    assert_eq!(app.target.received().len(), 4);
 }

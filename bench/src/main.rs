@@ -41,6 +41,7 @@ USAGE: tickwork-bench [OPTIONS]
   --pool N              WORKER_POOL_SIZE of each (default 200)
   --ticks N             tick processes (default 1)
   --batch N             SCHEDULER_BATCH_SIZE (default 1000)
+  --retention S         HISTORY_RETENTION for the tick, in seconds (reports the deletion rate)
   --env K=V             extra environment for the processes (repeatable)
   --database-url URL    PostgreSQL admin URL (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres)
   --redis-url URL       Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)
@@ -68,6 +69,7 @@ struct Args {
     pool: usize,
     ticks: usize,
     batch: u32,
+    retention: Option<u64>,
     env: Vec<(String, String)>,
     database_url: String,
     redis_url: String,
@@ -88,6 +90,7 @@ fn parse_args() -> anyhow::Result<Args> {
         pool: 200,
         ticks: 1,
         batch: 1000,
+        retention: None,
         env: Vec::new(),
         database_url: std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
@@ -136,6 +139,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--pool" => args.pool = number("--pool", value("--pool")?)?.max(1) as usize,
             "--ticks" => args.ticks = number("--ticks", value("--ticks")?)?.max(1) as usize,
             "--batch" => args.batch = number("--batch", value("--batch")?)?.max(1) as u32,
+            "--retention" => args.retention = Some(number("--retention", value("--retention")?)?),
             "--env" => {
                 let pair = value("--env")?;
                 let (k, v) = pair
@@ -231,6 +235,8 @@ struct Deployment {
     ticks: Vec<Proc>,
     workers: Vec<Proc>,
     api_url: String,
+    /// The first tick's `/metrics`.
+    tick_metrics: String,
 }
 
 fn database_url(admin: &str, db: &str) -> String {
@@ -266,16 +272,29 @@ fn start(
         ("WORKER_POOL_SIZE".into(), args.pool.to_string()),
         ("SCHEDULER_BATCH_SIZE".into(), args.batch.to_string()),
         ("DB_MAX_CONNECTIONS".into(), "20".into()),
+        (
+            "HISTORY_RETENTION".into(),
+            args.retention
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "7d".into()),
+        ),
     ];
     env.extend(args.env.iter().cloned());
     let api = Proc::spawn(&args.bin_dir, "tickwork-api", "api".into(), &env, log_dir)?;
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let ticks = (0..args.ticks)
         .map(|i| {
+            let mut tick_env = env.clone();
+            if i == 0 {
+                tick_env.push(("METRICS_PORT".into(), metrics_port.to_string()));
+            }
             Proc::spawn(
                 &args.bin_dir,
                 "tickwork-tick",
                 format!("tick-{}", i + 1),
-                &env,
+                &tick_env,
                 log_dir,
             )
         })
@@ -296,6 +315,7 @@ fn start(
         ticks,
         workers,
         api_url: format!("http://127.0.0.1:{port}"),
+        tick_metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
     })
 }
 
@@ -373,6 +393,15 @@ async fn insert_idle_jobs(pool: &sqlx::PgPool, count: usize, target: &str) -> an
     Ok(())
 }
 
+/// Reads one counter from a Prometheus text endpoint.
+async fn scrape(client: &reqwest::Client, url: &str, name: &str) -> Option<f64> {
+    let text = client.get(url).send().await.ok()?.text().await.ok()?;
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -446,8 +475,20 @@ async fn measure(
         .iter()
         .map(|(_, pid)| memory_mib(*pid, "VmRSS:"))
         .collect();
+    let deleted_start = scrape(
+        &client,
+        &deployment.tick_metrics,
+        "tickwork_history_deleted_total",
+    )
+    .await;
 
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
+    let deleted_end = scrape(
+        &client,
+        &deployment.tick_metrics,
+        "tickwork_history_deleted_total",
+    )
+    .await;
 
     let cpu_end: Vec<f64> = pids.iter().map(|(_, pid)| cpu_seconds(*pid)).collect();
     let server_cpu_end: Vec<f64> = servers
@@ -583,6 +624,11 @@ async fn measure(
             "max": (lags.last().copied().unwrap_or(0.0) * 10.0).round() / 10.0,
         },
         "history_rows_written": recorded + attempts,
+        "retention_s": args.retention,
+        "history_deleted_per_s": match (deleted_start, deleted_end) {
+            (Some(a), Some(b)) if args.retention.is_some() => Some(((b - a) / secs * 10.0).round() / 10.0),
+            _ => None,
+        },
         "processes": processes,
         "logs": log_dir.display().to_string(),
     });
@@ -620,6 +666,12 @@ fn print_summary(s: &serde_json::Value) {
     println!("missed fires           {}", s["missed_fires"]);
     println!("duplicate deliveries   {}", s["duplicate_deliveries"]);
     println!("history rows written   {}", s["history_rows_written"]);
+    if !s["history_deleted_per_s"].is_null() {
+        println!(
+            "history deleted/s      {} (retention {} s)",
+            s["history_deleted_per_s"], s["retention_s"]
+        );
+    }
     println!("process                cpu (cores)  rss MiB start/end/peak");
     if let Some(processes) = s["processes"].as_array() {
         for p in processes {
@@ -634,7 +686,7 @@ fn print_summary(s: &serde_json::Value) {
             println!(
                 "  {:<20} {:<12} {}",
                 p["process"].as_str().unwrap_or(""),
-                p["cpu_cores"],
+                p["cpu_cores"].to_string(),
                 rss
             );
         }

@@ -136,6 +136,12 @@ pub struct Settings {
     pub scheduler_batch_size: u32,
     /// `MISFIRE_THRESHOLD`: a fire later than this is a misfire (the tick was down).
     pub misfire_threshold: Duration,
+    /// `HISTORY_RETENTION`: finished executions older than this are deleted by the tick;
+    /// `0` keeps them forever.
+    pub history_retention: Option<Duration>,
+    /// `METRICS_PORT`: where the tick and worker serve `/metrics` (unset: not served; the
+    /// API serves it on its own port).
+    pub metrics_port: Option<u16>,
     /// `MIGRATE_ON_START`: apply pending migrations when a binary starts.
     pub migrate_on_start: bool,
     /// `ENVIRONMENT`: free text such as `development` or `production`, logged at start.
@@ -249,6 +255,17 @@ impl Settings {
                 Duration::from_secs(1),
                 Duration::from_secs(86_400),
             )?,
+            history_retention: Some(env.duration(
+                "HISTORY_RETENTION",
+                Duration::from_secs(7 * 86_400),
+                Duration::ZERO,
+                Duration::from_secs(3650 * 86_400),
+            )?)
+            .filter(|d| !d.is_zero()),
+            metrics_port: match env.string("METRICS_PORT") {
+                None => None,
+                Some(_) => Some(env.port("METRICS_PORT", 0)?),
+            },
             migrate_on_start: env.boolean("MIGRATE_ON_START", true)?,
             environment: env.string_or("ENVIRONMENT", "development"),
         })
@@ -350,7 +367,7 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             )),
             None => Err(ConfigError::new(
                 name,
-                format!("is {raw:?}; expected a duration such as 90, 90s, 500ms, 5m or 1h (a bare number is seconds)"),
+                format!("is {raw:?}; expected a duration such as 90, 90s, 500ms, 5m, 1h or 7d (a bare number is seconds)"),
             )),
         }
     }
@@ -367,7 +384,7 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     }
 }
 
-/// Parses `90`, `90s`, `500ms`, `5m` or `1h`.
+/// Parses `90`, `90s`, `500ms`, `5m`, `1h` or `7d`.
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
@@ -378,6 +395,7 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
         "ms" => Some(Duration::from_millis(n)),
         "m" => n.checked_mul(60).map(Duration::from_secs),
         "h" => n.checked_mul(3600).map(Duration::from_secs),
+        "d" => n.checked_mul(86_400).map(Duration::from_secs),
         _ => None,
     }
 }
@@ -437,7 +455,8 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("1d"), None);
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("1w"), None);
         assert_eq!(parse_duration(""), None);
     }
 

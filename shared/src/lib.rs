@@ -14,12 +14,14 @@
 //! - [`tick`]: one tick pass at a given `now`, the sweeper, and the loop around them.
 //! - [`worker`]: taking, calling and recording executions; one pass and the pool loop.
 //! - [`api`]: the axum router, request parsing and the error mapping.
+//! - [`metrics`]: counters and histograms in the Prometheus text format.
 //! - [`config`]: settings from the environment.
 //! - [`telemetry`]: tracing setup.
 //! - [`startup`]: clients built once from settings, migrations, shutdown signal.
 
 pub mod api;
 pub mod config;
+pub mod metrics;
 pub mod model;
 pub mod queue;
 pub mod schedule;

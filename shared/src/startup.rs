@@ -27,6 +27,15 @@ pub enum StartupError {
     /// The Redis client could not be made.
     #[error("could not set up the Redis client")]
     Queue(#[from] QueueError),
+    /// A port could not be bound (in use? `METRICS_PORT`, `SERVER_PORT`).
+    #[error("could not listen on {address}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The store and queue a process works with, built once and shared.
@@ -93,6 +102,7 @@ impl From<&Settings> for TickSettings {
             poll_interval: settings.scheduler_poll_interval,
             lookahead: settings.scheduler_lookahead,
             release_lead: settings.scheduler_release_lead,
+            retention: settings.history_retention,
             ..TickSettings::default()
         }
     }
@@ -113,6 +123,24 @@ impl From<&Settings> for WorkerSettings {
             ..WorkerSettings::default()
         }
     }
+}
+
+/// Serves `/metrics` on `SERVER_HOST:METRICS_PORT` in the background when `METRICS_PORT` is
+/// set (the tick and worker call this; the API serves `/metrics` itself).
+pub async fn spawn_metrics_server(settings: &Settings) -> Result<(), StartupError> {
+    let Some(port) = settings.metrics_port else {
+        return Ok(());
+    };
+    let address = format!("{}:{port}", settings.server_host);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|source| StartupError::Listen {
+            address: address.clone(),
+            source,
+        })?;
+    tracing::info!(%address, "serving /metrics");
+    tokio::spawn(crate::api::serve_metrics(listener, std::future::pending()));
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::model::{ConcurrencyPolicy, MisfirePolicy};
+use crate::metrics::METRICS;
+use crate::model::MisfirePolicy;
 use crate::queue::{Queue, QueueError};
 use crate::schedule::Schedule;
 use crate::store::{DueJob, FirePlan, Store, StoreError};
@@ -37,6 +38,11 @@ pub struct TickSettings {
     pub sweep_after: Duration,
     /// Most executions one sweep re-pushes.
     pub sweep_limit: u32,
+    /// Finished executions older than this are deleted (`HISTORY_RETENTION`); `None` keeps
+    /// them forever.
+    pub retention: Option<Duration>,
+    /// Executions deleted per statement by the retention sweep.
+    pub retention_batch: u32,
 }
 
 impl Default for TickSettings {
@@ -49,6 +55,8 @@ impl Default for TickSettings {
             release_lead: Duration::ZERO,
             sweep_after: Duration::from_secs(5),
             sweep_limit: 1000,
+            retention: None,
+            retention_batch: 5000,
         }
     }
 }
@@ -79,8 +87,6 @@ pub struct TickOutcome {
     pub jobs: usize,
     /// Executions created (QUEUED).
     pub fired: usize,
-    /// Fires recorded SKIPPED because an earlier fire of the job was unfinished.
-    pub skipped: usize,
     /// Missed fires dropped by misfire policies (counted on each job, no row).
     pub uncounted: u64,
     /// Executions newly pushed to the queue.
@@ -116,10 +122,9 @@ const MISSED_COUNT_LIMIT: u64 = 1_000_000;
 ///
 /// A job less than `misfire_threshold` late fires every missed time, late. A job later
 /// than that (the tick was down) follows its misfire policy and resumes from `now`. Fires
-/// after `now` and up to `horizon` are recorded ahead of time. Under
-/// `FORBID`, at most one fire is sent, and none while an earlier fire is unfinished; the
-/// others are recorded SKIPPED. A job whose stored schedule no longer parses fires nothing
-/// and stops.
+/// after `now` and up to `horizon` are recorded ahead of time. (Overlap under `FORBID` is
+/// decided when a worker claims a fire, not here.) A job whose stored schedule no longer
+/// parses fires nothing and stops.
 pub fn plan_fires(
     job: &DueJob,
     now: DateTime<Utc>,
@@ -147,10 +152,6 @@ pub fn plan_fires(
     while let Some(t) = plan.next_run_at.filter(|t| *t <= horizon) {
         plan.fires.push(t);
         plan.next_run_at = schedule.next_after(t);
-    }
-    if job.concurrency_policy == ConcurrencyPolicy::Forbid {
-        let keep = usize::from(!job.busy).min(plan.fires.len());
-        plan.skipped = plan.fires.split_off(keep);
     }
     plan
 }
@@ -186,7 +187,6 @@ fn plan_misfire(job: &DueJob, schedule: &Schedule, now: DateTime<Utc>) -> FirePl
     FirePlan {
         uncounted: missed.saturating_sub(fires.len() as u64),
         fires,
-        skipped: Vec::new(),
         next_run_at: schedule.next_after(now),
     }
 }
@@ -211,9 +211,11 @@ pub async fn run_tick_once(
         if batch.jobs == 0 {
             return Ok(outcome);
         }
+        METRICS.tick_batch.observe(batch.jobs as f64);
+        METRICS.fires_queued.add(batch.executions.len() as u64);
+        METRICS.fires_skipped_misfire.add(batch.uncounted);
         outcome.jobs += batch.jobs;
         outcome.fired += batch.executions.len();
-        outcome.skipped += batch.skipped;
         outcome.uncounted += batch.uncounted;
         // Fires due now go to the ready list; fires ahead of time wait in the upcoming set
         // until the loop releases them at their second.
@@ -287,22 +289,72 @@ pub async fn sweep_once(
     // Retries whose scheduled item was lost become QUEUED and are pushed below.
     let overdue = store.overdue_retries(cutoff, settings.sweep_limit).await?;
     let mut stale = store.requeue_retries(&overdue, now).await?;
-    stale.extend(
-        store
-            .stale_queued(cutoff, now, settings.sweep_limit)
-            .await?,
-    );
-    if stale.is_empty() {
+    // Rows waiting far longer than any backlog explains are pushed even if the queue says
+    // they are there: its list and its set of ids may have drifted apart (eviction).
+    let very_stale = now - chrono::Duration::seconds(60);
+    let mut forced = Vec::new();
+    for (id, queued_at) in store
+        .stale_queued(cutoff, now, settings.sweep_limit)
+        .await?
+    {
+        if queued_at < very_stale {
+            forced.push(id);
+        } else {
+            stale.push(id);
+        }
+    }
+    if stale.is_empty() && forced.is_empty() {
         return Ok(0);
     }
-    let pushed = queue.push(&stale).await.map_err(|source| TickError::Push {
-        committed: stale.len(),
-        source,
-    })?;
+    let committed = stale.len() + forced.len();
+    let failed = |source| TickError::Push { committed, source };
+    let mut pushed = queue.push(&stale).await.map_err(failed)?;
+    pushed += queue.repush(&forced).await.map_err(failed)?;
     if pushed > 0 {
         tracing::warn!(pushed, "re-pushed queued executions missing from the queue");
     }
     Ok(pushed)
+}
+
+/// How often the retention sweep runs.
+const RETENTION_EVERY: chrono::Duration = chrono::Duration::seconds(10);
+
+fn retention_due(
+    now: DateTime<Utc>,
+    last: &mut Option<DateTime<Utc>>,
+    settings: &TickSettings,
+) -> bool {
+    if settings.retention.is_none() || last.is_some_and(|l| now - l < RETENTION_EVERY) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
+/// Deletes finished executions (and their attempts) older than the retention period, in
+/// batches of `retention_batch`, for at most a fifth of a poll interval so the tick is
+/// never held up; what is left is deleted on the next sweep. Returns the rows deleted.
+pub async fn trim_history(
+    now: DateTime<Utc>,
+    store: &dyn Store,
+    settings: &TickSettings,
+) -> Result<u64, TickError> {
+    let Some(retention) = settings.retention else {
+        return Ok(0);
+    };
+    let cutoff = now - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let budget = tokio::time::Instant::now() + settings.poll_interval / 5;
+    let mut deleted = 0;
+    loop {
+        let n = store
+            .delete_history(cutoff, settings.retention_batch)
+            .await?;
+        deleted += n;
+        METRICS.history_deleted.add(n);
+        if n < u64::from(settings.retention_batch) || tokio::time::Instant::now() >= budget {
+            return Ok(deleted);
+        }
+    }
 }
 
 /// Time from `now` to the next multiple of `interval` since the epoch.
@@ -330,6 +382,7 @@ pub async fn run(
     let lead = settings.release_lead.min(settings.poll_interval / 2);
     let lead_span = chrono::Duration::from_std(lead).unwrap_or_default();
     let mut wait = Duration::ZERO;
+    let mut last_retention: Option<DateTime<Utc>> = None;
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
@@ -359,7 +412,6 @@ pub async fn run(
                         ahead = outcome.ahead,
                         jobs = outcome.jobs,
                         pushed = outcome.pushed,
-                        skipped_overlapping = outcome.skipped,
                         skipped_misfired = outcome.uncounted,
                         "fired due jobs"
                     );
@@ -376,9 +428,17 @@ pub async fn run(
             if let Err(error) = sweep_once(now, store, queue, &settings).await {
                 tracing::error!(error = %error_chain(&error), "sweep failed");
             }
+            if retention_due(now, &mut last_retention, &settings) {
+                match trim_history(now, store, &settings).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(deleted, "deleted executions past the retention period"),
+                    Err(error) => tracing::error!(error = %error_chain(&error), "retention sweep failed"),
+                }
+            }
         }
         .instrument(span)
         .await;
+        METRICS.tick_pass.observe_duration(started.elapsed());
         wait = until_next_boundary(now + lead_span, settings.poll_interval)
             .saturating_sub(started.elapsed())
             + MARGIN;
@@ -403,10 +463,10 @@ mod tests {
             next_run_at: next,
             misfire_policy: MisfirePolicy::FireOnce,
             catch_up_limit: 100,
-            concurrency_policy: ConcurrencyPolicy::Allow,
-            busy: false,
         }
     }
+
+    const MINUTE: Duration = Duration::from_secs(60);
 
     #[test]
     fn misfire_policies_after_five_minutes_down() {
@@ -452,24 +512,6 @@ mod tests {
         );
         assert_eq!(ahead.fires, vec![at(10, 0, 2)]);
     }
-
-    #[test]
-    fn forbid_sends_one_fire_at_most_and_none_while_busy() {
-        let job = |busy| DueJob {
-            concurrency_policy: ConcurrencyPolicy::Forbid,
-            busy,
-            ..due("* * * * * *", at(10, 0, 0))
-        };
-        let late = plan_fires(&job(false), at(10, 0, 2), at(10, 0, 2), MINUTE);
-        assert_eq!(late.fires, vec![at(10, 0, 0)]);
-        assert_eq!(late.skipped, vec![at(10, 0, 1), at(10, 0, 2)]);
-        let busy = plan_fires(&job(true), at(10, 0, 0), at(10, 0, 0), MINUTE);
-        assert!(busy.fires.is_empty());
-        assert_eq!(busy.skipped, vec![at(10, 0, 0)]);
-        assert_eq!(busy.next_run_at, Some(at(10, 0, 1)));
-    }
-
-    const MINUTE: Duration = Duration::from_secs(60);
 
     #[test]
     fn an_on_time_job_fires_once_and_moves_to_its_next_time() {

@@ -22,6 +22,7 @@ async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
     let services = Services::start(&settings).await?;
+    tickwork::startup::spawn_metrics_server(&settings).await?;
     let tick_settings = TickSettings::from(&settings);
     tracing::info!(?tick_settings, environment = %settings.environment, "tickwork-tick started");
     tick::run(

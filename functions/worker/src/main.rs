@@ -25,6 +25,7 @@ async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
     let services = Services::start(&settings).await?;
+    tickwork::startup::spawn_metrics_server(&settings).await?;
     let worker_settings = WorkerSettings::from(&settings);
     let worker = Worker::new(services.store, services.queue, worker_settings)
         .context("failed to build the worker")?;

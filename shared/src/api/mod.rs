@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/queue/stats", get(jobs::stats))
+        .route("/metrics", get(jobs::metrics))
         .route("/api/v1/jobs", get(jobs::list).post(jobs::create))
         .route(
             "/api/v1/jobs/{id}",
@@ -54,6 +55,21 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// Serves only `/metrics` (this process's counters) on `listener`, for the tick and the
+/// worker, until `shutdown` completes.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = Router::new().route(
+        "/metrics",
+        get(|| async { jobs::prometheus_text(crate::metrics::render(None)) }),
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Serves the API on `listener` until `shutdown` completes, letting requests in flight

@@ -66,6 +66,9 @@ pub trait Queue: Send + Sync + 'static {
     /// how many were added.
     async fn push(&self, ids: &[Uuid]) -> Result<usize, QueueError>;
 
+    /// Pushes ids to the ready list even if the queue believes they are already in it.
+    async fn repush(&self, ids: &[Uuid]) -> Result<usize, QueueError>;
+
     /// Holds ids recorded ahead of time until their fire time.
     async fn push_upcoming(
         &self,

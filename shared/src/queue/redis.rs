@@ -128,6 +128,20 @@ impl Queue for RedisQueue {
         Ok(added)
     }
 
+    async fn repush(&self, ids: &[Uuid]) -> Result<usize, QueueError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.conn.clone();
+        let members: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let _: i64 = ::redis::cmd("SREM")
+            .arg(&self.keys.ready_set)
+            .arg(&members)
+            .query_async(&mut conn)
+            .await?;
+        self.push(ids).await
+    }
+
     async fn push_upcoming(
         &self,
         items: &[(Uuid, chrono::DateTime<chrono::Utc>)],

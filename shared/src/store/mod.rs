@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::{
-    Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField,
-    Job, MisfirePolicy, Outcome, Recorded,
+    Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job, MisfirePolicy,
+    Outcome, Recorded,
 };
 
 pub use postgres::{connect_options, PgStore};
@@ -51,19 +51,13 @@ pub struct DueJob {
     pub misfire_policy: MisfirePolicy,
     /// Most missed fires `FIRE_ALL` records.
     pub catch_up_limit: u32,
-    /// Whether fires may overlap.
-    pub concurrency_policy: ConcurrencyPolicy,
-    /// True when an earlier fire is still QUEUED, RUNNING or RETRYING.
-    pub busy: bool,
 }
 
 /// What the tick decided for one due job.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FirePlan {
-    /// Fire times to record and send, oldest first; may be empty.
+    /// Fire times to record, oldest first; may be empty.
     pub fires: Vec<DateTime<Utc>>,
-    /// Fire times to record as SKIPPED (overlap forbidden), never sent.
-    pub skipped: Vec<DateTime<Utc>>,
     /// Missed fire times dropped by the misfire policy, counted on the job.
     pub uncounted: u64,
     /// The job's next fire time after these; `None` when the schedule has ended.
@@ -78,10 +72,19 @@ pub struct FiredBatch {
     /// QUEUED executions created, with their fire times; fires that already had one are not
     /// listed.
     pub executions: Vec<(Uuid, DateTime<Utc>)>,
-    /// SKIPPED executions recorded.
-    pub skipped: usize,
     /// Missed fires dropped by misfire policies.
     pub uncounted: u64,
+}
+
+/// What a claim did.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    /// Claimed fires, RUNNING, to deliver.
+    pub deliveries: Vec<Delivery>,
+    /// Fires recorded SKIPPED: an earlier fire of their `FORBID` job was unfinished.
+    pub skipped: Vec<Uuid>,
+    /// Fires recorded FAILED because their job could not be read.
+    pub malformed: Vec<Uuid>,
 }
 
 /// A RUNNING fire whose lease ran out, as the reaper left it.
@@ -152,8 +155,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Job>, StoreError>;
 
     /// Changes a job in one transaction. When the change leaves it inactive, its QUEUED
-    /// and RETRYING fires become CANCELLED; when it changes the schedule, fires recorded
-    /// ahead of time for the old schedule become CANCELLED. `None` when there is no such job;
+    /// and RETRYING fires that are due become CANCELLED; fires recorded ahead of time and
+    /// not yet due are deleted (they never came due), also when the schedule changes. `None` when there is no such job;
     /// `Some(Err)` when `change` refused.
     async fn update_job(
         &self,
@@ -162,7 +165,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Result<Job, InvalidField>>, StoreError>;
 
     /// Soft-deletes a job: inactive, `deleted_at` set (kept if already set), waiting fires
-    /// CANCELLED. False when there is no such job.
+    /// CANCELLED (or deleted, if recorded ahead and not yet due). False when there is no
+    /// such job.
     async fn delete_job(&self, id: Uuid) -> Result<bool, StoreError>;
 
     /// One execution, or `None`.
@@ -193,17 +197,22 @@ pub trait Store: Send + Sync + 'static {
         plan: Planner<'_>,
     ) -> Result<FiredBatch, StoreError>;
 
-    /// Executions QUEUED since before `queued_before` and due by `due_by`: their push may
-    /// have been lost. Fires recorded ahead of time are not listed before their time.
+    /// Executions QUEUED since before `queued_before` and due by `due_by`, with when they
+    /// were queued: their push may have been lost. Fires recorded ahead of time are not
+    /// listed before their time.
     async fn stale_queued(
         &self,
         queued_before: DateTime<Utc>,
         due_by: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<Uuid>, StoreError>;
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
 
-    /// Moves RETRYING executions among `ids` back to QUEUED at `now` (CANCELLED if their
-    /// job is no longer active). Returns the ids now QUEUED.
+    /// Deletes up to `limit` finished executions (with their attempts) created before
+    /// `before`; returns how many.
+    async fn delete_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+
+    /// Moves RETRYING executions among `ids` whose next attempt is due at `now` back to
+    /// QUEUED (CANCELLED if their job is no longer active). Returns the ids now QUEUED.
     async fn requeue_retries(
         &self,
         ids: &[Uuid],
@@ -219,12 +228,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves each listed execution that is still QUEUED to RUNNING, counting an attempt and
     /// taking a lease of `lease`, and returns what to deliver. Ids that are not QUEUED
-    /// (delivered twice, already taken) are left out.
+    /// (delivered twice, already taken) are left out. A fire of a `FORBID` job with an
+    /// earlier fire still QUEUED, RUNNING or RETRYING becomes SKIPPED instead; a fire whose
+    /// job row cannot be read becomes FAILED.
     async fn start_executions(
         &self,
         ids: &[Uuid],
         lease: std::time::Duration,
-    ) -> Result<Vec<Delivery>, StoreError>;
+    ) -> Result<Claimed, StoreError>;
 
     /// Extends the lease of a RUNNING fire held at `attempt`; false when it is no longer
     /// this attempt's (the reaper took it back).

@@ -13,8 +13,8 @@ use sqlx::{Connection, FromRow, Row};
 use uuid::Uuid;
 
 use super::{
-    DueJob, FiredBatch, JobChange, JobCursor, JobFilter, Planner, Reaped, Store, StoreError,
-    Unfinished,
+    Claimed, DueJob, FiredBatch, JobChange, JobCursor, JobFilter, Planner, Reaped, Store,
+    StoreError, Unfinished,
 };
 use crate::config::{ConfigError, DatabaseSettings};
 use crate::model::{
@@ -138,6 +138,16 @@ struct JobRow {
     skipped_fires: i64,
     last_run_at: Option<DateTime<Utc>>,
     last_status: Option<String>,
+}
+
+/// The smallest UUID v7 of the millisecond `at`: every id made at or after it is larger.
+fn first_uuid_at(at: DateTime<Utc>) -> Uuid {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    bytes[6] = 0x70;
+    bytes[8] = 0x80;
+    Uuid::from_bytes(bytes)
 }
 
 fn millis(d: Duration) -> i64 {
@@ -271,6 +281,7 @@ struct DeliveryRow {
     http_headers: Json<BTreeMap<String, String>>,
     http_body: Option<String>,
     timeout_seconds: i32,
+    overlap: bool,
     wait_ms: i64,
 }
 
@@ -443,14 +454,7 @@ impl Store for PgStore {
             cancel_waiting_fires(&mut tx, id, now).await?;
         } else if rescheduled != (job.cron_expression.clone(), job.timezone.clone()) {
             // Fires recorded ahead of time belong to the old schedule.
-            sqlx::query(
-                "UPDATE executions SET status = 'CANCELLED', finished_at = $2 \
-                 WHERE job_id = $1 AND status = 'QUEUED' AND scheduled_at > $2",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            forget_fires_ahead(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(Some(Ok(job)))
@@ -542,8 +546,8 @@ impl Store for PgStore {
         // NO KEY UPDATE: enough to keep other ticks off the row, without blocking the
         // key-share locks that inserting executions takes on it.
         let due = sqlx::query(
-            "SELECT id, cron_expression, timezone, next_run_at, misfire_policy, catch_up_limit, \
-             concurrency_policy FROM jobs \
+            "SELECT id, cron_expression, timezone, next_run_at, misfire_policy, catch_up_limit \
+             FROM jobs \
              WHERE is_active AND next_run_at <= $1 \
              ORDER BY next_run_at LIMIT $2 \
              FOR NO KEY UPDATE SKIP LOCKED",
@@ -559,7 +563,6 @@ impl Store for PgStore {
         let mut jobs = Vec::with_capacity(due.len());
         for row in &due {
             let misfire: String = row.try_get("misfire_policy")?;
-            let concurrency: String = row.try_get("concurrency_policy")?;
             let catch_up: i32 = row.try_get("catch_up_limit")?;
             jobs.push(DueJob {
                 id: row.try_get("id")?,
@@ -569,28 +572,7 @@ impl Store for PgStore {
                 misfire_policy: MisfirePolicy::parse(&misfire)
                     .map_err(|e| corrupt("job", e.message))?,
                 catch_up_limit: u32::try_from(catch_up).unwrap_or(1),
-                concurrency_policy: ConcurrencyPolicy::parse(&concurrency)
-                    .map_err(|e| corrupt("job", e.message))?,
-                busy: false,
             });
-        }
-        // Overlap check, only for jobs that forbid it: one query for the whole batch.
-        let forbid: Vec<Uuid> = jobs
-            .iter()
-            .filter(|j| j.concurrency_policy == ConcurrencyPolicy::Forbid)
-            .map(|j| j.id)
-            .collect();
-        if !forbid.is_empty() {
-            let busy: Vec<Uuid> = sqlx::query_scalar(
-                "SELECT DISTINCT job_id FROM executions \
-                 WHERE job_id = ANY($1) AND status IN ('QUEUED', 'RUNNING', 'RETRYING')",
-            )
-            .bind(&forbid)
-            .fetch_all(&mut *tx)
-            .await?;
-            for job in &mut jobs {
-                job.busy = busy.contains(&job.id);
-            }
         }
 
         let mut job_ids = Vec::with_capacity(jobs.len());
@@ -599,25 +581,13 @@ impl Store for PgStore {
         let mut exec_ids = Vec::with_capacity(jobs.len());
         let mut exec_jobs = Vec::with_capacity(jobs.len());
         let mut exec_times = Vec::with_capacity(jobs.len());
-        let mut exec_statuses = Vec::with_capacity(jobs.len());
         let mut uncounted = 0u64;
         for job in &jobs {
             let fire_plan = plan(job);
-            let marked = fire_plan
-                .fires
-                .iter()
-                .map(|t| (*t, ExecutionStatus::Queued))
-                .chain(
-                    fire_plan
-                        .skipped
-                        .iter()
-                        .map(|t| (*t, ExecutionStatus::Skipped)),
-                );
-            for (fire, status) in marked {
+            for fire in &fire_plan.fires {
                 exec_ids.push(Uuid::now_v7());
                 exec_jobs.push(job.id);
-                exec_times.push(fire);
-                exec_statuses.push(status.as_str());
+                exec_times.push(*fire);
             }
             job_ids.push(job.id);
             next_runs.push(fire_plan.next_run_at);
@@ -625,23 +595,21 @@ impl Store for PgStore {
             uncounted += fire_plan.uncounted;
         }
 
-        let recorded: Vec<(Uuid, String, DateTime<Utc>)> = if exec_ids.is_empty() {
+        let executions: Vec<(Uuid, DateTime<Utc>)> = if exec_ids.is_empty() {
             Vec::new()
         } else {
             sqlx::query_as(
-                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at, finished_at) \
-                 SELECT f.id, f.job_id, f.scheduled_at, f.status, $4, \
-                     CASE WHEN f.status = 'SKIPPED' THEN $4 END \
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $5::text[]) \
-                     AS f(id, job_id, scheduled_at, status) \
+                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at) \
+                 SELECT f.id, f.job_id, f.scheduled_at, 'QUEUED', $4 \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[]) \
+                     AS f(id, job_id, scheduled_at) \
                  ON CONFLICT ON CONSTRAINT executions_one_per_fire DO NOTHING \
-                 RETURNING id, status, scheduled_at",
+                 RETURNING id, scheduled_at",
             )
             .bind(&exec_ids)
             .bind(&exec_jobs)
             .bind(&exec_times)
             .bind(now)
-            .bind(&exec_statuses)
             .fetch_all(&mut *tx)
             .await?
         };
@@ -658,15 +626,9 @@ impl Store for PgStore {
         .await?;
         tx.commit().await?;
 
-        let skipped = recorded.iter().filter(|(_, s, _)| s == "SKIPPED").count();
         Ok(FiredBatch {
             jobs: job_ids.len(),
-            executions: recorded
-                .into_iter()
-                .filter(|(_, s, _)| s == "QUEUED")
-                .map(|(id, _, at)| (id, at))
-                .collect(),
-            skipped,
+            executions,
             uncounted,
         })
     }
@@ -676,9 +638,9 @@ impl Store for PgStore {
         queued_before: DateTime<Utc>,
         due_by: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<Uuid>, StoreError> {
-        let ids = sqlx::query_scalar(
-            "SELECT id FROM executions WHERE status = 'QUEUED' AND queued_at < $1 \
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        let ids = sqlx::query_as(
+            "SELECT id, queued_at FROM executions WHERE status = 'QUEUED' AND queued_at < $1 \
              AND scheduled_at <= $3 ORDER BY queued_at LIMIT $2",
         )
         .bind(queued_before)
@@ -687,6 +649,23 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(ids)
+    }
+
+    async fn delete_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        // Execution ids are UUID v7: ordered by creation time, so the primary key serves
+        // "created before" and the deletion walks the oldest rows first.
+        let deleted = sqlx::query(
+            "DELETE FROM executions WHERE id IN ( \
+                 SELECT id FROM executions WHERE id < $1 \
+                 AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'ABANDONED', 'SKIPPED') \
+                 ORDER BY id LIMIT $2)",
+        )
+        .bind(first_uuid_at(before))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(deleted)
     }
 
     async fn requeue_retries(
@@ -704,6 +683,8 @@ impl Store for PgStore {
                  finished_at = CASE WHEN j.is_active THEN NULL ELSE $2 END \
              FROM jobs j \
              WHERE e.id = ANY($1) AND e.status = 'RETRYING' AND j.id = e.job_id \
+                 AND (e.next_attempt_at IS NULL \
+                     OR date_trunc('milliseconds', e.next_attempt_at) <= $2) \
              RETURNING e.id, e.status",
         )
         .bind(ids)
@@ -733,30 +714,41 @@ impl Store for PgStore {
         Ok(ids)
     }
 
-    async fn start_executions(
-        &self,
-        ids: &[Uuid],
-        lease: Duration,
-    ) -> Result<Vec<Delivery>, StoreError> {
+    async fn start_executions(&self, ids: &[Uuid], lease: Duration) -> Result<Claimed, StoreError> {
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Claimed::default());
         }
-        // SKIP LOCKED: when two workers hold the same id, one takes it and the other
-        // moves on instead of waiting to find it taken.
+        // SKIP LOCKED: when two workers hold the same id, one takes it and the other moves
+        // on. A FORBID job's fire with an earlier fire unfinished is SKIPPED here, at the
+        // moment it would be sent: an earlier fire claimed concurrently is at least QUEUED in
+        // this statement's snapshot, so two fires of one job never both start.
         let rows: Vec<DeliveryRow> = sqlx::query_as(
             "WITH claimable AS ( \
                  SELECT id FROM executions WHERE id = ANY($1) AND status = 'QUEUED' \
                  ORDER BY id FOR NO KEY UPDATE SKIP LOCKED \
+             ), decided AS ( \
+                 SELECT c.id, j.concurrency_policy = 'FORBID' AND EXISTS ( \
+                     SELECT 1 FROM executions o WHERE o.job_id = x.job_id \
+                     AND o.scheduled_at < x.scheduled_at \
+                     AND o.status IN ('QUEUED', 'RUNNING', 'RETRYING')) AS overlap \
+                 FROM claimable c JOIN executions x ON x.id = c.id JOIN jobs j ON j.id = x.job_id \
              ) \
-             UPDATE executions e \
-             SET status = 'RUNNING', attempt = e.attempt + 1, \
-                 started_at = GREATEST(clock_timestamp(), e.scheduled_at), \
-                 lease_expires_at = clock_timestamp() + $2 * interval '1 millisecond' \
-             FROM claimable c, jobs j \
-             WHERE e.id = c.id AND j.id = e.job_id \
+             UPDATE executions e SET \
+                 status = CASE WHEN d.overlap THEN 'SKIPPED' ELSE 'RUNNING' END, \
+                 attempt = CASE WHEN d.overlap THEN e.attempt ELSE e.attempt + 1 END, \
+                 started_at = CASE WHEN d.overlap THEN NULL \
+                     ELSE GREATEST(clock_timestamp(), e.scheduled_at) END, \
+                 finished_at = CASE WHEN d.overlap THEN clock_timestamp() END, \
+                 error = CASE WHEN d.overlap \
+                     THEN 'skipped: an earlier fire of this job was unfinished (concurrencyPolicy FORBID)' END, \
+                 execution_type = j.execution_type, \
+                 lease_expires_at = CASE WHEN d.overlap THEN NULL \
+                     ELSE clock_timestamp() + $2 * interval '1 millisecond' END \
+             FROM decided d, jobs j \
+             WHERE e.id = d.id AND j.id = e.job_id \
              RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, \
                  j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
-                 j.http_body, j.timeout_seconds, \
+                 j.http_body, j.timeout_seconds, d.overlap, \
                  GREATEST(0, ceil(extract(epoch FROM e.scheduled_at - clock_timestamp()) * 1000))::bigint \
                      AS wait_ms",
         )
@@ -764,7 +756,31 @@ impl Store for PgStore {
         .bind(millis(lease))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(Delivery::try_from).collect()
+        let mut claimed = Claimed::default();
+        for row in rows {
+            let id = row.id;
+            if row.overlap {
+                claimed.skipped.push(id);
+                continue;
+            }
+            match Delivery::try_from(row) {
+                Ok(delivery) => claimed.deliveries.push(delivery),
+                Err(error) => {
+                    // One unreadable job must not hold up the rest of the batch.
+                    tracing::error!(execution_id = %id, error = %crate::telemetry::error_chain(&error), "cannot deliver: stored job is malformed");
+                    sqlx::query(
+                        "UPDATE executions SET status = 'FAILED', finished_at = clock_timestamp(), \
+                         lease_expires_at = NULL, error = $2 WHERE id = $1 AND status = 'RUNNING'",
+                    )
+                    .bind(id)
+                    .bind(error.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                    claimed.malformed.push(id);
+                }
+            }
+        }
+        Ok(claimed)
     }
 
     async fn renew_lease(
@@ -796,15 +812,16 @@ impl Store for PgStore {
                  UPDATE executions e SET \
                      crashes = e.crashes + 1, lease_expires_at = NULL, \
                      status = CASE \
-                         WHEN j.execution_type = 'AT_MOST_ONCE' THEN 'ABANDONED' \
+                         WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' THEN 'ABANDONED' \
                          WHEN e.crashes + 1 >= $1 THEN 'FAILED' \
                          ELSE 'QUEUED' END, \
                      queued_at = clock_timestamp(), \
-                     finished_at = CASE WHEN j.execution_type = 'AT_MOST_ONCE' OR e.crashes + 1 >= $1 \
+                     finished_at = CASE WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' \
+                         OR e.crashes + 1 >= $1 \
                          THEN clock_timestamp() END, \
                      http_status = NULL, \
                      error = CASE \
-                         WHEN j.execution_type = 'AT_MOST_ONCE' THEN \
+                         WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' THEN \
                              'worker lost its lease mid-request (crashed or stalled); outcome unknown, not retried (AT_MOST_ONCE)' \
                          WHEN e.crashes + 1 >= $1 THEN \
                              'worker lost its lease mid-request ' || (e.crashes + 1) || ' times (CRASH_LIMIT); giving up' \
@@ -846,11 +863,13 @@ impl Store for PgStore {
              back AS ( \
                  UPDATE executions e SET \
                      handbacks = e.handbacks + 1, lease_expires_at = NULL, \
-                     status = CASE WHEN j.execution_type = 'AT_MOST_ONCE' THEN 'ABANDONED' ELSE 'QUEUED' END, \
+                     status = CASE WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' \
+                         THEN 'ABANDONED' ELSE 'QUEUED' END, \
                      queued_at = clock_timestamp(), \
-                     finished_at = CASE WHEN j.execution_type = 'AT_MOST_ONCE' THEN clock_timestamp() END, \
+                     finished_at = CASE WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' \
+                         THEN clock_timestamp() END, \
                      http_status = NULL, \
-                     error = CASE WHEN j.execution_type = 'AT_MOST_ONCE' \
+                     error = CASE WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' \
                          THEN 'worker stopped mid-request; outcome unknown, not retried (AT_MOST_ONCE)' \
                          ELSE 'worker stopped mid-request; handed back to run again' END \
                  FROM u, jobs j \
@@ -950,12 +969,32 @@ impl Store for PgStore {
     }
 }
 
-/// Ends a job's QUEUED and RETRYING fires as CANCELLED, inside the caller's transaction.
+/// Deletes a job's fires recorded ahead of time and not yet due (they never came due),
+/// inside the caller's transaction.
+async fn forget_fires_ahead(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    job_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let forgotten = sqlx::query(
+        "DELETE FROM executions WHERE job_id = $1 AND status = 'QUEUED' AND scheduled_at > $2",
+    )
+    .bind(job_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(forgotten)
+}
+
+/// Ends a job's QUEUED and RETRYING fires as CANCELLED (deleting those recorded ahead and
+/// not yet due), inside the caller's transaction.
 async fn cancel_waiting_fires(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     job_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
+    forget_fires_ahead(tx, job_id, now).await?;
     let cancelled = sqlx::query(
         "UPDATE executions SET status = 'CANCELLED', finished_at = $2, next_attempt_at = NULL \
          WHERE job_id = $1 AND status IN ('QUEUED', 'RETRYING')",
@@ -966,4 +1005,20 @@ async fn cancel_waiting_fires(
     .await?
     .rows_affected();
     Ok(cancelled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_uuid_of_a_millisecond_orders_below_every_id_made_then_or_later() {
+        let now = Utc::now();
+        let cutoff = first_uuid_at(now - chrono::Duration::milliseconds(5));
+        let later = Uuid::now_v7();
+        assert!(cutoff < later);
+        let much_later = first_uuid_at(now + chrono::Duration::seconds(1));
+        assert!(later < much_later);
+        assert_eq!(cutoff.get_version_num(), 7);
+    }
 }

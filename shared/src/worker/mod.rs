@@ -28,6 +28,7 @@ pub use delivery::{
 pub use recorder::{Recorder, RecorderSettings, Written};
 pub use retry::{backoff, decide, is_retryable, RetryPolicy, Verdict};
 
+use crate::metrics::METRICS;
 use crate::model::{Delivery, ExecutionStatus, Outcome};
 use crate::queue::{Queue, QueueError, Settled};
 use crate::store::{Reaped, Store, StoreError, Unfinished};
@@ -194,10 +195,17 @@ impl Worker {
         if ids.is_empty() {
             return Ok(Taken::default());
         }
-        let deliveries = self
+        let claimed = self
             .store
             .start_executions(&ids, self.settings.lease)
             .await?;
+        METRICS
+            .fires_skipped_overlap
+            .add(claimed.skipped.len() as u64);
+        METRICS
+            .executions_failed
+            .add(claimed.malformed.len() as u64);
+        let deliveries = claimed.deliveries;
         if deliveries.len() < ids.len() {
             let claimed: HashSet<Uuid> = deliveries.iter().map(|d| d.execution_id).collect();
             let dropped: Vec<(Uuid, Settled)> = ids
@@ -292,6 +300,9 @@ impl Worker {
             // Claimed just ahead of its time: send it at the second it is scheduled for.
             tokio::time::sleep(delivery.wait).await;
         }
+        if let Ok(lag) = (chrono::Utc::now() - delivery.scheduled_at).to_std() {
+            METRICS.fire_lag.observe_duration(lag);
+        }
         let result = tokio::select! {
             biased;
             result = call(&self.http, &delivery, self.settings.http_timeout) => result,
@@ -302,6 +313,7 @@ impl Worker {
             }
         };
         drop(slot);
+        METRICS.attempt_latency.observe_duration(result.duration);
         let verdict = decide(
             &result,
             &delivery,
@@ -323,7 +335,16 @@ impl Worker {
             error: result.error.clone(),
             response_body: result.body.clone(),
         };
-        let recorded = match self.recorder.record(outcome).await {
+        // Keep the lease while the outcome waits in the recorder's batch (or for the store to
+        // come back), so the reaper does not take back a fire whose answer is known.
+        let recording = self.recorder.record(outcome);
+        tokio::pin!(recording);
+        let written = tokio::select! {
+            biased;
+            written = &mut recording => written,
+            () = self.keep_lease(&delivery) => recording.await,
+        };
+        let recorded = match written {
             Written::Recorded(recorded) => recorded,
             Written::Refused => {
                 tracing::warn!("outcome refused: another attempt owns this fire");
@@ -333,14 +354,18 @@ impl Worker {
         };
         match recorded.status {
             ExecutionStatus::Succeeded => {
+                METRICS.executions_succeeded.add(1);
                 tracing::debug!(http_status = ?result.status, duration_ms = i64::try_from(result.duration.as_millis()).unwrap_or(i64::MAX), "execution succeeded");
                 ExecutionOutcome::Succeeded
             }
             ExecutionStatus::Retrying => {
+                METRICS.retries.add(1);
                 tracing::warn!(http_status = ?result.status, error = result.error.as_deref().unwrap_or(""), next_attempt_at = ?recorded.next_attempt_at, "attempt failed; retrying");
                 ExecutionOutcome::Retrying
             }
             _ => {
+                METRICS.executions_failed.add(1);
+                METRICS.dead_letters.add(1);
                 tracing::warn!(http_status = ?result.status, error = result.error.as_deref().unwrap_or(""), "execution failed");
                 ExecutionOutcome::Failed
             }
@@ -363,6 +388,8 @@ impl Worker {
             .reap_expired(self.settings.crash_limit, 1000)
             .await?;
         let pass = self.settle_taken_back(&reaped).await?;
+        METRICS.reaped.add(reaped.len() as u64);
+        METRICS.dead_letters.add(pass.failed as u64);
         if !reaped.is_empty() {
             tracing::warn!(
                 requeued = pass.requeued,

@@ -89,12 +89,33 @@ async fn run(
 
 async fn flush(batch: Vec<Pending>, store: &dyn Store, queue: &dyn Queue, patience: Duration) {
     let outcomes: Vec<Outcome> = batch.iter().map(|p| p.outcome.clone()).collect();
-    let Some(written) = write(store, &outcomes, patience).await else {
+    let Some((mut written, retried)) = write(store, &outcomes, patience).await else {
         for pending in batch {
             let _ = pending.reply.send(Written::Unrecorded);
         }
         return;
     };
+    if retried && written.len() < outcomes.len() {
+        // A retried write can be refused because an earlier try committed and only its
+        // answer was lost: read those rows back and keep what this attempt wrote.
+        for outcome in &outcomes {
+            if written
+                .iter()
+                .any(|r| r.execution_id == outcome.execution_id)
+            {
+                continue;
+            }
+            if let Ok(Some(row)) = store.execution(outcome.execution_id).await {
+                if row.attempt == outcome.attempt && row.status == outcome.status {
+                    written.push(Recorded {
+                        execution_id: row.id,
+                        status: row.status,
+                        next_attempt_at: row.next_attempt_at,
+                    });
+                }
+            }
+        }
+    }
     let mut settled = Vec::with_capacity(batch.len());
     let mut answers = Vec::with_capacity(batch.len());
     for pending in batch {
@@ -127,17 +148,20 @@ async fn flush(batch: Vec<Pending>, store: &dyn Store, queue: &dyn Queue, patien
     }
 }
 
-/// Writes a batch, retrying while the store is unreachable; `None` after `patience`.
+/// Writes a batch, retrying while the store is unreachable; `None` after `patience`. The
+/// flag says whether it took more than one try.
 async fn write(
     store: &dyn Store,
     outcomes: &[Outcome],
     patience: Duration,
-) -> Option<Vec<Recorded>> {
+) -> Option<(Vec<Recorded>, bool)> {
     let deadline = tokio::time::Instant::now() + patience;
     let mut delay = Duration::from_millis(100);
+    let mut tries = 0;
     loop {
+        tries += 1;
         match store.record_outcomes(outcomes).await {
-            Ok(written) => return Some(written),
+            Ok(written) => return Some((written, tries > 1)),
             Err(error) if tokio::time::Instant::now() + delay < deadline => {
                 tracing::warn!(error = %error_chain(&error), count = outcomes.len(), "could not record outcomes; retrying");
                 tokio::time::sleep(delay).await;
