@@ -380,10 +380,10 @@ impl Store for PgStore {
     ) -> Result<Vec<Job>, StoreError> {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs j {LAST_RUN_JOIN} \
-             WHERE ($1::timestamptz IS NULL OR (j.created_at, j.id) < ($1, $2)) \
+             WHERE ($1::timestamptz IS NULL OR j.id < $2) \
                AND ($4::boolean IS NULL OR j.is_active = $4) \
                AND ($5 OR j.deleted_at IS NULL) \
-             ORDER BY j.created_at DESC, j.id DESC LIMIT $3"
+             ORDER BY j.id DESC LIMIT $3"
         );
         let rows: Vec<JobRow> = sqlx::query_as(&sql)
             .bind(cursor.map(|c| c.created_at))
