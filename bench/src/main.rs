@@ -504,10 +504,11 @@ async fn measure(
         .map(|(_, pid)| memory_mib(*pid, "VmHWM:"))
         .collect();
 
-    // Stop firing, let the window's fires finish, then stop everything.
-    for tick in &mut deployment.ticks {
-        tick.stop(Duration::from_secs(5)).await;
-    }
+    // Stop firing (no job is due again), while the ticks keep releasing fires recorded
+    // ahead and sweeping; let the window's fires finish, then stop everything.
+    sqlx::query("UPDATE jobs SET next_run_at = NULL")
+        .execute(&db)
+        .await?;
     let settle_deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let open: i64 = sqlx::query_scalar(
@@ -522,6 +523,9 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    for tick in &mut deployment.ticks {
+        tick.stop(Duration::from_secs(5)).await;
+    }
     for worker in &mut deployment.workers {
         worker.stop(Duration::from_secs(10)).await;
     }

@@ -317,7 +317,7 @@ pub async fn sweep_once(
 }
 
 /// How often the retention sweep runs.
-const RETENTION_EVERY: chrono::Duration = chrono::Duration::seconds(10);
+const RETENTION_EVERY: chrono::Duration = chrono::Duration::seconds(1);
 
 fn retention_due(
     now: DateTime<Utc>,

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -58,6 +58,8 @@ pub struct WorkerSettings {
     pub reap_interval: Duration,
     /// Most items taken and claimed in one statement.
     pub claim_batch: usize,
+    /// Claims that may be in flight at once, so one slow claim does not hold up the next.
+    pub claims_in_flight: usize,
     /// Most outcomes written per statement.
     pub record_batch: usize,
     /// How long the recorder waits for more outcomes after the first of a batch.
@@ -77,6 +79,7 @@ impl Default for WorkerSettings {
             shutdown_grace: Duration::from_secs(95),
             reap_interval: Duration::from_secs(2),
             claim_batch: 500,
+            claims_in_flight: 2,
             record_batch: 500,
             record_linger: Duration::from_millis(2),
         }
@@ -379,6 +382,41 @@ impl Worker {
         }
     }
 
+    /// Starts the executions a finished claim returned, one slot each (slots left over are
+    /// freed). Returns how long to wait before the next claim when the queue was empty
+    /// or could not be read.
+    fn start_claimed(
+        self: &Arc<Self>,
+        done: Result<
+            (Result<Taken, WorkerError>, Vec<OwnedSemaphorePermit>),
+            tokio::task::JoinError,
+        >,
+        running: &mut JoinSet<()>,
+    ) -> Option<Duration> {
+        match done {
+            Ok((Ok(taken), permits)) => {
+                let empty = taken.deliveries.is_empty() && taken.dropped == 0;
+                let mut permits = permits.into_iter();
+                for delivery in taken.deliveries {
+                    let permit = permits.next();
+                    let worker = Arc::clone(self);
+                    running.spawn(async move {
+                        worker.execute_in_slot(delivery, permit).await;
+                    });
+                }
+                empty.then_some(self.settings.idle_poll)
+            }
+            Ok((Err(error), _)) => {
+                tracing::error!(error = %error_chain(&error), "could not take work");
+                Some(Duration::from_secs(1))
+            }
+            Err(error) => {
+                tracing::error!(%error, "a claim task failed");
+                Some(Duration::from_secs(1))
+            }
+        }
+    }
+
     /// Takes back fires whose lease ran out (their worker died or stalled) and settles
     /// their queue items: AT_LEAST_ONCE ones are queued again (or FAILED into the
     /// dead-letter list at the crash limit), AT_MOST_ONCE ones are ABANDONED.
@@ -473,58 +511,54 @@ impl Worker {
         tokio::pin!(shutdown);
         let slots = Arc::new(Semaphore::new(self.settings.pool_size));
         let mut running = JoinSet::new();
+        // Claims in flight, each holding the slots for what it may take.
+        let mut claiming: JoinSet<(Result<Taken, WorkerError>, Vec<OwnedSemaphorePermit>)> =
+            JoinSet::new();
         let mut reap = tokio::time::interval(self.settings.reap_interval);
         reap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // After an empty take (or an error), no new claim starts before this.
+        let mut resume_at: Option<tokio::time::Instant> = None;
         loop {
             while running.try_join_next().is_some() {}
-            let first = tokio::select! {
+            let may_claim =
+                resume_at.is_none() && claiming.len() < self.settings.claims_in_flight.max(1);
+            let pause =
+                tokio::time::sleep_until(resume_at.unwrap_or_else(tokio::time::Instant::now));
+            tokio::select! {
                 _ = &mut shutdown => break,
                 _ = reap.tick() => {
                     if let Err(error) = self.reap_once().await {
                         tracing::error!(error = %error_chain(&error), "reaper pass failed");
                     }
-                    continue;
                 }
-                permit = slots.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-            };
-            let free = (1 + slots.available_permits()).min(self.settings.claim_batch.max(1));
-            let taken = match self.take(free).await {
-                Ok(taken) => taken,
-                Err(error) => {
-                    tracing::error!(error = %error_chain(&error), "could not take work");
-                    drop(first);
-                    if sleep_or_shutdown(Duration::from_secs(1), &mut shutdown).await {
-                        break;
+                Some(done) = claiming.join_next(), if !claiming.is_empty() => {
+                    if let Some(pause_for) = self.start_claimed(done, &mut running) {
+                        resume_at = Some(tokio::time::Instant::now() + pause_for);
                     }
-                    continue;
                 }
-            };
-            if taken.deliveries.is_empty() {
-                drop(first);
-                // Only dropped duplicates: look again at once. Nothing at all: pause.
-                if taken.dropped == 0
-                    && sleep_or_shutdown(self.settings.idle_poll, &mut shutdown).await
-                {
-                    break;
+                () = pause, if resume_at.is_some() => resume_at = None,
+                permit = slots.clone().acquire_owned(), if may_claim => {
+                    let Ok(first) = permit else { break };
+                    // Take as many slots as are free now (up to a claim batch) without waiting.
+                    let want = (1 + slots.available_permits()).min(self.settings.claim_batch.max(1));
+                    let mut permits = vec![first];
+                    while permits.len() < want {
+                        match slots.clone().try_acquire_owned() {
+                            Ok(permit) => permits.push(permit),
+                            Err(_) => break,
+                        }
+                    }
+                    let worker = Arc::clone(&self);
+                    claiming.spawn(async move {
+                        let taken = worker.take(permits.len()).await;
+                        (taken, permits)
+                    });
                 }
-                continue;
             }
-            let mut first = Some(first);
-            for delivery in taken.deliveries {
-                // Only this loop takes slots and it took at most `free` items, so a slot
-                // is free for each without waiting.
-                let permit = match first.take() {
-                    Some(permit) => Some(permit),
-                    None => slots.clone().acquire_owned().await.ok(),
-                };
-                let worker = Arc::clone(&self);
-                running.spawn(async move {
-                    worker.execute_in_slot(delivery, permit).await;
-                });
-            }
+        }
+        // Fires already claimed are RUNNING: run them (within the grace period) too.
+        while let Some(done) = claiming.join_next().await {
+            self.start_claimed(done, &mut running);
         }
 
         let grace = self.settings.shutdown_grace;
@@ -553,16 +587,5 @@ impl Worker {
             }
         }
         tracing::info!("worker stopped");
-    }
-}
-
-/// Sleeps for `duration`; true if `shutdown` completed first.
-async fn sleep_or_shutdown(
-    duration: Duration,
-    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
-) -> bool {
-    tokio::select! {
-        _ = shutdown => true,
-        _ = tokio::time::sleep(duration) => false,
     }
 }
