@@ -385,6 +385,16 @@ impl Reconciliation {
             .collect()
     }
 
+    /// No AT_LEAST_ONCE fire lost, no AT_MOST_ONCE fire delivered twice.
+    pub fn assert_promises_kept(&self) {
+        assert!(self.lost().is_empty(), "lost: {:?}", self.lost());
+        assert!(
+            self.duplicated().is_empty(),
+            "delivered twice: {:?}",
+            self.duplicated()
+        );
+    }
+
     /// Fires of `kind` in `status`.
     pub fn count(&self, kind: &str, status: &str) -> usize {
         self.rows

@@ -150,6 +150,64 @@ fn first_uuid_at(at: DateTime<Utc>) -> Uuid {
     Uuid::from_bytes(bytes)
 }
 
+/// Writes every column of a job: inserts a new one, or replaces the row of an existing one
+/// (its creation time kept).
+async fn write_job<'e>(executor: impl sqlx::PgExecutor<'e>, job: &Job) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO jobs (id, name, description, cron_expression, timezone, http_method, \
+         http_url, http_headers, http_body, execution_type, max_retries, timeout_seconds, \
+         is_active, next_run_at, created_at, updated_at, deleted_at, misfire_policy, \
+         catch_up_limit, concurrency_policy) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20) \
+         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
+         description = EXCLUDED.description, cron_expression = EXCLUDED.cron_expression, \
+         timezone = EXCLUDED.timezone, http_method = EXCLUDED.http_method, \
+         http_url = EXCLUDED.http_url, http_headers = EXCLUDED.http_headers, \
+         http_body = EXCLUDED.http_body, execution_type = EXCLUDED.execution_type, \
+         max_retries = EXCLUDED.max_retries, timeout_seconds = EXCLUDED.timeout_seconds, \
+         is_active = EXCLUDED.is_active, next_run_at = EXCLUDED.next_run_at, \
+         updated_at = EXCLUDED.updated_at, deleted_at = EXCLUDED.deleted_at, \
+         misfire_policy = EXCLUDED.misfire_policy, catch_up_limit = EXCLUDED.catch_up_limit, \
+         concurrency_policy = EXCLUDED.concurrency_policy",
+    )
+    .bind(job.id)
+    .bind(&job.name)
+    .bind(&job.description)
+    .bind(&job.cron_expression)
+    .bind(&job.timezone)
+    .bind(job.http_method.as_str())
+    .bind(&job.http_url)
+    .bind(Json(&job.http_headers))
+    .bind(&job.http_body)
+    .bind(job.execution_type.as_str())
+    .bind(job.max_retries)
+    .bind(job.timeout_seconds)
+    .bind(job.is_active)
+    .bind(job.next_run_at)
+    .bind(job.created_at)
+    .bind(job.updated_at)
+    .bind(job.deleted_at)
+    .bind(job.misfire_policy.as_str())
+    .bind(job.catch_up_limit)
+    .bind(job.concurrency_policy.as_str())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Reads the (id, status) rows of fires taken back from a worker.
+fn taken_back(rows: Vec<(Uuid, String)>) -> Result<Vec<Reaped>, StoreError> {
+    rows.into_iter()
+        .map(|(execution_id, status)| {
+            Ok(Reaped {
+                execution_id,
+                status: read_status(&status)?,
+            })
+        })
+        .collect()
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -331,36 +389,7 @@ impl Store for PgStore {
     }
 
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO jobs (id, name, description, cron_expression, timezone, http_method, \
-             http_url, http_headers, http_body, execution_type, max_retries, timeout_seconds, \
-             is_active, next_run_at, created_at, updated_at, misfire_policy, catch_up_limit, \
-             concurrency_policy) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19)",
-        )
-        .bind(job.id)
-        .bind(&job.name)
-        .bind(&job.description)
-        .bind(&job.cron_expression)
-        .bind(&job.timezone)
-        .bind(job.http_method.as_str())
-        .bind(&job.http_url)
-        .bind(Json(&job.http_headers))
-        .bind(&job.http_body)
-        .bind(job.execution_type.as_str())
-        .bind(job.max_retries)
-        .bind(job.timeout_seconds)
-        .bind(job.is_active)
-        .bind(job.next_run_at)
-        .bind(job.created_at)
-        .bind(job.updated_at)
-        .bind(job.misfire_policy.as_str())
-        .bind(job.catch_up_limit)
-        .bind(job.concurrency_policy.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        write_job(&self.pool, job).await
     }
 
     async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
@@ -422,34 +451,7 @@ impl Store for PgStore {
             Ok(job) => job,
             Err(invalid) => return Ok(Some(Err(invalid))),
         };
-        sqlx::query(
-            "UPDATE jobs SET name = $2, description = $3, cron_expression = $4, timezone = $5, \
-             http_method = $6, http_url = $7, http_headers = $8, http_body = $9, \
-             execution_type = $10, max_retries = $11, timeout_seconds = $12, is_active = $13, \
-             next_run_at = $14, updated_at = $15, deleted_at = $16, misfire_policy = $17, \
-             catch_up_limit = $18, concurrency_policy = $19 WHERE id = $1",
-        )
-        .bind(job.id)
-        .bind(&job.name)
-        .bind(&job.description)
-        .bind(&job.cron_expression)
-        .bind(&job.timezone)
-        .bind(job.http_method.as_str())
-        .bind(&job.http_url)
-        .bind(Json(&job.http_headers))
-        .bind(&job.http_body)
-        .bind(job.execution_type.as_str())
-        .bind(job.max_retries)
-        .bind(job.timeout_seconds)
-        .bind(job.is_active)
-        .bind(job.next_run_at)
-        .bind(job.updated_at)
-        .bind(job.deleted_at)
-        .bind(job.misfire_policy.as_str())
-        .bind(job.catch_up_limit)
-        .bind(job.concurrency_policy.as_str())
-        .execute(&mut *tx)
-        .await?;
+        write_job(&mut *tx, &job).await?;
         if !job.is_active {
             cancel_waiting_fires(&mut tx, id, now).await?;
         } else if rescheduled != (job.cron_expression.clone(), job.timezone.clone()) {
@@ -842,14 +844,7 @@ impl Store for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(execution_id, status)| {
-                Ok(Reaped {
-                    execution_id,
-                    status: read_status(&status)?,
-                })
-            })
-            .collect()
+        taken_back(rows)
     }
 
     async fn hand_back(&self, unfinished: &[Unfinished]) -> Result<Vec<Reaped>, StoreError> {
@@ -888,14 +883,7 @@ impl Store for PgStore {
         .bind(&attempts)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(execution_id, status)| {
-                Ok(Reaped {
-                    execution_id,
-                    status: read_status(&status)?,
-                })
-            })
-            .collect()
+        taken_back(rows)
     }
 
     async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Recorded>, StoreError> {
