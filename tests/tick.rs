@@ -328,3 +328,45 @@ async fn forbid_with_look_ahead_skips_nothing_when_fires_do_not_overlap() {
     assert_eq!(statuses, ["SUCCEEDED"; 4]);
     assert_eq!(app.target.received().len(), 4);
 }
+
+#[tokio::test]
+async fn retention_deletes_old_finished_executions_with_their_attempts_and_keeps_unfinished_ones() {
+    let app = spawn_app().await;
+    let job = app
+        .create_job(json!({"cronExpression": "* * * * * *"}))
+        .await;
+    let due = time(&job["nextRunAt"]);
+    assert_eq!(app.run_tick_once(due + Duration::seconds(3)).await.fired, 4);
+    assert_eq!(app.drain_queue().await.succeeded, 4);
+    assert_eq!(app.run_tick_once(due + Duration::seconds(4)).await.fired, 1);
+    let attempts = |app: &crate::helpers::TestApp| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM attempts")
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(attempts(&app).await, 4);
+
+    let mut settings = app.tick_settings;
+    settings.retention = Some(std::time::Duration::from_secs(3600));
+    settings.retention_batch = 3;
+    let store = app.store.as_ref();
+    let kept = tickwork::tick::trim_history(app.clock().await, store, &settings)
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "nothing younger than the retention is deleted");
+    assert_eq!(attempts(&app).await, 4);
+
+    let a_day_later = app.clock().await + Duration::days(1);
+    let deleted = tickwork::tick::trim_history(a_day_later, store, &settings)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 4, "every finished execution is past the retention");
+    assert_eq!(attempts(&app).await, 0, "their attempts go with them");
+    let left = app.history(job["id"].as_str().unwrap()).await;
+    assert_eq!(left.len(), 1, "the unfinished fire stays");
+    assert_eq!(left[0]["status"], "QUEUED");
+}

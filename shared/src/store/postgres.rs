@@ -656,18 +656,22 @@ impl Store for PgStore {
     async fn delete_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
         // Execution ids are UUID v7: ordered by creation time, so the primary key serves
         // "created before" and the deletion walks the oldest rows first.
-        let deleted = sqlx::query(
-            "DELETE FROM executions WHERE id IN ( \
-                 SELECT id FROM executions WHERE id < $1 \
-                 AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'ABANDONED', 'SKIPPED') \
-                 ORDER BY id LIMIT $2)",
+        let deleted: i64 = sqlx::query_scalar(
+            "WITH gone AS ( \
+                 DELETE FROM executions WHERE id IN ( \
+                     SELECT id FROM executions WHERE id < $1 \
+                     AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'ABANDONED', 'SKIPPED') \
+                     ORDER BY id LIMIT $2) \
+                 RETURNING id), \
+             gone_attempts AS ( \
+                 DELETE FROM attempts WHERE execution_id IN (SELECT id FROM gone)) \
+             SELECT count(*) FROM gone",
         )
         .bind(first_uuid_at(before))
         .bind(i64::from(limit))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(deleted)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(deleted).unwrap_or(0))
     }
 
     async fn requeue_retries(
@@ -964,15 +968,19 @@ async fn forget_fires_ahead(
     job_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let forgotten = sqlx::query(
-        "DELETE FROM executions WHERE job_id = $1 AND status = 'QUEUED' AND scheduled_at > $2",
+    let forgotten: i64 = sqlx::query_scalar(
+        "WITH gone AS ( \
+             DELETE FROM executions WHERE job_id = $1 AND status = 'QUEUED' AND scheduled_at > $2 \
+             RETURNING id), \
+         gone_attempts AS ( \
+             DELETE FROM attempts WHERE execution_id IN (SELECT id FROM gone)) \
+         SELECT count(*) FROM gone",
     )
     .bind(job_id)
     .bind(now)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(forgotten)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(u64::try_from(forgotten).unwrap_or(0))
 }
 
 /// Ends a job's QUEUED and RETRYING fires as CANCELLED (deleting those recorded ahead and
