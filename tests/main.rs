@@ -4,10 +4,11 @@
 
 mod api; // job endpoints: create, read, list, history, and every kind of bad input
 mod cluster; // real tick and worker processes, and PostgreSQL and Redis servers of a test's own
-mod faults;
+mod deploy; // Dockerfile, compose files, SAM template and README name the same binaries
+mod faults; // crashes, restarts, concurrent instances: nothing lost or doubled where promised
 mod helpers; // spawn_app(): the API, store, queue, worker and a logging HTTP target
 mod lifecycle; // retries, backoff, dead letters, attempts, cancellation
 mod manage; // PATCH, soft delete, reactivation, filters, schedule preview, stats
 mod target; // the local HTTP target: logs requests, sleeps, fails or hangs on demand
 mod tick; // the tick pass and the sweeper, driven with a chosen `now`
-mod worker; // delivery: headers, outcomes, duplicate deliveries // crashes, restarts, concurrent instances: nothing lost or doubled where promised
+mod worker; // delivery: headers, outcomes, duplicate deliveries

@@ -142,8 +142,16 @@ pub struct Settings {
     /// `METRICS_PORT`: where the tick and worker serve `/metrics` (unset: not served; the
     /// API serves it on its own port).
     pub metrics_port: Option<u16>,
-    /// `MIGRATE_ON_START`: apply pending migrations when a binary starts.
+    /// `MIGRATE_ON_START`: apply pending migrations when a binary starts (default: true,
+    /// false on AWS Lambda, where a cold start must not migrate).
     pub migrate_on_start: bool,
+    /// `WORKER_INTAKE_BUDGET`: on AWS Lambda, how long one worker invocation takes new work.
+    pub worker_intake_budget: Duration,
+    /// `LAMBDA_FALLBACK_TIMEOUT`: how long an invocation may run when the runtime gives no
+    /// deadline in the future (the `cargo lambda watch` emulator).
+    pub lambda_fallback_timeout: Duration,
+    /// Whether the process runs on AWS Lambda (`AWS_LAMBDA_RUNTIME_API` is set).
+    pub on_lambda: bool,
     /// `ENVIRONMENT`: free text such as `development` or `production`, logged at start.
     pub environment: String,
 }
@@ -158,6 +166,7 @@ impl Settings {
     /// Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
+        let on_lambda = env.string("AWS_LAMBDA_RUNTIME_API").is_some();
         Ok(Self {
             database: DatabaseSettings {
                 url: env.string("DATABASE_URL").map(Secret::new),
@@ -224,7 +233,11 @@ impl Settings {
             )?,
             log_level: env.string_or("LOG_LEVEL", "info"),
             log_format: match env
-                .one_of("LOG_FORMAT", "text", &["json", "text"])?
+                .one_of(
+                    "LOG_FORMAT",
+                    if on_lambda { "json" } else { "text" },
+                    &["json", "text"],
+                )?
                 .as_str()
             {
                 "json" => LogFormat::Json,
@@ -266,7 +279,20 @@ impl Settings {
                 None => None,
                 Some(_) => Some(env.port("METRICS_PORT", 0)?),
             },
-            migrate_on_start: env.boolean("MIGRATE_ON_START", true)?,
+            migrate_on_start: env.boolean("MIGRATE_ON_START", !on_lambda)?,
+            worker_intake_budget: env.duration(
+                "WORKER_INTAKE_BUDGET",
+                Duration::from_secs(90),
+                Duration::from_secs(1),
+                Duration::from_secs(900),
+            )?,
+            lambda_fallback_timeout: env.duration(
+                "LAMBDA_FALLBACK_TIMEOUT",
+                Duration::from_secs(60),
+                Duration::from_secs(1),
+                Duration::from_secs(900),
+            )?,
+            on_lambda,
             environment: env.string_or("ENVIRONMENT", "development"),
         })
     }
@@ -427,6 +453,24 @@ mod tests {
         assert_eq!(s.retry_backoff_max, Duration::from_secs(300));
         assert!(s.migrate_on_start);
         assert_eq!(s.redis.key_prefix, "tickwork");
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert!(!s.on_lambda);
+        assert_eq!(s.worker_intake_budget, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn on_lambda_migrations_are_off_and_logs_are_json_unless_asked_otherwise() {
+        let s = settings(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")]).unwrap();
+        assert!(s.on_lambda);
+        assert!(!s.migrate_on_start);
+        assert_eq!(s.log_format, LogFormat::Json);
+        let s = settings(&[
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("MIGRATE_ON_START", "true"),
+            ("LOG_FORMAT", "text"),
+        ])
+        .unwrap();
+        assert!(s.migrate_on_start);
         assert_eq!(s.log_format, LogFormat::Text);
     }
 

@@ -18,9 +18,12 @@
 //! - [`config`]: settings from the environment.
 //! - [`telemetry`]: tracing setup.
 //! - [`startup`]: clients built once from settings, migrations, shutdown signal.
+//! - `lambda` (feature `lambda`): the three functions inside AWS Lambda invocations.
 
 pub mod api;
 pub mod config;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod metrics;
 pub mod model;
 pub mod queue;

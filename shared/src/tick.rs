@@ -95,6 +95,18 @@ pub struct TickOutcome {
     pub ahead: usize,
 }
 
+/// What [`run`] did until it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TickRun {
+    /// Passes run (one per boundary of the poll interval).
+    pub ticks: u64,
+    /// Executions created.
+    pub fired: u64,
+    /// Executions the sweeper found missing from the queue and pushed again.
+    pub swept_requeued: u64,
+}
+
 /// Moves executions recorded ahead of time whose fire time has come (by the storage
 /// clock's `now`) to the ready list. One script call per batch; safe in every tick.
 pub async fn release_upcoming(now: DateTime<Utc>, queue: &dyn Queue) -> Result<usize, TickError> {
@@ -369,13 +381,13 @@ fn until_next_boundary(now: DateTime<Utc>, interval: Duration) -> Duration {
 /// the storage clock), shortly before it by `release_lead`, it releases the fires of that
 /// boundary recorded ahead of time (workers claim them and send each at its exact time),
 /// runs a pass, promotes due retries and sweeps. Failures are logged and retried at the
-/// next boundary.
+/// next boundary. Returns what it did.
 pub async fn run(
     store: &dyn Store,
     queue: &dyn Queue,
     settings: TickSettings,
     shutdown: impl Future<Output = ()>,
-) {
+) -> TickRun {
     tokio::pin!(shutdown);
     // Wake a little after the planned instant so the storage clock has surely passed it.
     const MARGIN: Duration = Duration::from_millis(2);
@@ -383,9 +395,10 @@ pub async fn run(
     let lead_span = chrono::Duration::from_std(lead).unwrap_or_default();
     let mut wait = Duration::ZERO;
     let mut last_retention: Option<DateTime<Utc>> = None;
+    let mut summary = TickRun::default();
     loop {
         tokio::select! {
-            _ = &mut shutdown => return,
+            _ = &mut shutdown => return summary,
             _ = tokio::time::sleep(wait) => {}
         }
         let now = match store.clock().await {
@@ -405,8 +418,10 @@ pub async fn run(
                 }
             };
             release().await;
+            summary.ticks += 1;
             match run_tick_once(now, store, queue, &settings).await {
                 Ok(outcome) if outcome.jobs > 0 => {
+                    summary.fired += outcome.fired as u64;
                     tracing::info!(
                         fired = outcome.fired,
                         ahead = outcome.ahead,
@@ -417,7 +432,12 @@ pub async fn run(
                     );
                 }
                 Ok(_) => {}
-                Err(error) => tracing::error!(error = %error_chain(&error), "tick pass failed"),
+                Err(error) => {
+                    if let TickError::Push { committed, .. } = error {
+                        summary.fired += committed as u64;
+                    }
+                    tracing::error!(error = %error_chain(&error), "tick pass failed");
+                }
             }
             // Fires this pass recorded for the coming boundary (a job created or changed
             // within the look-ahead) are released now too.
@@ -425,8 +445,9 @@ pub async fn run(
             if let Err(error) = promote_due(now, store, queue, &settings).await {
                 tracing::error!(error = %error_chain(&error), "promoting due retries failed");
             }
-            if let Err(error) = sweep_once(now, store, queue, &settings).await {
-                tracing::error!(error = %error_chain(&error), "sweep failed");
+            match sweep_once(now, store, queue, &settings).await {
+                Ok(requeued) => summary.swept_requeued += requeued as u64,
+                Err(error) => tracing::error!(error = %error_chain(&error), "sweep failed"),
             }
             if retention_due(now, &mut last_retention, &settings) {
                 match trim_history(now, store, &settings).await {

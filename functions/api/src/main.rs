@@ -1,4 +1,5 @@
-//! `tickwork-api`: the HTTP API as a long-lived server.
+//! `tickwork-api`: the HTTP API, as a long-lived server or, when started by AWS Lambda,
+//! behind API Gateway.
 //!
 //! `tickwork-api migrate` applies pending migrations and exits.
 
@@ -43,6 +44,11 @@ async fn run() -> anyhow::Result<()> {
     }
 
     let services = Services::start(&settings).await?;
+    if tickwork::lambda::detected() {
+        return tickwork::lambda::serve_api(services)
+            .await
+            .map_err(anyhow::Error::from_boxed);
+    }
     let address = format!("{}:{}", settings.server_host, settings.server_port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await

@@ -1,4 +1,5 @@
-//! `tickwork-tick`: every second, claim due jobs and queue their fires.
+//! `tickwork-tick`: every second, claim due jobs and queue their fires; as a long-lived
+//! process or, when started by AWS Lambda, for the length of each invocation.
 
 use std::process::ExitCode;
 
@@ -22,15 +23,21 @@ async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
     let services = Services::start(&settings).await?;
+    if tickwork::lambda::detected() {
+        return tickwork::lambda::serve_tick(services, settings)
+            .await
+            .map_err(anyhow::Error::from_boxed);
+    }
     tickwork::startup::spawn_metrics_server(&settings).await?;
     let tick_settings = TickSettings::from(&settings);
     tracing::info!(?tick_settings, environment = %settings.environment, "tickwork-tick started");
-    tick::run(
+    let run = tick::run(
         services.store.as_ref(),
         services.queue.as_ref(),
         tick_settings,
         shutdown_signal(),
     )
     .await;
+    tracing::info!(?run, "tickwork-tick stopped");
     Ok(())
 }

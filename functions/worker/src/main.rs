@@ -1,4 +1,5 @@
-//! `tickwork-worker`: drain the queue, call targets, record outcomes.
+//! `tickwork-worker`: drain the queue, call targets, record outcomes; as a long-lived
+//! process or, when started by AWS Lambda, within each invocation's budget.
 
 use std::sync::Arc;
 
@@ -25,10 +26,16 @@ async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
     let services = Services::start(&settings).await?;
-    tickwork::startup::spawn_metrics_server(&settings).await?;
     let worker_settings = WorkerSettings::from(&settings);
+    let queue = services.queue.clone();
     let worker = Worker::new(services.store, services.queue, worker_settings)
         .context("failed to build the worker")?;
+    if tickwork::lambda::detected() {
+        return tickwork::lambda::serve_worker(Arc::new(worker), queue, settings)
+            .await
+            .map_err(anyhow::Error::from_boxed);
+    }
+    tickwork::startup::spawn_metrics_server(&settings).await?;
     tracing::info!(?worker_settings, environment = %settings.environment, "tickwork-worker started");
     Arc::new(worker).run(shutdown_signal()).await;
     Ok(())

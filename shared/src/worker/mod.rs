@@ -142,6 +142,37 @@ pub struct Taken {
     pub dropped: usize,
 }
 
+/// What [`Worker::run`] did until it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerRun {
+    /// Executions this worker ran to an outcome or handed back.
+    pub processed: usize,
+    /// Executions that succeeded.
+    pub succeeded: usize,
+    /// Executions that failed for good (dead letters).
+    pub failed: usize,
+    /// Executions whose attempt failed and that wait for another one.
+    pub retrying: usize,
+    /// Executions still running when the grace period ended, handed back.
+    pub handed_back: usize,
+    /// Executions whose outcome this worker could not write or the store refused (another
+    /// attempt owns them now, or they stay leased until the reaper takes them).
+    pub unsettled: usize,
+}
+
+impl WorkerRun {
+    fn count(&mut self, outcome: ExecutionOutcome) {
+        self.processed += 1;
+        match outcome {
+            ExecutionOutcome::Succeeded => self.succeeded += 1,
+            ExecutionOutcome::Failed => self.failed += 1,
+            ExecutionOutcome::Retrying => self.retrying += 1,
+            ExecutionOutcome::Refused | ExecutionOutcome::Unrecorded => self.unsettled += 1,
+        }
+    }
+}
+
 /// What one [`Worker::reap_once`] pass took back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReapPass {
@@ -391,7 +422,7 @@ impl Worker {
             (Result<Taken, WorkerError>, Vec<OwnedSemaphorePermit>),
             tokio::task::JoinError,
         >,
-        running: &mut JoinSet<()>,
+        running: &mut JoinSet<ExecutionOutcome>,
     ) -> Option<Duration> {
         match done {
             Ok((Ok(taken), permits)) => {
@@ -400,9 +431,7 @@ impl Worker {
                 for delivery in taken.deliveries {
                     let permit = permits.next();
                     let worker = Arc::clone(self);
-                    running.spawn(async move {
-                        worker.execute_in_slot(delivery, permit).await;
-                    });
+                    running.spawn(async move { worker.execute_in_slot(delivery, permit).await });
                 }
                 empty.then_some(self.settings.idle_poll)
             }
@@ -507,8 +536,27 @@ impl Worker {
     /// Keeps up to `pool_size` executions running, and reaps expired leases, until
     /// `shutdown` completes. Then stops taking work, lets running requests finish within
     /// `shutdown_grace`, and hands back what is still running.
-    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> WorkerRun {
+        self.run_finishing_by(shutdown, None).await
+    }
+
+    /// As [`Worker::run`], but running requests must finish by `finish_by` (a Lambda
+    /// invocation passes its deadline less a margin) rather than within `shutdown_grace`.
+    pub async fn run_until(
+        self: Arc<Self>,
+        shutdown: impl Future<Output = ()>,
+        finish_by: tokio::time::Instant,
+    ) -> WorkerRun {
+        self.run_finishing_by(shutdown, Some(finish_by)).await
+    }
+
+    async fn run_finishing_by(
+        self: Arc<Self>,
+        shutdown: impl Future<Output = ()>,
+        finish_by: Option<tokio::time::Instant>,
+    ) -> WorkerRun {
         tokio::pin!(shutdown);
+        let mut summary = WorkerRun::default();
         let slots = Arc::new(Semaphore::new(self.settings.pool_size));
         let mut running = JoinSet::new();
         // Claims in flight, each holding the slots for what it may take.
@@ -519,7 +567,11 @@ impl Worker {
         // After an empty take (or an error), no new claim starts before this.
         let mut resume_at: Option<tokio::time::Instant> = None;
         loop {
-            while running.try_join_next().is_some() {}
+            while let Some(done) = running.try_join_next() {
+                if let Ok(outcome) = done {
+                    summary.count(outcome);
+                }
+            }
             let may_claim =
                 resume_at.is_none() && claiming.len() < self.settings.claims_in_flight.max(1);
             let pause =
@@ -556,36 +608,59 @@ impl Worker {
                 }
             }
         }
+        let finish_by =
+            finish_by.unwrap_or_else(|| tokio::time::Instant::now() + self.settings.shutdown_grace);
+        let grace = finish_by.saturating_duration_since(tokio::time::Instant::now());
         // Fires already claimed are RUNNING: run them (within the grace period) too.
-        while let Some(done) = claiming.join_next().await {
-            self.start_claimed(done, &mut running);
-        }
+        let _ = tokio::time::timeout_at(finish_by, async {
+            while let Some(done) = claiming.join_next().await {
+                self.start_claimed(done, &mut running);
+            }
+        })
+        .await;
+        claiming.abort_all();
 
-        let grace = self.settings.shutdown_grace;
         tracing::info!(
             in_flight = running.len(),
             grace_secs = grace.as_secs(),
             "worker stopping: no new work; letting running requests finish"
         );
-        let drained = tokio::time::timeout(grace, async {
-            while running.join_next().await.is_some() {}
+        let drained = tokio::time::timeout_at(finish_by, async {
+            while let Some(done) = running.join_next().await {
+                if let Ok(outcome) = done {
+                    summary.count(outcome);
+                }
+            }
         })
         .await;
         if drained.is_err() {
             running.abort_all();
-            while running.join_next().await.is_some() {}
+            while let Some(done) = running.join_next().await {
+                // Finished between the end of the grace period and the abort.
+                if let Ok(outcome) = done {
+                    summary.count(outcome);
+                }
+            }
             match self.hand_back_unfinished().await {
-                Ok(back) => tracing::warn!(
-                    requeued = back.requeued,
-                    abandoned = back.abandoned,
-                    "grace period over: handed back unfinished fires"
-                ),
+                Ok(back) => {
+                    let handed_back = back.requeued + back.failed + back.abandoned;
+                    summary.processed += handed_back;
+                    summary.handed_back += handed_back;
+                    // At the crash limit a handed-back AT_LEAST_ONCE fire is FAILED.
+                    summary.failed += back.failed;
+                    tracing::warn!(
+                        requeued = back.requeued,
+                        abandoned = back.abandoned,
+                        "grace period over: handed back unfinished fires"
+                    );
+                }
                 Err(error) => tracing::error!(
                     error = %error_chain(&error),
                     "could not hand back unfinished fires; the reaper will take them when their leases expire"
                 ),
             }
         }
-        tracing::info!("worker stopped");
+        tracing::info!(?summary, "worker stopped");
+        summary
     }
 }
