@@ -504,12 +504,25 @@ async fn measure(
         .map(|(_, pid)| memory_mib(*pid, "VmHWM:"))
         .collect();
 
-    // Stop firing (no job is due again), while the ticks keep releasing fires recorded
+    // Stop firing once every fire of the window is recorded (a tick running late may not
+    // have recorded the last seconds yet: clearing those jobs now would drop fires the
+    // benchmark then counts as missed), while the ticks keep releasing fires recorded
     // ahead and sweeping; let the window's fires finish, then stop everything.
-    sqlx::query("UPDATE jobs SET next_run_at = NULL")
-        .execute(&db)
-        .await?;
     let settle_deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        sqlx::query("UPDATE jobs SET next_run_at = NULL WHERE next_run_at >= $1")
+            .bind(t1)
+            .execute(&db)
+            .await?;
+        let unrecorded: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM jobs WHERE next_run_at IS NOT NULL")
+                .fetch_one(&db)
+                .await?;
+        if unrecorded == 0 || tokio::time::Instant::now() > settle_deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     loop {
         let open: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM executions WHERE scheduled_at < $1 AND status IN ('QUEUED', 'RUNNING', 'RETRYING')",

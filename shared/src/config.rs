@@ -261,7 +261,7 @@ impl Settings {
                 Duration::ZERO,
                 Duration::from_millis(500),
             )?,
-            scheduler_batch_size: env.number("SCHEDULER_BATCH_SIZE", 100, 1, 100_000)? as u32,
+            scheduler_batch_size: env.number("SCHEDULER_BATCH_SIZE", 1000, 1, 100_000)? as u32,
             misfire_threshold: env.duration(
                 "MISFIRE_THRESHOLD",
                 Duration::from_secs(60),
@@ -447,7 +447,7 @@ mod tests {
         assert_eq!(s.worker_pool_size, 10);
         assert_eq!(s.worker_http_timeout, Duration::from_secs(90));
         assert_eq!(s.scheduler_poll_interval, Duration::from_secs(1));
-        assert_eq!(s.scheduler_batch_size, 100);
+        assert_eq!(s.scheduler_batch_size, 1000);
         assert_eq!(s.misfire_threshold, Duration::from_secs(60));
         assert_eq!(s.retry_backoff_base, Duration::from_secs(1));
         assert_eq!(s.retry_backoff_max, Duration::from_secs(300));

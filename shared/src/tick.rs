@@ -48,7 +48,7 @@ pub struct TickSettings {
 impl Default for TickSettings {
     fn default() -> Self {
         Self {
-            batch_size: 100,
+            batch_size: 1000,
             misfire_threshold: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             lookahead: Duration::ZERO,
