@@ -30,6 +30,8 @@ pub enum Binary {
     Tick,
     /// `tickwork-worker`
     Worker,
+    /// `tickwork-local` (serve)
+    Local,
 }
 
 /// A running tickwork process; killed when dropped.
@@ -45,6 +47,7 @@ impl Process {
         let (path, name) = match binary {
             Binary::Tick => (env!("CARGO_BIN_EXE_tickwork-test-tick"), "tick"),
             Binary::Worker => (env!("CARGO_BIN_EXE_tickwork-test-worker"), "worker"),
+            Binary::Local => (env!("CARGO_BIN_EXE_tickwork-test-local"), "local"),
         };
         let log = log_dir().join(format!(
             "{}-{name}-{}.log",

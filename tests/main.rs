@@ -8,6 +8,7 @@ mod deploy; // Dockerfile, compose files, SAM template and README name the same 
 mod faults; // crashes, restarts, concurrent instances: nothing lost or doubled where promised
 mod helpers; // spawn_app(): the API, store, queue, worker and a logging HTTP target
 mod lifecycle; // retries, backoff, dead letters, attempts, cancellation
+mod local; // tickwork-local: serve in one process, and the command line
 mod manage; // PATCH, soft delete, reactivation, filters, schedule preview, stats
 mod target; // the local HTTP target: logs requests, sleeps, fails or hangs on demand
 mod tick; // the tick pass and the sweeper, driven with a chosen `now`

@@ -1,0 +1,437 @@
+//! The commands for people at a terminal: each one call to the API (or none, for
+//! `schedule`), printed as a table, or as the API's JSON with `--json`.
+
+use std::process::ExitCode;
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::{json, Map, Value};
+use tickwork::schedule::Schedule;
+
+use crate::args::Args;
+
+const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+/// Why a command did not do what was asked; each kind has its exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// The command line is wrong (exit 2).
+    Usage(String),
+    /// The API answered 4xx: the request was refused (exit 3).
+    Refused(String),
+    /// Anything else: the API is unreachable or failed (exit 1).
+    Failed(anyhow::Error),
+}
+
+impl Failure {
+    /// Prints the failure and returns its exit code.
+    pub fn report(self) -> ExitCode {
+        match self {
+            Failure::Usage(message) => {
+                eprintln!("tickwork-local: {message} (see tickwork-local --help)");
+                ExitCode::from(2)
+            }
+            Failure::Refused(message) => {
+                eprintln!("tickwork-local: {message}");
+                ExitCode::from(3)
+            }
+            Failure::Failed(error) => {
+                eprintln!("tickwork-local: {error:#}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Usage(message)
+    }
+}
+
+/// `schedule CRON [--tz ZONE] [--count N]`: the next fire times, computed here.
+pub fn schedule(args: &Args) -> Result<(), Failure> {
+    args.only(&["tz", "count", "json"], 2)?;
+    let cron = args
+        .positional(1)
+        .ok_or_else(|| "schedule needs a cron expression, e.g. \"*/5 * * * * *\"".to_string())?;
+    let zone = args.value("tz").unwrap_or("UTC");
+    let count = args.number("count", 10, 1, 1000)? as usize;
+    let schedule = Schedule::parse(cron, zone)
+        .map_err(|e| Failure::Usage(format!("schedule {cron:?} --tz {zone}: {e}")))?;
+    let fires = schedule.upcoming(Utc::now(), count);
+    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
+    if args.flag("json") {
+        let times: Vec<String> = fires
+            .iter()
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .collect();
+        print_json(&json!({ "cronExpression": cron, "timezone": zone, "fireTimes": times }));
+        return Ok(());
+    }
+    if fires.is_empty() {
+        println!("{cron} ({zone}) never fires again");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = fires
+        .iter()
+        .map(|t| {
+            vec![
+                t.to_rfc3339_opts(SecondsFormat::Secs, true),
+                t.with_timezone(&tz)
+                    .format("%Y-%m-%d %H:%M:%S %Z")
+                    .to_string(),
+            ]
+        })
+        .collect();
+    print_table(&["UTC", zone], &rows);
+    Ok(())
+}
+
+/// `jobs list|get|create|pause|resume|delete`.
+pub async fn jobs(args: &Args) -> Result<(), Failure> {
+    let api = Api::new(args);
+    match args.positional(1) {
+        Some("list") => {
+            args.only(&["url", "json", "limit", "all"], 2)?;
+            let limit = args.number("limit", 50, 1, 500)?;
+            let mut path = format!("/api/v1/jobs?limit={limit}");
+            if args.flag("all") {
+                path.push_str("&includeDeleted=true");
+            }
+            let page = api.call("GET", &path, None).await?;
+            if api.json {
+                print_json(&page);
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = items(&page, "jobs")
+                .iter()
+                .map(|j| {
+                    vec![
+                        text(j, "id"),
+                        text(j, "name"),
+                        text(j, "cronExpression"),
+                        text(j, "timezone"),
+                        state(j),
+                        text(j, "nextRunAt"),
+                        text(j, "lastStatus"),
+                    ]
+                })
+                .collect();
+            print_table(
+                &["ID", "NAME", "CRON", "TZ", "STATE", "NEXT RUN", "LAST"],
+                &rows,
+            );
+            Ok(())
+        }
+        Some("get") => {
+            args.only(&["url", "json"], 3)?;
+            let job = api.call("GET", &job_path(args)?, None).await?;
+            print_job(&api, &job);
+            Ok(())
+        }
+        Some("create") => {
+            let body = create_body(args)?;
+            let job = api.call("POST", "/api/v1/jobs", Some(body)).await?;
+            print_job(&api, &job);
+            Ok(())
+        }
+        Some(verb @ ("pause" | "resume")) => {
+            args.only(&["url", "json"], 3)?;
+            let body = json!({ "isActive": verb == "resume" });
+            let job = api.call("PATCH", &job_path(args)?, Some(body)).await?;
+            print_job(&api, &job);
+            Ok(())
+        }
+        Some("delete") => {
+            args.only(&["url", "json"], 3)?;
+            let id = args.positional(2).unwrap_or_default().to_string();
+            api.call("DELETE", &job_path(args)?, None).await?;
+            if api.json {
+                print_json(&json!({ "deleted": id }));
+            } else {
+                println!("deleted job {id}");
+            }
+            Ok(())
+        }
+        Some(other) => Err(Failure::Usage(format!(
+            "unknown jobs command {other:?}; expected list, get, create, pause, resume or delete"
+        ))),
+        None => Err(Failure::Usage(
+            "jobs needs a command: list, get, create, pause, resume or delete".into(),
+        )),
+    }
+}
+
+/// `history JOB_ID [--limit N]`.
+pub async fn history(args: &Args) -> Result<(), Failure> {
+    args.only(&["url", "json", "limit"], 2)?;
+    let id = args
+        .positional(1)
+        .ok_or_else(|| "history needs a job id".to_string())?;
+    let limit = args.number("limit", 20, 1, 500)?;
+    let api = Api::new(args);
+    let page = api
+        .call(
+            "GET",
+            &format!("/api/v1/jobs/{id}/history?limit={limit}"),
+            None,
+        )
+        .await?;
+    if api.json {
+        print_json(&page);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = items(&page, "executions")
+        .iter()
+        .map(|e| {
+            vec![
+                text(e, "scheduledAt"),
+                text(e, "status"),
+                text(e, "attempt"),
+                text(e, "httpStatus"),
+                match e.get("durationMs").and_then(Value::as_i64) {
+                    Some(ms) => format!("{ms} ms"),
+                    None => "-".into(),
+                },
+                text(e, "error"),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "SCHEDULED",
+            "STATUS",
+            "ATTEMPT",
+            "HTTP",
+            "DURATION",
+            "ERROR",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+/// `/api/v1/jobs/{id}` from the third positional word.
+fn job_path(args: &Args) -> Result<String, Failure> {
+    let id = args
+        .positional(2)
+        .ok_or_else(|| Failure::Usage("this command needs a job id".into()))?;
+    Ok(format!("/api/v1/jobs/{id}"))
+}
+
+/// The body of `jobs create`, from `--from FILE` or from the options.
+fn create_body(args: &Args) -> Result<Value, Failure> {
+    if let Some(file) = args.value("from") {
+        args.only(&["url", "json", "from"], 2)?;
+        let text = if file == "-" {
+            std::io::read_to_string(std::io::stdin())
+        } else {
+            std::fs::read_to_string(file)
+        }
+        .map_err(|e| Failure::Usage(format!("cannot read {file}: {e}")))?;
+        return serde_json::from_str(&text)
+            .map_err(|e| Failure::Usage(format!("{file} is not JSON: {e}")));
+    }
+    args.only(
+        &[
+            "url",
+            "json",
+            "name",
+            "cron",
+            "target",
+            "method",
+            "tz",
+            "body",
+            "header",
+            "type",
+            "retries",
+            "timeout",
+            "description",
+        ],
+        2,
+    )?;
+    let required = |name: &str| {
+        args.value(name)
+            .ok_or_else(|| Failure::Usage(format!("jobs create needs --{name}")))
+    };
+    let mut body = Map::new();
+    body.insert("name".into(), required("name")?.into());
+    body.insert("cronExpression".into(), required("cron")?.into());
+    body.insert("httpUrl".into(), required("target")?.into());
+    let optional = [
+        ("method", "httpMethod"),
+        ("tz", "timezone"),
+        ("body", "httpBody"),
+        ("type", "executionType"),
+        ("description", "description"),
+    ];
+    for (option, field) in optional {
+        if let Some(value) = args.value(option) {
+            body.insert(field.into(), value.into());
+        }
+    }
+    for (option, field, max) in [
+        ("retries", "maxRetries", 20),
+        ("timeout", "timeoutSeconds", 90),
+    ] {
+        if args.value(option).is_some() {
+            body.insert(field.into(), args.number(option, 0, 0, max)?.into());
+        }
+    }
+    let mut headers = Map::new();
+    for header in args.values("header") {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| Failure::Usage(format!("--header {header:?} is not \"Name: value\"")))?;
+        headers.insert(name.trim().into(), value.trim().into());
+    }
+    if !headers.is_empty() {
+        body.insert("httpHeaders".into(), Value::Object(headers));
+    }
+    Ok(Value::Object(body))
+}
+
+/// The API at `--url`, `TICKWORK_URL` or the default.
+struct Api {
+    base: String,
+    json: bool,
+    client: reqwest::Client,
+}
+
+impl Api {
+    fn new(args: &Args) -> Self {
+        let base = args
+            .value("url")
+            .map(str::to_string)
+            .or_else(|| std::env::var("TICKWORK_URL").ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| DEFAULT_URL.to_string());
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            json: args.flag("json"),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// One request; a 4xx is [`Failure::Refused`] with the API's message.
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Failure> {
+        let url = format!("{}{path}", self.base);
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| Failure::Failed(anyhow::anyhow!("bad method {method}: {e}")))?;
+        let mut request = self.client.request(method, &url);
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.map_err(|e| {
+            Failure::Failed(anyhow::anyhow!(
+                "cannot reach the API at {}: {e} (is `tickwork-local serve` running? --url)",
+                self.base
+            ))
+        })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Failure::Failed(anyhow::anyhow!("reading the API's answer: {e}")))?;
+        let value: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        if status.is_success() {
+            return Ok(value);
+        }
+        let error = &value["error"];
+        let message = match (error["message"].as_str(), error["field"].as_str()) {
+            (Some(message), Some(field)) => format!("{status}: {field}: {message}"),
+            (Some(message), None) => format!("{status}: {message}"),
+            _ => format!("{status}: {value}"),
+        };
+        if status.is_client_error() {
+            Err(Failure::Refused(message))
+        } else {
+            Err(Failure::Failed(anyhow::anyhow!(
+                "the API failed: {message}"
+            )))
+        }
+    }
+}
+
+fn print_job(api: &Api, job: &Value) {
+    if api.json {
+        print_json(job);
+        return;
+    }
+    let fields = [
+        ("id", "id"),
+        ("name", "name"),
+        ("cron", "cronExpression"),
+        ("timezone", "timezone"),
+        ("target", "httpUrl"),
+        ("method", "httpMethod"),
+        ("guarantee", "executionType"),
+        ("next run", "nextRunAt"),
+        ("last run", "lastRunAt"),
+        ("last status", "lastStatus"),
+    ];
+    for (label, field) in fields {
+        println!("{label:<12} {}", text(job, field));
+    }
+    println!("{:<12} {}", "state", state(job));
+}
+
+fn state(job: &Value) -> String {
+    if !job["deletedAt"].is_null() {
+        "deleted".into()
+    } else if job["isActive"].as_bool() == Some(true) {
+        "active".into()
+    } else {
+        "paused".into()
+    }
+}
+
+fn items<'a>(page: &'a Value, key: &str) -> &'a [Value] {
+    page[key].as_array().map(Vec::as_slice).unwrap_or(&[])
+}
+
+fn text(value: &Value, field: &str) -> String {
+    match &value[field] {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+/// Columns padded to their widest cell.
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    if rows.is_empty() {
+        println!("(none)");
+    }
+}
