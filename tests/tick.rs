@@ -354,14 +354,15 @@ async fn retention_deletes_old_finished_executions_with_their_attempts_and_keeps
     settings.retention = Some(std::time::Duration::from_secs(3600));
     settings.retention_batch = 3;
     let store = app.store.as_ref();
-    let kept = tickwork::tick::trim_history(app.clock().await, store, &settings)
+    let soon = || tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    let kept = tickwork::tick::trim_history(app.clock().await, store, &settings, soon())
         .await
         .unwrap();
     assert_eq!(kept, 0, "nothing younger than the retention is deleted");
     assert_eq!(attempts(&app).await, 4);
 
     let a_day_later = app.clock().await + Duration::days(1);
-    let deleted = tickwork::tick::trim_history(a_day_later, store, &settings)
+    let deleted = tickwork::tick::trim_history(a_day_later, store, &settings, soon())
         .await
         .unwrap();
     assert_eq!(deleted, 4, "every finished execution is past the retention");

@@ -331,6 +331,9 @@ pub async fn sweep_once(
 /// How often the retention sweep runs.
 const RETENTION_EVERY: chrono::Duration = chrono::Duration::seconds(1);
 
+/// Time left free before the next boundary when the retention sweep stops.
+const RETENTION_MARGIN: Duration = Duration::from_millis(150);
+
 fn retention_due(
     now: DateTime<Utc>,
     last: &mut Option<DateTime<Utc>>,
@@ -344,18 +347,20 @@ fn retention_due(
 }
 
 /// Deletes finished executions (and their attempts) older than the retention period, in
-/// batches of `retention_batch`, for at most a fifth of a poll interval so the tick is
-/// never held up; what is left is deleted on the next sweep. Returns the rows deleted.
+/// batches of `retention_batch`, one batch and then more until `until` (the tick passes
+/// the time it has left before its next boundary); what is left is deleted on the next
+/// sweep. Returns the rows deleted.
 pub async fn trim_history(
     now: DateTime<Utc>,
     store: &dyn Store,
     settings: &TickSettings,
+    until: tokio::time::Instant,
 ) -> Result<u64, TickError> {
     let Some(retention) = settings.retention else {
         return Ok(0);
     };
     let cutoff = now - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-    let budget = tokio::time::Instant::now() + settings.poll_interval / 5;
+    let budget = until;
     let mut deleted = 0;
     loop {
         let n = store
@@ -450,7 +455,12 @@ pub async fn run(
                 Err(error) => tracing::error!(error = %error_chain(&error), "sweep failed"),
             }
             if retention_due(now, &mut last_retention, &settings) {
-                match trim_history(now, store, &settings).await {
+                // The time left before the next boundary, less a batch's worth, and at most
+                // half an interval: an idle tick deletes more, a busy one a batch.
+                let next = started
+                    + until_next_boundary(now + lead_span, settings.poll_interval);
+                let until = (next - RETENTION_MARGIN).min(started + settings.poll_interval / 2);
+                match trim_history(now, store, &settings, until).await {
                     Ok(0) => {}
                     Ok(deleted) => tracing::info!(deleted, "deleted executions past the retention period"),
                     Err(error) => tracing::error!(error = %error_chain(&error), "retention sweep failed"),
