@@ -360,7 +360,6 @@ pub async fn trim_history(
         return Ok(0);
     };
     let cutoff = now - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-    let budget = until;
     let mut deleted = 0;
     loop {
         let n = store
@@ -368,7 +367,7 @@ pub async fn trim_history(
             .await?;
         deleted += n;
         METRICS.history_deleted.add(n);
-        if n < u64::from(settings.retention_batch) || tokio::time::Instant::now() >= budget {
+        if n < u64::from(settings.retention_batch) || tokio::time::Instant::now() >= until {
             return Ok(deleted);
         }
     }

@@ -162,6 +162,14 @@ pub struct WorkerRun {
 }
 
 impl WorkerRun {
+    /// Counts a finished execution task (an aborted or panicked one is not counted: what
+    /// it held is handed back or reaped).
+    fn count_joined(&mut self, done: Result<ExecutionOutcome, tokio::task::JoinError>) {
+        if let Ok(outcome) = done {
+            self.count(outcome);
+        }
+    }
+
     fn count(&mut self, outcome: ExecutionOutcome) {
         self.processed += 1;
         match outcome {
@@ -568,9 +576,7 @@ impl Worker {
         let mut resume_at: Option<tokio::time::Instant> = None;
         loop {
             while let Some(done) = running.try_join_next() {
-                if let Ok(outcome) = done {
-                    summary.count(outcome);
-                }
+                summary.count_joined(done);
             }
             let may_claim =
                 resume_at.is_none() && claiming.len() < self.settings.claims_in_flight.max(1);
@@ -627,9 +633,7 @@ impl Worker {
         );
         let drained = tokio::time::timeout_at(finish_by, async {
             while let Some(done) = running.join_next().await {
-                if let Ok(outcome) = done {
-                    summary.count(outcome);
-                }
+                summary.count_joined(done);
             }
         })
         .await;
@@ -637,9 +641,7 @@ impl Worker {
             running.abort_all();
             while let Some(done) = running.join_next().await {
                 // Finished between the end of the grace period and the abort.
-                if let Ok(outcome) = done {
-                    summary.count(outcome);
-                }
+                summary.count_joined(done);
             }
             match self.hand_back_unfinished().await {
                 Ok(back) => {
