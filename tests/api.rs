@@ -2,23 +2,20 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, time};
+use crate::helpers::{on_both_backends, spawn_app, time, Backend, TestApp};
 
-#[tokio::test]
-async fn health_reports_both_dependencies_ok() {
-    let app = spawn_app().await;
+async fn health_reports_both_dependencies_ok(app: TestApp) {
     let response = app.get("/health").await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        body,
-        json!({"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}})
-    );
+    let checks = match app.backend {
+        Backend::Servers => json!({"postgres": "ok", "redis": "ok"}),
+        Backend::Embedded => json!({"sqlite": "ok", "memory": "ok"}),
+    };
+    assert_eq!(body, json!({"status": "ok", "checks": checks}));
 }
 
-#[tokio::test]
-async fn the_original_example_body_creates_a_job_with_defaults_and_a_location() {
-    let app = spawn_app().await;
+async fn the_original_example_body_creates_a_job_with_defaults_and_a_location(app: TestApp) {
     let body = json!({
         "name": "Test Job", "description": "A test job", "cronExpression": "0 */5 * * * *",
         "httpMethod": "POST", "httpUrl": format!("{}/post", app.target.url),
@@ -48,9 +45,7 @@ async fn the_original_example_body_creates_a_job_with_defaults_and_a_location() 
     assert_eq!(fetched, job);
 }
 
-#[tokio::test]
-async fn a_job_in_a_time_zone_gets_its_next_run_from_the_local_wall_clock() {
-    let app = spawn_app().await;
+async fn a_job_in_a_time_zone_gets_its_next_run_from_the_local_wall_clock(app: TestApp) {
     let job = app
         .create_job(json!({"cronExpression": "0 30 9 * * *", "timezone": "Asia/Kolkata"}))
         .await;
@@ -60,9 +55,7 @@ async fn a_job_in_a_time_zone_gets_its_next_run_from_the_local_wall_clock() {
     assert_eq!(job["timezone"], "Asia/Kolkata");
 }
 
-#[tokio::test]
-async fn unknown_and_malformed_ids_are_404_with_a_json_error() {
-    let app = spawn_app().await;
+async fn unknown_and_malformed_ids_are_404_with_a_json_error(app: TestApp) {
     for path in [
         format!("/api/v1/jobs/{}", uuid::Uuid::now_v7()),
         "/api/v1/jobs/not-a-uuid".to_string(),
@@ -79,9 +72,7 @@ async fn unknown_and_malformed_ids_are_404_with_a_json_error() {
     }
 }
 
-#[tokio::test]
-async fn unknown_routes_and_methods_get_json_errors() {
-    let app = spawn_app().await;
+async fn unknown_routes_and_methods_get_json_errors(app: TestApp) {
     let response = app.get("/api/v2/nothing").await;
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.unwrap();
@@ -98,9 +89,7 @@ async fn unknown_routes_and_methods_get_json_errors() {
     assert_eq!(body["error"]["code"], "method_not_allowed");
 }
 
-#[tokio::test]
-async fn listing_is_newest_first_and_pages_with_an_opaque_cursor() {
-    let app = spawn_app().await;
+async fn listing_is_newest_first_and_pages_with_an_opaque_cursor(app: TestApp) {
     let mut ids = Vec::new();
     for i in 0..5 {
         let job = app.create_job(json!({"name": format!("job {i}")})).await;
@@ -135,9 +124,7 @@ async fn listing_is_newest_first_and_pages_with_an_opaque_cursor() {
     assert_eq!(seen, ids);
 }
 
-#[tokio::test]
-async fn bad_list_queries_are_400_naming_the_parameter() {
-    let app = spawn_app().await;
+async fn bad_list_queries_are_400_naming_the_parameter(app: TestApp) {
     for (query, field) in [
         ("limit=0", "limit"),
         ("limit=501", "limit"),
@@ -305,9 +292,9 @@ fn bad_bodies(target: &str) -> Vec<(String, u16, &'static str, Option<&'static s
     ]
 }
 
-#[tokio::test]
-async fn every_bad_body_gets_its_status_and_a_json_error_naming_the_field_and_stores_nothing() {
-    let app = spawn_app().await;
+async fn every_bad_body_gets_its_status_and_a_json_error_naming_the_field_and_stores_nothing(
+    app: TestApp,
+) {
     let target = format!("{}/hook", app.target.url);
     for (body, status, code, field) in bad_bodies(&target) {
         let response = app.post_raw(&body).await;
@@ -328,9 +315,7 @@ async fn every_bad_body_gets_its_status_and_a_json_error_naming_the_field_and_st
     assert_eq!(app.execution_rows().await, 0);
 }
 
-#[tokio::test]
-async fn a_body_over_one_mebibyte_is_413() {
-    let app = spawn_app().await;
+async fn a_body_over_one_mebibyte_is_413(app: TestApp) {
     let huge = format!("{{\"name\":\"{}\"}}", "x".repeat(1024 * 1024 + 10));
     let response = app.post_raw(&huge).await;
     assert_eq!(response.status(), 413);
@@ -381,3 +366,15 @@ async fn health_is_503_naming_postgres_when_the_database_is_unreachable() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unavailable");
 }
+
+on_both_backends!(
+    health_reports_both_dependencies_ok,
+    the_original_example_body_creates_a_job_with_defaults_and_a_location,
+    a_job_in_a_time_zone_gets_its_next_run_from_the_local_wall_clock,
+    unknown_and_malformed_ids_are_404_with_a_json_error,
+    unknown_routes_and_methods_get_json_errors,
+    listing_is_newest_first_and_pages_with_an_opaque_cursor,
+    bad_list_queries_are_400_naming_the_parameter,
+    every_bad_body_gets_its_status_and_a_json_error_naming_the_field_and_stores_nothing,
+    a_body_over_one_mebibyte_is_413,
+);

@@ -51,7 +51,7 @@ impl Process {
         };
         let log = log_dir().join(format!(
             "{}-{name}-{}.log",
-            app.key_prefix.replace(':', "-"),
+            app.servers().key_prefix.replace(':', "-"),
             uuid::Uuid::now_v7().simple()
         ));
         let out = std::fs::File::create(&log).expect("cannot create a process log");
@@ -60,9 +60,9 @@ impl Process {
         command
             .env_remove("RUST_LOG")
             .env_remove("RUST_BACKTRACE")
-            .env("DATABASE_URL", &app.database_url)
-            .env("REDIS_URL", &app.redis_url)
-            .env("REDIS_KEY_PREFIX", &app.key_prefix)
+            .env("DATABASE_URL", &app.servers().database_url)
+            .env("REDIS_URL", &app.servers().redis_url)
+            .env("REDIS_KEY_PREFIX", &app.servers().key_prefix)
             .env("MIGRATE_ON_START", "false")
             .env("LOG_LEVEL", "info")
             .env("SERVER_PORT", free_port().to_string())
@@ -72,6 +72,38 @@ impl Process {
             command.env(k, v);
         }
         let child = command.spawn().expect("cannot start a tickwork process");
+        Self { child, log }
+    }
+
+    /// Starts `tickwork-local serve` on the embedded backend at `db` (no server variables
+    /// set), with `env` on top.
+    pub fn embedded(db: &Path, env: &[(&str, &str)]) -> Self {
+        let log = log_dir().join(format!(
+            "embedded-local-{}.log",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let out = std::fs::File::create(&log).expect("cannot create a process log");
+        let err = out.try_clone().expect("cannot share the process log");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tickwork-test-local"));
+        for name in [
+            "RUST_LOG",
+            "RUST_BACKTRACE",
+            "DATABASE_URL",
+            "DB_HOST",
+            "REDIS_URL",
+            "REDIS_HOST",
+        ] {
+            command.env_remove(name);
+        }
+        command
+            .env("TICKWORK_DB", db)
+            .env("LOG_LEVEL", "info")
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("cannot start tickwork-local");
         Self { child, log }
     }
 
@@ -354,7 +386,7 @@ impl Reconciliation {
         let rows: Vec<(uuid::Uuid, String, String)> = sqlx::query_as(
             "SELECT e.id, j.execution_type, e.status FROM executions e JOIN jobs j ON j.id = e.job_id",
         )
-        .fetch_all(&app.db)
+        .fetch_all(&app.servers().db)
         .await
         .expect("read executions");
         Self {

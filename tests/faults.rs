@@ -25,7 +25,7 @@ async fn jobs(app: &TestApp, n: usize, overrides: Value) -> Vec<String> {
 /// Stops every job from firing again without cancelling fires already recorded.
 async fn stop_firing(app: &TestApp) {
     sqlx::query("UPDATE jobs SET next_run_at = NULL")
-        .execute(&app.db)
+        .execute(&app.servers().db)
         .await
         .unwrap();
 }
@@ -36,7 +36,7 @@ async fn every_second_present(app: &TestApp) -> Vec<(i64, f64, f64)> {
         "SELECT count(*), extract(epoch FROM min(scheduled_at))::float8, \
          extract(epoch FROM max(scheduled_at))::float8 FROM executions GROUP BY job_id",
     )
-    .fetch_all(&app.db)
+    .fetch_all(&app.servers().db)
     .await
     .unwrap();
     for (count, first, last) in &spans {
@@ -65,7 +65,7 @@ async fn three_ticks_at_once_record_exactly_one_execution_per_fire_and_miss_no_s
 
     let (rows, fires): (i64, i64) =
         sqlx::query_as("SELECT count(*), count(DISTINCT (job_id, scheduled_at)) FROM executions")
-            .fetch_one(&app.db)
+            .fetch_one(&app.servers().db)
             .await
             .unwrap();
     assert_eq!(rows, fires, "a fire recorded twice");
@@ -102,7 +102,7 @@ async fn forbid_never_overlaps_a_slow_target_and_records_skipped_fires() {
     );
     let skipped: i64 =
         sqlx::query_scalar("SELECT count(*) FROM executions WHERE status = 'SKIPPED'")
-            .fetch_one(&app.db)
+            .fetch_one(&app.servers().db)
             .await
             .unwrap();
     let sent = app.target.received().len();
@@ -276,7 +276,7 @@ async fn redis_flushed_with_work_queued_scheduled_and_in_flight_loses_nothing() 
     ];
     let tick = Process::spawn(&app, Binary::Tick, &[]);
     let worker = Process::spawn(&app, Binary::Worker, &env);
-    let prefix = app.key_prefix.clone();
+    let prefix = app.servers().key_prefix.clone();
     let count = |cmd: &str, key: &str| {
         redis
             .cli(&[cmd, &format!("{prefix}:{key}")])

@@ -1,5 +1,6 @@
 //! `spawn_app()`: a tickwork API on a free port over its own PostgreSQL database and its
-//! own Redis key prefix, a local HTTP target that logs what it receives, and one method
+//! own Redis key prefix (or, with `spawn_embedded_app()`, over an SQLite file of its own
+//! and an in-memory queue), a local HTTP target that logs what it receives, and one method
 //! per endpoint and pass, so tests read like the behaviour they check.
 
 use std::str::FromStr;
@@ -8,10 +9,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, PgPool};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use tickwork::api::{self, AppState};
-use tickwork::queue::{Queue, RedisQueue};
-use tickwork::store::{PgStore, Store};
+use tickwork::queue::{MemoryQueue, Queue, RedisQueue};
+use tickwork::store::{PgStore, SqliteStore, Store};
 use tickwork::tick::{self, TickOutcome, TickSettings};
 use tickwork::worker::{RetryPolicy, Worker, WorkerPass, WorkerSettings};
 use uuid::Uuid;
@@ -73,16 +75,91 @@ pub fn services() -> Services {
 
 pub use crate::target::Target;
 
-/// A running API plus direct handles on the store, queue, tick and worker.
-pub struct TestApp {
-    /// Base URL of the API.
-    pub address: String,
-    /// Client for API calls.
-    pub client: reqwest::Client,
-    /// The store the API uses.
-    pub store: Arc<PgStore>,
-    /// The queue the API uses.
-    pub queue: Arc<RedisQueue>,
+/// Which store and queue a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL and Redis, as the three functions use them.
+    Servers,
+    /// The embedded SQLite file and in-memory queue of `tickwork-local`.
+    Embedded,
+}
+
+/// Generates, for each listed test `async fn NAME(app: TestApp)`, one `#[tokio::test]` on
+/// PostgreSQL and Redis (`…::on_servers::NAME`) and one on the embedded backend
+/// (`…::on_embedded::NAME`): the conformance suite.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_servers {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::helpers::spawn_app().await).await
+                }
+            )*
+        }
+        mod on_embedded {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::helpers::spawn_embedded_app().await).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+/// The rows behind the API, for what it does not show.
+#[derive(Clone)]
+pub enum Rows {
+    /// The test's own PostgreSQL database.
+    Postgres(PgPool),
+    /// A writable pool on the test's embedded file.
+    Sqlite(SqlitePool),
+}
+
+impl Rows {
+    /// A `SELECT count(*) ...` (any single integer) with no parameters.
+    pub async fn count(&self, sql: &str) -> i64 {
+        match self {
+            Rows::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Rows::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// One integer per row of a query with one time parameter (`$1`).
+    pub async fn counts_at(&self, sql: &str, at: DateTime<Utc>) -> Vec<i64> {
+        match self {
+            Rows::Postgres(pool) => sqlx::query_scalar(sql).bind(at).fetch_all(pool).await,
+            Rows::Sqlite(pool) => sqlx::query_scalar(sql).bind(at).fetch_all(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Makes a job due at `at`.
+    pub async fn set_next_run(&self, job_id: Uuid, at: DateTime<Utc>) {
+        let sql = "UPDATE jobs SET next_run_at = $1 WHERE id = $2";
+        match self {
+            Rows::Postgres(pool) => sqlx::query(sql)
+                .bind(at)
+                .bind(job_id)
+                .execute(pool)
+                .await
+                .map(|_| ()),
+            Rows::Sqlite(pool) => sqlx::query(sql)
+                .bind(at)
+                .bind(job_id)
+                .execute(pool)
+                .await
+                .map(|_| ()),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+/// The PostgreSQL and Redis handles of a test on the servers.
+pub struct ServerParts {
     /// A pool on the test's own database, for looking at rows.
     pub db: PgPool,
     /// URL of the test's own database, for processes.
@@ -93,6 +170,26 @@ pub struct TestApp {
     pub redis: redis::aio::ConnectionManager,
     /// This test's key prefix.
     pub key_prefix: String,
+}
+
+/// A running API plus direct handles on the store, queue, tick and worker.
+pub struct TestApp {
+    /// Base URL of the API.
+    pub address: String,
+    /// Client for API calls.
+    pub client: reqwest::Client,
+    /// Which backend this test runs on.
+    pub backend: Backend,
+    /// The store the API uses.
+    pub store: Arc<dyn Store>,
+    /// The queue the API uses.
+    pub queue: Arc<dyn Queue>,
+    /// The rows behind the store.
+    pub rows: Rows,
+    /// PostgreSQL and Redis handles (`None` on the embedded backend).
+    servers: Option<ServerParts>,
+    /// The embedded database file, removed when the test ends.
+    embedded_file: Option<std::path::PathBuf>,
     /// The local HTTP target.
     pub target: Target,
     /// Tick tuning used by `run_tick_once`.
@@ -136,7 +233,50 @@ pub async fn spawn_app_on(services: Services) -> TestApp {
         .get_connection_manager()
         .await
         .expect("could not connect to Redis at REDIS_URL; is it running?");
+    let servers = ServerParts {
+        db: db.clone(),
+        database_url,
+        redis_url: services.redis_url.clone(),
+        redis,
+        key_prefix,
+    };
+    let mut app = assemble(Backend::Servers, store, queue, Rows::Postgres(db)).await;
+    app.servers = Some(servers);
+    app
+}
 
+/// Starts everything for one test on the embedded backend: an SQLite file of its own and
+/// an in-memory queue.
+pub async fn spawn_embedded_app() -> TestApp {
+    let path = std::env::temp_dir().join(format!("tickwork-test-{}.db", Uuid::now_v7().simple()));
+    let store = Arc::new(
+        SqliteStore::open(&path)
+            .await
+            .expect("could not open the embedded database"),
+    );
+    store.migrate().await.expect("embedded migrations failed");
+    let rows = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(&path)
+                .busy_timeout(std::time::Duration::from_secs(10)),
+        )
+        .await
+        .expect("could not open the embedded database for looking at rows");
+    let queue = Arc::new(MemoryQueue::new());
+    let mut app = assemble(Backend::Embedded, store, queue, Rows::Sqlite(rows)).await;
+    app.embedded_file = Some(path);
+    app
+}
+
+/// The API on a free port, a worker and a target over `store` and `queue`.
+async fn assemble(
+    backend: Backend,
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    rows: Rows,
+) -> TestApp {
     let state = AppState {
         store: store.clone(),
         queue: queue.clone(),
@@ -167,20 +307,38 @@ pub async fn spawn_app_on(services: Services) -> TestApp {
     TestApp {
         address,
         client: reqwest::Client::new(),
+        backend,
         store,
         queue,
-        db,
-        database_url,
-        redis_url: services.redis_url.clone(),
-        redis,
-        key_prefix,
+        rows,
+        servers: None,
+        embedded_file: None,
         target: Target::spawn().await,
         tick_settings: TickSettings::default(),
         worker,
     }
 }
 
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(path) = &self.embedded_file {
+            for suffix in ["", "-wal", "-shm", ".lock"] {
+                let mut file = path.as_os_str().to_owned();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
+            }
+        }
+    }
+}
+
 impl TestApp {
+    /// The PostgreSQL and Redis handles; for tests that run on the servers only.
+    pub fn servers(&self) -> &ServerParts {
+        self.servers
+            .as_ref()
+            .expect("this test runs on PostgreSQL and Redis (spawn_app), not the embedded backend")
+    }
+
     /// A valid job body pointed at the target, with `overrides` merged in.
     pub fn job_body(&self, overrides: Value) -> Value {
         let mut body = json!({
@@ -318,28 +476,21 @@ impl TestApp {
 
     /// Rows in `jobs`.
     pub async fn job_rows(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM jobs")
-            .fetch_one(&self.db)
-            .await
-            .expect("count jobs")
+        self.rows.count("SELECT count(*) FROM jobs").await
     }
 
     /// Rows in `executions`.
     pub async fn execution_rows(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM executions")
-            .fetch_one(&self.db)
-            .await
-            .expect("count executions")
+        self.rows.count("SELECT count(*) FROM executions").await
     }
 
     /// Executions not yet final (QUEUED, RUNNING, RETRYING).
     pub async fn unfinished(&self) -> i64 {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM executions WHERE status IN ('QUEUED', 'RUNNING', 'RETRYING')",
-        )
-        .fetch_one(&self.db)
-        .await
-        .expect("count unfinished")
+        self.rows
+            .count(
+                "SELECT count(*) FROM executions WHERE status IN ('QUEUED', 'RUNNING', 'RETRYING')",
+            )
+            .await
     }
 
     /// Waits until every execution is final, up to `limit`; true if they all are.

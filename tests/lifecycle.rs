@@ -1,26 +1,20 @@
 //! Retries with backoff, dead letters, every attempt kept, and what deactivating a job
 //! does to fires in flight. Time moves by passing `now`; nothing sleeps.
 
-use chrono::Duration;
+use chrono::{Duration, DurationRound};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
-use tickwork::queue::Queue;
 
-use crate::helpers::{spawn_app, time, TestApp};
+use crate::helpers::{on_both_backends, time, Backend, TestApp};
 
 /// Creates a job, fires it once (due by the storage clock, not ahead of it), and returns
 /// (job id, execution id).
 async fn fire(app: &TestApp, overrides: Value) -> (String, String) {
     let job = app.create_job(overrides).await;
     let now = app.clock().await;
-    sqlx::query(
-        "UPDATE jobs SET next_run_at = date_trunc('second', $1::timestamptz) WHERE id = $2",
-    )
-    .bind(now)
-    .bind(uuid::Uuid::parse_str(job["id"].as_str().unwrap()).unwrap())
-    .execute(&app.db)
-    .await
-    .unwrap();
+    let second = now.duration_trunc(Duration::seconds(1)).unwrap();
+    let job_id = uuid::Uuid::parse_str(job["id"].as_str().unwrap()).unwrap();
+    app.rows.set_next_run(job_id, second).await;
     assert_eq!(app.run_tick_once(now).await.fired, 1);
     let id = job["id"].as_str().unwrap().to_string();
     let history = app.history(&id).await;
@@ -43,9 +37,7 @@ async fn execution(app: &TestApp, id: &str) -> Value {
     app.get_json(&format!("/api/v1/executions/{id}")).await
 }
 
-#[tokio::test]
-async fn a_target_failing_twice_then_succeeding_gets_three_attempts_and_succeeds() {
-    let app = spawn_app().await;
+async fn a_target_failing_twice_then_succeeding_gets_three_attempts_and_succeeds(app: TestApp) {
     app.target.script(&[(503, None), (500, None)]);
     let (job_id, execution_id) = fire(&app, json!({"maxRetries": 3})).await;
 
@@ -96,9 +88,9 @@ async fn a_target_failing_twice_then_succeeding_gets_three_attempts_and_succeeds
     assert_eq!(history[0]["attempts"].as_array().unwrap().len(), 3);
 }
 
-#[tokio::test]
-async fn a_target_that_always_fails_ends_failed_after_max_retries_in_the_dead_letter_list() {
-    let app = spawn_app().await;
+async fn a_target_that_always_fails_ends_failed_after_max_retries_in_the_dead_letter_list(
+    app: TestApp,
+) {
     app.target.respond_with(500);
     let (_, execution_id) = fire(&app, json!({"maxRetries": 2})).await;
     run_to_the_end(&app, Duration::seconds(60)).await;
@@ -107,20 +99,21 @@ async fn a_target_that_always_fails_ends_failed_after_max_retries_in_the_dead_le
     let done = execution(&app, &execution_id).await;
     assert_eq!(done["status"], "FAILED");
     assert_eq!(done["attempts"].as_array().unwrap().len(), 3);
-    let mut redis = app.redis.clone();
-    let dead: Vec<String> = redis
-        .lrange(format!("{}:failed", app.key_prefix), 0, -1)
-        .await
-        .unwrap();
-    assert_eq!(dead, [execution_id]);
+    if app.backend == Backend::Servers {
+        let servers = app.servers();
+        let mut redis = servers.redis.clone();
+        let dead: Vec<String> = redis
+            .lrange(format!("{}:failed", servers.key_prefix), 0, -1)
+            .await
+            .unwrap();
+        assert_eq!(dead, [execution_id]);
+    }
     let stats = app.get_json("/queue/stats").await;
     assert_eq!(stats["queue_stats"]["failed"], 1);
     assert_eq!(stats["queue_stats"]["retrying"], 0);
 }
 
-#[tokio::test]
-async fn a_404_fails_at_once_without_retries() {
-    let app = spawn_app().await;
+async fn a_404_fails_at_once_without_retries(app: TestApp) {
     app.target.respond_with(404);
     let (_, execution_id) = fire(&app, json!({"maxRetries": 5})).await;
     run_to_the_end(&app, Duration::seconds(60)).await;
@@ -130,9 +123,7 @@ async fn a_404_fails_at_once_without_retries() {
     assert_eq!(done["httpStatus"], 404);
 }
 
-#[tokio::test]
-async fn retry_after_is_respected() {
-    let app = spawn_app().await;
+async fn retry_after_is_respected(app: TestApp) {
     app.target.script(&[(429, Some("3"))]);
     let (_, execution_id) = fire(&app, json!({})).await;
     app.drain_queue().await;
@@ -157,9 +148,7 @@ async fn retry_after_is_respected() {
     assert_eq!(app.target.received().len(), 2);
 }
 
-#[tokio::test]
-async fn an_at_most_once_fire_that_fails_is_sent_once_and_never_retried() {
-    let app = spawn_app().await;
+async fn an_at_most_once_fire_that_fails_is_sent_once_and_never_retried(app: TestApp) {
     app.target.respond_with(503);
     let (_, execution_id) = fire(
         &app,
@@ -171,9 +160,7 @@ async fn an_at_most_once_fire_that_fails_is_sent_once_and_never_retried() {
     assert_eq!(execution(&app, &execution_id).await["status"], "FAILED");
 }
 
-#[tokio::test]
-async fn deleting_a_job_cancels_its_queued_fire_which_is_never_sent() {
-    let app = spawn_app().await;
+async fn deleting_a_job_cancels_its_queued_fire_which_is_never_sent(app: TestApp) {
     let (job_id, execution_id) = fire(&app, json!({})).await;
     assert_eq!(app.delete_job(&job_id).await.status(), 204);
     let pass = app.drain_queue().await;
@@ -184,9 +171,7 @@ async fn deleting_a_job_cancels_its_queued_fire_which_is_never_sent() {
     assert!(cancelled["finishedAt"].is_string());
 }
 
-#[tokio::test]
-async fn deactivating_a_job_cancels_a_fire_waiting_to_be_retried() {
-    let app = spawn_app().await;
+async fn deactivating_a_job_cancels_a_fire_waiting_to_be_retried(app: TestApp) {
     app.target.respond_with(500);
     let (job_id, execution_id) = fire(&app, json!({})).await;
     app.drain_queue().await;
@@ -207,9 +192,7 @@ async fn deactivating_a_job_cancels_a_fire_waiting_to_be_retried() {
     );
 }
 
-#[tokio::test]
-async fn a_running_fire_finishes_when_its_job_is_deleted_meanwhile() {
-    let app = spawn_app().await;
+async fn a_running_fire_finishes_when_its_job_is_deleted_meanwhile(app: TestApp) {
     let (job_id, execution_id) = fire(&app, json!({})).await;
     let taken = app.worker.take(10).await.unwrap();
     assert_eq!(taken.deliveries.len(), 1);
@@ -221,22 +204,29 @@ async fn a_running_fire_finishes_when_its_job_is_deleted_meanwhile() {
     assert_eq!(execution(&app, &execution_id).await["status"], "SUCCEEDED");
 }
 
-#[tokio::test]
-async fn a_retry_whose_scheduled_item_was_lost_is_found_by_the_sweeper() {
-    let app = spawn_app().await;
+async fn a_retry_whose_scheduled_item_was_lost_is_found_by_the_sweeper(app: TestApp) {
     app.target.script(&[(500, None)]);
     let (_, execution_id) = fire(&app, json!({})).await;
     app.drain_queue().await;
     let due = time(&execution(&app, &execution_id).await["nextAttemptAt"]);
     // Lose the scheduled item, as a Redis restart without persistence would.
-    let mut redis = app.redis.clone();
-    let _: () = redis
-        .del(format!("{}:scheduled", app.key_prefix))
-        .await
-        .unwrap();
+    let far = due + Duration::days(1);
+    assert_eq!(app.queue.take_due(far, 100).await.unwrap().len(), 1);
     assert_eq!(app.promote(due + Duration::seconds(1)).await, 0);
     assert_eq!(app.sweep(due + Duration::seconds(10)).await, 1);
     app.drain_queue().await;
     assert_eq!(execution(&app, &execution_id).await["status"], "SUCCEEDED");
     assert_eq!(app.target.received().len(), 2);
 }
+
+on_both_backends!(
+    a_target_failing_twice_then_succeeding_gets_three_attempts_and_succeeds,
+    a_target_that_always_fails_ends_failed_after_max_retries_in_the_dead_letter_list,
+    a_404_fails_at_once_without_retries,
+    retry_after_is_respected,
+    an_at_most_once_fire_that_fails_is_sent_once_and_never_retried,
+    deleting_a_job_cancels_its_queued_fire_which_is_never_sent,
+    deactivating_a_job_cancels_a_fire_waiting_to_be_retried,
+    a_running_fire_finishes_when_its_job_is_deleted_meanwhile,
+    a_retry_whose_scheduled_item_was_lost_is_found_by_the_sweeper,
+);

@@ -261,3 +261,195 @@ async fn serve_runs_the_api_the_tick_and_a_worker_in_one_process() {
         serve.output()
     );
 }
+
+/// Waits for `GET {api}/health` to answer 200, up to 10 s.
+async fn healthy(api: &str) -> bool {
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("{api}/health")).send().await {
+            if r.status().is_success() {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// A writable connection to an embedded database that `serve` is using.
+async fn embedded_rows(db: &std::path::Path) -> sqlx::SqlitePool {
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db)
+                .busy_timeout(Duration::from_secs(10)),
+        )
+        .await
+        .expect("cannot open the embedded database")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_serve_keeps_both_promises_across_kill_9_and_refuses_a_second_process() {
+    let target = crate::target::Target::spawn().await;
+    let db = std::env::temp_dir().join(format!(
+        "tickwork-test-kill-{}.db",
+        uuid::Uuid::now_v7().simple()
+    ));
+    let port = free_port().to_string();
+    let env = [
+        ("SERVER_PORT", port.as_str()),
+        ("SERVER_HOST", "127.0.0.1"),
+        ("LEASE_DURATION", "2s"),
+    ];
+    let api = format!("http://127.0.0.1:{port}");
+    let mut serve = Process::embedded(&db, &env);
+    assert!(
+        healthy(&api).await,
+        "serve did not start: {}",
+        serve.output()
+    );
+    assert!(
+        serve.output().contains("backend embedded"),
+        "{}",
+        serve.output()
+    );
+
+    // A second process on the same file is refused, and the first is unharmed.
+    let second_port = free_port().to_string();
+    let second = Process::embedded(&db, &[("SERVER_PORT", second_port.as_str())]);
+    let mut second = second;
+    let status = second.wait_exit(Duration::from_secs(10)).await;
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "a second process started: {status:?}"
+    );
+    assert!(
+        second.output().contains("in use by another process"),
+        "{}",
+        second.output()
+    );
+    assert!(healthy(&api).await);
+
+    // Every second, one fire of each kind taking 1.5 s at the target.
+    let client = reqwest::Client::new();
+    for (kind, path) in [
+        ("AT_LEAST_ONCE", "/sleep/1500"),
+        ("AT_MOST_ONCE", "/sleep/1501"),
+    ] {
+        let response = client
+            .post(format!("{api}/api/v1/jobs"))
+            .json(&serde_json::json!({
+                "name": kind,
+                "cronExpression": "* * * * * *",
+                "httpUrl": format!("{}{path}", target.url),
+                "executionType": kind,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    // Kill it while requests of both kinds are in flight.
+    let in_flight = target
+        .wait_until(Duration::from_secs(15), |received| received.len() >= 8)
+        .await;
+    assert!(in_flight, "no requests: {}", serve.output());
+    while target.in_flight("/sleep/1500") == 0 || target.in_flight("/sleep/1501") == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    serve.kill9();
+    let rows = embedded_rows(&db).await;
+    let before: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT id, status FROM executions WHERE status = 'SUCCEEDED'")
+            .fetch_all(&rows)
+            .await
+            .unwrap();
+    assert!(!before.is_empty());
+
+    // Start again on the same file: the lock went with the killed process.
+    let mut serve = Process::embedded(&db, &env);
+    assert!(healthy(&api).await, "no restart: {}", serve.output());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sqlx::query("UPDATE jobs SET next_run_at = NULL")
+        .execute(&rows)
+        .await
+        .unwrap();
+    let mut settled = false;
+    for _ in 0..300 {
+        let unfinished: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM executions WHERE status IN ('QUEUED', 'RUNNING', 'RETRYING')",
+        )
+        .fetch_one(&rows)
+        .await
+        .unwrap();
+        if unfinished == 0 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(settled, "fires left unfinished: {}", serve.output());
+
+    let all: Vec<(uuid::Uuid, String, String, i32)> = sqlx::query_as(
+        "SELECT e.id, j.execution_type, e.status, e.crashes FROM executions e \
+         JOIN jobs j ON j.id = e.job_id",
+    )
+    .fetch_all(&rows)
+    .await
+    .unwrap();
+    let r = crate::cluster::Reconciliation {
+        rows: all
+            .iter()
+            .map(|(id, kind, status, _)| (id.to_string(), kind.clone(), status.clone()))
+            .collect(),
+        requests: target.requests_per_execution(),
+    };
+    r.assert_promises_kept();
+    assert_eq!(
+        r.unknown_requests(),
+        0,
+        "a request for a fire not in history"
+    );
+    let rerun = all
+        .iter()
+        .filter(|(_, kind, status, crashes)| {
+            kind == "AT_LEAST_ONCE" && status == "SUCCEEDED" && *crashes > 0
+        })
+        .count();
+    let abandoned = r.count("AT_MOST_ONCE", "ABANDONED");
+    assert!(
+        rerun >= 1,
+        "the AT_LEAST_ONCE fire cut off was not run again"
+    );
+    assert!(
+        abandoned >= 1,
+        "the AT_MOST_ONCE fire cut off was not abandoned"
+    );
+    for (id, status) in &before {
+        let kept = all.iter().find(|(i, ..)| i == id);
+        assert_eq!(
+            kept.map(|k| k.2.as_str()),
+            Some(status.as_str()),
+            "history lost {id}"
+        );
+    }
+    println!(
+        "embedded kill -9: {} fires, {} AT_LEAST_ONCE run again after the kill, {} AT_MOST_ONCE abandoned, \
+         0 lost, 0 delivered twice, {} finished fires kept",
+        all.len(),
+        rerun,
+        abandoned,
+        before.len()
+    );
+
+    serve.signal("TERM");
+    let status = serve.wait_exit(Duration::from_secs(20)).await;
+    assert!(status.is_some_and(|s| s.success()), "{}", serve.output());
+    rows.close().await;
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut file = db.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+}

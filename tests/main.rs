@@ -1,9 +1,12 @@
 //! tickwork's integration tests: one binary, real PostgreSQL and Redis, a local target.
 //!
-//! Each test gets its own database and Redis key prefix, so they run in parallel.
+//! Each test gets its own database and Redis key prefix, so they run in parallel. Tests
+//! listed in `on_both_backends!` run twice: on PostgreSQL and Redis (`on_servers`) and on
+//! the embedded SQLite file and in-memory queue (`on_embedded`).
 
 mod api; // job endpoints: create, read, list, history, and every kind of bad input
 mod cluster; // real tick and worker processes, and PostgreSQL and Redis servers of a test's own
+mod conformance; // the store and queue contracts, directly, on both backends
 mod deploy; // Dockerfile, compose files, SAM template and README name the same binaries
 mod faults; // crashes, restarts, concurrent instances: nothing lost or doubled where promised
 mod helpers; // spawn_app(): the API, store, queue, worker and a logging HTTP target

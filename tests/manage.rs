@@ -4,11 +4,9 @@
 use chrono::Duration;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, time};
+use crate::helpers::{on_both_backends, time, TestApp};
 
-#[tokio::test]
-async fn patching_the_schedule_moves_next_run_at_and_leaves_other_fields() {
-    let app = spawn_app().await;
+async fn patching_the_schedule_moves_next_run_at_and_leaves_other_fields(app: TestApp) {
     let job = app
         .create_job(json!({"cronExpression": "0 0 0 1 1 *", "description": "yearly"}))
         .await;
@@ -32,9 +30,7 @@ async fn patching_the_schedule_moves_next_run_at_and_leaves_other_fields() {
     assert_eq!(app.get_json(&format!("/api/v1/jobs/{id}")).await, patched);
 }
 
-#[tokio::test]
-async fn patching_the_time_zone_recomputes_next_run_at() {
-    let app = spawn_app().await;
+async fn patching_the_time_zone_recomputes_next_run_at(app: TestApp) {
     let job = app
         .create_job(json!({"cronExpression": "0 0 12 * * *"}))
         .await;
@@ -52,9 +48,7 @@ async fn patching_the_time_zone_recomputes_next_run_at() {
         .ends_with("T03:00:00.000Z"));
 }
 
-#[tokio::test]
-async fn a_bad_patch_is_refused_naming_the_field_and_changes_nothing() {
-    let app = spawn_app().await;
+async fn a_bad_patch_is_refused_naming_the_field_and_changes_nothing(app: TestApp) {
     let job = app.create_job(json!({})).await;
     let id = job["id"].as_str().unwrap();
     for (body, status, field) in [
@@ -87,9 +81,7 @@ async fn a_bad_patch_is_refused_naming_the_field_and_changes_nothing() {
     assert_eq!(response.status(), 404);
 }
 
-#[tokio::test]
-async fn a_deleted_job_stops_firing_stays_readable_and_leaves_the_list() {
-    let app = spawn_app().await;
+async fn a_deleted_job_stops_firing_stays_readable_and_leaves_the_list(app: TestApp) {
     let job = app
         .create_job(json!({"cronExpression": "* * * * * *"}))
         .await;
@@ -121,9 +113,7 @@ async fn a_deleted_job_stops_firing_stays_readable_and_leaves_the_list() {
     );
 }
 
-#[tokio::test]
-async fn reactivating_a_deleted_job_clears_deleted_at_and_resumes_firing() {
-    let app = spawn_app().await;
+async fn reactivating_a_deleted_job_clears_deleted_at_and_resumes_firing(app: TestApp) {
     let job = app
         .create_job(json!({"cronExpression": "*/2 * * * * *"}))
         .await;
@@ -140,9 +130,7 @@ async fn reactivating_a_deleted_job_clears_deleted_at_and_resumes_firing() {
     assert_eq!(app.target.received().len(), 1);
 }
 
-#[tokio::test]
-async fn lists_filter_by_is_active() {
-    let app = spawn_app().await;
+async fn lists_filter_by_is_active(app: TestApp) {
     let active = app.create_job(json!({"name": "on"})).await;
     let paused = app
         .create_job(json!({"name": "off", "isActive": false}))
@@ -156,9 +144,7 @@ async fn lists_filter_by_is_active() {
     assert_eq!(response.status(), 400);
 }
 
-#[tokio::test]
-async fn the_schedule_lists_the_next_fire_times_from_now() {
-    let app = spawn_app().await;
+async fn the_schedule_lists_the_next_fire_times_from_now(app: TestApp) {
     let job = app
         .create_job(json!({"cronExpression": "0 30 9 * * MON-FRI", "timezone": "America/New_York"}))
         .await;
@@ -193,9 +179,7 @@ async fn the_schedule_lists_the_next_fire_times_from_now() {
     }
 }
 
-#[tokio::test]
-async fn queue_stats_count_every_structure() {
-    let app = spawn_app().await;
+async fn queue_stats_count_every_structure(app: TestApp) {
     let stats = app.get_json("/queue/stats").await;
     assert_eq!(
         stats,
@@ -211,9 +195,7 @@ async fn queue_stats_count_every_structure() {
     assert_eq!(stats["queue_stats"]["completed"], 1);
 }
 
-#[tokio::test]
-async fn unknown_executions_are_404() {
-    let app = spawn_app().await;
+async fn unknown_executions_are_404(app: TestApp) {
     for id in [uuid::Uuid::now_v7().to_string(), "nope".to_string()] {
         let response = app.get(&format!("/api/v1/executions/{id}")).await;
         assert_eq!(response.status(), 404);
@@ -221,3 +203,15 @@ async fn unknown_executions_are_404() {
         assert_eq!(body["error"]["code"], "not_found");
     }
 }
+
+on_both_backends!(
+    patching_the_schedule_moves_next_run_at_and_leaves_other_fields,
+    patching_the_time_zone_recomputes_next_run_at,
+    a_bad_patch_is_refused_naming_the_field_and_changes_nothing,
+    a_deleted_job_stops_firing_stays_readable_and_leaves_the_list,
+    reactivating_a_deleted_job_clears_deleted_at_and_resumes_firing,
+    lists_filter_by_is_active,
+    the_schedule_lists_the_next_fire_times_from_now,
+    queue_stats_count_every_structure,
+    unknown_executions_are_404,
+);

@@ -2,15 +2,12 @@
 
 use chrono::Duration;
 use serde_json::json;
-use tickwork::queue::Queue;
-use tickwork::store::{DueJob, Store};
+use tickwork::store::DueJob;
 use tickwork::tick::plan_fires;
 
-use crate::helpers::{spawn_app, time};
+use crate::helpers::{on_both_backends, time, TestApp};
 
-#[tokio::test]
-async fn a_due_job_fires_once_and_its_next_run_moves_on() {
-    let app = spawn_app().await;
+async fn a_due_job_fires_once_and_its_next_run_moves_on(app: TestApp) {
     let job = app
         .create_job(json!({"cronExpression": "*/2 * * * * *"}))
         .await;
@@ -42,9 +39,7 @@ async fn a_due_job_fires_once_and_its_next_run_moves_on() {
     assert_eq!(app.queue.stats().await.unwrap().ready, 1);
 }
 
-#[tokio::test]
-async fn a_job_a_few_seconds_late_fires_every_missed_second_late() {
-    let app = spawn_app().await;
+async fn a_job_a_few_seconds_late_fires_every_missed_second_late(app: TestApp) {
     let job = app
         .create_job(json!({"cronExpression": "* * * * * *"}))
         .await;
@@ -62,9 +57,9 @@ async fn a_job_a_few_seconds_late_fires_every_missed_second_late() {
     assert_eq!(scheduled, expected);
 }
 
-#[tokio::test]
-async fn a_fire_later_than_the_misfire_threshold_fires_once_at_the_latest_missed_time() {
-    let app = spawn_app().await;
+async fn a_fire_later_than_the_misfire_threshold_fires_once_at_the_latest_missed_time(
+    app: TestApp,
+) {
     let job = app
         .create_job(json!({"cronExpression": "*/10 * * * * *"}))
         .await;
@@ -87,9 +82,7 @@ async fn a_fire_later_than_the_misfire_threshold_fires_once_at_the_latest_missed
     );
 }
 
-#[tokio::test]
-async fn inactive_jobs_have_no_next_run_and_never_fire() {
-    let app = spawn_app().await;
+async fn inactive_jobs_have_no_next_run_and_never_fire(app: TestApp) {
     let job = app.create_job(json!({"isActive": false})).await;
     assert_eq!(job["nextRunAt"], serde_json::Value::Null);
     let pass = app
@@ -99,9 +92,7 @@ async fn inactive_jobs_have_no_next_run_and_never_fire() {
     assert_eq!(app.execution_rows().await, 0);
 }
 
-#[tokio::test]
-async fn a_pass_claims_batch_after_batch_until_no_job_is_due() {
-    let mut app = spawn_app().await;
+async fn a_pass_claims_batch_after_batch_until_no_job_is_due(mut app: TestApp) {
     app.tick_settings.batch_size = 3;
     let mut latest = app.clock().await;
     for _ in 0..10 {
@@ -116,9 +107,7 @@ async fn a_pass_claims_batch_after_batch_until_no_job_is_due() {
     assert_eq!(app.queue.stats().await.unwrap().ready as usize, pass.fired);
 }
 
-#[tokio::test]
-async fn concurrent_ticks_record_exactly_one_execution_per_fire() {
-    let app = spawn_app().await;
+async fn concurrent_ticks_record_exactly_one_execution_per_fire(app: TestApp) {
     let mut latest = app.clock().await;
     for _ in 0..20 {
         let job = app
@@ -139,19 +128,19 @@ async fn concurrent_ticks_record_exactly_one_execution_per_fire() {
             "every job fires each second"
         );
     }
-    let (rows, fires): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT (job_id, scheduled_at)) FROM executions")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let rows = app.execution_rows().await;
+    let fires = app
+        .rows
+        .count("SELECT count(*) FROM (SELECT DISTINCT job_id, scheduled_at FROM executions) f")
+        .await;
     assert_eq!(rows, fires, "no fire recorded twice");
-    let per_job: Vec<i64> = sqlx::query_scalar(
-        "SELECT count(*) FROM executions WHERE scheduled_at <= $1 GROUP BY job_id",
-    )
-    .bind(latest + Duration::seconds(2))
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
+    let per_job = app
+        .rows
+        .counts_at(
+            "SELECT count(*) FROM executions WHERE scheduled_at <= $1 GROUP BY job_id",
+            latest + Duration::seconds(2),
+        )
+        .await;
     assert_eq!(per_job.len(), 20);
     assert!(
         per_job.iter().all(|n| *n >= 3),
@@ -160,9 +149,7 @@ async fn concurrent_ticks_record_exactly_one_execution_per_fire() {
     assert_eq!(app.queue.stats().await.unwrap().ready as i64, rows);
 }
 
-#[tokio::test]
-async fn a_crash_between_commit_and_push_is_delivered_by_the_sweeper() {
-    let app = spawn_app().await;
+async fn a_crash_between_commit_and_push_is_delivered_by_the_sweeper(app: TestApp) {
     let job = app
         .create_job(json!({"cronExpression": "*/2 * * * * *"}))
         .await;
@@ -199,18 +186,14 @@ async fn a_crash_between_commit_and_push_is_delivered_by_the_sweeper() {
     );
 }
 
-#[tokio::test]
-async fn pushing_the_same_execution_twice_leaves_one_item() {
-    let app = spawn_app().await;
+async fn pushing_the_same_execution_twice_leaves_one_item(app: TestApp) {
     let id = uuid::Uuid::now_v7();
     assert_eq!(app.queue.push(&[id, id]).await.unwrap(), 1);
     assert_eq!(app.queue.push(&[id]).await.unwrap(), 0);
     assert_eq!(app.queue.stats().await.unwrap().ready, 1);
 }
 
-#[tokio::test]
-async fn fires_ahead_of_time_wait_in_the_upcoming_set_until_their_second() {
-    let mut app = spawn_app().await;
+async fn fires_ahead_of_time_wait_in_the_upcoming_set_until_their_second(mut app: TestApp) {
     app.tick_settings.lookahead = std::time::Duration::from_secs(1);
     let job = app
         .create_job(json!({"cronExpression": "* * * * * *"}))
@@ -245,9 +228,9 @@ async fn fires_ahead_of_time_wait_in_the_upcoming_set_until_their_second() {
     );
 }
 
-#[tokio::test]
-async fn a_fire_recorded_ahead_is_forgotten_when_its_job_is_paused_or_rescheduled() {
-    let mut app = spawn_app().await;
+async fn a_fire_recorded_ahead_is_forgotten_when_its_job_is_paused_or_rescheduled(
+    mut app: TestApp,
+) {
     app.tick_settings.lookahead = std::time::Duration::from_secs(1);
     for change in [
         json!({"isActive": false}),
@@ -271,9 +254,7 @@ async fn a_fire_recorded_ahead_is_forgotten_when_its_job_is_paused_or_reschedule
     assert!(app.target.received().is_empty());
 }
 
-#[tokio::test]
-async fn pausing_and_resuming_within_the_look_ahead_loses_no_fire() {
-    let mut app = spawn_app().await;
+async fn pausing_and_resuming_within_the_look_ahead_loses_no_fire(mut app: TestApp) {
     app.tick_settings.lookahead = std::time::Duration::from_secs(2);
     let job = app
         .create_job(json!({"cronExpression": "* * * * * *"}))
@@ -301,9 +282,7 @@ async fn pausing_and_resuming_within_the_look_ahead_loses_no_fire() {
     );
 }
 
-#[tokio::test]
-async fn forbid_with_look_ahead_skips_nothing_when_fires_do_not_overlap() {
-    let mut app = spawn_app().await;
+async fn forbid_with_look_ahead_skips_nothing_when_fires_do_not_overlap(mut app: TestApp) {
     app.tick_settings.lookahead = std::time::Duration::from_secs(2);
     let job = app
         .create_job(json!({"cronExpression": "* * * * * *", "concurrencyPolicy": "FORBID"}))
@@ -329,9 +308,9 @@ async fn forbid_with_look_ahead_skips_nothing_when_fires_do_not_overlap() {
     assert_eq!(app.target.received().len(), 4);
 }
 
-#[tokio::test]
-async fn retention_deletes_old_finished_executions_with_their_attempts_and_keeps_unfinished_ones() {
-    let app = spawn_app().await;
+async fn retention_deletes_old_finished_executions_with_their_attempts_and_keeps_unfinished_ones(
+    app: TestApp,
+) {
     let job = app
         .create_job(json!({"cronExpression": "* * * * * *"}))
         .await;
@@ -339,14 +318,9 @@ async fn retention_deletes_old_finished_executions_with_their_attempts_and_keeps
     assert_eq!(app.run_tick_once(due + Duration::seconds(3)).await.fired, 4);
     assert_eq!(app.drain_queue().await.succeeded, 4);
     assert_eq!(app.run_tick_once(due + Duration::seconds(4)).await.fired, 1);
-    let attempts = |app: &crate::helpers::TestApp| {
-        let db = app.db.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM attempts")
-                .fetch_one(&db)
-                .await
-                .unwrap()
-        }
+    let attempts = |app: &TestApp| {
+        let rows = app.rows.clone();
+        async move { rows.count("SELECT count(*) FROM attempts").await }
     };
     assert_eq!(attempts(&app).await, 4);
 
@@ -371,3 +345,19 @@ async fn retention_deletes_old_finished_executions_with_their_attempts_and_keeps
     assert_eq!(left.len(), 1, "the unfinished fire stays");
     assert_eq!(left[0]["status"], "QUEUED");
 }
+
+on_both_backends!(
+    a_due_job_fires_once_and_its_next_run_moves_on,
+    a_job_a_few_seconds_late_fires_every_missed_second_late,
+    a_fire_later_than_the_misfire_threshold_fires_once_at_the_latest_missed_time,
+    inactive_jobs_have_no_next_run_and_never_fire,
+    a_pass_claims_batch_after_batch_until_no_job_is_due,
+    concurrent_ticks_record_exactly_one_execution_per_fire,
+    a_crash_between_commit_and_push_is_delivered_by_the_sweeper,
+    pushing_the_same_execution_twice_leaves_one_item,
+    fires_ahead_of_time_wait_in_the_upcoming_set_until_their_second,
+    a_fire_recorded_ahead_is_forgotten_when_its_job_is_paused_or_rescheduled,
+    pausing_and_resuming_within_the_look_ahead_loses_no_fire,
+    forbid_with_look_ahead_skips_nothing_when_fires_do_not_overlap,
+    retention_deletes_old_finished_executions_with_their_attempts_and_keeps_unfinished_ones,
+);

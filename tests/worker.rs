@@ -2,13 +2,10 @@
 //! to duplicate deliveries.
 
 use chrono::{DateTime, Utc};
-use redis::AsyncCommands;
 use serde_json::{json, Value};
 use tickwork::model::{ExecutionStatus, Outcome};
-use tickwork::queue::Queue;
-use tickwork::store::Store;
 
-use crate::helpers::{spawn_app, time, TestApp};
+use crate::helpers::{on_both_backends, time, TestApp};
 
 /// Creates a job, fires it once at its first fire time, and returns (job, fire time).
 async fn fire_once(app: &TestApp, overrides: Value) -> (Value, DateTime<Utc>) {
@@ -19,9 +16,9 @@ async fn fire_once(app: &TestApp, overrides: Value) -> (Value, DateTime<Utc>) {
     (job, due)
 }
 
-#[tokio::test]
-async fn a_fire_reaches_the_target_once_with_every_tickwork_header_and_history_shows_it() {
-    let app = spawn_app().await;
+async fn a_fire_reaches_the_target_once_with_every_tickwork_header_and_history_shows_it(
+    app: TestApp,
+) {
     let (job, due) = fire_once(&app, json!({})).await;
     let job_id = job["id"].as_str().unwrap();
 
@@ -73,9 +70,7 @@ async fn a_fire_reaches_the_target_once_with_every_tickwork_header_and_history_s
     );
 }
 
-#[tokio::test]
-async fn the_jobs_method_headers_and_body_are_sent_as_given() {
-    let app = spawn_app().await;
+async fn the_jobs_method_headers_and_body_are_sent_as_given(app: TestApp) {
     fire_once(
         &app,
         json!({
@@ -98,9 +93,7 @@ async fn the_jobs_method_headers_and_body_are_sent_as_given() {
     assert_eq!(r.body, "{\"report\":\"daily\"}");
 }
 
-#[tokio::test]
-async fn a_failing_target_is_recorded_failed_with_its_status() {
-    let app = spawn_app().await;
+async fn a_failing_target_is_recorded_failed_with_its_status(app: TestApp) {
     app.target.respond_with(500);
     let (job, _) = fire_once(&app, json!({"maxRetries": 0})).await;
     let pass = app.drain_queue().await;
@@ -114,9 +107,7 @@ async fn a_failing_target_is_recorded_failed_with_its_status() {
     assert_eq!((stats.processing, stats.failed), (0, 1));
 }
 
-#[tokio::test]
-async fn an_unreachable_target_is_recorded_failed_with_the_connection_error() {
-    let app = spawn_app().await;
+async fn an_unreachable_target_is_recorded_failed_with_the_connection_error(app: TestApp) {
     // A port nothing listens on: bind one, then free it.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -135,18 +126,15 @@ async fn an_unreachable_target_is_recorded_failed_with_the_connection_error() {
     assert!(error.contains("could not connect"), "{error}");
 }
 
-#[tokio::test]
-async fn two_deliveries_of_one_execution_make_one_request() {
-    let app = spawn_app().await;
+async fn two_deliveries_of_one_execution_make_one_request(app: TestApp) {
     let (job, _) = fire_once(&app, json!({})).await;
     let history = app.history(job["id"].as_str().unwrap()).await;
     let id = history[0]["id"].as_str().unwrap().to_string();
     // Deliver the id twice more, bypassing the queue's de-duplication, as a re-push racing
     // a worker would; then let two workers race for the copies.
-    let mut redis = app.redis.clone();
-    let ready = format!("{}:ready", app.key_prefix);
-    let _: () = redis.lpush(&ready, &id).await.unwrap();
-    let _: () = redis.lpush(&ready, &id).await.unwrap();
+    let id = uuid::Uuid::parse_str(&id).unwrap();
+    app.queue.repush(&[id]).await.unwrap();
+    app.queue.repush(&[id]).await.unwrap();
     let (a, b) = tokio::join!(app.worker.run_once(2), app.worker.run_once(2));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.taken + b.taken, 3);
@@ -156,9 +144,7 @@ async fn two_deliveries_of_one_execution_make_one_request() {
     assert_eq!(app.queue.stats().await.unwrap().processing, 0);
 }
 
-#[tokio::test]
-async fn a_finished_execution_pushed_again_is_dropped_without_a_request() {
-    let app = spawn_app().await;
+async fn a_finished_execution_pushed_again_is_dropped_without_a_request(app: TestApp) {
     let (job, _) = fire_once(&app, json!({})).await;
     app.drain_queue().await;
     let history = app.history(job["id"].as_str().unwrap()).await;
@@ -169,9 +155,7 @@ async fn a_finished_execution_pushed_again_is_dropped_without_a_request() {
     assert_eq!(app.target.received().len(), 1);
 }
 
-#[tokio::test]
-async fn an_outcome_for_another_attempt_is_refused() {
-    let app = spawn_app().await;
+async fn an_outcome_for_another_attempt_is_refused(app: TestApp) {
     let (job, _) = fire_once(&app, json!({})).await;
     let history = app.history(job["id"].as_str().unwrap()).await;
     let id: uuid::Uuid = history[0]["id"].as_str().unwrap().parse().unwrap();
@@ -196,3 +180,13 @@ async fn an_outcome_for_another_attempt_is_refused() {
     let history = app.history(job["id"].as_str().unwrap()).await;
     assert_eq!(history[0]["status"], "RUNNING");
 }
+
+on_both_backends!(
+    a_fire_reaches_the_target_once_with_every_tickwork_header_and_history_shows_it,
+    the_jobs_method_headers_and_body_are_sent_as_given,
+    a_failing_target_is_recorded_failed_with_its_status,
+    an_unreachable_target_is_recorded_failed_with_the_connection_error,
+    two_deliveries_of_one_execution_make_one_request,
+    a_finished_execution_pushed_again_is_dropped_without_a_request,
+    an_outcome_for_another_attempt_is_refused,
+);

@@ -2,7 +2,7 @@
 //! terminal.
 //!
 //! ```text
-//! tickwork-local [serve]                       API, tick and worker pool in this process
+//! tickwork-local [serve] [--db FILE]           API, tick and worker pool in this process
 //! tickwork-local schedule "CRON" [--tz ZONE] [--count N]
 //! tickwork-local jobs list|create|get|pause|resume|delete ...
 //! tickwork-local history JOB_ID [--limit N]
@@ -23,7 +23,7 @@ const USAGE: &str = "\
 tickwork-local: tickwork in one process, and its command line
 
 USAGE:
-  tickwork-local [serve]                         run the API, the tick and a worker pool
+  tickwork-local [serve] [--db FILE]             run the API, the tick and a worker pool
   tickwork-local schedule CRON [--tz ZONE] [--count N]
                                                  next fire times (no server needed)
   tickwork-local jobs list [--limit N] [--all]   jobs, newest first (--all: deleted too)
@@ -39,7 +39,10 @@ OPTIONS (commands that talk to the API):
   --url URL     the API (default http://127.0.0.1:8080, or TICKWORK_URL)
   --json        print the API's JSON instead of a table
 
-serve reads the same environment as the three functions (DATABASE_URL, REDIS_URL, ...).
+serve uses PostgreSQL and Redis when DATABASE_URL/DB_HOST or REDIS_URL/REDIS_HOST is set
+(the same environment as the three functions); otherwise the embedded backend: an SQLite
+file (--db FILE, or TICKWORK_DB, default ./tickwork.db; one process at a time) and a work
+queue in memory.
 
 EXIT CODES: 0 done, 1 failed, 2 bad command line, 3 refused by the API";
 
@@ -54,7 +57,10 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let outcome = match args.positional(0) {
-        None | Some("serve") => serve::run().await.map_err(cli::Failure::Failed),
+        None | Some("serve") => match serve::check(&args) {
+            Ok(()) => serve::run(&args).await.map_err(cli::Failure::Failed),
+            Err(message) => return usage_error(&message),
+        },
         Some("schedule") => cli::schedule(&args),
         Some("jobs") => cli::jobs(&args).await,
         Some("history") => cli::history(&args).await,

@@ -1,40 +1,100 @@
 //! `tickwork-local serve`: the API, the tick and a worker pool in one process, over the
 //! same store and queue, stopping together on Ctrl-C or SIGTERM.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use tickwork::api::{self, AppState};
 use tickwork::config::Settings;
+use tickwork::queue::{MemoryQueue, Queue};
 use tickwork::startup::{database_target, shutdown_signal, Services};
+use tickwork::store::{SqliteStore, Store};
 use tickwork::tick::{self, TickSettings};
 use tickwork::worker::{Worker, WorkerSettings};
 use tokio::sync::watch;
 
+use crate::args::Args;
+
+/// Where jobs, history and work live.
+enum Backend {
+    /// PostgreSQL and Redis, exactly as the three functions use them.
+    Servers,
+    /// An SQLite file and an in-memory queue.
+    Embedded(PathBuf),
+}
+
+impl Backend {
+    /// Servers when any of their variables is set; otherwise the embedded file from
+    /// `--db`, `TICKWORK_DB` or `./tickwork.db`.
+    fn choose(args: &Args) -> Result<Self, String> {
+        args.only(&["db"], 1)?;
+        let configured = ["DATABASE_URL", "DB_HOST", "REDIS_URL", "REDIS_HOST"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+        if configured {
+            if args.flag("db") {
+                return Err(
+                    "--db names the embedded database, but DATABASE_URL/DB_HOST or \
+                     REDIS_URL/REDIS_HOST is set, which selects PostgreSQL and Redis; \
+                     unset them or drop --db"
+                        .into(),
+                );
+            }
+            return Ok(Backend::Servers);
+        }
+        let path = args
+            .value("db")
+            .map(str::to_string)
+            .or_else(|| std::env::var("TICKWORK_DB").ok().filter(|p| !p.is_empty()))
+            .unwrap_or_else(|| DEFAULT_DB.to_string());
+        Ok(Backend::Embedded(PathBuf::from(path)))
+    }
+}
+
+/// The embedded database file when neither `--db` nor `TICKWORK_DB` names one.
+pub const DEFAULT_DB: &str = "tickwork.db";
+
+/// Checks the command line of `serve` before anything starts.
+pub fn check(args: &Args) -> Result<(), String> {
+    Backend::choose(args).map(|_| ())
+}
+
 /// Runs until Ctrl-C or SIGTERM, then lets each part stop in turn.
-pub async fn run() -> anyhow::Result<()> {
+pub async fn run(args: &Args) -> anyhow::Result<()> {
+    let backend = Backend::choose(args).map_err(anyhow::Error::msg)?;
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
-    let configured = ["DATABASE_URL", "DB_HOST", "REDIS_URL", "REDIS_HOST"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
-    if !configured {
-        anyhow::bail!(
-            "set DATABASE_URL and REDIS_URL (or the DB_* and REDIS_* variables), e.g. \
-             postgres://postgres@127.0.0.1:5432/tickwork and redis://127.0.0.1:6379: the \
-             embedded backend (SQLite, no servers) is not built yet"
-        );
-    }
-    let services = Services::start(&settings).await?;
+    let (store, queue): (Arc<dyn Store>, Arc<dyn Queue>) = match &backend {
+        Backend::Servers => {
+            let services = Services::start(&settings).await?;
+            println!(
+                "tickwork-local: backend PostgreSQL at {} and Redis (key prefix {:?})",
+                database_target(&settings),
+                settings.redis.key_prefix
+            );
+            (services.store, services.queue)
+        }
+        Backend::Embedded(path) => {
+            let store = SqliteStore::open(path)
+                .await
+                .with_context(|| format!("cannot use the embedded database {}", path.display()))?;
+            store.migrate().await.with_context(|| {
+                format!("cannot migrate the embedded database {}", path.display())
+            })?;
+            println!(
+                "tickwork-local: backend embedded: jobs and history in the SQLite file {}, \
+                 work queue in memory (one process at a time; set DATABASE_URL and REDIS_URL \
+                 to use PostgreSQL and Redis)",
+                path.display()
+            );
+            (Arc::new(store), Arc::new(MemoryQueue::new()))
+        }
+    };
     let address = format!("{}:{}", settings.server_host, settings.server_port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .with_context(|| format!("failed to listen on {address} (SERVER_HOST, SERVER_PORT)"))?;
-    println!(
-        "tickwork-local: backend PostgreSQL at {} and Redis (key prefix {:?})",
-        database_target(&settings),
-        settings.redis.key_prefix
-    );
     println!("tickwork-local: API on http://{address} (try: curl http://{address}/health)");
     println!(
         "tickwork-local: outbound calls may reach loopback and private addresses (development use)"
@@ -54,30 +114,26 @@ pub async fn run() -> anyhow::Result<()> {
     };
 
     let state = AppState {
-        store: services.store.clone(),
-        queue: services.queue.clone(),
+        store: store.clone(),
+        queue: queue.clone(),
     };
     let api = tokio::spawn(api::serve(listener, state, stopped()));
 
-    let tick_services = services.clone();
+    let (tick_store, tick_queue) = (store.clone(), queue.clone());
     let tick_settings = TickSettings::from(&settings);
     let tick_stop = stopped();
     let tick = tokio::spawn(async move {
         tick::run(
-            tick_services.store.as_ref(),
-            tick_services.queue.as_ref(),
+            tick_store.as_ref(),
+            tick_queue.as_ref(),
             tick_settings,
             tick_stop,
         )
         .await
     });
 
-    let worker = Worker::new(
-        services.store,
-        services.queue,
-        WorkerSettings::from(&settings),
-    )
-    .context("failed to build the worker")?;
+    let worker = Worker::new(store, queue, WorkerSettings::from(&settings))
+        .context("failed to build the worker")?;
     let worker = tokio::spawn(Arc::new(worker).run(stopped()));
 
     let (api, tick, worker) = tokio::join!(api, tick, worker);

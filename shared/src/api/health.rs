@@ -1,5 +1,7 @@
-//! `GET /health`: whether this process can reach PostgreSQL and Redis.
+//! `GET /health`: whether this process can reach its store and its queue (PostgreSQL and
+//! Redis, or the embedded SQLite file and in-memory queue), each named by its kind.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -19,11 +21,8 @@ pub struct Health {
     checks: Checks,
 }
 
-#[derive(Serialize)]
-struct Checks {
-    postgres: String,
-    redis: String,
-}
+/// One verdict per dependency, by kind (`postgres`, `redis`, `sqlite`, `memory`).
+type Checks = BTreeMap<&'static str, String>;
 
 fn verdict<E: std::error::Error>(
     name: &str,
@@ -44,15 +43,16 @@ fn verdict<E: std::error::Error>(
 
 /// 200 when both answer; 503 naming the failing check otherwise.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let (postgres, redis) = tokio::join!(
+    let (store, queue) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()),
         tokio::time::timeout(CHECK_TIMEOUT, state.queue.ping()),
     );
-    let checks = Checks {
-        postgres: verdict("postgres", postgres),
-        redis: verdict("redis", redis),
-    };
-    let healthy = checks.postgres == "ok" && checks.redis == "ok";
+    let (store_kind, queue_kind) = (state.store.kind(), state.queue.kind());
+    let checks = Checks::from([
+        (store_kind, verdict(store_kind, store)),
+        (queue_kind, verdict(queue_kind, queue)),
+    ]);
+    let healthy = checks.values().all(|verdict| verdict == "ok");
     let status = if healthy {
         StatusCode::OK
     } else {

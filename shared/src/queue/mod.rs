@@ -4,11 +4,13 @@
 //! never loses it: the tick's sweeper pushes QUEUED executions again. Pushing an id that
 //! is already waiting leaves one item, so pushes can be repeated freely.
 
+mod memory;
 mod redis;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
+pub use self::memory::MemoryQueue;
 pub use self::redis::{redis_connection_info, RedisQueue};
 
 /// How many ids the completed list keeps.
@@ -59,6 +61,9 @@ pub struct QueueStats {
 /// The work queue between the tick and the workers.
 #[async_trait]
 pub trait Queue: Send + Sync + 'static {
+    /// What kind of queue this is (`redis`, `memory`), as `/health` names it.
+    fn kind(&self) -> &'static str;
+
     /// Checks that the queue answers.
     async fn ping(&self) -> Result<(), QueueError>;
 

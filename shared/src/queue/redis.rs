@@ -108,6 +108,10 @@ fn now_millis() -> i64 {
 
 #[async_trait]
 impl Queue for RedisQueue {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
     async fn ping(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         let _: String = ::redis::cmd("PING").query_async(&mut conn).await?;

@@ -1,10 +1,14 @@
 //! Storage: the truth about jobs and their fires.
 //!
-//! The tick, the worker and the API know storage only through [`Store`]; PostgreSQL is
-//! the implementation ([`PgStore`]). Every state change is a conditional write naming the
+//! The tick, the worker and the API know storage only through [`Store`]. PostgreSQL
+//! ([`PgStore`]) serves the three functions; an SQLite file (`SqliteStore`, feature
+//! `embedded`) serves `tickwork-local` when no servers are configured. Every state change is a conditional write naming the
 //! state it expects to leave.
 
 mod postgres;
+mod rows;
+#[cfg(feature = "embedded")]
+mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,6 +20,8 @@ use crate::model::{
 };
 
 pub use postgres::{connect_options, PgStore};
+#[cfg(feature = "embedded")]
+pub use sqlite::SqliteStore;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +32,23 @@ pub enum StoreError {
     /// Pending migrations could not be applied.
     #[error("could not apply database migrations")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The embedded database file is held by another process.
+    #[error("{path} is in use by another process{holder} (the embedded backend serves one process at a time); stop that process, or use another file")]
+    Locked {
+        /// The database file.
+        path: String,
+        /// Who holds it, when known (" (pid N)"), else empty.
+        holder: String,
+    },
+    /// The embedded database file could not be opened.
+    #[error("could not open the embedded database {path}")]
+    Open {
+        /// The database file.
+        path: String,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
     /// A stored row holds a value this build cannot read (written by a newer version?).
     #[error("stored {what} is malformed: {detail}")]
     Corrupt {
@@ -134,6 +157,9 @@ pub type JobChange<'a> = &'a (dyn Fn(Job, DateTime<Utc>) -> Result<Job, InvalidF
 /// Storage of jobs and executions.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// What kind of storage this is (`postgres`, `sqlite`), as `/health` names it.
+    fn kind(&self) -> &'static str;
+
     /// Checks that storage answers.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -1,27 +1,26 @@
 //! The PostgreSQL store. Queries are checked at run time, so the workspace builds with no
 //! database reachable; the integration tests run every one of them.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
-use sqlx::types::Json;
-use sqlx::{Connection, FromRow, Row};
+use sqlx::Connection;
 use uuid::Uuid;
 
+use super::rows::{
+    bind_job, change_job, first_uuid_at, millis, read_status, taken_back, AttemptRow, ClaimWrites,
+    DeliveryRow, DueRow, ExecutionRow, JobRow, WaitingFires, CANCEL_WAITING, DUE_COLUMNS,
+    EXECUTION_COLUMNS, OVERDUE_RETRIES, SOFT_DELETE_JOB, STALE_QUEUED, WRITE_JOB,
+};
 use super::{
     Claimed, DueJob, FiredBatch, JobChange, JobCursor, JobFilter, Planner, Reaped, Store,
     StoreError, Unfinished,
 };
 use crate::config::{ConfigError, DatabaseSettings};
-use crate::model::{
-    Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType, HttpBody,
-    HttpHeaders, HttpMethod, HttpTarget, InvalidField, Job, MisfirePolicy, Outcome, Recorded,
-    TargetUrl,
-};
+use crate::model::{Attempt, Delivery, Execution, InvalidField, Job, Outcome, Recorded};
 
 /// The migrations in `migrations/`, compiled into every binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -101,10 +100,6 @@ const JOB_COLUMNS: &str = "j.id, j.name, j.description, j.cron_expression, j.tim
      j.misfire_policy, j.catch_up_limit, j.concurrency_policy, j.skipped_fires, \
      l.started_at AS last_run_at, l.status AS last_status";
 
-/// Columns of an execution.
-const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_at, status, attempt, started_at, \
-     finished_at, duration_ms, http_status, error, next_attempt_at, crashes";
-
 /// The last finished fire of job `j`, read from the history instead of being written on
 /// every outcome, so workers never lock job rows the tick is claiming.
 const LAST_RUN_JOIN: &str = "LEFT JOIN LATERAL ( \
@@ -113,269 +108,20 @@ const LAST_RUN_JOIN: &str = "LEFT JOIN LATERAL ( \
          ORDER BY e.scheduled_at DESC LIMIT 1 \
      ) l ON true";
 
-#[derive(FromRow)]
-struct JobRow {
-    id: Uuid,
-    name: String,
-    description: String,
-    cron_expression: String,
-    timezone: String,
-    http_method: String,
-    http_url: String,
-    http_headers: Json<BTreeMap<String, String>>,
-    http_body: Option<String>,
-    execution_type: String,
-    max_retries: i32,
-    timeout_seconds: i32,
-    is_active: bool,
-    next_run_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    deleted_at: Option<DateTime<Utc>>,
-    misfire_policy: String,
-    catch_up_limit: i32,
-    concurrency_policy: String,
-    skipped_fires: i64,
-    last_run_at: Option<DateTime<Utc>>,
-    last_status: Option<String>,
-}
-
-/// The smallest UUID v7 of the millisecond `at`: every id made at or after it is larger.
-fn first_uuid_at(at: DateTime<Utc>) -> Uuid {
-    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
-    let mut bytes = [0u8; 16];
-    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-    bytes[6] = 0x70;
-    bytes[8] = 0x80;
-    Uuid::from_bytes(bytes)
-}
-
-/// Writes every column of a job: inserts a new one, or replaces the row of an existing one
-/// (its creation time kept).
+/// Writes every column of a job (see [`WRITE_JOB`]).
 async fn write_job<'e>(executor: impl sqlx::PgExecutor<'e>, job: &Job) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO jobs (id, name, description, cron_expression, timezone, http_method, \
-         http_url, http_headers, http_body, execution_type, max_retries, timeout_seconds, \
-         is_active, next_run_at, created_at, updated_at, deleted_at, misfire_policy, \
-         catch_up_limit, concurrency_policy) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20) \
-         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
-         description = EXCLUDED.description, cron_expression = EXCLUDED.cron_expression, \
-         timezone = EXCLUDED.timezone, http_method = EXCLUDED.http_method, \
-         http_url = EXCLUDED.http_url, http_headers = EXCLUDED.http_headers, \
-         http_body = EXCLUDED.http_body, execution_type = EXCLUDED.execution_type, \
-         max_retries = EXCLUDED.max_retries, timeout_seconds = EXCLUDED.timeout_seconds, \
-         is_active = EXCLUDED.is_active, next_run_at = EXCLUDED.next_run_at, \
-         updated_at = EXCLUDED.updated_at, deleted_at = EXCLUDED.deleted_at, \
-         misfire_policy = EXCLUDED.misfire_policy, catch_up_limit = EXCLUDED.catch_up_limit, \
-         concurrency_policy = EXCLUDED.concurrency_policy",
-    )
-    .bind(job.id)
-    .bind(&job.name)
-    .bind(&job.description)
-    .bind(&job.cron_expression)
-    .bind(&job.timezone)
-    .bind(job.http_method.as_str())
-    .bind(&job.http_url)
-    .bind(Json(&job.http_headers))
-    .bind(&job.http_body)
-    .bind(job.execution_type.as_str())
-    .bind(job.max_retries)
-    .bind(job.timeout_seconds)
-    .bind(job.is_active)
-    .bind(job.next_run_at)
-    .bind(job.created_at)
-    .bind(job.updated_at)
-    .bind(job.deleted_at)
-    .bind(job.misfire_policy.as_str())
-    .bind(job.catch_up_limit)
-    .bind(job.concurrency_policy.as_str())
-    .execute(executor)
-    .await?;
+    bind_job!(sqlx::query(WRITE_JOB), job)
+        .execute(executor)
+        .await?;
     Ok(())
-}
-
-/// Reads the (id, status) rows of fires taken back from a worker.
-fn taken_back(rows: Vec<(Uuid, String)>) -> Result<Vec<Reaped>, StoreError> {
-    rows.into_iter()
-        .map(|(execution_id, status)| {
-            Ok(Reaped {
-                execution_id,
-                status: read_status(&status)?,
-            })
-        })
-        .collect()
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn corrupt(what: &'static str, detail: impl Into<String>) -> StoreError {
-    StoreError::Corrupt {
-        what,
-        detail: detail.into(),
-    }
-}
-
-fn read_status(raw: &str) -> Result<ExecutionStatus, StoreError> {
-    ExecutionStatus::parse(raw)
-        .ok_or_else(|| corrupt("execution", format!("unknown status {raw:?}")))
-}
-
-impl TryFrom<JobRow> for Job {
-    type Error = StoreError;
-
-    fn try_from(row: JobRow) -> Result<Self, StoreError> {
-        Ok(Job {
-            id: row.id,
-            name: row.name,
-            description: row.description,
-            cron_expression: row.cron_expression,
-            timezone: row.timezone,
-            http_method: HttpMethod::parse(&row.http_method)
-                .map_err(|e| corrupt("job", e.message))?,
-            http_url: row.http_url,
-            http_headers: row.http_headers.0,
-            http_body: row.http_body,
-            execution_type: ExecutionType::parse(&row.execution_type)
-                .map_err(|e| corrupt("job", e.message))?,
-            max_retries: row.max_retries,
-            timeout_seconds: row.timeout_seconds,
-            is_active: row.is_active,
-            next_run_at: row.next_run_at,
-            last_run_at: row.last_run_at,
-            last_status: row.last_status.as_deref().map(read_status).transpose()?,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            deleted_at: row.deleted_at,
-            misfire_policy: MisfirePolicy::parse(&row.misfire_policy)
-                .map_err(|e| corrupt("job", e.message))?,
-            catch_up_limit: row.catch_up_limit,
-            concurrency_policy: ConcurrencyPolicy::parse(&row.concurrency_policy)
-                .map_err(|e| corrupt("job", e.message))?,
-            skipped_fires: row.skipped_fires,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct ExecutionRow {
-    id: Uuid,
-    job_id: Uuid,
-    scheduled_at: DateTime<Utc>,
-    status: String,
-    attempt: i32,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-    duration_ms: Option<i64>,
-    http_status: Option<i32>,
-    error: Option<String>,
-    next_attempt_at: Option<DateTime<Utc>>,
-    crashes: i32,
-}
-
-impl TryFrom<ExecutionRow> for Execution {
-    type Error = StoreError;
-
-    fn try_from(row: ExecutionRow) -> Result<Self, StoreError> {
-        Ok(Execution {
-            id: row.id,
-            job_id: row.job_id,
-            scheduled_at: row.scheduled_at,
-            status: read_status(&row.status)?,
-            attempt: row.attempt,
-            started_at: row.started_at,
-            finished_at: row.finished_at,
-            duration_ms: row.duration_ms,
-            http_status: row.http_status,
-            error: row.error,
-            next_attempt_at: row.next_attempt_at,
-            crashes: row.crashes,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct AttemptRow {
-    execution_id: Uuid,
-    attempt: i32,
-    started_at: DateTime<Utc>,
-    finished_at: DateTime<Utc>,
-    duration_ms: i64,
-    http_status: Option<i32>,
-    error: Option<String>,
-    response_body: Option<String>,
-}
-
-impl From<AttemptRow> for Attempt {
-    fn from(row: AttemptRow) -> Self {
-        Attempt {
-            execution_id: row.execution_id,
-            attempt: row.attempt,
-            started_at: row.started_at,
-            finished_at: row.finished_at,
-            duration_ms: row.duration_ms,
-            http_status: row.http_status,
-            error: row.error,
-            response_body: row.response_body,
-        }
-    }
-}
-
-#[derive(FromRow)]
-struct DeliveryRow {
-    id: Uuid,
-    job_id: Uuid,
-    scheduled_at: DateTime<Utc>,
-    attempt: i32,
-    execution_type: String,
-    max_retries: i32,
-    crashes: i32,
-    handbacks: i32,
-    http_method: String,
-    http_url: String,
-    http_headers: Json<BTreeMap<String, String>>,
-    http_body: Option<String>,
-    timeout_seconds: i32,
-    overlap: bool,
-    wait_ms: i64,
-}
-
-impl TryFrom<DeliveryRow> for Delivery {
-    type Error = StoreError;
-
-    fn try_from(row: DeliveryRow) -> Result<Self, StoreError> {
-        let bad = |e: crate::model::InvalidField| corrupt("job", e.message);
-        Ok(Delivery {
-            execution_id: row.id,
-            job_id: row.job_id,
-            scheduled_at: row.scheduled_at,
-            attempt: row.attempt,
-            execution_type: ExecutionType::parse(&row.execution_type).map_err(bad)?,
-            max_retries: row.max_retries,
-            crashes: row.crashes,
-            handbacks: row.handbacks,
-            target: HttpTarget {
-                method: HttpMethod::parse(&row.http_method).map_err(bad)?,
-                url: TargetUrl::parse(&row.http_url).map_err(bad)?,
-                headers: HttpHeaders::from_stored(row.http_headers.0),
-                body: HttpBody::parse(row.http_body).map_err(bad)?,
-            },
-            wait: Duration::from_millis(u64::try_from(row.wait_ms).unwrap_or(0)),
-            timeout_seconds: u8::try_from(row.timeout_seconds).map_err(|_| {
-                corrupt(
-                    "job",
-                    format!("timeout {} out of range", row.timeout_seconds),
-                )
-            })?,
-        })
-    }
 }
 
 #[async_trait]
 impl Store for PgStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -444,19 +190,19 @@ impl Store for PgStore {
         else {
             return Ok(None);
         };
-        let before = Job::try_from(row)?;
-        let rescheduled = (&before.cron_expression, &before.timezone);
-        let rescheduled = (rescheduled.0.clone(), rescheduled.1.clone());
-        let job = match change(before, now) {
-            Ok(job) => job,
+        let (job, waiting) = match change_job(Job::try_from(row)?, change, now) {
+            Ok(changed) => changed,
             Err(invalid) => return Ok(Some(Err(invalid))),
         };
         write_job(&mut *tx, &job).await?;
-        if !job.is_active {
-            cancel_waiting_fires(&mut tx, id, now).await?;
-        } else if rescheduled != (job.cron_expression.clone(), job.timezone.clone()) {
-            // Fires recorded ahead of time belong to the old schedule.
-            forget_fires_ahead(&mut tx, id, now).await?;
+        match waiting {
+            WaitingFires::Cancel => {
+                cancel_waiting_fires(&mut tx, id, now).await?;
+            }
+            WaitingFires::ForgetAhead => {
+                forget_fires_ahead(&mut tx, id, now).await?;
+            }
+            WaitingFires::Keep => {}
         }
         tx.commit().await?;
         Ok(Some(Ok(job)))
@@ -467,16 +213,12 @@ impl Store for PgStore {
         let now: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
             .fetch_one(&mut *tx)
             .await?;
-        let found = sqlx::query(
-            "UPDATE jobs SET is_active = false, next_run_at = NULL, \
-             updated_at = CASE WHEN deleted_at IS NULL THEN $2 ELSE updated_at END, \
-             deleted_at = COALESCE(deleted_at, $2) WHERE id = $1",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        let found = sqlx::query(SOFT_DELETE_JOB)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
             > 0;
         if found {
             cancel_waiting_fires(&mut tx, id, now).await?;
@@ -547,55 +289,30 @@ impl Store for PgStore {
         let mut tx = self.pool.begin().await?;
         // NO KEY UPDATE: enough to keep other ticks off the row, without blocking the
         // key-share locks that inserting executions takes on it.
-        let due = sqlx::query(
-            "SELECT id, cron_expression, timezone, next_run_at, misfire_policy, catch_up_limit \
-             FROM jobs \
-             WHERE is_active AND next_run_at <= $1 \
-             ORDER BY next_run_at LIMIT $2 \
-             FOR NO KEY UPDATE SKIP LOCKED",
-        )
-        .bind(horizon)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
+        let sql = format!(
+            "SELECT {DUE_COLUMNS} FROM jobs WHERE is_active AND next_run_at <= $1 \
+             ORDER BY next_run_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED"
+        );
+        let due: Vec<DueRow> = sqlx::query_as(&sql)
+            .bind(horizon)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
         if due.is_empty() {
             tx.commit().await?;
             return Ok(FiredBatch::default());
         }
-        let mut jobs = Vec::with_capacity(due.len());
-        for row in &due {
-            let misfire: String = row.try_get("misfire_policy")?;
-            let catch_up: i32 = row.try_get("catch_up_limit")?;
-            jobs.push(DueJob {
-                id: row.try_get("id")?,
-                cron_expression: row.try_get("cron_expression")?,
-                timezone: row.try_get("timezone")?,
-                next_run_at: row.try_get("next_run_at")?,
-                misfire_policy: MisfirePolicy::parse(&misfire)
-                    .map_err(|e| corrupt("job", e.message))?,
-                catch_up_limit: u32::try_from(catch_up).unwrap_or(1),
-            });
-        }
-
-        let mut job_ids = Vec::with_capacity(jobs.len());
-        let mut next_runs: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(jobs.len());
-        let mut uncounted_per_job: Vec<i64> = Vec::with_capacity(jobs.len());
-        let mut exec_ids = Vec::with_capacity(jobs.len());
-        let mut exec_jobs = Vec::with_capacity(jobs.len());
-        let mut exec_times = Vec::with_capacity(jobs.len());
-        let mut uncounted = 0u64;
-        for job in &jobs {
-            let fire_plan = plan(job);
-            for fire in &fire_plan.fires {
-                exec_ids.push(Uuid::now_v7());
-                exec_jobs.push(job.id);
-                exec_times.push(*fire);
-            }
-            job_ids.push(job.id);
-            next_runs.push(fire_plan.next_run_at);
-            uncounted_per_job.push(i64::try_from(fire_plan.uncounted).unwrap_or(i64::MAX));
-            uncounted += fire_plan.uncounted;
-        }
+        let due: Vec<DueJob> = due
+            .into_iter()
+            .map(DueJob::try_from)
+            .collect::<Result<_, _>>()?;
+        let writes = ClaimWrites::plan(&due, plan);
+        let exec_ids: Vec<Uuid> = writes.fires.iter().map(|f| f.0).collect();
+        let exec_jobs: Vec<Uuid> = writes.fires.iter().map(|f| f.1).collect();
+        let exec_times: Vec<DateTime<Utc>> = writes.fires.iter().map(|f| f.2).collect();
+        let job_ids: Vec<Uuid> = writes.jobs.iter().map(|j| j.0).collect();
+        let next_runs: Vec<Option<DateTime<Utc>>> = writes.jobs.iter().map(|j| j.1).collect();
+        let uncounted_per_job: Vec<i64> = writes.jobs.iter().map(|j| j.2).collect();
 
         let executions: Vec<(Uuid, DateTime<Utc>)> = if exec_ids.is_empty() {
             Vec::new()
@@ -631,7 +348,7 @@ impl Store for PgStore {
         Ok(FiredBatch {
             jobs: job_ids.len(),
             executions,
-            uncounted,
+            uncounted: writes.uncounted,
         })
     }
 
@@ -641,15 +358,12 @@ impl Store for PgStore {
         due_by: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
-        let ids = sqlx::query_as(
-            "SELECT id, queued_at FROM executions WHERE status = 'QUEUED' AND queued_at < $1 \
-             AND scheduled_at <= $3 ORDER BY queued_at LIMIT $2",
-        )
-        .bind(queued_before)
-        .bind(i64::from(limit))
-        .bind(due_by)
-        .fetch_all(&self.pool)
-        .await?;
+        let ids = sqlx::query_as(STALE_QUEUED)
+            .bind(queued_before)
+            .bind(i64::from(limit))
+            .bind(due_by)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(ids)
     }
 
@@ -709,14 +423,11 @@ impl Store for PgStore {
         due_before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let ids = sqlx::query_scalar(
-            "SELECT id FROM executions WHERE status = 'RETRYING' AND next_attempt_at < $1 \
-             ORDER BY next_attempt_at LIMIT $2",
-        )
-        .bind(due_before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let ids = sqlx::query_scalar(OVERDUE_RETRIES)
+            .bind(due_before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         Ok(ids)
     }
 
@@ -991,30 +702,11 @@ async fn cancel_waiting_fires(
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     forget_fires_ahead(tx, job_id, now).await?;
-    let cancelled = sqlx::query(
-        "UPDATE executions SET status = 'CANCELLED', finished_at = $2, next_attempt_at = NULL \
-         WHERE job_id = $1 AND status IN ('QUEUED', 'RETRYING')",
-    )
-    .bind(job_id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    let cancelled = sqlx::query(CANCEL_WAITING)
+        .bind(job_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
     Ok(cancelled)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_first_uuid_of_a_millisecond_orders_below_every_id_made_then_or_later() {
-        let now = Utc::now();
-        let cutoff = first_uuid_at(now - chrono::Duration::milliseconds(5));
-        let later = Uuid::now_v7();
-        assert!(cutoff < later);
-        let much_later = first_uuid_at(now + chrono::Duration::seconds(1));
-        assert!(later < much_later);
-        assert_eq!(cutoff.get_version_num(), 7);
-    }
 }

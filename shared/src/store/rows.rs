@@ -1,0 +1,415 @@
+//! Rows as both stores read them, and their conversion into the model. Times are
+//! `DateTime<Utc>` in both: `timestamptz` in PostgreSQL, RFC 3339 text in SQLite (one
+//! offset, `+00:00`, so text order is time order).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::{DueJob, JobChange, Planner, Reaped, StoreError};
+use crate::model::{
+    Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType, HttpBody,
+    HttpHeaders, HttpMethod, HttpTarget, InvalidField, Job, MisfirePolicy, TargetUrl,
+};
+/// A job row with its last finished run.
+#[derive(FromRow)]
+pub(super) struct JobRow {
+    pub(super) id: Uuid,
+    pub(super) name: String,
+    pub(super) description: String,
+    pub(super) cron_expression: String,
+    pub(super) timezone: String,
+    pub(super) http_method: String,
+    pub(super) http_url: String,
+    pub(super) http_headers: Json<BTreeMap<String, String>>,
+    pub(super) http_body: Option<String>,
+    pub(super) execution_type: String,
+    pub(super) max_retries: i32,
+    pub(super) timeout_seconds: i32,
+    pub(super) is_active: bool,
+    pub(super) next_run_at: Option<DateTime<Utc>>,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
+    pub(super) deleted_at: Option<DateTime<Utc>>,
+    pub(super) misfire_policy: String,
+    pub(super) catch_up_limit: i32,
+    pub(super) concurrency_policy: String,
+    pub(super) skipped_fires: i64,
+    pub(super) last_run_at: Option<DateTime<Utc>>,
+    pub(super) last_status: Option<String>,
+}
+
+/// Reads the (id, status) rows of fires taken back from a worker.
+pub(super) fn taken_back(rows: Vec<(Uuid, String)>) -> Result<Vec<Reaped>, StoreError> {
+    rows.into_iter()
+        .map(|(execution_id, status)| {
+            Ok(Reaped {
+                execution_id,
+                status: read_status(&status)?,
+            })
+        })
+        .collect()
+}
+
+/// A duration in whole milliseconds, saturating.
+pub(super) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A row this build cannot read.
+pub(super) fn corrupt(what: &'static str, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        detail: detail.into(),
+    }
+}
+
+/// An execution status as stored.
+pub(super) fn read_status(raw: &str) -> Result<ExecutionStatus, StoreError> {
+    ExecutionStatus::parse(raw)
+        .ok_or_else(|| corrupt("execution", format!("unknown status {raw:?}")))
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+
+    fn try_from(row: JobRow) -> Result<Self, StoreError> {
+        Ok(Job {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            cron_expression: row.cron_expression,
+            timezone: row.timezone,
+            http_method: HttpMethod::parse(&row.http_method)
+                .map_err(|e| corrupt("job", e.message))?,
+            http_url: row.http_url,
+            http_headers: row.http_headers.0,
+            http_body: row.http_body,
+            execution_type: ExecutionType::parse(&row.execution_type)
+                .map_err(|e| corrupt("job", e.message))?,
+            max_retries: row.max_retries,
+            timeout_seconds: row.timeout_seconds,
+            is_active: row.is_active,
+            next_run_at: row.next_run_at,
+            last_run_at: row.last_run_at,
+            last_status: row.last_status.as_deref().map(read_status).transpose()?,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+            misfire_policy: MisfirePolicy::parse(&row.misfire_policy)
+                .map_err(|e| corrupt("job", e.message))?,
+            catch_up_limit: row.catch_up_limit,
+            concurrency_policy: ConcurrencyPolicy::parse(&row.concurrency_policy)
+                .map_err(|e| corrupt("job", e.message))?,
+            skipped_fires: row.skipped_fires,
+        })
+    }
+}
+
+/// An execution row.
+#[derive(FromRow)]
+pub(super) struct ExecutionRow {
+    pub(super) id: Uuid,
+    pub(super) job_id: Uuid,
+    pub(super) scheduled_at: DateTime<Utc>,
+    pub(super) status: String,
+    pub(super) attempt: i32,
+    pub(super) started_at: Option<DateTime<Utc>>,
+    pub(super) finished_at: Option<DateTime<Utc>>,
+    pub(super) duration_ms: Option<i64>,
+    pub(super) http_status: Option<i32>,
+    pub(super) error: Option<String>,
+    pub(super) next_attempt_at: Option<DateTime<Utc>>,
+    pub(super) crashes: i32,
+}
+
+impl TryFrom<ExecutionRow> for Execution {
+    type Error = StoreError;
+
+    fn try_from(row: ExecutionRow) -> Result<Self, StoreError> {
+        Ok(Execution {
+            id: row.id,
+            job_id: row.job_id,
+            scheduled_at: row.scheduled_at,
+            status: read_status(&row.status)?,
+            attempt: row.attempt,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            duration_ms: row.duration_ms,
+            http_status: row.http_status,
+            error: row.error,
+            next_attempt_at: row.next_attempt_at,
+            crashes: row.crashes,
+        })
+    }
+}
+
+/// An attempt row.
+#[derive(FromRow)]
+pub(super) struct AttemptRow {
+    pub(super) execution_id: Uuid,
+    pub(super) attempt: i32,
+    pub(super) started_at: DateTime<Utc>,
+    pub(super) finished_at: DateTime<Utc>,
+    pub(super) duration_ms: i64,
+    pub(super) http_status: Option<i32>,
+    pub(super) error: Option<String>,
+    pub(super) response_body: Option<String>,
+}
+
+impl From<AttemptRow> for Attempt {
+    fn from(row: AttemptRow) -> Self {
+        Attempt {
+            execution_id: row.execution_id,
+            attempt: row.attempt,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            duration_ms: row.duration_ms,
+            http_status: row.http_status,
+            error: row.error,
+            response_body: row.response_body,
+        }
+    }
+}
+
+/// A claimed fire joined with its job: what a worker needs to send it.
+#[derive(FromRow)]
+pub(super) struct DeliveryRow {
+    pub(super) id: Uuid,
+    pub(super) job_id: Uuid,
+    pub(super) scheduled_at: DateTime<Utc>,
+    pub(super) attempt: i32,
+    pub(super) execution_type: String,
+    pub(super) max_retries: i32,
+    pub(super) crashes: i32,
+    pub(super) handbacks: i32,
+    pub(super) http_method: String,
+    pub(super) http_url: String,
+    pub(super) http_headers: Json<BTreeMap<String, String>>,
+    pub(super) http_body: Option<String>,
+    pub(super) timeout_seconds: i32,
+    pub(super) overlap: bool,
+    pub(super) wait_ms: i64,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+
+    fn try_from(row: DeliveryRow) -> Result<Self, StoreError> {
+        let bad = |e: crate::model::InvalidField| corrupt("job", e.message);
+        Ok(Delivery {
+            execution_id: row.id,
+            job_id: row.job_id,
+            scheduled_at: row.scheduled_at,
+            attempt: row.attempt,
+            execution_type: ExecutionType::parse(&row.execution_type).map_err(bad)?,
+            max_retries: row.max_retries,
+            crashes: row.crashes,
+            handbacks: row.handbacks,
+            target: HttpTarget {
+                method: HttpMethod::parse(&row.http_method).map_err(bad)?,
+                url: TargetUrl::parse(&row.http_url).map_err(bad)?,
+                headers: HttpHeaders::from_stored(row.http_headers.0),
+                body: HttpBody::parse(row.http_body).map_err(bad)?,
+            },
+            wait: Duration::from_millis(u64::try_from(row.wait_ms).unwrap_or(0)),
+            timeout_seconds: u8::try_from(row.timeout_seconds).map_err(|_| {
+                corrupt(
+                    "job",
+                    format!("timeout {} out of range", row.timeout_seconds),
+                )
+            })?,
+        })
+    }
+}
+
+/// Soft-deletes job `$1` at `$2` (the first deletion time is kept).
+pub(super) const SOFT_DELETE_JOB: &str = "UPDATE jobs SET is_active = false, \
+     next_run_at = NULL, updated_at = CASE WHEN deleted_at IS NULL THEN $2 ELSE updated_at END, \
+     deleted_at = COALESCE(deleted_at, $2) WHERE id = $1";
+
+/// Cancels the QUEUED and RETRYING fires of job `$1` at `$2`.
+pub(super) const CANCEL_WAITING: &str = "UPDATE executions SET status = 'CANCELLED', \
+     finished_at = $2, next_attempt_at = NULL \
+     WHERE job_id = $1 AND status IN ('QUEUED', 'RETRYING')";
+
+/// QUEUED fires queued before `$1` and due by `$3`, at most `$2`.
+pub(super) const STALE_QUEUED: &str = "SELECT id, queued_at FROM executions \
+     WHERE status = 'QUEUED' AND queued_at < $1 AND scheduled_at <= $3 \
+     ORDER BY queued_at LIMIT $2";
+
+/// RETRYING fires due before `$1`, at most `$2`.
+pub(super) const OVERDUE_RETRIES: &str = "SELECT id FROM executions \
+     WHERE status = 'RETRYING' AND next_attempt_at < $1 \
+     ORDER BY next_attempt_at LIMIT $2";
+
+/// Columns of an execution.
+pub(super) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_at, status, attempt, \
+     started_at, finished_at, duration_ms, http_status, error, next_attempt_at, crashes";
+
+/// Writes every column of a job: inserts a new one, or replaces the row of an existing one
+/// (its creation time kept). The same text serves both stores (`$n` parameters).
+pub(super) const WRITE_JOB: &str = "INSERT INTO jobs (id, name, description, cron_expression, \
+     timezone, http_method, http_url, http_headers, http_body, execution_type, max_retries, \
+     timeout_seconds, is_active, next_run_at, created_at, updated_at, deleted_at, \
+     misfire_policy, catch_up_limit, concurrency_policy) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+     $18, $19, $20) \
+     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
+     description = EXCLUDED.description, cron_expression = EXCLUDED.cron_expression, \
+     timezone = EXCLUDED.timezone, http_method = EXCLUDED.http_method, \
+     http_url = EXCLUDED.http_url, http_headers = EXCLUDED.http_headers, \
+     http_body = EXCLUDED.http_body, execution_type = EXCLUDED.execution_type, \
+     max_retries = EXCLUDED.max_retries, timeout_seconds = EXCLUDED.timeout_seconds, \
+     is_active = EXCLUDED.is_active, next_run_at = EXCLUDED.next_run_at, \
+     updated_at = EXCLUDED.updated_at, deleted_at = EXCLUDED.deleted_at, \
+     misfire_policy = EXCLUDED.misfire_policy, catch_up_limit = EXCLUDED.catch_up_limit, \
+     concurrency_policy = EXCLUDED.concurrency_policy";
+
+/// Binds a job's columns to [`WRITE_JOB`], in its parameter order.
+macro_rules! bind_job {
+    ($query:expr, $job:expr) => {{
+        let job = $job;
+        $query
+            .bind(job.id)
+            .bind(&job.name)
+            .bind(&job.description)
+            .bind(&job.cron_expression)
+            .bind(&job.timezone)
+            .bind(job.http_method.as_str())
+            .bind(&job.http_url)
+            .bind(sqlx::types::Json(&job.http_headers))
+            .bind(&job.http_body)
+            .bind(job.execution_type.as_str())
+            .bind(job.max_retries)
+            .bind(job.timeout_seconds)
+            .bind(job.is_active)
+            .bind(job.next_run_at)
+            .bind(job.created_at)
+            .bind(job.updated_at)
+            .bind(job.deleted_at)
+            .bind(job.misfire_policy.as_str())
+            .bind(job.catch_up_limit)
+            .bind(job.concurrency_policy.as_str())
+    }};
+}
+pub(super) use bind_job;
+
+/// Columns of a due job, as the tick's claim reads them.
+pub(super) const DUE_COLUMNS: &str =
+    "id, cron_expression, timezone, next_run_at, misfire_policy, catch_up_limit";
+
+/// A due job's row.
+#[derive(FromRow)]
+pub(super) struct DueRow {
+    pub(super) id: Uuid,
+    pub(super) cron_expression: String,
+    pub(super) timezone: String,
+    pub(super) next_run_at: DateTime<Utc>,
+    pub(super) misfire_policy: String,
+    pub(super) catch_up_limit: i32,
+}
+
+impl TryFrom<DueRow> for DueJob {
+    type Error = StoreError;
+
+    fn try_from(row: DueRow) -> Result<Self, StoreError> {
+        Ok(DueJob {
+            id: row.id,
+            cron_expression: row.cron_expression,
+            timezone: row.timezone,
+            next_run_at: row.next_run_at,
+            misfire_policy: MisfirePolicy::parse(&row.misfire_policy)
+                .map_err(|e| corrupt("job", e.message))?,
+            catch_up_limit: u32::try_from(row.catch_up_limit).unwrap_or(1),
+        })
+    }
+}
+
+/// The writes one claim makes for the jobs it holds, planned before any is made.
+#[derive(Default)]
+pub(super) struct ClaimWrites {
+    /// New executions: id, job, fire time.
+    pub(super) fires: Vec<(Uuid, Uuid, DateTime<Utc>)>,
+    /// Per job: id, next fire time, missed fires dropped.
+    pub(super) jobs: Vec<(Uuid, Option<DateTime<Utc>>, i64)>,
+    /// Missed fires dropped in all.
+    pub(super) uncounted: u64,
+}
+
+impl ClaimWrites {
+    /// Plans the fires of each due job.
+    pub(super) fn plan(due: &[DueJob], plan: Planner<'_>) -> Self {
+        let mut writes = Self::default();
+        for job in due {
+            let fire_plan = plan(job);
+            for fire in &fire_plan.fires {
+                writes.fires.push((Uuid::now_v7(), job.id, *fire));
+            }
+            let uncounted = i64::try_from(fire_plan.uncounted).unwrap_or(i64::MAX);
+            writes.jobs.push((job.id, fire_plan.next_run_at, uncounted));
+            writes.uncounted += fire_plan.uncounted;
+        }
+        writes
+    }
+}
+
+/// What a change to a job means for its waiting fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WaitingFires {
+    /// The job is inactive now: cancel them (and forget those recorded ahead).
+    Cancel,
+    /// The schedule changed: forget fires recorded ahead (they belong to the old one).
+    ForgetAhead,
+    /// Nothing to do.
+    Keep,
+}
+
+/// Applies `change` to a job read under lock; returns the job to write and what to do with
+/// its waiting fires.
+pub(super) fn change_job(
+    before: Job,
+    change: JobChange<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Job, WaitingFires), InvalidField> {
+    let schedule = (before.cron_expression.clone(), before.timezone.clone());
+    let job = change(before, now)?;
+    let waiting = if !job.is_active {
+        WaitingFires::Cancel
+    } else if schedule.0 != job.cron_expression || schedule.1 != job.timezone {
+        WaitingFires::ForgetAhead
+    } else {
+        WaitingFires::Keep
+    };
+    Ok((job, waiting))
+}
+
+/// The smallest UUID v7 of the millisecond `at`: every id made at or after it is larger.
+pub(super) fn first_uuid_at(at: DateTime<Utc>) -> Uuid {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    bytes[6] = 0x70;
+    bytes[8] = 0x80;
+    Uuid::from_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_uuid_of_a_millisecond_orders_below_every_id_made_then_or_later() {
+        let now = Utc::now();
+        let cutoff = first_uuid_at(now - chrono::Duration::milliseconds(5));
+        let later = Uuid::now_v7();
+        assert!(cutoff < later);
+        let much_later = first_uuid_at(now + chrono::Duration::seconds(1));
+        assert!(later < much_later);
+        assert_eq!(cutoff.get_version_num(), 7);
+    }
+}

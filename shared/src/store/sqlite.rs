@@ -1,0 +1,851 @@
+//! The embedded store: jobs and history in one SQLite file, for `tickwork-local` on a
+//! machine without PostgreSQL. Same rows, same conditional writes, same answers as the
+//! PostgreSQL store; the conformance tests run against both.
+//!
+//! One process at a time: a lock file beside the database refuses a second. Inside the
+//! process, writes go through one connection and every write transaction starts with
+//! `BEGIN IMMEDIATE`, so they never race and never meet `SQLITE_BUSY`; reads use a pool of
+//! read-only connections beside it (WAL mode: readers and the writer do not block each
+//! other). A statement costs microseconds here (no network), so batches are loops of small
+//! statements inside one transaction. `synchronous = NORMAL` in WAL mode: a killed process
+//! loses nothing it committed (a power cut may lose the last transactions).
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::rows::{
+    bind_job, change_job, corrupt, first_uuid_at, read_status, AttemptRow, ClaimWrites,
+    DeliveryRow, DueRow, ExecutionRow, JobRow, WaitingFires, CANCEL_WAITING, DUE_COLUMNS,
+    EXECUTION_COLUMNS, OVERDUE_RETRIES, SOFT_DELETE_JOB, STALE_QUEUED, WRITE_JOB,
+};
+use super::{
+    Claimed, DueJob, FiredBatch, JobChange, JobCursor, JobFilter, Planner, Reaped, Store,
+    StoreError, Unfinished,
+};
+use crate::model::{
+    Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job, Outcome,
+    Recorded,
+};
+
+/// The embedded schema, in `migrations/sqlite/`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// Columns of a job as the API shows it, with its last finished run.
+const JOB_COLUMNS: &str = "j.id, j.name, j.description, j.cron_expression, j.timezone, \
+     j.http_method, j.http_url, j.http_headers, j.http_body, j.execution_type, j.max_retries, \
+     j.timeout_seconds, j.is_active, j.next_run_at, j.created_at, j.updated_at, j.deleted_at, \
+     j.misfire_policy, j.catch_up_limit, j.concurrency_policy, j.skipped_fires, \
+     (SELECT e.started_at FROM executions e WHERE e.job_id = j.id \
+         AND e.status IN ('SUCCEEDED', 'FAILED') ORDER BY e.scheduled_at DESC LIMIT 1) \
+         AS last_run_at, \
+     (SELECT e.status FROM executions e WHERE e.job_id = j.id \
+         AND e.status IN ('SUCCEEDED', 'FAILED') ORDER BY e.scheduled_at DESC LIMIT 1) \
+         AS last_status";
+
+/// Finished states: what retention may delete.
+const FINISHED: &str = "('SUCCEEDED', 'FAILED', 'CANCELLED', 'ABANDONED', 'SKIPPED')";
+
+/// Most ids bound in one `IN (...)` list.
+const IN_LIST_CHUNK: usize = 500;
+
+/// Jobs and executions in one SQLite file, held by this process alone.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    path: PathBuf,
+    /// Held open (and locked) for as long as any clone of the store lives.
+    _lock: Arc<File>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database at `path`, after taking its lock file
+    /// (`PATH.lock`): a second process on the same file gets [`StoreError::Locked`].
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let lock = lock(path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(false);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(options.create_if_missing(false).read_only(true));
+        Ok(Self {
+            writer,
+            reader,
+            path: path.to_path_buf(),
+            _lock: Arc::new(lock),
+        })
+    }
+
+    /// Applies pending migrations of the embedded schema.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.writer).await?;
+        Ok(())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A read-only pool, for callers that look at rows (tests, benchmarks).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// Closes both pools (the lock goes with the last clone of the store).
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Takes `PATH.lock` (an advisory lock the OS drops when the process dies, even by kill -9)
+/// and writes this process id into it.
+fn lock(path: &Path) -> Result<File, StoreError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let open_failed = |source| StoreError::Open {
+        path: lock_path.display().to_string(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(open_failed)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(open_failed)?;
+            write!(file, "{}", std::process::id()).map_err(open_failed)?;
+            Ok(file)
+        }
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            Err(StoreError::Locked {
+                path: path.display().to_string(),
+                holder: if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {holder})")
+                },
+            })
+        }
+        Err(TryLockError::Error(source)) => Err(open_failed(source)),
+    }
+}
+
+fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    now + TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+fn elapsed_ms(from: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 {
+    from.map_or(0, |start| (now - start).num_milliseconds().max(0))
+}
+
+/// Appends `(?, ?, ...)` binding `ids`.
+fn push_ids(query: &mut QueryBuilder<'_, Sqlite>, ids: &[Uuid]) {
+    query.push("(");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    query.push(")");
+}
+
+/// Deletes a job's fires recorded ahead of time and not yet due, with their attempts.
+async fn forget_fires_ahead(
+    tx: &mut Transaction<'_, Sqlite>,
+    job_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    const AHEAD: &str = "SELECT id FROM executions \
+         WHERE job_id = $1 AND status = 'QUEUED' AND scheduled_at > $2";
+    sqlx::query(&format!(
+        "DELETE FROM attempts WHERE execution_id IN ({AHEAD})"
+    ))
+    .bind(job_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let gone = sqlx::query(&format!("DELETE FROM executions WHERE id IN ({AHEAD})"))
+        .bind(job_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(gone)
+}
+
+/// Ends a job's QUEUED and RETRYING fires as CANCELLED (deleting those recorded ahead).
+async fn cancel_waiting_fires(
+    tx: &mut Transaction<'_, Sqlite>,
+    job_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    forget_fires_ahead(tx, job_id, now).await?;
+    let cancelled = sqlx::query(CANCEL_WAITING)
+        .bind(job_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(cancelled)
+}
+
+/// A RUNNING fire taken back from its worker.
+#[derive(sqlx::FromRow)]
+struct HeldRow {
+    id: Uuid,
+    attempt: i32,
+    started_at: Option<DateTime<Utc>>,
+    crashes: i32,
+    execution_type: String,
+}
+
+/// Ends one RUNNING fire taken back from a worker as `status` with `error`, and keeps the
+/// attempt it was on. `crashed` counts a crash (the reaper), else a hand-back.
+async fn take_back(
+    tx: &mut Transaction<'_, Sqlite>,
+    held: &HeldRow,
+    status: ExecutionStatus,
+    error: &str,
+    crashed: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<Reaped>, StoreError> {
+    let finished = (status != ExecutionStatus::Queued).then_some(now);
+    let counter = if crashed { "crashes" } else { "handbacks" };
+    let changed = sqlx::query(&format!(
+        "UPDATE executions SET {counter} = {counter} + 1, lease_expires_at = NULL, \
+         status = $3, queued_at = $4, finished_at = $5, http_status = NULL, error = $6 \
+         WHERE id = $1 AND status = 'RUNNING' AND attempt = $2"
+    ))
+    .bind(held.id)
+    .bind(held.attempt)
+    .bind(status.as_str())
+    .bind(now)
+    .bind(finished)
+    .bind(error)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(None);
+    }
+    sqlx::query(
+        "INSERT OR IGNORE INTO attempts (execution_id, attempt, started_at, finished_at, \
+         duration_ms, error) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(held.id)
+    .bind(held.attempt)
+    .bind(held.started_at.unwrap_or(now))
+    .bind(now)
+    .bind(elapsed_ms(held.started_at, now))
+    .bind(error)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some(Reaped {
+        execution_id: held.id,
+        status,
+    }))
+}
+
+fn held_type(held: &HeldRow) -> Result<ExecutionType, StoreError> {
+    ExecutionType::parse(&held.execution_type).map_err(|e| corrupt("execution", e.message))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn clock(&self) -> Result<DateTime<Utc>, StoreError> {
+        // One process: its clock is the one every part reads.
+        Ok(Utc::now())
+    }
+
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        bind_job!(sqlx::query(WRITE_JOB), job)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1");
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(Job::try_from).transpose()
+    }
+
+    async fn jobs(
+        &self,
+        filter: JobFilter,
+        cursor: Option<JobCursor>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j \
+             WHERE ($1 IS NULL OR j.id < $1) \
+               AND ($3 IS NULL OR j.is_active = $3) \
+               AND ($4 OR j.deleted_at IS NULL) \
+             ORDER BY j.id DESC LIMIT $2"
+        );
+        let rows: Vec<JobRow> = sqlx::query_as(&sql)
+            .bind(cursor.map(|c| c.id))
+            .bind(i64::from(limit))
+            .bind(filter.is_active)
+            .bind(filter.include_deleted)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(Job::try_from).collect()
+    }
+
+    async fn update_job(
+        &self,
+        id: Uuid,
+        change: JobChange<'_>,
+    ) -> Result<Option<Result<Job, InvalidField>>, StoreError> {
+        let mut tx = self.write().await?;
+        let now = Utc::now();
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1");
+        let Some(row) = sqlx::query_as::<_, JobRow>(&sql)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (job, waiting) = match change_job(Job::try_from(row)?, change, now) {
+            Ok(changed) => changed,
+            Err(invalid) => return Ok(Some(Err(invalid))),
+        };
+        bind_job!(sqlx::query(WRITE_JOB), &job)
+            .execute(&mut *tx)
+            .await?;
+        match waiting {
+            WaitingFires::Cancel => {
+                cancel_waiting_fires(&mut tx, id, now).await?;
+            }
+            WaitingFires::ForgetAhead => {
+                forget_fires_ahead(&mut tx, id, now).await?;
+            }
+            WaitingFires::Keep => {}
+        }
+        tx.commit().await?;
+        Ok(Some(Ok(job)))
+    }
+
+    async fn delete_job(&self, id: Uuid) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let now = Utc::now();
+        let found = sqlx::query(SOFT_DELETE_JOB)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if found {
+            cancel_waiting_fires(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn execution(&self, id: Uuid) -> Result<Option<Execution>, StoreError> {
+        let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = $1");
+        let row: Option<ExecutionRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(Execution::try_from).transpose()
+    }
+
+    async fn attempts(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError> {
+        let mut attempts = Vec::new();
+        for ids in execution_ids.chunks(IN_LIST_CHUNK) {
+            let mut query = QueryBuilder::new(
+                "SELECT execution_id, attempt, started_at, finished_at, duration_ms, \
+                 http_status, error, response_body FROM attempts WHERE execution_id IN ",
+            );
+            push_ids(&mut query, ids);
+            query.push(" ORDER BY execution_id, attempt");
+            let rows: Vec<AttemptRow> = query.build_query_as().fetch_all(&self.reader).await?;
+            attempts.extend(rows.into_iter().map(Attempt::from));
+        }
+        attempts.sort_by_key(|a| (a.execution_id, a.attempt));
+        Ok(attempts)
+    }
+
+    async fn count_retrying(&self) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM executions WHERE status = 'RETRYING'")
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn executions(
+        &self,
+        job_id: Uuid,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions \
+             WHERE job_id = $1 AND ($2 IS NULL OR scheduled_at < $2) \
+             ORDER BY scheduled_at DESC LIMIT $3"
+        );
+        let rows: Vec<ExecutionRow> = sqlx::query_as(&sql)
+            .bind(job_id)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(Execution::try_from).collect()
+    }
+
+    async fn fire_due_jobs(
+        &self,
+        now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+        limit: u32,
+        plan: Planner<'_>,
+    ) -> Result<FiredBatch, StoreError> {
+        let mut tx = self.write().await?;
+        let sql = format!(
+            "SELECT {DUE_COLUMNS} FROM jobs WHERE is_active AND next_run_at <= $1 \
+             ORDER BY next_run_at LIMIT $2"
+        );
+        let due: Vec<DueRow> = sqlx::query_as(&sql)
+            .bind(horizon)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        if due.is_empty() {
+            tx.commit().await?;
+            return Ok(FiredBatch::default());
+        }
+        let due: Vec<DueJob> = due
+            .into_iter()
+            .map(DueJob::try_from)
+            .collect::<Result<_, _>>()?;
+        let writes = ClaimWrites::plan(&due, plan);
+        let mut executions = Vec::with_capacity(writes.fires.len());
+        for (id, job_id, at) in &writes.fires {
+            let inserted: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at) \
+                 VALUES ($1, $2, $3, 'QUEUED', $4) \
+                 ON CONFLICT (job_id, scheduled_at) DO NOTHING RETURNING id, scheduled_at",
+            )
+            .bind(id)
+            .bind(job_id)
+            .bind(at)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            executions.extend(inserted);
+        }
+        for (job_id, next_run_at, uncounted) in &writes.jobs {
+            sqlx::query(
+                "UPDATE jobs SET next_run_at = $2, skipped_fires = skipped_fires + $3 \
+                 WHERE id = $1",
+            )
+            .bind(job_id)
+            .bind(next_run_at)
+            .bind(uncounted)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(FiredBatch {
+            jobs: writes.jobs.len(),
+            executions,
+            uncounted: writes.uncounted,
+        })
+    }
+
+    async fn stale_queued(
+        &self,
+        queued_before: DateTime<Utc>,
+        due_by: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        let ids = sqlx::query_as(STALE_QUEUED)
+            .bind(queued_before)
+            .bind(i64::from(limit))
+            .bind(due_by)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(ids)
+    }
+
+    async fn delete_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        // Execution ids are UUID v7, so the oldest rows come first by id; inside one write
+        // transaction both statements see the same rows.
+        let oldest = format!(
+            "SELECT id FROM executions WHERE id < $1 AND status IN {FINISHED} \
+             ORDER BY id LIMIT $2"
+        );
+        let mut tx = self.write().await?;
+        let cutoff = first_uuid_at(before);
+        sqlx::query(&format!(
+            "DELETE FROM attempts WHERE execution_id IN ({oldest})"
+        ))
+        .bind(cutoff)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?;
+        let deleted = sqlx::query(&format!("DELETE FROM executions WHERE id IN ({oldest})"))
+            .bind(cutoff)
+            .bind(i64::from(limit))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn requeue_retries(
+        &self,
+        ids: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut tx = self.write().await?;
+        let mut queued = Vec::new();
+        for ids in ids.chunks(IN_LIST_CHUNK) {
+            let mut query = QueryBuilder::new(
+                "UPDATE executions SET \
+                     status = CASE WHEN j.is_active THEN 'QUEUED' ELSE 'CANCELLED' END, \
+                     queued_at = ",
+            );
+            query
+                .push_bind(now)
+                .push(
+                    ", next_attempt_at = NULL, \
+                     finished_at = CASE WHEN j.is_active THEN NULL ELSE ",
+                )
+                .push_bind(now)
+                .push(
+                    " END FROM jobs j WHERE j.id = executions.job_id \
+                     AND executions.status = 'RETRYING' \
+                     AND (executions.next_attempt_at IS NULL OR executions.next_attempt_at <= ",
+                )
+                .push_bind(now)
+                .push(") AND executions.id IN ");
+            push_ids(&mut query, ids);
+            query.push(" RETURNING id, status");
+            let rows: Vec<(Uuid, String)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            queued.extend(
+                rows.into_iter()
+                    .filter(|(_, status)| status == "QUEUED")
+                    .map(|(id, _)| id),
+            );
+        }
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    async fn overdue_retries(
+        &self,
+        due_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let ids = sqlx::query_scalar(OVERDUE_RETRIES)
+            .bind(due_before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(ids)
+    }
+
+    async fn start_executions(&self, ids: &[Uuid], lease: Duration) -> Result<Claimed, StoreError> {
+        let mut claimed = Claimed::default();
+        if ids.is_empty() {
+            return Ok(claimed);
+        }
+        let mut ids = ids.to_vec();
+        ids.sort();
+        let mut tx = self.write().await?;
+        let now = Utc::now();
+        for id in ids {
+            // A FORBID job's fire with an earlier fire unfinished is SKIPPED; fires are
+            // decided one after another inside the write transaction, so two fires of one
+            // job never both start.
+            let overlap: Option<bool> = sqlx::query_scalar(
+                "SELECT j.concurrency_policy = 'FORBID' AND EXISTS ( \
+                     SELECT 1 FROM executions o WHERE o.job_id = x.job_id \
+                     AND o.scheduled_at < x.scheduled_at \
+                     AND o.status IN ('QUEUED', 'RUNNING', 'RETRYING')) \
+                 FROM executions x JOIN jobs j ON j.id = x.job_id \
+                 WHERE x.id = $1 AND x.status = 'QUEUED'",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(overlap) = overlap else {
+                continue;
+            };
+            if overlap {
+                sqlx::query(
+                    "UPDATE executions SET status = 'SKIPPED', started_at = NULL, \
+                     finished_at = $2, lease_expires_at = NULL, \
+                     error = 'skipped: an earlier fire of this job was unfinished (concurrencyPolicy FORBID)', \
+                     execution_type = (SELECT execution_type FROM jobs WHERE id = executions.job_id) \
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                claimed.skipped.push(id);
+                continue;
+            }
+            sqlx::query(
+                "UPDATE executions SET status = 'RUNNING', attempt = attempt + 1, \
+                 started_at = MAX($2, scheduled_at), finished_at = NULL, error = NULL, \
+                 lease_expires_at = $3, \
+                 execution_type = (SELECT execution_type FROM jobs WHERE id = executions.job_id) \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(after(now, lease))
+            .execute(&mut *tx)
+            .await?;
+            let mut row: DeliveryRow = sqlx::query_as(
+                "SELECT e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, \
+                 j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
+                 j.http_body, j.timeout_seconds, false AS overlap, 0 AS wait_ms \
+                 FROM executions e JOIN jobs j ON j.id = e.job_id WHERE e.id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let wait = row.scheduled_at - now;
+            row.wait_ms = (wait + TimeDelta::microseconds(999))
+                .num_milliseconds()
+                .max(0);
+            match Delivery::try_from(row) {
+                Ok(delivery) => claimed.deliveries.push(delivery),
+                Err(error) => {
+                    tracing::error!(execution_id = %id, error = %crate::telemetry::error_chain(&error), "cannot deliver: stored job is malformed");
+                    sqlx::query(
+                        "UPDATE executions SET status = 'FAILED', finished_at = $2, \
+                         lease_expires_at = NULL, error = $3 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .bind(error.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    claimed.malformed.push(id);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn renew_lease(
+        &self,
+        id: Uuid,
+        attempt: i32,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE executions SET lease_expires_at = $3 \
+             WHERE id = $1 AND status = 'RUNNING' AND attempt = $2",
+        )
+        .bind(id)
+        .bind(attempt)
+        .bind(after(Utc::now(), lease))
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(renewed > 0)
+    }
+
+    async fn reap_expired(&self, crash_limit: u32, limit: u32) -> Result<Vec<Reaped>, StoreError> {
+        let mut tx = self.write().await?;
+        let now = Utc::now();
+        let expired: Vec<HeldRow> = sqlx::query_as(
+            "SELECT e.id, e.attempt, e.started_at, e.crashes, \
+                 COALESCE(e.execution_type, j.execution_type) AS execution_type \
+             FROM executions e JOIN jobs j ON j.id = e.job_id \
+             WHERE e.status = 'RUNNING' AND e.lease_expires_at < $1 \
+             ORDER BY e.lease_expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut reaped = Vec::with_capacity(expired.len());
+        for held in &expired {
+            let crashes = i64::from(held.crashes) + 1;
+            let (status, error) = if held_type(held)? == ExecutionType::AtMostOnce {
+                (
+                    ExecutionStatus::Abandoned,
+                    "worker lost its lease mid-request (crashed or stalled); outcome unknown, \
+                     not retried (AT_MOST_ONCE)"
+                        .to_string(),
+                )
+            } else if crashes >= i64::from(crash_limit) {
+                (
+                    ExecutionStatus::Failed,
+                    format!(
+                        "worker lost its lease mid-request {crashes} times (CRASH_LIMIT); \
+                         giving up"
+                    ),
+                )
+            } else {
+                (
+                    ExecutionStatus::Queued,
+                    "worker lost its lease mid-request (crashed or stalled); running it again"
+                        .to_string(),
+                )
+            };
+            reaped.extend(take_back(&mut tx, held, status, &error, true, now).await?);
+        }
+        tx.commit().await?;
+        Ok(reaped)
+    }
+
+    async fn hand_back(&self, unfinished: &[Unfinished]) -> Result<Vec<Reaped>, StoreError> {
+        if unfinished.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        let now = Utc::now();
+        let mut back = Vec::with_capacity(unfinished.len());
+        for u in unfinished {
+            let held: Option<HeldRow> = sqlx::query_as(
+                "SELECT e.id, e.attempt, e.started_at, e.crashes, \
+                     COALESCE(e.execution_type, j.execution_type) AS execution_type \
+                 FROM executions e JOIN jobs j ON j.id = e.job_id \
+                 WHERE e.id = $1 AND e.status = 'RUNNING' AND e.attempt = $2",
+            )
+            .bind(u.execution_id)
+            .bind(u.attempt)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(held) = held else {
+                continue;
+            };
+            let (status, error) = if held_type(&held)? == ExecutionType::AtMostOnce {
+                (
+                    ExecutionStatus::Abandoned,
+                    "worker stopped mid-request; outcome unknown, not retried (AT_MOST_ONCE)",
+                )
+            } else {
+                (
+                    ExecutionStatus::Queued,
+                    "worker stopped mid-request; handed back to run again",
+                )
+            };
+            back.extend(take_back(&mut tx, &held, status, error, false, now).await?);
+        }
+        tx.commit().await?;
+        Ok(back)
+    }
+
+    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Recorded>, StoreError> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        let now = Utc::now();
+        let mut recorded = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            let retrying = o.status == ExecutionStatus::Retrying;
+            // Due times leave in milliseconds (the queue's unit), so the promoter's check
+            // against them never refuses a retry it was handed on time.
+            let next_attempt_at = o
+                .retry_in
+                .filter(|_| retrying)
+                .map(|d| after(now, d))
+                .map(|at| at.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(at));
+            // The fenced state change and the attempt row, or neither.
+            let done: Option<(Option<DateTime<Utc>>, String)> = sqlx::query_as(
+                "UPDATE executions SET status = $3, duration_ms = $4, http_status = $5, \
+                 error = $6, lease_expires_at = NULL, finished_at = $7, next_attempt_at = $8 \
+                 WHERE id = $1 AND status = 'RUNNING' AND attempt = $2 \
+                 RETURNING started_at, status",
+            )
+            .bind(o.execution_id)
+            .bind(o.attempt)
+            .bind(o.status.as_str())
+            .bind(o.duration_ms)
+            .bind(o.http_status.map(i32::from))
+            .bind(o.error.as_deref())
+            .bind((!retrying).then_some(now))
+            .bind(next_attempt_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((started_at, status)) = done else {
+                continue;
+            };
+            sqlx::query(
+                "INSERT OR IGNORE INTO attempts (execution_id, attempt, started_at, finished_at, \
+                 duration_ms, http_status, error, response_body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(o.execution_id)
+            .bind(o.attempt)
+            .bind(started_at.unwrap_or(now))
+            .bind(now)
+            .bind(o.duration_ms)
+            .bind(o.http_status.map(i32::from))
+            .bind(o.error.as_deref())
+            .bind(o.response_body.as_deref())
+            .execute(&mut *tx)
+            .await?;
+            recorded.push(Recorded {
+                execution_id: o.execution_id,
+                status: read_status(&status)?,
+                next_attempt_at,
+            });
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+}

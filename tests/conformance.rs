@@ -1,0 +1,191 @@
+//! The store and queue contracts the tick and the worker rely on, checked directly on both
+//! backends: queue order, de-duplication and settling; leases renewed, fenced and reaped
+//! by delivery promise; hand-backs fenced by attempt.
+
+use std::time::Duration;
+
+use chrono::Duration as TimeDelta;
+use serde_json::json;
+use tickwork::model::ExecutionStatus;
+use tickwork::queue::Settled;
+use tickwork::store::{Reaped, Unfinished};
+use uuid::Uuid;
+
+use crate::helpers::{on_both_backends, time, TestApp};
+
+/// Creates one `* * * * * *` job of each delivery promise, fires both, and returns their
+/// execution ids (AT_LEAST_ONCE, AT_MOST_ONCE).
+async fn two_fires(app: &TestApp) -> (Uuid, Uuid) {
+    let mut ids = Vec::new();
+    let mut latest = app.clock().await;
+    for kind in ["AT_LEAST_ONCE", "AT_MOST_ONCE"] {
+        let job = app
+            .create_job(json!({"cronExpression": "* * * * * *", "executionType": kind}))
+            .await;
+        latest = latest.max(time(&job["nextRunAt"]));
+        ids.push(job["id"].as_str().unwrap().to_string());
+    }
+    assert!(app.run_tick_once(latest).await.fired >= 2);
+    let mut fires = Vec::new();
+    for id in &ids {
+        let history = app.history(id).await;
+        fires.push(Uuid::parse_str(history[0]["id"].as_str().unwrap()).unwrap());
+    }
+    (fires[0], fires[1])
+}
+
+fn by_id(reaped: &[Reaped], id: Uuid) -> Option<ExecutionStatus> {
+    reaped
+        .iter()
+        .find(|r| r.execution_id == id)
+        .map(|r| r.status)
+}
+
+async fn the_queue_takes_oldest_first_keeps_one_copy_and_settles_each_way(app: TestApp) {
+    let q = app.queue.as_ref();
+    let (a, b, c, d) = (
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+    );
+    assert_eq!(q.push(&[a, b, a]).await.unwrap(), 2, "one copy per id");
+    assert_eq!(q.push(&[c]).await.unwrap(), 1);
+    assert_eq!(q.stats().await.unwrap().ready, 3);
+    assert_eq!(q.pop(2).await.unwrap(), vec![a, b], "oldest first");
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.ready, stats.processing), (1, 2));
+    assert_eq!(q.repush(&[c]).await.unwrap(), 1, "repush adds a copy");
+    assert_eq!(q.stats().await.unwrap().ready, 2);
+
+    let t0 = app.clock().await;
+    q.settle(&[
+        (a, Settled::Completed),
+        (
+            b,
+            Settled::Retry {
+                due: t0 + TimeDelta::seconds(1),
+            },
+        ),
+    ])
+    .await
+    .unwrap();
+    let stats = q.stats().await.unwrap();
+    assert_eq!(
+        (stats.processing, stats.completed, stats.scheduled),
+        (0, 1, 1)
+    );
+    assert!(q.take_due(t0, 10).await.unwrap().is_empty(), "not yet due");
+    assert_eq!(
+        q.take_due(t0 + TimeDelta::seconds(1), 10).await.unwrap(),
+        vec![b]
+    );
+    assert_eq!(q.stats().await.unwrap().scheduled, 0);
+
+    q.push_upcoming(&[(d, t0 + TimeDelta::seconds(5))])
+        .await
+        .unwrap();
+    assert_eq!(q.stats().await.unwrap().scheduled, 1);
+    assert_eq!(
+        q.release_upcoming(t0 + TimeDelta::seconds(4), 10)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        q.release_upcoming(t0 + TimeDelta::seconds(5), 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(q.pop(10).await.unwrap(), vec![c, c, d]);
+    q.settle(&[(c, Settled::Failed), (d, Settled::Dropped)])
+        .await
+        .unwrap();
+    let stats = q.stats().await.unwrap();
+    assert_eq!(
+        (stats.ready, stats.processing, stats.failed, stats.completed),
+        (0, 0, 1, 1)
+    );
+}
+
+async fn leases_are_renewed_by_their_attempt_only_and_reaped_by_delivery_promise(app: TestApp) {
+    let (alo, amo) = two_fires(&app).await;
+    let store = app.store.as_ref();
+    let lease = Duration::from_millis(150);
+    let claimed = store.start_executions(&[alo, amo], lease).await.unwrap();
+    assert_eq!(claimed.deliveries.len(), 2);
+    assert!(claimed.deliveries.iter().all(|d| d.attempt == 1));
+    let again = store.start_executions(&[alo, amo], lease).await.unwrap();
+    assert!(
+        again.deliveries.is_empty(),
+        "a RUNNING fire is not taken twice"
+    );
+
+    assert!(!store.renew_lease(alo, 2, lease).await.unwrap(), "fenced");
+    assert!(store.renew_lease(alo, 1, lease).await.unwrap());
+    assert!(
+        store.reap_expired(2, 100).await.unwrap().is_empty(),
+        "leases still held"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reaped = store.reap_expired(2, 100).await.unwrap();
+    assert_eq!(by_id(&reaped, alo), Some(ExecutionStatus::Queued));
+    assert_eq!(by_id(&reaped, amo), Some(ExecutionStatus::Abandoned));
+
+    let claimed = store.start_executions(&[alo], lease).await.unwrap();
+    assert_eq!(claimed.deliveries[0].attempt, 2);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reaped = store.reap_expired(2, 100).await.unwrap();
+    assert_eq!(
+        by_id(&reaped, alo),
+        Some(ExecutionStatus::Failed),
+        "CRASH_LIMIT reached"
+    );
+    let execution = store.execution(alo).await.unwrap().unwrap();
+    assert_eq!((execution.crashes, execution.attempt), (2, 2));
+    assert!(execution.finished_at.is_some());
+    let attempts = store.attempts(&[alo, amo]).await.unwrap();
+    assert_eq!(attempts.len(), 3, "one attempt row per reap");
+}
+
+async fn a_stopping_worker_hands_back_only_the_attempt_it_holds(app: TestApp) {
+    let (alo, amo) = two_fires(&app).await;
+    let store = app.store.as_ref();
+    let claimed = store
+        .start_executions(&[alo, amo], Duration::from_secs(30))
+        .await
+        .unwrap();
+    let held: Vec<Unfinished> = claimed
+        .deliveries
+        .iter()
+        .map(|d| Unfinished {
+            execution_id: d.execution_id,
+            attempt: d.attempt,
+            execution_type: d.execution_type,
+        })
+        .collect();
+    let stale: Vec<Unfinished> = held
+        .iter()
+        .map(|u| Unfinished {
+            attempt: u.attempt + 1,
+            ..u.clone()
+        })
+        .collect();
+    assert!(store.hand_back(&stale).await.unwrap().is_empty(), "fenced");
+    let back = store.hand_back(&held).await.unwrap();
+    assert_eq!(by_id(&back, alo), Some(ExecutionStatus::Queued));
+    assert_eq!(by_id(&back, amo), Some(ExecutionStatus::Abandoned));
+    assert_eq!(store.attempts(&[alo, amo]).await.unwrap().len(), 2);
+    let queued = store.execution(alo).await.unwrap().unwrap();
+    assert_eq!(
+        (queued.status, queued.crashes),
+        (ExecutionStatus::Queued, 0)
+    );
+}
+
+on_both_backends!(
+    the_queue_takes_oldest_first_keeps_one_copy_and_settles_each_way,
+    leases_are_renewed_by_their_attempt_only_and_reaped_by_delivery_promise,
+    a_stopping_worker_hands_back_only_the_attempt_it_holds,
+);
