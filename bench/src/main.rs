@@ -1,6 +1,7 @@
 //! `tickwork-bench`: starts a tickwork deployment (api, ticks, workers) against PostgreSQL
-//! and Redis, points jobs at a local target, measures a window of fires end to end, and
-//! prints one summary. Everything it starts, it stops; its database is dropped after.
+//! and Redis, or `tickwork-local` on its embedded backend (`--backend embedded`), points
+//! jobs at a local target, measures a window of fires end to end, and prints one summary.
+//! Everything it starts, it stops; its database (or file) is removed after.
 //!
 //! ```text
 //! cargo build --release --workspace
@@ -8,6 +9,7 @@
 //! ```
 
 mod procs;
+mod rows;
 mod target;
 
 use std::collections::{HashMap, HashSet};
@@ -16,7 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use futures_util::StreamExt;
 use serde_json::json;
 use sqlx::postgres::PgConnectOptions;
@@ -25,12 +27,16 @@ use tickwork::schedule::Schedule;
 use tickwork::store::PgStore;
 
 use procs::{cpu_seconds, memory_mib, pids_named, Proc};
+use rows::Rows;
 use target::Target;
 
 const USAGE: &str = "tickwork-bench: measure a tickwork deployment end to end
 
 USAGE: tickwork-bench [OPTIONS]
 
+  --backend B           servers (default: tickwork-api, -tick, -worker over PostgreSQL and
+                        Redis) | embedded (one tickwork-local over an SQLite file; --workers,
+                        --ticks, --database-url and --redis-url do not apply)
   --jobs N              firing jobs (default 1000)
   --workload W          every-second (default) | mix | registered
   --registered N        idle jobs also in the table (registered workload; default 1000000)
@@ -57,8 +63,18 @@ enum Workload {
     Registered,
 }
 
+/// What the benchmark deploys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// tickwork-api, -tick and -worker over PostgreSQL and Redis.
+    Servers,
+    /// One tickwork-local over an SQLite file and its in-memory queue.
+    Embedded,
+}
+
 #[derive(Debug, Clone)]
 struct Args {
+    backend: Backend,
     jobs: usize,
     workload: Workload,
     registered: usize,
@@ -80,6 +96,7 @@ struct Args {
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
+        backend: Backend::Servers,
         jobs: 1000,
         workload: Workload::EverySecond,
         registered: 1_000_000,
@@ -110,6 +127,13 @@ fn parse_args() -> anyhow::Result<Args> {
                 .with_context(|| format!("{name} is {raw:?}; expected a whole number"))
         };
         match flag.as_str() {
+            "--backend" => {
+                args.backend = match value("--backend")?.as_str() {
+                    "servers" => Backend::Servers,
+                    "embedded" => Backend::Embedded,
+                    other => bail!("--backend is {other:?}; expected servers or embedded"),
+                }
+            }
             "--jobs" => args.jobs = number("--jobs", value("--jobs")?)? as usize,
             "--workload" => {
                 args.workload = match value("--workload")?.as_str() {
@@ -206,11 +230,39 @@ fn execution_type(kind: &str, i: usize) -> &'static str {
     }
 }
 
+/// Where the deployment keeps its jobs and history.
+enum Setup {
+    /// A PostgreSQL database of the benchmark's own, and a Redis key prefix.
+    Servers {
+        admin: Box<PgConnectOptions>,
+        db_name: String,
+        prefix: String,
+    },
+    /// An SQLite file of the benchmark's own.
+    Embedded { path: PathBuf },
+}
+
 async fn run() -> anyhow::Result<()> {
     let args = parse_args()?;
     let suffix = uuid::Uuid::now_v7().simple().to_string();
-    let db_name = format!("tickwork_bench_{}", &suffix[20..]);
-    let prefix = format!("tickwork-bench:{}", &suffix[20..]);
+    let suffix = &suffix[20..];
+    if args.backend == Backend::Embedded {
+        if args.workload == Workload::Registered {
+            bail!("--workload registered inserts through PostgreSQL; use --backend servers");
+        }
+        let path = std::env::temp_dir().join(format!("tickwork-bench-{suffix}.db"));
+        let outcome = measure(&args, &Setup::Embedded { path: path.clone() }, suffix).await;
+        if !args.keep {
+            for end in ["", "-wal", "-shm", ".lock"] {
+                let mut file = path.as_os_str().to_owned();
+                file.push(end);
+                let _ = std::fs::remove_file(file);
+            }
+        }
+        return outcome;
+    }
+    let db_name = format!("tickwork_bench_{suffix}");
+    let prefix = format!("tickwork-bench:{suffix}");
     let admin = PgConnectOptions::from_str(&args.database_url)
         .context("--database-url is not a postgres URL")?;
     let mut admin_conn = admin
@@ -220,7 +272,12 @@ async fn run() -> anyhow::Result<()> {
     sqlx::query(&format!("CREATE DATABASE {db_name}"))
         .execute(&mut admin_conn)
         .await?;
-    let outcome = measure(&args, &admin, &db_name, &prefix).await;
+    let setup = Setup::Servers {
+        admin: Box::new(admin.clone()),
+        db_name: db_name.clone(),
+        prefix,
+    };
+    let outcome = measure(&args, &setup, suffix).await;
     if !args.keep {
         let _ = sqlx::query(&format!("DROP DATABASE {db_name} WITH (FORCE)"))
             .execute(&mut admin_conn)
@@ -252,20 +309,9 @@ fn database_url(admin: &str, db: &str) -> String {
     }
 }
 
-fn start(
-    args: &Args,
-    db_url: &str,
-    prefix: &str,
-    log_dir: &std::path::Path,
-) -> anyhow::Result<Deployment> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+/// Settings every process of the deployment gets.
+fn common_env(args: &Args, port: u16) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
-        ("DATABASE_URL".into(), db_url.into()),
-        ("REDIS_URL".into(), args.redis_url.clone()),
-        ("REDIS_KEY_PREFIX".into(), prefix.into()),
-        ("MIGRATE_ON_START".into(), "false".into()),
         ("LOG_LEVEL".into(), "warn".into()),
         ("SERVER_HOST".into(), "127.0.0.1".into()),
         ("SERVER_PORT".into(), port.to_string()),
@@ -280,6 +326,54 @@ fn start(
         ),
     ];
     env.extend(args.env.iter().cloned());
+    env
+}
+
+/// One `tickwork-local` on the embedded file at `path`.
+fn start_embedded(
+    args: &Args,
+    path: &std::path::Path,
+    log_dir: &std::path::Path,
+) -> anyhow::Result<Deployment> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut env = common_env(args, port);
+    env.push(("TICKWORK_DB".into(), path.display().to_string()));
+    let local = Proc::spawn(
+        &args.bin_dir,
+        "tickwork-local",
+        "local".into(),
+        &env,
+        log_dir,
+    )?;
+    let api_url = format!("http://127.0.0.1:{port}");
+    Ok(Deployment {
+        api: local,
+        ticks: Vec::new(),
+        workers: Vec::new(),
+        tick_metrics: format!("{api_url}/metrics"),
+        api_url,
+    })
+}
+
+/// The api, the ticks and the workers over PostgreSQL and Redis.
+fn start(
+    args: &Args,
+    db_url: &str,
+    prefix: &str,
+    log_dir: &std::path::Path,
+) -> anyhow::Result<Deployment> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut env = common_env(args, port);
+    env.extend([
+        ("DATABASE_URL".into(), db_url.into()),
+        ("REDIS_URL".into(), args.redis_url.clone()),
+        ("REDIS_KEY_PREFIX".into(), prefix.into()),
+        ("MIGRATE_ON_START".into(), "false".into()),
+    ]);
     let api = Proc::spawn(&args.bin_dir, "tickwork-api", "api".into(), &env, log_dir)?;
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -410,34 +504,47 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn measure(
-    args: &Args,
-    admin: &PgConnectOptions,
-    db_name: &str,
-    prefix: &str,
-) -> anyhow::Result<()> {
-    let db_opts = admin.clone().database(db_name);
-    let store = PgStore::connect_lazy(db_opts, 5);
-    store
-        .migrate()
-        .await
-        .context("migrating the benchmark database")?;
-    let db = store.pool().clone();
-    let log_dir = std::env::temp_dir().join(format!("tickwork-bench-{}", &db_name[15..]));
+async fn measure(args: &Args, setup: &Setup, suffix: &str) -> anyhow::Result<()> {
+    let log_dir = std::env::temp_dir().join(format!("tickwork-bench-{suffix}"));
     std::fs::create_dir_all(&log_dir)?;
-
     let target = Target::start().await?;
-    if args.workload == Workload::Registered {
-        let started = std::time::Instant::now();
-        insert_idle_jobs(&db, args.registered, &target.url).await?;
-        eprintln!(
-            "inserted {} idle jobs in {:.1} s",
-            args.registered,
-            started.elapsed().as_secs_f64()
-        );
-    }
-    let db_url = database_url(&args.database_url, db_name);
-    let mut deployment = start(args, &db_url, prefix, &log_dir)?;
+    let (rows, mut deployment) = match setup {
+        Setup::Servers {
+            admin,
+            db_name,
+            prefix,
+        } => {
+            let store = PgStore::connect_lazy(admin.as_ref().clone().database(db_name), 5);
+            store
+                .migrate()
+                .await
+                .context("migrating the benchmark database")?;
+            let db = store.pool().clone();
+            if args.workload == Workload::Registered {
+                let started = std::time::Instant::now();
+                insert_idle_jobs(&db, args.registered, &target.url).await?;
+                eprintln!(
+                    "inserted {} idle jobs in {:.1} s",
+                    args.registered,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            let db_url = database_url(&args.database_url, db_name);
+            let deployment = start(args, &db_url, prefix, &log_dir)?;
+            (Rows::Postgres(db), deployment)
+        }
+        Setup::Embedded { path } => {
+            let deployment = start_embedded(args, path, &log_dir)?;
+            (
+                Rows::Sqlite(sqlx::SqlitePool::connect_lazy_with(
+                    sqlx::sqlite::SqliteConnectOptions::new()
+                        .filename(path)
+                        .busy_timeout(Duration::from_secs(30)),
+                )),
+                deployment,
+            )
+        }
+    };
     let client = reqwest::Client::new();
     wait_healthy(&client, &deployment.api_url).await?;
     let started = std::time::Instant::now();
@@ -451,14 +558,12 @@ async fn measure(
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
 
     // The window: whole seconds of the database clock.
-    let now: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
-        .fetch_one(&db)
-        .await?;
+    let now = rows.clock().await?;
     let t0 = DateTime::from_timestamp(now.timestamp() + 1, 0).context("clock out of range")?;
     let t1 = t0 + chrono::Duration::seconds(args.duration as i64);
     tokio::time::sleep((t0 - now).to_std().unwrap_or_default()).await;
 
-    let mut pids: Vec<(String, u32)> = vec![("api".into(), deployment.api.pid())];
+    let mut pids: Vec<(String, u32)> = vec![(deployment.api.name.clone(), deployment.api.pid())];
     pids.extend(deployment.ticks.iter().map(|p| (p.name.clone(), p.pid())));
     pids.extend(deployment.workers.iter().map(|p| (p.name.clone(), p.pid())));
     let servers: Vec<(String, Vec<u32>)> = vec![
@@ -510,26 +615,14 @@ async fn measure(
     // ahead and sweeping; let the window's fires finish, then stop everything.
     let settle_deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
-        sqlx::query("UPDATE jobs SET next_run_at = NULL WHERE next_run_at >= $1")
-            .bind(t1)
-            .execute(&db)
-            .await?;
-        let unrecorded: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM jobs WHERE next_run_at IS NOT NULL")
-                .fetch_one(&db)
-                .await?;
+        let unrecorded = rows.stop_firing_from(t1).await?;
         if unrecorded == 0 || tokio::time::Instant::now() > settle_deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     loop {
-        let open: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM executions WHERE scheduled_at < $1 AND status IN ('QUEUED', 'RUNNING', 'RETRYING')",
-        )
-        .bind(t1)
-        .fetch_one(&db)
-        .await?;
+        let open = rows.open_before(t1).await?;
         if open == 0 || tokio::time::Instant::now() > settle_deadline {
             break;
         }
@@ -585,16 +678,7 @@ async fn measure(
     let mut lags: Vec<f64> = first.values().map(|us| *us as f64 / 1000.0).collect();
     lags.sort_by(|a, b| a.total_cmp(b));
 
-    let (recorded, succeeded, attempts): (i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE status = 'SUCCEEDED'), \
-         (SELECT count(*) FROM attempts a JOIN executions e ON e.id = a.execution_id \
-          WHERE e.scheduled_at >= $1 AND e.scheduled_at < $2) \
-         FROM executions WHERE scheduled_at >= $1 AND scheduled_at < $2",
-    )
-    .bind(t0)
-    .bind(t1)
-    .fetch_one(&db)
-    .await?;
+    let (recorded, succeeded, attempts) = rows.window(t0, t1).await?;
 
     let secs = args.duration as f64;
     let processes: Vec<serde_json::Value> = pids
@@ -617,6 +701,7 @@ async fn measure(
         }))
         .collect();
     let summary = json!({
+        "backend": format!("{:?}", args.backend),
         "workload": format!("{:?}", args.workload),
         "jobs": args.jobs,
         "registered_idle_jobs": if args.workload == Workload::Registered { args.registered } else { 0 },
@@ -659,7 +744,8 @@ async fn measure(
 
 fn print_summary(s: &serde_json::Value) {
     println!(
-        "workload {} | {} jobs ({}) | {} idle | {} s | {} worker(s) x pool {} | {} tick(s), batch {}",
+        "{} | workload {} | {} jobs ({}) | {} idle | {} s | {} worker(s) x pool {} | {} tick(s), batch {}",
+        s["backend"].as_str().unwrap_or(""),
         s["workload"].as_str().unwrap_or(""),
         s["jobs"],
         s["execution_type"].as_str().unwrap_or(""),

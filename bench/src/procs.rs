@@ -29,6 +29,16 @@ impl Proc {
         let path = bin_dir.join(binary);
         let log = std::fs::File::create(log_dir.join(format!("{name}.log")))?;
         let mut command = Command::new(&path);
+        // Only what the benchmark chooses selects the backend.
+        for name in [
+            "DATABASE_URL",
+            "DB_HOST",
+            "REDIS_URL",
+            "REDIS_HOST",
+            "TICKWORK_DB",
+        ] {
+            command.env_remove(name);
+        }
         command
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("RUST_LOG")

@@ -6,10 +6,12 @@
 //! process, writes go through one connection and every write transaction starts with
 //! `BEGIN IMMEDIATE`, so they never race and never meet `SQLITE_BUSY`; reads use a pool of
 //! read-only connections beside it (WAL mode: readers and the writer do not block each
-//! other). A statement costs microseconds here (no network), so batches are loops of small
-//! statements inside one transaction. `synchronous = NORMAL` in WAL mode: a killed process
-//! loses nothing it committed (a power cut may lose the last transactions).
+//! other). The hot paths (claiming due jobs, starting fires, recording outcomes) write a
+//! batch with a few multi-row statements: each statement is a hop to the connection's
+//! thread, which is what costs most here. `synchronous = NORMAL` in WAL mode: a killed
+//! process loses nothing it committed (a power cut may lose the last transactions).
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -58,6 +60,10 @@ const FINISHED: &str = "('SUCCEEDED', 'FAILED', 'CANCELLED', 'ABANDONED', 'SKIPP
 
 /// Most ids bound in one `IN (...)` list.
 const IN_LIST_CHUNK: usize = 500;
+
+/// Most rows written by one statement (at most 8 parameters each, well under SQLite's
+/// limit of 32,766).
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// Jobs and executions in one SQLite file, held by this process alone.
 #[derive(Debug, Clone)]
@@ -167,6 +173,15 @@ fn lock(path: &Path) -> Result<File, StoreError> {
 
 fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     now + TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// When a RETRYING outcome's next attempt is due: in whole milliseconds (the queue's unit),
+/// so the promoter's check against it never refuses a retry it was handed on time.
+fn next_attempt_at(o: &Outcome, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    o.retry_in
+        .filter(|_| o.status == ExecutionStatus::Retrying)
+        .map(|d| after(now, d))
+        .map(|at| at.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(at))
 }
 
 fn elapsed_ms(from: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 {
@@ -471,30 +486,35 @@ impl Store for SqliteStore {
             .collect::<Result<_, _>>()?;
         let writes = ClaimWrites::plan(&due, plan);
         let mut executions = Vec::with_capacity(writes.fires.len());
-        for (id, job_id, at) in &writes.fires {
-            let inserted: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at) \
-                 VALUES ($1, $2, $3, 'QUEUED', $4) \
-                 ON CONFLICT (job_id, scheduled_at) DO NOTHING RETURNING id, scheduled_at",
-            )
-            .bind(id)
-            .bind(job_id)
-            .bind(at)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
+        for fires in writes.fires.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at) ",
+            );
+            insert.push_values(fires, |mut row, (id, job_id, at)| {
+                row.push_bind(*id)
+                    .push_bind(*job_id)
+                    .push_bind(*at)
+                    .push("'QUEUED'")
+                    .push_bind(now);
+            });
+            insert
+                .push(" ON CONFLICT (job_id, scheduled_at) DO NOTHING RETURNING id, scheduled_at");
+            let inserted: Vec<(Uuid, DateTime<Utc>)> =
+                insert.build_query_as().fetch_all(&mut *tx).await?;
             executions.extend(inserted);
         }
-        for (job_id, next_run_at, uncounted) in &writes.jobs {
-            sqlx::query(
-                "UPDATE jobs SET next_run_at = $2, skipped_fires = skipped_fires + $3 \
-                 WHERE id = $1",
-            )
-            .bind(job_id)
-            .bind(next_run_at)
-            .bind(uncounted)
-            .execute(&mut *tx)
-            .await?;
+        for jobs in writes.jobs.chunks(ROWS_PER_STATEMENT) {
+            let mut update = QueryBuilder::new("WITH n(id, next_run_at, uncounted) AS (");
+            update.push_values(jobs, |mut row, (job_id, next_run_at, uncounted)| {
+                row.push_bind(*job_id)
+                    .push_bind(*next_run_at)
+                    .push_bind(*uncounted);
+            });
+            update.push(
+                ") UPDATE jobs SET next_run_at = n.next_run_at, \
+                 skipped_fires = skipped_fires + n.uncounted FROM n WHERE jobs.id = n.id",
+            );
+            update.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(FiredBatch {
@@ -603,82 +623,85 @@ impl Store for SqliteStore {
         if ids.is_empty() {
             return Ok(claimed);
         }
-        let mut ids = ids.to_vec();
-        ids.sort();
         let mut tx = self.write().await?;
         let now = Utc::now();
-        for id in ids {
-            // A FORBID job's fire with an earlier fire unfinished is SKIPPED; fires are
-            // decided one after another inside the write transaction, so two fires of one
-            // job never both start.
-            let overlap: Option<bool> = sqlx::query_scalar(
-                "SELECT j.concurrency_policy = 'FORBID' AND EXISTS ( \
+        for chunk in ids.chunks(IN_LIST_CHUNK) {
+            // A FORBID job's fire with an earlier fire unfinished is SKIPPED. The write
+            // transaction holds the database, so this decision and the claim below see the
+            // same rows: an earlier fire in this batch is still QUEUED here, so two fires of
+            // one job never both start.
+            let mut decide = QueryBuilder::new(
+                "SELECT x.id, j.concurrency_policy = 'FORBID' AND EXISTS ( \
                      SELECT 1 FROM executions o WHERE o.job_id = x.job_id \
                      AND o.scheduled_at < x.scheduled_at \
                      AND o.status IN ('QUEUED', 'RUNNING', 'RETRYING')) \
                  FROM executions x JOIN jobs j ON j.id = x.job_id \
-                 WHERE x.id = $1 AND x.status = 'QUEUED'",
-            )
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(overlap) = overlap else {
-                continue;
-            };
-            if overlap {
-                sqlx::query(
+                 WHERE x.status = 'QUEUED' AND x.id IN ",
+            );
+            push_ids(&mut decide, chunk);
+            let decided: Vec<(Uuid, bool)> = decide.build_query_as().fetch_all(&mut *tx).await?;
+            let (skipped, run): (Vec<_>, Vec<_>) = decided.into_iter().partition(|d| d.1);
+            let skipped: Vec<Uuid> = skipped.into_iter().map(|d| d.0).collect();
+            let run: Vec<Uuid> = run.into_iter().map(|d| d.0).collect();
+            if !skipped.is_empty() {
+                let mut skip = QueryBuilder::new(
                     "UPDATE executions SET status = 'SKIPPED', started_at = NULL, \
-                     finished_at = $2, lease_expires_at = NULL, \
+                     lease_expires_at = NULL, \
                      error = 'skipped: an earlier fire of this job was unfinished (concurrencyPolicy FORBID)', \
-                     execution_type = (SELECT execution_type FROM jobs WHERE id = executions.job_id) \
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                claimed.skipped.push(id);
+                     execution_type = (SELECT execution_type FROM jobs WHERE id = executions.job_id), \
+                     finished_at = ",
+                );
+                skip.push_bind(now).push(" WHERE id IN ");
+                push_ids(&mut skip, &skipped);
+                skip.build().execute(&mut *tx).await?;
+                claimed.skipped.extend(skipped);
+            }
+            if run.is_empty() {
                 continue;
             }
-            sqlx::query(
+            let mut start = QueryBuilder::new(
                 "UPDATE executions SET status = 'RUNNING', attempt = attempt + 1, \
-                 started_at = MAX($2, scheduled_at), finished_at = NULL, error = NULL, \
-                 lease_expires_at = $3, \
-                 execution_type = (SELECT execution_type FROM jobs WHERE id = executions.job_id) \
-                 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(now)
-            .bind(after(now, lease))
-            .execute(&mut *tx)
-            .await?;
-            let mut row: DeliveryRow = sqlx::query_as(
+                 finished_at = NULL, error = NULL, \
+                 execution_type = (SELECT execution_type FROM jobs WHERE id = executions.job_id), \
+                 started_at = MAX(",
+            );
+            start
+                .push_bind(now)
+                .push(", scheduled_at), lease_expires_at = ")
+                .push_bind(after(now, lease))
+                .push(" WHERE id IN ");
+            push_ids(&mut start, &run);
+            start.build().execute(&mut *tx).await?;
+            let mut read = QueryBuilder::new(
                 "SELECT e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, \
                  j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
                  j.http_body, j.timeout_seconds, false AS overlap, 0 AS wait_ms \
-                 FROM executions e JOIN jobs j ON j.id = e.job_id WHERE e.id = $1",
-            )
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let wait = row.scheduled_at - now;
-            row.wait_ms = (wait + TimeDelta::microseconds(999))
-                .num_milliseconds()
-                .max(0);
-            match Delivery::try_from(row) {
-                Ok(delivery) => claimed.deliveries.push(delivery),
-                Err(error) => {
-                    tracing::error!(execution_id = %id, error = %crate::telemetry::error_chain(&error), "cannot deliver: stored job is malformed");
-                    sqlx::query(
-                        "UPDATE executions SET status = 'FAILED', finished_at = $2, \
-                         lease_expires_at = NULL, error = $3 WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(now)
-                    .bind(error.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                    claimed.malformed.push(id);
+                 FROM executions e JOIN jobs j ON j.id = e.job_id WHERE e.id IN ",
+            );
+            push_ids(&mut read, &run);
+            let rows: Vec<DeliveryRow> = read.build_query_as().fetch_all(&mut *tx).await?;
+            for mut row in rows {
+                let id = row.id;
+                let wait = row.scheduled_at - now;
+                row.wait_ms = (wait + TimeDelta::microseconds(999))
+                    .num_milliseconds()
+                    .max(0);
+                match Delivery::try_from(row) {
+                    Ok(delivery) => claimed.deliveries.push(delivery),
+                    Err(error) => {
+                        // One unreadable job must not hold up the rest of the batch.
+                        tracing::error!(execution_id = %id, error = %crate::telemetry::error_chain(&error), "cannot deliver: stored job is malformed");
+                        sqlx::query(
+                            "UPDATE executions SET status = 'FAILED', finished_at = $2, \
+                             lease_expires_at = NULL, error = $3 WHERE id = $1",
+                        )
+                        .bind(id)
+                        .bind(now)
+                        .bind(error.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                        claimed.malformed.push(id);
+                    }
                 }
             }
         }
@@ -795,55 +818,62 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         let now = Utc::now();
         let mut recorded = Vec::with_capacity(outcomes.len());
-        for o in outcomes {
-            let retrying = o.status == ExecutionStatus::Retrying;
-            // Due times leave in milliseconds (the queue's unit), so the promoter's check
-            // against them never refuses a retry it was handed on time.
-            let next_attempt_at = o
-                .retry_in
-                .filter(|_| retrying)
-                .map(|d| after(now, d))
-                .map(|at| at.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(at));
-            // The fenced state change and the attempt row, or neither.
-            let done: Option<(Option<DateTime<Utc>>, String)> = sqlx::query_as(
-                "UPDATE executions SET status = $3, duration_ms = $4, http_status = $5, \
-                 error = $6, lease_expires_at = NULL, finished_at = $7, next_attempt_at = $8 \
-                 WHERE id = $1 AND status = 'RUNNING' AND attempt = $2 \
-                 RETURNING started_at, status",
-            )
-            .bind(o.execution_id)
-            .bind(o.attempt)
-            .bind(o.status.as_str())
-            .bind(o.duration_ms)
-            .bind(o.http_status.map(i32::from))
-            .bind(o.error.as_deref())
-            .bind((!retrying).then_some(now))
-            .bind(next_attempt_at)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((started_at, status)) = done else {
-                continue;
-            };
-            sqlx::query(
-                "INSERT OR IGNORE INTO attempts (execution_id, attempt, started_at, finished_at, \
-                 duration_ms, http_status, error, response_body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(o.execution_id)
-            .bind(o.attempt)
-            .bind(started_at.unwrap_or(now))
-            .bind(now)
-            .bind(o.duration_ms)
-            .bind(o.http_status.map(i32::from))
-            .bind(o.error.as_deref())
-            .bind(o.response_body.as_deref())
-            .execute(&mut *tx)
-            .await?;
-            recorded.push(Recorded {
-                execution_id: o.execution_id,
-                status: read_status(&status)?,
-                next_attempt_at,
+        for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+            // The fenced state changes, then one attempt row for each change made, inside
+            // one transaction: both or neither.
+            let mut done = QueryBuilder::new(
+                "WITH o(id, attempt, status, duration_ms, http_status, error, finished_at, \
+                 next_attempt_at) AS (",
+            );
+            done.push_values(chunk, |mut row, o| {
+                let retrying = o.status == ExecutionStatus::Retrying;
+                row.push_bind(o.execution_id)
+                    .push_bind(o.attempt)
+                    .push_bind(o.status.as_str())
+                    .push_bind(o.duration_ms)
+                    .push_bind(o.http_status.map(i32::from))
+                    .push_bind(o.error.clone())
+                    .push_bind((!retrying).then_some(now))
+                    .push_bind(next_attempt_at(o, now));
             });
+            done.push(
+                ") UPDATE executions SET status = o.status, duration_ms = o.duration_ms, \
+                 http_status = o.http_status, error = o.error, lease_expires_at = NULL, \
+                 finished_at = o.finished_at, next_attempt_at = o.next_attempt_at \
+                 FROM o WHERE executions.id = o.id AND executions.status = 'RUNNING' \
+                 AND executions.attempt = o.attempt \
+                 RETURNING id, started_at, status, next_attempt_at",
+            );
+            let changed: Vec<(Uuid, Option<DateTime<Utc>>, String, Option<DateTime<Utc>>)> =
+                done.build_query_as().fetch_all(&mut *tx).await?;
+            if changed.is_empty() {
+                continue;
+            }
+            let by_id: HashMap<Uuid, &Outcome> =
+                chunk.iter().map(|o| (o.execution_id, o)).collect();
+            let mut kept = QueryBuilder::new(
+                "INSERT OR IGNORE INTO attempts (execution_id, attempt, started_at, finished_at, \
+                 duration_ms, http_status, error, response_body) ",
+            );
+            kept.push_values(&changed, |mut row, (id, started_at, _, _)| {
+                let o = by_id[id];
+                row.push_bind(*id)
+                    .push_bind(o.attempt)
+                    .push_bind(started_at.unwrap_or(now))
+                    .push_bind(now)
+                    .push_bind(o.duration_ms)
+                    .push_bind(o.http_status.map(i32::from))
+                    .push_bind(o.error.clone())
+                    .push_bind(o.response_body.clone());
+            });
+            kept.build().execute(&mut *tx).await?;
+            for (execution_id, _, status, next_attempt_at) in changed {
+                recorded.push(Recorded {
+                    execution_id,
+                    status: read_status(&status)?,
+                    next_attempt_at,
+                });
+            }
         }
         tx.commit().await?;
         Ok(recorded)
