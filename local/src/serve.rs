@@ -95,7 +95,11 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .with_context(|| format!("failed to listen on {address} (SERVER_HOST, SERVER_PORT)"))?;
-    println!("tickwork-local: API on http://{address} (try: curl http://{address}/health)");
+    let reachable = match settings.server_host.as_str() {
+        "0.0.0.0" | "::" => format!("127.0.0.1:{}", settings.server_port),
+        _ => address.clone(),
+    };
+    println!("tickwork-local: API on http://{address} (try: curl http://{reachable}/health)");
     println!(
         "tickwork-local: outbound calls may reach loopback and private addresses (development use)"
     );
