@@ -453,3 +453,37 @@ async fn embedded_serve_keeps_both_promises_across_kill_9_and_refuses_a_second_p
         let _ = std::fs::remove_file(file);
     }
 }
+
+#[tokio::test]
+async fn trigger_dead_letters_and_requeue_from_the_command_line() {
+    let app = crate::helpers::spawn_embedded_app().await;
+    let job = app
+        .create_job(serde_json::json!({"cronExpression": "0 0 0 1 1 *", "maxRetries": 0}))
+        .await;
+    let job_id = job["id"].as_str().unwrap();
+    app.target.respond_with(500);
+    let triggered = ok(&app, &["jobs", "trigger", job_id]).await;
+    assert!(stdout(&triggered).starts_with("queued a manual fire: execution "));
+    app.drain_queue().await;
+
+    let listed = ok(&app, &["dead-letters", "--job", job_id, "--json"]).await;
+    let execution_id = json(&listed)["executions"][0]["id"]
+        .as_str()
+        .expect("a dead letter")
+        .to_string();
+    let table = ok(&app, &["dead-letters"]).await;
+    assert!(
+        stdout(&table).starts_with("EXECUTION"),
+        "{}",
+        stdout(&table)
+    );
+    assert!(stdout(&table).contains(&execution_id));
+
+    app.target.respond_with(200);
+    let requeued = ok(&app, &["requeue", &execution_id, "--json"]).await;
+    assert_eq!(json(&requeued)["status"], "QUEUED");
+    app.drain_queue().await;
+    let again = local(&["requeue", &execution_id, "--url", app.address.as_str()]).await;
+    assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
+    assert!(stderr(&again).contains("SUCCEEDED"), "{}", stderr(&again));
+}

@@ -13,6 +13,7 @@ mod helpers; // spawn_app(): the API, store, queue, worker and a logging HTTP ta
 mod lifecycle; // retries, backoff, dead letters, attempts, cancellation
 mod local; // tickwork-local: serve in one process, and the command line
 mod manage; // PATCH, soft delete, reactivation, filters, schedule preview, stats
+mod operate; // run now, pause/resume, dead letters and requeue, schedule preview
 mod target; // the local HTTP target: logs requests, sleeps, fails or hangs on demand
 mod tick; // the tick pass and the sweeper, driven with a chosen `now`
 mod worker; // delivery: headers, outcomes, duplicate deliveries

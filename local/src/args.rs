@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 /// Options that take no value.
-const SWITCHES: &[&str] = &["json", "all", "help"];
+const SWITCHES: &[&str] = &["json", "all", "help", "force"];
 
 /// A parsed command line.
 #[derive(Debug, Default)]

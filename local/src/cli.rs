@@ -137,9 +137,16 @@ pub async fn jobs(args: &Args) -> Result<(), Failure> {
         }
         Some(verb @ ("pause" | "resume")) => {
             args.only(&["url", "json"], 3)?;
-            let body = json!({ "isActive": verb == "resume" });
-            let job = api.call("PATCH", &job_path(args)?, Some(body)).await?;
+            let path = format!("{}/{verb}", job_path(args)?);
+            let job = api.call("POST", &path, None).await?;
             print_job(&api, &job);
+            Ok(())
+        }
+        Some("trigger") => {
+            args.only(&["url", "json"], 3)?;
+            let path = format!("{}/trigger", job_path(args)?);
+            let execution = api.call("POST", &path, None).await?;
+            print_queued(&api, &execution, "queued a manual fire");
             Ok(())
         }
         Some("delete") => {
@@ -154,12 +161,84 @@ pub async fn jobs(args: &Args) -> Result<(), Failure> {
             Ok(())
         }
         Some(other) => Err(Failure::Usage(format!(
-            "unknown jobs command {other:?}; expected list, get, create, pause, resume or delete"
+            "unknown jobs command {other:?}; expected list, get, create, pause, resume, \
+             trigger or delete"
         ))),
         None => Err(Failure::Usage(
-            "jobs needs a command: list, get, create, pause, resume or delete".into(),
+            "jobs needs a command: list, get, create, pause, resume, trigger or delete".into(),
         )),
     }
+}
+
+/// Prints an execution the API just queued (trigger, requeue).
+fn print_queued(api: &Api, execution: &Value, what: &str) {
+    if api.json {
+        print_json(execution);
+    } else {
+        println!(
+            "{what}: execution {} of job {}, due {}",
+            text(execution, "id"),
+            text(execution, "jobId"),
+            text(execution, "scheduledAt")
+        );
+    }
+}
+
+/// `dead-letters [--job JOB_ID] [--limit N]`.
+pub async fn dead_letters(args: &Args) -> Result<(), Failure> {
+    args.only(&["url", "json", "limit", "job"], 1)?;
+    let limit = args.number("limit", 20, 1, 500)?;
+    let mut path = format!("/api/v1/dead-letters?limit={limit}");
+    if let Some(job) = args.value("job") {
+        path.push_str(&format!("&jobId={job}"));
+    }
+    let api = Api::new(args);
+    let page = api.call("GET", &path, None).await?;
+    if api.json {
+        print_json(&page);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = items(&page, "executions")
+        .iter()
+        .map(|e| {
+            vec![
+                text(e, "id"),
+                text(e, "jobId"),
+                text(e, "scheduledAt"),
+                text(e, "status"),
+                text(e, "attempt"),
+                text(e, "error"),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "EXECUTION",
+            "JOB",
+            "SCHEDULED",
+            "STATUS",
+            "ATTEMPT",
+            "ERROR",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+/// `requeue EXECUTION_ID [--force]`.
+pub async fn requeue(args: &Args) -> Result<(), Failure> {
+    args.only(&["url", "json", "force"], 2)?;
+    let id = args
+        .positional(1)
+        .ok_or_else(|| "requeue needs an execution id (see dead-letters)".to_string())?;
+    let mut path = format!("/api/v1/dead-letters/{id}/requeue");
+    if args.flag("force") {
+        path.push_str("?force=true");
+    }
+    let api = Api::new(args);
+    let execution = api.call("POST", &path, None).await?;
+    print_queued(&api, &execution, "requeued");
+    Ok(())
 }
 
 /// `history JOB_ID [--limit N]`.

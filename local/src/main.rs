@@ -4,8 +4,9 @@
 //! ```text
 //! tickwork-local [serve] [--db FILE]           API, tick and worker pool in this process
 //! tickwork-local schedule "CRON" [--tz ZONE] [--count N]
-//! tickwork-local jobs list|create|get|pause|resume|delete ...
+//! tickwork-local jobs list|create|get|pause|resume|trigger|delete ...
 //! tickwork-local history JOB_ID [--limit N]
+//! tickwork-local dead-letters [--job JOB_ID] | requeue EXECUTION_ID [--force]
 //! ```
 //!
 //! Exit codes: 0 done, 1 failed (server unreachable, server error), 2 bad command line,
@@ -33,7 +34,11 @@ USAGE:
                  [--retries N] [--timeout SECONDS] [--description TEXT]
   tickwork-local jobs create --from FILE         the JSON body of POST /api/v1/jobs (- = stdin)
   tickwork-local jobs pause|resume|delete JOB_ID
+  tickwork-local jobs trigger JOB_ID             run it now, once (a MANUAL fire)
   tickwork-local history JOB_ID [--limit N]      a job's executions, latest first
+  tickwork-local dead-letters [--job JOB_ID] [--limit N]
+                                                 FAILED and ABANDONED fires, newest first
+  tickwork-local requeue EXECUTION_ID [--force]  send a dead letter again (--force: AT_MOST_ONCE)
 
 OPTIONS (commands that talk to the API):
   --url URL     the API (default http://127.0.0.1:8080, or TICKWORK_URL)
@@ -64,6 +69,8 @@ async fn main() -> ExitCode {
         Some("schedule") => cli::schedule(&args),
         Some("jobs") => cli::jobs(&args).await,
         Some("history") => cli::history(&args).await,
+        Some("dead-letters") => cli::dead_letters(&args).await,
+        Some("requeue") => cli::requeue(&args).await,
         Some(other) => return usage_error(&format!("unknown command {other:?}")),
     };
     match outcome {

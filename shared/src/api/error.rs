@@ -109,6 +109,12 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_field", message).with_field(field)
     }
 
+    /// 409: the request is well formed, but the thing it names is not in a state that
+    /// allows it (the message says which state, and what would).
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
     /// 404 for a job, whether unknown or not an id at all.
     pub fn job_not_found(id: &str) -> Self {
         Self::new(

@@ -23,16 +23,17 @@ const JOBS_PAGE: (u32, u32) = (50, 500);
 /// Default and largest page of history.
 const HISTORY_PAGE: (u32, u32) = (50, 500);
 /// Default and largest number of upcoming fire times.
-const SCHEDULE_COUNT: (u32, u32) = (10, 1000);
+pub(super) const SCHEDULE_COUNT: (u32, u32) = (10, 1000);
 
-type QueryParams = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
+pub(super) type QueryParams =
+    Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+pub(super) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::job_not_found(raw))
 }
 
 /// Reads the query string, refusing parameters the route does not take.
-fn query<'a>(
+pub(super) fn query<'a>(
     params: &'a HashMap<String, String>,
     allowed: &[&str],
 ) -> Result<impl Fn(&str) -> Option<&'a str>, ApiError> {
@@ -48,7 +49,11 @@ fn query<'a>(
     Ok(move |name: &str| params.get(name).map(String::as_str))
 }
 
-fn count(name: &str, raw: Option<&str>, (default, max): (u32, u32)) -> Result<u32, ApiError> {
+pub(super) fn count(
+    name: &str,
+    raw: Option<&str>,
+    (default, max): (u32, u32),
+) -> Result<u32, ApiError> {
     match raw {
         None => Ok(default),
         Some(raw) => match raw.parse::<u32>() {
@@ -61,7 +66,7 @@ fn count(name: &str, raw: Option<&str>, (default, max): (u32, u32)) -> Result<u3
     }
 }
 
-fn flag(name: &str, raw: Option<&str>) -> Result<Option<bool>, ApiError> {
+pub(super) fn flag(name: &str, raw: Option<&str>) -> Result<Option<bool>, ApiError> {
     match raw {
         None => Ok(None),
         Some("true") => Ok(Some(true)),
@@ -73,7 +78,7 @@ fn flag(name: &str, raw: Option<&str>) -> Result<Option<bool>, ApiError> {
     }
 }
 
-fn query_map(query: QueryParams) -> Result<HashMap<String, String>, ApiError> {
+pub(super) fn query_map(query: QueryParams) -> Result<HashMap<String, String>, ApiError> {
     query
         .map(|Query(map)| map)
         .map_err(|e| ApiError::invalid_query("query", format!("query string is malformed: {e}")))
@@ -166,15 +171,23 @@ pub async fn history(
     } else {
         None
     };
-    let ids: Vec<Uuid> = executions.iter().map(|e| e.id).collect();
-    let attempts = state.store.attempts(&ids).await?;
     Ok(Json(HistoryPage {
-        executions: executions
-            .into_iter()
-            .map(|e| ExecutionView::new(e, &attempts))
-            .collect(),
+        executions: with_attempts(&state, executions).await?,
         next_cursor,
     }))
+}
+
+/// Executions as the API shows them, each with its attempts (read in one query).
+pub(super) async fn with_attempts(
+    state: &AppState,
+    executions: Vec<crate::model::Execution>,
+) -> Result<Vec<ExecutionView>, ApiError> {
+    let ids: Vec<Uuid> = executions.iter().map(|e| e.id).collect();
+    let attempts = state.store.attempts(&ids).await?;
+    Ok(executions
+        .into_iter()
+        .map(|e| ExecutionView::new(e, &attempts))
+        .collect())
 }
 
 /// `PATCH /api/v1/jobs/{id}`: any subset of the fields, checked as at creation.

@@ -8,6 +8,7 @@ mod cursor;
 mod error;
 mod health;
 mod jobs;
+mod operate;
 mod views;
 
 use std::future::Future;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -50,7 +51,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/jobs/{id}/history", get(jobs::history))
         .route("/api/v1/jobs/{id}/schedule", get(jobs::schedule))
+        .route("/api/v1/jobs/{id}/trigger", post(operate::trigger))
+        .route("/api/v1/jobs/{id}/pause", post(operate::pause))
+        .route("/api/v1/jobs/{id}/resume", post(operate::resume))
         .route("/api/v1/executions/{id}", get(jobs::execution))
+        .route("/api/v1/dead-letters", get(operate::dead_letters))
+        .route("/api/v1/dead-letters/{id}/requeue", post(operate::requeue))
+        .route("/api/v1/schedule/preview", get(operate::preview))
         .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()) })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

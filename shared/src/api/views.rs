@@ -90,6 +90,7 @@ pub struct ExecutionView {
     error: Option<String>,
     next_attempt_at: Option<String>,
     crashes: i32,
+    kind: &'static str,
     attempts: Vec<AttemptView>,
 }
 
@@ -114,6 +115,7 @@ impl ExecutionView {
             error: e.error,
             next_attempt_at: e.next_attempt_at.map(time),
             crashes: e.crashes,
+            kind: e.kind.as_str(),
             attempts,
         }
     }
@@ -200,11 +202,12 @@ pub struct JobPage {
     pub next_cursor: Option<String>,
 }
 
-/// A page of a job's history.
+/// A page of executions: a job's history (latest fire first) or the dead letters (newest
+/// first).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryPage {
-    /// Latest fire first.
+    /// The executions, each with its attempts.
     pub executions: Vec<ExecutionView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,

@@ -77,6 +77,35 @@ impl fmt::Display for ExecutionStatus {
     }
 }
 
+/// How a fire came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FireKind {
+    /// The tick recorded it at a time its schedule produced.
+    #[default]
+    Scheduled,
+    /// An operator asked for it (`POST /api/v1/jobs/{id}/trigger`), at that moment.
+    Manual,
+}
+
+impl FireKind {
+    /// The name used in JSON and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FireKind::Scheduled => "SCHEDULED",
+            FireKind::Manual => "MANUAL",
+        }
+    }
+
+    /// Reads a stored name back; `None` for a name this build does not know.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "SCHEDULED" => Some(Self::Scheduled),
+            "MANUAL" => Some(Self::Manual),
+            _ => None,
+        }
+    }
+}
+
 /// One fire as stored in the history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Execution {
@@ -102,8 +131,10 @@ pub struct Execution {
     pub error: Option<String>,
     /// When a RETRYING fire is due for its next attempt.
     pub next_attempt_at: Option<DateTime<Utc>>,
-    /// Attempts lost to dead or stalled workers.
+    /// Attempts lost to dead or stalled workers (since it was last requeued).
     pub crashes: i32,
+    /// Scheduled by the tick, or run by hand.
+    pub kind: FireKind,
 }
 
 /// One attempt of an execution, as kept in the history.
@@ -146,6 +177,9 @@ pub struct Delivery {
     pub crashes: i32,
     /// Attempts handed back by stopping workers; they do not count as retries.
     pub handbacks: i32,
+    /// Attempts made before the fire was last put back from the dead letters; they do not
+    /// count against this round's retries.
+    pub attempt_base: i32,
     /// What to call.
     pub target: HttpTarget,
     /// The job's timeout, in seconds.

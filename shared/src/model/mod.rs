@@ -7,7 +7,7 @@
 mod execution;
 mod job;
 
-pub use execution::{Attempt, Delivery, Execution, ExecutionStatus, Outcome, Recorded};
+pub use execution::{Attempt, Delivery, Execution, ExecutionStatus, FireKind, Outcome, Recorded};
 pub use job::{
     CatchUpLimit, ConcurrencyPolicy, Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod,
     HttpTarget, InvalidField, Job, JobName, JobPatch, MaxRetries, MisfirePolicy, NewJob, TargetUrl,

@@ -130,6 +130,21 @@ pub struct Unfinished {
     pub execution_type: ExecutionType,
 }
 
+/// What putting a dead letter back did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Requeued {
+    /// No such execution.
+    NoExecution,
+    /// It is not FAILED or ABANDONED (its status now).
+    NotDeadLetter(ExecutionStatus),
+    /// Its job is deleted.
+    JobDeleted,
+    /// It is AT_MOST_ONCE and `force` was not given: its target may already have acted.
+    AtMostOnce,
+    /// Back in QUEUED, as it is now.
+    Queued(Execution),
+}
+
 /// Decides the fires for one due job; the tick provides it, storage applies it.
 pub type Planner<'a> = &'a (dyn Fn(&DueJob) -> FirePlan + Sync);
 
@@ -280,6 +295,23 @@ pub trait Store: Send + Sync + 'static {
     /// Hands back fires a stopping worker cannot finish: AT_LEAST_ONCE to QUEUED,
     /// AT_MOST_ONCE to ABANDONED. Returns what each became (fenced by the attempt).
     async fn hand_back(&self, unfinished: &[Unfinished]) -> Result<Vec<Reaped>, StoreError>;
+
+    /// Records a MANUAL fire of a job that is not deleted, QUEUED and due now (the storage
+    /// clock, in whole milliseconds). `None` when there is no such job, it is deleted, or a
+    /// fire of it is already recorded at that instant.
+    async fn trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError>;
+
+    /// FAILED and ABANDONED fires, newest first, with ids below `before`, of one job or all.
+    async fn dead_letters(
+        &self,
+        job_id: Option<Uuid>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError>;
+
+    /// Puts a FAILED or ABANDONED fire back to QUEUED (same execution, a fresh round of
+    /// retries), refusing an AT_MOST_ONCE one unless `force`.
+    async fn requeue_dead_letter(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError>;
 
     /// Writes outcomes of RUNNING executions whose attempt matches, and one attempt row
     /// each; returns what was written. An outcome for another attempt, or a fire no longer

@@ -11,12 +11,13 @@ use sqlx::Connection;
 use uuid::Uuid;
 
 use super::rows::{
-    bind_job, change_job, first_uuid_at, millis, read_status, taken_back, AttemptRow, ClaimWrites,
-    DeliveryRow, DueRow, ExecutionRow, JobRow, WaitingFires, CANCEL_WAITING, DUE_COLUMNS,
-    EXECUTION_COLUMNS, OVERDUE_RETRIES, SOFT_DELETE_JOB, STALE_QUEUED, WRITE_JOB,
+    bind_job, change_job, first_uuid_at, may_requeue, millis, read_status, taken_back, AttemptRow,
+    ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow, JobRow, WaitingFires, CANCEL_WAITING,
+    DUE_COLUMNS, EXECUTION_COLUMNS, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, SOFT_DELETE_JOB,
+    STALE_QUEUED, WRITE_JOB,
 };
 use super::{
-    Claimed, DueJob, FiredBatch, JobChange, JobCursor, JobFilter, Planner, Reaped, Store,
+    Claimed, DueJob, FiredBatch, JobChange, JobCursor, JobFilter, Planner, Reaped, Requeued, Store,
     StoreError, Unfinished,
 };
 use crate::config::{ConfigError, DatabaseSettings};
@@ -463,7 +464,7 @@ impl Store for PgStore {
                      ELSE clock_timestamp() + $2 * interval '1 millisecond' END \
              FROM decided d, jobs j \
              WHERE e.id = d.id AND j.id = e.job_id \
-             RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, \
+             RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, e.attempt_base, \
                  j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
                  j.http_body, j.timeout_seconds, d.overlap, \
                  GREATEST(0, ceil(extract(epoch FROM e.scheduled_at - clock_timestamp()) * 1000))::bigint \
@@ -599,6 +600,75 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         taken_back(rows)
+    }
+
+    async fn trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError> {
+        let sql = format!(
+            "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at, kind) \
+             SELECT $1, j.id, date_trunc('milliseconds', clock_timestamp()), 'QUEUED', \
+                 clock_timestamp(), 'MANUAL' \
+             FROM jobs j WHERE j.id = $2 AND j.deleted_at IS NULL \
+             ON CONFLICT ON CONSTRAINT executions_one_per_fire DO NOTHING \
+             RETURNING {EXECUTION_COLUMNS}"
+        );
+        let row: Option<ExecutionRow> = sqlx::query_as(&sql)
+            .bind(Uuid::now_v7())
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Execution::try_from).transpose()
+    }
+
+    async fn dead_letters(
+        &self,
+        job_id: Option<Uuid>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions \
+             WHERE status IN ('FAILED', 'ABANDONED') \
+               AND ($1::uuid IS NULL OR job_id = $1) AND ($2::uuid IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT $3"
+        );
+        let rows: Vec<ExecutionRow> = sqlx::query_as(&sql)
+            .bind(job_id)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(Execution::try_from).collect()
+    }
+
+    async fn requeue_dead_letter(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<DeadRow> = sqlx::query_as(
+            "SELECT e.status, COALESCE(e.execution_type, j.execution_type) AS execution_type, \
+                 j.deleted_at IS NOT NULL AS job_deleted \
+             FROM executions e JOIN jobs j ON j.id = e.job_id WHERE e.id = $1 \
+             FOR NO KEY UPDATE OF e",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Requeued::NoExecution);
+        };
+        if let Some(refused) = may_requeue(&row, force)? {
+            return Ok(refused);
+        }
+        let now: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(REQUEUE_DEAD_LETTER)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = $1");
+        let row: ExecutionRow = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Requeued::Queued(Execution::try_from(row)?))
     }
 
     async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Recorded>, StoreError> {

@@ -10,10 +10,10 @@ use sqlx::types::Json;
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{DueJob, JobChange, Planner, Reaped, StoreError};
+use super::{DueJob, JobChange, Planner, Reaped, Requeued, StoreError};
 use crate::model::{
-    Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType, HttpBody,
-    HttpHeaders, HttpMethod, HttpTarget, InvalidField, Job, MisfirePolicy, TargetUrl,
+    Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType, FireKind,
+    HttpBody, HttpHeaders, HttpMethod, HttpTarget, InvalidField, Job, MisfirePolicy, TargetUrl,
 };
 /// A job row with its last finished run.
 #[derive(FromRow)]
@@ -125,6 +125,7 @@ pub(super) struct ExecutionRow {
     pub(super) error: Option<String>,
     pub(super) next_attempt_at: Option<DateTime<Utc>>,
     pub(super) crashes: i32,
+    pub(super) kind: String,
 }
 
 impl TryFrom<ExecutionRow> for Execution {
@@ -144,6 +145,8 @@ impl TryFrom<ExecutionRow> for Execution {
             error: row.error,
             next_attempt_at: row.next_attempt_at,
             crashes: row.crashes,
+            kind: FireKind::parse(&row.kind)
+                .ok_or_else(|| corrupt("execution", format!("unknown kind {:?}", row.kind)))?,
         })
     }
 }
@@ -187,6 +190,7 @@ pub(super) struct DeliveryRow {
     pub(super) max_retries: i32,
     pub(super) crashes: i32,
     pub(super) handbacks: i32,
+    pub(super) attempt_base: i32,
     pub(super) http_method: String,
     pub(super) http_url: String,
     pub(super) http_headers: Json<BTreeMap<String, String>>,
@@ -210,6 +214,7 @@ impl TryFrom<DeliveryRow> for Delivery {
             max_retries: row.max_retries,
             crashes: row.crashes,
             handbacks: row.handbacks,
+            attempt_base: row.attempt_base,
             target: HttpTarget {
                 method: HttpMethod::parse(&row.http_method).map_err(bad)?,
                 url: TargetUrl::parse(&row.http_url).map_err(bad)?,
@@ -249,7 +254,7 @@ pub(super) const OVERDUE_RETRIES: &str = "SELECT id FROM executions \
 
 /// Columns of an execution.
 pub(super) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_at, status, attempt, \
-     started_at, finished_at, duration_ms, http_status, error, next_attempt_at, crashes";
+     started_at, finished_at, duration_ms, http_status, error, next_attempt_at, crashes, kind";
 
 /// Writes every column of a job: inserts a new one, or replaces the row of an existing one
 /// (its creation time kept). The same text serves both stores (`$n` parameters).
@@ -412,4 +417,39 @@ mod tests {
         assert!(later < much_later);
         assert_eq!(cutoff.get_version_num(), 7);
     }
+}
+
+/// Puts a dead letter back in the queue: same execution, a fresh round of retries and crash
+/// budget (the attempts so far stay in the history and keep their numbers). `$1` is the
+/// execution, `$2` the time; only a FAILED or ABANDONED fire moves.
+pub(super) const REQUEUE_DEAD_LETTER: &str = "UPDATE executions SET status = 'QUEUED', \
+     queued_at = $2, started_at = NULL, finished_at = NULL, duration_ms = NULL, \
+     http_status = NULL, error = NULL, \
+     next_attempt_at = NULL, lease_expires_at = NULL, crashes = 0, handbacks = 0, \
+     attempt_base = attempt \
+     WHERE id = $1 AND status IN ('FAILED', 'ABANDONED')";
+
+/// What a dead letter is, as the requeue decision needs it.
+#[derive(FromRow)]
+pub(super) struct DeadRow {
+    pub(super) status: String,
+    pub(super) execution_type: String,
+    pub(super) job_deleted: bool,
+}
+
+/// Decides whether a dead letter may go back in the queue.
+pub(super) fn may_requeue(row: &DeadRow, force: bool) -> Result<Option<Requeued>, StoreError> {
+    let status = read_status(&row.status)?;
+    if !matches!(status, ExecutionStatus::Failed | ExecutionStatus::Abandoned) {
+        return Ok(Some(Requeued::NotDeadLetter(status)));
+    }
+    if row.job_deleted {
+        return Ok(Some(Requeued::JobDeleted));
+    }
+    let kind =
+        ExecutionType::parse(&row.execution_type).map_err(|e| corrupt("execution", e.message))?;
+    if kind == ExecutionType::AtMostOnce && !force {
+        return Ok(Some(Requeued::AtMostOnce));
+    }
+    Ok(None)
 }

@@ -27,12 +27,13 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::rows::{
-    bind_job, change_job, corrupt, first_uuid_at, read_status, AttemptRow, ClaimWrites,
-    DeliveryRow, DueRow, ExecutionRow, JobRow, WaitingFires, CANCEL_WAITING, DUE_COLUMNS,
-    EXECUTION_COLUMNS, OVERDUE_RETRIES, SOFT_DELETE_JOB, STALE_QUEUED, WRITE_JOB,
+    bind_job, change_job, corrupt, first_uuid_at, may_requeue, read_status, AttemptRow,
+    ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow, JobRow, WaitingFires, CANCEL_WAITING,
+    DUE_COLUMNS, EXECUTION_COLUMNS, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, SOFT_DELETE_JOB,
+    STALE_QUEUED, WRITE_JOB,
 };
 use super::{
-    Claimed, DueJob, FiredBatch, JobChange, JobCursor, JobFilter, Planner, Reaped, Store,
+    Claimed, DueJob, FiredBatch, JobChange, JobCursor, JobFilter, Planner, Reaped, Requeued, Store,
     StoreError, Unfinished,
 };
 use crate::model::{
@@ -673,7 +674,7 @@ impl Store for SqliteStore {
             push_ids(&mut start, &run);
             start.build().execute(&mut *tx).await?;
             let mut read = QueryBuilder::new(
-                "SELECT e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, \
+                "SELECT e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, e.attempt_base, \
                  j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
                  j.http_body, j.timeout_seconds, false AS overlap, 0 AS wait_ms \
                  FROM executions e JOIN jobs j ON j.id = e.job_id WHERE e.id IN ",
@@ -809,6 +810,76 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(back)
+    }
+
+    async fn trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError> {
+        let now = Utc::now();
+        let at = now
+            .duration_trunc(TimeDelta::milliseconds(1))
+            .unwrap_or(now);
+        let sql = format!(
+            "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at, kind) \
+             SELECT $1, j.id, $3, 'QUEUED', $4, 'MANUAL' \
+             FROM jobs j WHERE j.id = $2 AND j.deleted_at IS NULL \
+             ON CONFLICT (job_id, scheduled_at) DO NOTHING \
+             RETURNING {EXECUTION_COLUMNS}"
+        );
+        let row: Option<ExecutionRow> = sqlx::query_as(&sql)
+            .bind(Uuid::now_v7())
+            .bind(job_id)
+            .bind(at)
+            .bind(now)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.map(Execution::try_from).transpose()
+    }
+
+    async fn dead_letters(
+        &self,
+        job_id: Option<Uuid>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions \
+             WHERE status IN ('FAILED', 'ABANDONED') \
+               AND ($1 IS NULL OR job_id = $1) AND ($2 IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT $3"
+        );
+        let rows: Vec<ExecutionRow> = sqlx::query_as(&sql)
+            .bind(job_id)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(Execution::try_from).collect()
+    }
+
+    async fn requeue_dead_letter(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError> {
+        let mut tx = self.write().await?;
+        let row: Option<DeadRow> = sqlx::query_as(
+            "SELECT e.status, COALESCE(e.execution_type, j.execution_type) AS execution_type, \
+                 j.deleted_at IS NOT NULL AS job_deleted \
+             FROM executions e JOIN jobs j ON j.id = e.job_id WHERE e.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Requeued::NoExecution);
+        };
+        if let Some(refused) = may_requeue(&row, force)? {
+            return Ok(refused);
+        }
+        sqlx::query(REQUEUE_DEAD_LETTER)
+            .bind(id)
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?;
+        let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = $1");
+        let row: ExecutionRow = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Requeued::Queued(Execution::try_from(row)?))
     }
 
     async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Recorded>, StoreError> {

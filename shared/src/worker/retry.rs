@@ -64,10 +64,12 @@ pub fn decide(
     if result.succeeded() {
         return Verdict::Succeeded;
     }
-    // Attempts lost to crashed or stopping workers are not retries.
+    // Attempts lost to crashed or stopping workers are not retries, nor are attempts made
+    // before the fire was put back from the dead letters.
     let retries_used = delivery
         .attempt
         .saturating_sub(1)
+        .saturating_sub(delivery.attempt_base)
         .saturating_sub(delivery.crashes)
         .saturating_sub(delivery.handbacks);
     if delivery.execution_type == ExecutionType::AtMostOnce
@@ -101,6 +103,7 @@ mod tests {
             max_retries,
             crashes: 0,
             handbacks: 0,
+            attempt_base: 0,
             target: HttpTarget {
                 method: HttpMethod::Post,
                 url: TargetUrl::parse("http://example.com").unwrap(),
@@ -179,6 +182,20 @@ mod tests {
             decide(&answer(Some(500)), &d, POLICY, 0.5),
             Verdict::Retry(_)
         ));
+    }
+
+    #[test]
+    fn a_fire_put_back_from_the_dead_letters_gets_max_retries_again() {
+        let mut d = delivery(4, 2, ExecutionType::AtLeastOnce);
+        assert_eq!(decide(&answer(Some(500)), &d, POLICY, 0.5), Verdict::Failed);
+        // Requeued after attempt 3: attempt 4 is the first of a new round.
+        d.attempt_base = 3;
+        assert!(matches!(
+            decide(&answer(Some(500)), &d, POLICY, 0.5),
+            Verdict::Retry(_)
+        ));
+        d.attempt = 6;
+        assert_eq!(decide(&answer(Some(500)), &d, POLICY, 0.5), Verdict::Failed);
     }
 
     #[test]

@@ -1,0 +1,208 @@
+//! Operator controls: run a job now, pause and resume it, list the dead letters and put
+//! them back, and preview a schedule without creating a job.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::jobs::{count, parse_id, query, query_map, with_attempts, QueryParams, SCHEDULE_COUNT};
+use super::views::{time, ExecutionView, HistoryPage, JobView, ScheduleView};
+use super::AppState;
+use crate::model::JobPatch;
+use crate::schedule::{Schedule, ScheduleError};
+use crate::store::Requeued;
+
+/// Default and largest page of dead letters.
+const DEAD_LETTER_PAGE: (u32, u32) = (50, 500);
+
+/// Hands fires to the queue. They are committed already: if the queue does not answer,
+/// the sweeper pushes them within seconds, so the request still succeeds.
+async fn enqueue(state: &AppState, ids: &[Uuid]) {
+    if let Err(error) = state.queue.push(ids).await {
+        tracing::warn!(error = %crate::telemetry::error_chain(&error), "queue push failed; the sweeper will push the fire");
+    }
+}
+
+/// 202 with an execution and where to follow it.
+fn accepted(execution: crate::model::Execution) -> Response {
+    let location = format!("/api/v1/executions/{}", execution.id);
+    (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(ExecutionView::new(execution, &[])),
+    )
+        .into_response()
+}
+
+/// `POST /api/v1/jobs/{id}/trigger`: one MANUAL fire, due now. It follows the job's overlap
+/// policy when a worker claims it (under `FORBID`, SKIPPED while an earlier fire is
+/// unfinished). Works on paused jobs; refused for deleted ones.
+pub async fn trigger(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job_id = parse_id(&id)?;
+    let Some(job) = state.store.job(job_id).await? else {
+        return Err(ApiError::job_not_found(&id));
+    };
+    if job.deleted_at.is_some() {
+        return Err(ApiError::conflict(
+            "job_deleted",
+            format!(
+                "job {id} is deleted; bring it back with PATCH {{\"isActive\": true}} to run it"
+            ),
+        ));
+    }
+    let Some(execution) = state.store.trigger(job_id).await? else {
+        return Err(ApiError::conflict(
+            "fire_exists",
+            format!(
+                "job {id} already has a fire recorded at this millisecond (or was deleted \
+                 meanwhile); try again"
+            ),
+        ));
+    };
+    tracing::info!(%job_id, execution_id = %execution.id, "job triggered by hand");
+    enqueue(&state, &[execution.id]).await;
+    Ok(accepted(execution))
+}
+
+async fn set_active(state: AppState, id: String, active: bool) -> Result<Json<JobView>, ApiError> {
+    let job_id = parse_id(&id)?;
+    let patch = JobPatch {
+        is_active: Some(active),
+        ..JobPatch::default()
+    };
+    let change = move |job, now| patch.clone().apply(job, now);
+    match state.store.update_job(job_id, &change).await? {
+        None => Err(ApiError::job_not_found(&id)),
+        Some(Err(invalid)) => Err(invalid.into()),
+        Some(Ok(job)) => {
+            tracing::info!(job_id = %job.id, active, "job paused or resumed");
+            Ok(Json(job.into()))
+        }
+    }
+}
+
+/// `POST /api/v1/jobs/{id}/pause`: `PATCH {"isActive": false}`.
+pub async fn pause(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    set_active(state, id, false).await
+}
+
+/// `POST /api/v1/jobs/{id}/resume`: `PATCH {"isActive": true}` (also undeletes).
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    set_active(state, id, true).await
+}
+
+/// `GET /api/v1/dead-letters?jobId=&limit=&cursor=`: FAILED and ABANDONED fires, newest
+/// first, with their attempts.
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    params: QueryParams,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let params = query_map(params)?;
+    let param = query(&params, &["jobId", "limit", "cursor"])?;
+    let limit = count("limit", param("limit"), DEAD_LETTER_PAGE)?;
+    let id_param = |name: &str| {
+        param(name)
+            .map(|raw| {
+                Uuid::parse_str(raw).map_err(|_| {
+                    ApiError::invalid_query(name, format!("{name} is {raw:?}; expected an id"))
+                })
+            })
+            .transpose()
+    };
+    let (job_id, before) = (id_param("jobId")?, id_param("cursor")?);
+    let executions = state.store.dead_letters(job_id, before, limit).await?;
+    let next_cursor = (executions.len() == limit as usize)
+        .then(|| executions.last().map(|e| e.id.to_string()))
+        .flatten();
+    Ok(Json(HistoryPage {
+        executions: with_attempts(&state, executions).await?,
+        next_cursor,
+    }))
+}
+
+/// `POST /api/v1/dead-letters/{executionId}/requeue[?force=true]`: the same execution back
+/// in the queue with a fresh round of retries. An AT_MOST_ONCE fire needs `force=true`: its
+/// target may already have acted.
+pub async fn requeue(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
+    let params = query_map(params)?;
+    let param = query(&params, &["force"])?;
+    let force = super::jobs::flag("force", param("force"))?.unwrap_or(false);
+    let execution_id = Uuid::parse_str(&id).map_err(|_| ApiError::execution_not_found(&id))?;
+    match state.store.requeue_dead_letter(execution_id, force).await? {
+        Requeued::NoExecution => Err(ApiError::execution_not_found(&id)),
+        Requeued::NotDeadLetter(status) => Err(ApiError::conflict(
+            "not_dead_letter",
+            format!("execution {id} is {status}; only FAILED and ABANDONED fires can be requeued"),
+        )),
+        Requeued::JobDeleted => Err(ApiError::conflict(
+            "job_deleted",
+            format!(
+                "the job of execution {id} is deleted; bring it back with PATCH \
+                 {{\"isActive\": true}} first"
+            ),
+        )),
+        Requeued::AtMostOnce => Err(ApiError::conflict(
+            "at_most_once",
+            format!(
+                "execution {id} is AT_MOST_ONCE and its target may already have acted on it; \
+                 add ?force=true to send it again anyway"
+            ),
+        )),
+        Requeued::Queued(execution) => {
+            tracing::info!(%execution_id, force, "dead letter requeued");
+            enqueue(&state, &[execution.id]).await;
+            Ok(accepted(execution))
+        }
+    }
+}
+
+/// `GET /api/v1/schedule/preview?cron=&timezone=&count=`: the next fire times of an
+/// expression from now, without creating a job.
+pub async fn preview(
+    State(state): State<AppState>,
+    params: QueryParams,
+) -> Result<Json<ScheduleView>, ApiError> {
+    let params = query_map(params)?;
+    let param = query(&params, &["cron", "timezone", "count"])?;
+    let count = count("count", param("count"), SCHEDULE_COUNT)?;
+    let Some(cron) = param("cron") else {
+        return Err(ApiError::invalid_query(
+            "cron",
+            "cron is missing; expected a cron expression, e.g. cron=*/5 * * * * * (URL-encoded)",
+        ));
+    };
+    let timezone = param("timezone").unwrap_or("UTC");
+    let schedule = Schedule::parse(cron, timezone).map_err(|error| {
+        let name = match error {
+            ScheduleError::UnknownTimezone(_) => "timezone",
+            _ => "cron",
+        };
+        ApiError::invalid_query(name, format!("{name}: {error}"))
+    })?;
+    let now = state.store.clock().await?;
+    Ok(Json(ScheduleView {
+        next_runs: schedule
+            .upcoming(now, count as usize)
+            .into_iter()
+            .map(time)
+            .collect(),
+        cron_expression: cron.to_string(),
+        timezone: timezone.to_string(),
+    }))
+}
