@@ -343,6 +343,7 @@ async fn health_is_503_naming_postgres_when_the_database_is_unreachable() {
     let state = AppState {
         store: Arc::new(PgStore::connect_lazy(options, 1)),
         queue: app.queue.clone(),
+        targets: crate::helpers::loopback_allowed(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());

@@ -64,6 +64,7 @@ impl Process {
             .env("REDIS_URL", &app.servers().redis_url)
             .env("REDIS_KEY_PREFIX", &app.servers().key_prefix)
             .env("MIGRATE_ON_START", "false")
+            .env("TARGET_ALLOW_CIDRS", "127.0.0.0/8")
             .env("LOG_LEVEL", "info")
             .env("SERVER_PORT", free_port().to_string())
             .stdout(Stdio::from(out))

@@ -12,6 +12,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use tickwork::api::{self, AppState};
+use tickwork::outbound::TargetPolicy;
 use tickwork::queue::{MemoryQueue, Queue, RedisQueue};
 use tickwork::store::{PgStore, SqliteStore, Store};
 use tickwork::tick::{self, TickOutcome, TickSettings};
@@ -280,6 +281,7 @@ async fn assemble(
     let state = AppState {
         store: store.clone(),
         queue: queue.clone(),
+        targets: loopback_allowed(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -298,6 +300,7 @@ async fn assemble(
                     base: std::time::Duration::from_millis(100),
                     max: std::time::Duration::from_secs(10),
                 },
+                targets: loopback_allowed(),
                 ..WorkerSettings::default()
             },
         )
@@ -317,6 +320,12 @@ async fn assemble(
         tick_settings: TickSettings::default(),
         worker,
     }
+}
+
+/// The guard as the functions run it, with loopback opened for the local target (as
+/// `TARGET_ALLOW_CIDRS=127.0.0.0/8` does).
+pub fn loopback_allowed() -> TargetPolicy {
+    TargetPolicy::guarded(vec!["127.0.0.0/8".parse().expect("a range")])
 }
 
 impl Drop for TestApp {

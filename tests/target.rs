@@ -1,8 +1,9 @@
 //! A local HTTP target that logs every request, and behaves as its path says:
 //! `/sleep/{ms}` answers after that long, `/flaky` answers 503 to first attempts (and
 //! `/slow-flaky` does so after 1.5 s),
-//! `/poison` announces itself and hangs; anything else answers the chosen status (or the
-//! scripted answers first).
+//! `/poison` announces itself and hangs; `/to-metadata` redirects (302) to the cloud
+//! metadata address; anything else answers the chosen status (or the scripted answers
+//! first).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -191,6 +192,14 @@ async fn handle(
     } else {
         scripted.unwrap_or((answer.load(Ordering::SeqCst), None))
     };
+    if path == "/to-metadata" {
+        return (
+            StatusCode::FOUND,
+            [("location", "http://169.254.169.254/latest/meta-data/")],
+            "see the metadata service",
+        )
+            .into_response();
+    }
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, format!("answer {code}")).into_response();
     if let Some(value) = retry_after.and_then(|v| v.parse().ok()) {

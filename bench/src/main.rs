@@ -313,6 +313,8 @@ fn database_url(admin: &str, db: &str) -> String {
 fn common_env(args: &Args, port: u16) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("LOG_LEVEL".into(), "warn".into()),
+        // The benchmark's target is on this machine.
+        ("TARGET_ALLOW_CIDRS".into(), "127.0.0.0/8".into()),
         ("SERVER_HOST".into(), "127.0.0.1".into()),
         ("SERVER_PORT".into(), port.to_string()),
         ("WORKER_POOL_SIZE".into(), args.pool.to_string()),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tickwork::api::{self, AppState};
 use tickwork::config::Settings;
+use tickwork::outbound::TargetPolicy;
 use tickwork::queue::{MemoryQueue, Queue};
 use tickwork::startup::{database_target, shutdown_signal, Services};
 use tickwork::store::{SqliteStore, Store};
@@ -117,9 +118,12 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         }
     };
 
+    // For development: targets on this machine and the local network are allowed.
+    let targets = TargetPolicy::open();
     let state = AppState {
         store: store.clone(),
         queue: queue.clone(),
+        targets: targets.clone(),
     };
     let api = tokio::spawn(api::serve(listener, state, stopped()));
 
@@ -136,8 +140,12 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         .await
     });
 
-    let worker = Worker::new(store, queue, WorkerSettings::from(&settings))
-        .context("failed to build the worker")?;
+    let worker_settings = WorkerSettings {
+        targets,
+        ..WorkerSettings::from(&settings)
+    };
+    let worker =
+        Worker::new(store, queue, worker_settings).context("failed to build the worker")?;
     let worker = tokio::spawn(Arc::new(worker).run(stopped()));
 
     let (api, tick, worker) = tokio::join!(api, tick, worker);

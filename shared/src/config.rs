@@ -142,6 +142,10 @@ pub struct Settings {
     /// `METRICS_PORT`: where the tick and worker serve `/metrics` (unset: not served; the
     /// API serves it on its own port).
     pub metrics_port: Option<u16>,
+    /// `TARGET_ALLOW_CIDRS`: which addresses job targets may reach. Guarded by default
+    /// (no loopback, private, link-local or reserved addresses); the listed ranges are
+    /// opened (comma-separated, e.g. `10.20.0.0/16,127.0.0.1`).
+    pub targets: crate::outbound::TargetPolicy,
     /// `MIGRATE_ON_START`: apply pending migrations when a binary starts (default: true,
     /// false on AWS Lambda, where a cold start must not migrate).
     pub migrate_on_start: bool,
@@ -279,6 +283,7 @@ impl Settings {
                 None => None,
                 Some(_) => Some(env.port("METRICS_PORT", 0)?),
             },
+            targets: crate::outbound::TargetPolicy::guarded(env.cidrs("TARGET_ALLOW_CIDRS")?),
             migrate_on_start: env.boolean("MIGRATE_ON_START", !on_lambda)?,
             worker_intake_budget: env.duration(
                 "WORKER_INTAKE_BUDGET",
@@ -398,6 +403,17 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         }
     }
 
+    fn cidrs(&self, name: &'static str) -> Result<Vec<crate::outbound::Cidr>, ConfigError> {
+        let Some(raw) = self.string(name) else {
+            return Ok(Vec::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+            .map(|part| part.parse().map_err(|e: String| ConfigError::new(name, e)))
+            .collect()
+    }
+
     fn key_prefix(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
         let value = self.string_or(name, default);
         if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -472,6 +488,18 @@ mod tests {
         .unwrap();
         assert!(s.migrate_on_start);
         assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn targets_are_guarded_by_default_and_the_allow_list_names_its_variable() {
+        let s = settings(&[]).unwrap();
+        assert!(s.targets.is_guarded());
+        assert!(s.targets.allowed().is_empty());
+        let s = settings(&[("TARGET_ALLOW_CIDRS", "127.0.0.0/8, 10.1.0.0/16,")]).unwrap();
+        assert_eq!(s.targets.allowed().len(), 2);
+        let err = settings(&[("TARGET_ALLOW_CIDRS", "10.0.0.0/8,intranet")]).unwrap_err();
+        assert_eq!(err.variable, "TARGET_ALLOW_CIDRS");
+        assert!(err.to_string().contains("\"intranet\""), "{err}");
     }
 
     #[test]

@@ -45,10 +45,11 @@ pub fn detected() -> bool {
 }
 
 /// Serves the API router to Lambda invocations until the runtime stops the process.
-pub async fn serve_api(services: Services) -> Result<(), LambdaError> {
+pub async fn serve_api(services: Services, settings: &Settings) -> Result<(), LambdaError> {
     let state = AppState {
         store: services.store,
         queue: services.queue,
+        targets: settings.targets.clone(),
     };
     lambda_http::run(api::router(state)).await
 }

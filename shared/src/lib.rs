@@ -15,6 +15,7 @@
 //! - [`worker`]: taking, calling and recording executions; one pass and the pool loop.
 //! - [`api`]: the axum router, request parsing and the error mapping.
 //! - [`metrics`]: counters and histograms in the Prometheus text format.
+//! - [`outbound`]: which addresses job targets may reach (the SSRF guard).
 //! - [`config`]: settings from the environment.
 //! - [`telemetry`]: tracing setup.
 //! - [`startup`]: clients built once from settings, migrations, shutdown signal.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod lambda;
 pub mod metrics;
 pub mod model;
+pub mod outbound;
 pub mod queue;
 pub mod schedule;
 pub mod startup;

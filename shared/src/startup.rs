@@ -120,6 +120,7 @@ impl From<&Settings> for WorkerSettings {
             lease: settings.lease_duration,
             crash_limit: settings.crash_limit,
             shutdown_grace: settings.shutdown_grace,
+            targets: settings.targets.clone(),
             ..WorkerSettings::default()
         }
     }

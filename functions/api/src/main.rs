@@ -45,7 +45,7 @@ async fn run() -> anyhow::Result<()> {
 
     let services = Services::start(&settings).await?;
     if tickwork::lambda::detected() {
-        return tickwork::lambda::serve_api(services)
+        return tickwork::lambda::serve_api(services, &settings)
             .await
             .map_err(anyhow::Error::from_boxed);
     }
@@ -57,6 +57,7 @@ async fn run() -> anyhow::Result<()> {
     let state = AppState {
         store: services.store,
         queue: services.queue,
+        targets: settings.targets.clone(),
     };
     api::serve(listener, state, shutdown_signal())
         .await

@@ -33,7 +33,7 @@ async fn run() -> anyhow::Result<()> {
     let services = Services::start(&settings).await?;
     let worker_settings = WorkerSettings::from(&settings);
     let queue = services.queue.clone();
-    let worker = Worker::new(services.store, services.queue, worker_settings)
+    let worker = Worker::new(services.store, services.queue, worker_settings.clone())
         .context("failed to build the worker")?;
     if tickwork::lambda::detected() {
         return tickwork::lambda::serve_worker(Arc::new(worker), queue, settings)

@@ -115,6 +115,16 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// 422: the target's address is one tickwork does not call.
+    pub fn target_not_allowed(refused: &crate::outbound::Refused) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "target_not_allowed",
+            format!("httpUrl: {refused}"),
+        )
+        .with_field("httpUrl")
+    }
+
     /// 404 for a job, whether unknown or not an id at all.
     pub fn job_not_found(id: &str) -> Self {
         Self::new(

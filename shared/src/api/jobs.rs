@@ -15,6 +15,7 @@ use super::views::{
     time, Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView,
 };
 use super::{body, cursor, AppState, BODY_LIMIT};
+use crate::model::TargetUrl;
 use crate::schedule::Schedule;
 use crate::store::{JobCursor, JobFilter};
 
@@ -84,6 +85,15 @@ pub(super) fn query_map(query: QueryParams) -> Result<HashMap<String, String>, A
         .map_err(|e| ApiError::invalid_query("query", format!("query string is malformed: {e}")))
 }
 
+/// Refuses a target URL the outbound guard would refuse at call time (422 on `httpUrl`).
+async fn target_allowed(state: &AppState, url: &TargetUrl) -> Result<(), ApiError> {
+    state
+        .targets
+        .check_url(url.as_url())
+        .await
+        .map_err(|refused| ApiError::target_not_allowed(&refused))
+}
+
 /// `POST /api/v1/jobs`: 201 with the job and its `Location`.
 pub async fn create(
     State(state): State<AppState>,
@@ -91,6 +101,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let bytes = body.map_err(|_| ApiError::payload_too_large(BODY_LIMIT))?;
     let new_job = body::new_job(&bytes)?;
+    target_allowed(&state, &new_job.target.url).await?;
     let now = state.store.clock().await?;
     let job = new_job.into_job(Uuid::now_v7(), now)?;
     state.store.insert_job(&job).await?;
@@ -199,6 +210,9 @@ pub async fn update(
     let job_id = parse_id(&id)?;
     let bytes = body.map_err(|_| ApiError::payload_too_large(BODY_LIMIT))?;
     let patch = body::job_patch(&bytes)?;
+    if let Some(url) = &patch.url {
+        target_allowed(&state, url).await?;
+    }
     let change = move |job, now| patch.clone().apply(job, now);
     match state.store.update_job(job_id, &change).await? {
         None => Err(ApiError::job_not_found(&id)),

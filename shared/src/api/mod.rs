@@ -36,6 +36,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The work queue, for health and stats.
     pub queue: Arc<dyn Queue>,
+    /// Which addresses job targets may reach; checked when a job's URL is set.
+    pub targets: crate::outbound::TargetPolicy,
 }
 
 /// The router with every route, JSON 404/405 fallbacks and the body limit.

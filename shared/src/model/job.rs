@@ -226,6 +226,11 @@ impl TargetUrl {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
+
+    /// The parsed URL.
+    pub fn as_url(&self) -> &url::Url {
+        &self.0
+    }
 }
 
 /// Headers sent with each request: at most 32, names unique (ignoring case), none that

@@ -6,7 +6,10 @@ use chrono::SecondsFormat;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
 use crate::model::Delivery;
+use crate::outbound::{refusal_in, GuardedResolver, Refused, TargetPolicy};
 use crate::telemetry::error_chain;
 
 /// Most response bytes read before the rest is dropped.
@@ -28,9 +31,24 @@ pub struct CallResult {
     pub retry_after: Option<Duration>,
     /// The start of the response body (up to [`RESPONSE_KEPT`] bytes), when there was one.
     pub body: Option<String>,
+    /// The outbound guard refused the target's address: no request was sent, and another
+    /// attempt would be refused too.
+    pub refused: bool,
 }
 
 impl CallResult {
+    /// An attempt the outbound guard stopped before any request was sent.
+    pub fn refused(refused: &Refused, duration: Duration) -> Self {
+        Self {
+            status: None,
+            error: Some(format!("target refused, not called: {refused}")),
+            duration,
+            retry_after: None,
+            body: None,
+            refused: true,
+        }
+    }
+
     /// True for a 2xx answer.
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
@@ -39,8 +57,13 @@ impl CallResult {
 
 /// Builds the HTTP client every call shares: keep-alive pools, no redirects (a 3xx is an
 /// answer, not an instruction to call somewhere else).
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+pub fn http_client(targets: &TargetPolicy) -> Result<reqwest::Client, reqwest::Error> {
+    let builder = if targets.is_guarded() {
+        reqwest::Client::builder().dns_resolver(Arc::new(GuardedResolver::new(targets.clone())))
+    } else {
+        reqwest::Client::builder()
+    };
+    builder
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("tickwork/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
@@ -95,7 +118,16 @@ fn request_headers(delivery: &Delivery) -> HeaderMap {
 }
 
 /// Calls the target once. The timeout is the job's, never more than `ceiling`.
-pub async fn call(client: &reqwest::Client, delivery: &Delivery, ceiling: Duration) -> CallResult {
+pub async fn call(
+    client: &reqwest::Client,
+    targets: &TargetPolicy,
+    delivery: &Delivery,
+    ceiling: Duration,
+) -> CallResult {
+    // A literal address never reaches the resolver, so it is checked here.
+    if let Err(refused) = literal_address_allowed(targets, delivery) {
+        return CallResult::refused(&refused, Duration::ZERO);
+    }
     let timeout = Duration::from_secs(u64::from(delivery.timeout_seconds)).min(ceiling);
     let method = reqwest::Method::from_bytes(delivery.target.method.as_str().as_bytes())
         .unwrap_or(reqwest::Method::POST);
@@ -142,13 +174,18 @@ pub async fn call(client: &reqwest::Client, delivery: &Delivery, ceiling: Durati
             duration,
             retry_after,
             body,
+            refused: false,
         },
-        Ok(Err(error)) => CallResult {
-            status: None,
-            error: Some(describe_error(&error, timeout)),
-            duration,
-            retry_after: None,
-            body: None,
+        Ok(Err(error)) => match refusal_in(&error) {
+            Some(refused) => CallResult::refused(refused, duration),
+            None => CallResult {
+                status: None,
+                error: Some(describe_error(&error, timeout)),
+                duration,
+                retry_after: None,
+                body: None,
+                refused: false,
+            },
         },
         Err(_) => CallResult {
             status: None,
@@ -156,6 +193,7 @@ pub async fn call(client: &reqwest::Client, delivery: &Delivery, ceiling: Durati
             duration,
             retry_after: None,
             body: None,
+            refused: false,
         },
     }
 }
@@ -170,6 +208,17 @@ pub fn parse_retry_after(raw: &str) -> Option<Duration> {
     (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
         .to_std()
         .ok()
+}
+
+/// Checks the target's host when the URL names an address rather than a name.
+fn literal_address_allowed(targets: &TargetPolicy, delivery: &Delivery) -> Result<(), Refused> {
+    let url = delivery.target.url.as_url();
+    let host = url.host_str().unwrap_or_default();
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => targets.check_all(host, [std::net::IpAddr::V4(ip)]),
+        Some(url::Host::Ipv6(ip)) => targets.check_all(host, [std::net::IpAddr::V6(ip)]),
+        _ => Ok(()),
+    }
 }
 
 fn describe_error(error: &reqwest::Error, timeout: Duration) -> String {

@@ -35,7 +35,7 @@ use crate::store::{Reaped, Store, StoreError, Unfinished};
 use crate::telemetry::error_chain;
 
 /// Tuning of one worker process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerSettings {
     /// Executions run at once (`WORKER_POOL_SIZE`).
     pub pool_size: usize,
@@ -64,6 +64,8 @@ pub struct WorkerSettings {
     pub record_batch: usize,
     /// How long the recorder waits for more outcomes after the first of a batch.
     pub record_linger: Duration,
+    /// Which addresses targets may reach (`TARGET_ALLOW_CIDRS`); checked at every call.
+    pub targets: crate::outbound::TargetPolicy,
 }
 
 impl Default for WorkerSettings {
@@ -82,6 +84,7 @@ impl Default for WorkerSettings {
             claims_in_flight: 2,
             record_batch: 500,
             record_linger: Duration::from_millis(2),
+            targets: crate::outbound::TargetPolicy::default(),
         }
     }
 }
@@ -223,7 +226,7 @@ impl Worker {
         Ok(Self {
             store,
             queue,
-            http: http_client()?,
+            http: http_client(&settings.targets)?,
             settings,
             recorder,
             in_flight: Mutex::new(HashMap::new()),
@@ -347,7 +350,7 @@ impl Worker {
         }
         let result = tokio::select! {
             biased;
-            result = call(&self.http, &delivery, self.settings.http_timeout) => result,
+            result = call(&self.http, &self.settings.targets, &delivery, self.settings.http_timeout) => result,
             () = self.keep_lease(&delivery) => {
                 tracing::warn!("lease lost mid-request: another attempt owns this fire; abandoning this one");
                 self.settle(delivery.execution_id, Settled::Dropped).await;

@@ -38,6 +38,9 @@ pub enum Verdict {
 /// True when another attempt could go differently: no answer at all (timeout, connection
 /// error), a 5xx, 408 Request Timeout or 429 Too Many Requests.
 pub fn is_retryable(result: &CallResult) -> bool {
+    if result.refused {
+        return false;
+    }
     match result.status {
         None => true,
         Some(status) => status >= 500 || status == 408 || status == 429,
@@ -122,6 +125,7 @@ mod tests {
             duration: Duration::ZERO,
             retry_after: None,
             body: None,
+            refused: false,
         }
     }
 
@@ -182,6 +186,14 @@ mod tests {
             decide(&answer(Some(500)), &d, POLICY, 0.5),
             Verdict::Retry(_)
         ));
+    }
+
+    #[test]
+    fn a_target_the_guard_refused_is_never_retried() {
+        let d = delivery(1, 5, ExecutionType::AtLeastOnce);
+        let mut refused = answer(None);
+        refused.refused = true;
+        assert_eq!(decide(&refused, &d, POLICY, 0.5), Verdict::Failed);
     }
 
     #[test]
