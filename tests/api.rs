@@ -24,7 +24,13 @@ async fn the_original_example_body_creates_a_job_with_defaults_and_a_location(ap
     let response = app.post_job(&body).await;
     assert_eq!(response.status(), 201);
     let location = response.headers()["location"].to_str().unwrap().to_string();
-    let job: Value = response.json().await.unwrap();
+    let mut job: Value = response.json().await.unwrap();
+    let secret = job
+        .as_object_mut()
+        .and_then(|j| j.remove("signingSecret"))
+        .expect("the signing secret, shown at creation only");
+    assert!(secret.as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(job["signed"], true);
     let id = job["id"].as_str().unwrap();
     assert_eq!(location, format!("/api/v1/jobs/{id}"));
     assert_eq!(job["name"], "Test Job");
@@ -344,6 +350,7 @@ async fn health_is_503_naming_postgres_when_the_database_is_unreachable() {
         store: Arc::new(PgStore::connect_lazy(options, 1)),
         queue: app.queue.clone(),
         targets: crate::helpers::loopback_allowed(),
+        keyring: app.keyring.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());

@@ -65,6 +65,7 @@ impl Process {
             .env("REDIS_KEY_PREFIX", &app.servers().key_prefix)
             .env("MIGRATE_ON_START", "false")
             .env("TARGET_ALLOW_CIDRS", "127.0.0.0/8")
+            .env("ENCRYPTION_KEY", &app.encryption_key)
             .env("LOG_LEVEL", "info")
             .env("SERVER_PORT", free_port().to_string())
             .stdout(Stdio::from(out))

@@ -14,6 +14,7 @@ use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use tickwork::api::{self, AppState};
 use tickwork::outbound::TargetPolicy;
 use tickwork::queue::{MemoryQueue, Queue, RedisQueue};
+use tickwork::secrets::Keyring;
 use tickwork::store::{PgStore, SqliteStore, Store};
 use tickwork::tick::{self, TickOutcome, TickSettings};
 use tickwork::worker::{RetryPolicy, Worker, WorkerPass, WorkerSettings};
@@ -191,6 +192,10 @@ pub struct TestApp {
     servers: Option<ServerParts>,
     /// The embedded database file, removed when the test ends.
     embedded_file: Option<std::path::PathBuf>,
+    /// The `ENCRYPTION_KEY` the app seals with (processes a test starts get it too).
+    pub encryption_key: String,
+    /// The keyring made from it.
+    pub keyring: Arc<Keyring>,
     /// The local HTTP target.
     pub target: Target,
     /// Tick tuning used by `run_tick_once`.
@@ -278,10 +283,13 @@ async fn assemble(
     queue: Arc<dyn Queue>,
     rows: Rows,
 ) -> TestApp {
+    let encryption_key = Keyring::generate_key();
+    let keyring = Arc::new(Keyring::new(&encryption_key, &[]).expect("a fresh key"));
     let state = AppState {
         store: store.clone(),
         queue: queue.clone(),
         targets: loopback_allowed(),
+        keyring: keyring.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -301,6 +309,7 @@ async fn assemble(
                     max: std::time::Duration::from_secs(10),
                 },
                 targets: loopback_allowed(),
+                keyring: Some(keyring.clone()),
                 ..WorkerSettings::default()
             },
         )
@@ -316,6 +325,8 @@ async fn assemble(
         rows,
         servers: None,
         embedded_file: None,
+        encryption_key,
+        keyring,
         target: Target::spawn().await,
         tick_settings: TickSettings::default(),
         worker,
@@ -331,7 +342,7 @@ pub fn loopback_allowed() -> TargetPolicy {
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(path) = &self.embedded_file {
-            for suffix in ["", "-wal", "-shm", ".lock"] {
+            for suffix in ["", "-wal", "-shm", ".lock", ".key"] {
                 let mut file = path.as_os_str().to_owned();
                 file.push(suffix);
                 let _ = std::fs::remove_file(file);
@@ -341,6 +352,11 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// The embedded database file, on the embedded backend.
+    pub fn embedded_path(&self) -> Option<&std::path::Path> {
+        self.embedded_file.as_deref()
+    }
+
     /// The PostgreSQL and Redis handles; for tests that run on the servers only.
     pub fn servers(&self) -> &ServerParts {
         self.servers

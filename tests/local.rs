@@ -447,7 +447,7 @@ async fn embedded_serve_keeps_both_promises_across_kill_9_and_refuses_a_second_p
     let status = serve.wait_exit(Duration::from_secs(20)).await;
     assert!(status.is_some_and(|s| s.success()), "{}", serve.output());
     rows.close().await;
-    for suffix in ["", "-wal", "-shm", ".lock"] {
+    for suffix in ["", "-wal", "-shm", ".lock", ".key"] {
         let mut file = db.as_os_str().to_owned();
         file.push(suffix);
         let _ = std::fs::remove_file(file);

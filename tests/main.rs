@@ -15,6 +15,7 @@ mod local; // tickwork-local: serve in one process, and the command line
 mod manage; // PATCH, soft delete, reactivation, filters, schedule preview, stats
 mod operate; // run now, pause/resume, dead letters and requeue, schedule preview
 mod outbound; // the SSRF guard: blocked ranges at creation and at call time, no redirects
+mod secrets; // signed requests, credentials sealed at rest, masks
 mod target; // the local HTTP target: logs requests, sleeps, fails or hangs on demand
 mod tick; // the tick pass and the sweeper, driven with a chosen `now`
 mod worker; // delivery: headers, outcomes, duplicate deliveries

@@ -16,6 +16,7 @@ async fn guarded_api(app: &TestApp) -> String {
         store: app.store.clone(),
         queue: app.queue.clone(),
         targets: TargetPolicy::default(),
+        keyring: app.keyring.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -122,6 +123,7 @@ async fn a_target_refused_at_call_time_fails_without_a_request_and_is_not_retrie
         app.queue.clone(),
         WorkerSettings {
             targets: TargetPolicy::default(),
+            keyring: Some(app.keyring.clone()),
             ..WorkerSettings::default()
         },
     )

@@ -253,7 +253,7 @@ async fn run() -> anyhow::Result<()> {
         let path = std::env::temp_dir().join(format!("tickwork-bench-{suffix}.db"));
         let outcome = measure(&args, &Setup::Embedded { path: path.clone() }, suffix).await;
         if !args.keep {
-            for end in ["", "-wal", "-shm", ".lock"] {
+            for end in ["", "-wal", "-shm", ".lock", ".key"] {
                 let mut file = path.as_os_str().to_owned();
                 file.push(end);
                 let _ = std::fs::remove_file(file);
@@ -315,6 +315,10 @@ fn common_env(args: &Args, port: u16) -> Vec<(String, String)> {
         ("LOG_LEVEL".into(), "warn".into()),
         // The benchmark's target is on this machine.
         ("TARGET_ALLOW_CIDRS".into(), "127.0.0.0/8".into()),
+        (
+            "ENCRYPTION_KEY".into(),
+            tickwork::secrets::Keyring::generate_key(),
+        ),
         ("SERVER_HOST".into(), "127.0.0.1".into()),
         ("SERVER_PORT".into(), port.to_string()),
         ("WORKER_POOL_SIZE".into(), args.pool.to_string()),

@@ -1,7 +1,7 @@
 //! `tickwork-local serve`: the API, the tick and a worker pool in one process, over the
 //! same store and queue, stopping together on Ctrl-C or SIGTERM.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -9,6 +9,7 @@ use tickwork::api::{self, AppState};
 use tickwork::config::Settings;
 use tickwork::outbound::TargetPolicy;
 use tickwork::queue::{MemoryQueue, Queue};
+use tickwork::secrets::Keyring;
 use tickwork::startup::{database_target, shutdown_signal, Services};
 use tickwork::store::{SqliteStore, Store};
 use tickwork::tick::{self, TickSettings};
@@ -53,6 +54,33 @@ impl Backend {
     }
 }
 
+/// The key that seals credentials in an embedded database when `ENCRYPTION_KEY` is not
+/// set: `FILE.key` beside it, made on first start (readable by this user only).
+fn embedded_keyring(db: &Path) -> anyhow::Result<Arc<Keyring>> {
+    let mut path = db.as_os_str().to_owned();
+    path.push(".key");
+    let path = PathBuf::from(path);
+    let key = match std::fs::read_to_string(&path) {
+        Ok(key) => key,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = Keyring::generate_key();
+            let mut file = std::fs::OpenOptions::new();
+            file.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+            std::io::Write::write_all(&mut file.open(&path)?, key.as_bytes())
+                .with_context(|| format!("cannot write the key file {}", path.display()))?;
+            key
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the key file {}", path.display()))
+        }
+    };
+    let keyring = Keyring::new(&key, &[])
+        .with_context(|| format!("the key file {} does not hold a key", path.display()))?;
+    Ok(Arc::new(keyring))
+}
+
 /// The embedded database file when neither `--db` nor `TICKWORK_DB` names one.
 pub const DEFAULT_DB: &str = "tickwork.db";
 
@@ -66,6 +94,11 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let backend = Backend::choose(args).map_err(anyhow::Error::msg)?;
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
+    let keyring = match (&backend, settings.keyring.clone()) {
+        (_, Some(keyring)) => keyring,
+        (Backend::Servers, None) => settings.require_keyring()?,
+        (Backend::Embedded(path), None) => embedded_keyring(path)?,
+    };
     let (store, queue): (Arc<dyn Store>, Arc<dyn Queue>) = match &backend {
         Backend::Servers => {
             let services = Services::start(&settings).await?;
@@ -124,6 +157,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         store: store.clone(),
         queue: queue.clone(),
         targets: targets.clone(),
+        keyring: keyring.clone(),
     };
     let api = tokio::spawn(api::serve(listener, state, stopped()));
 
@@ -142,6 +176,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
 
     let worker_settings = WorkerSettings {
         targets,
+        keyring: Some(keyring),
         ..WorkerSettings::from(&settings)
     };
     let worker =

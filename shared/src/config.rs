@@ -142,6 +142,10 @@ pub struct Settings {
     /// `METRICS_PORT`: where the tick and worker serve `/metrics` (unset: not served; the
     /// API serves it on its own port).
     pub metrics_port: Option<u16>,
+    /// `ENCRYPTION_KEY` (and `ENCRYPTION_PREVIOUS_KEYS`, comma-separated, for values sealed
+    /// before a key rotation): seals credential headers and signing secrets at rest. The
+    /// API and the worker need it ([`Settings::keyring`]).
+    pub keyring: Option<std::sync::Arc<crate::secrets::Keyring>>,
     /// `TARGET_ALLOW_CIDRS`: which addresses job targets may reach. Guarded by default
     /// (no loopback, private, link-local or reserved addresses); the listed ranges are
     /// opened (comma-separated, e.g. `10.20.0.0/16,127.0.0.1`).
@@ -161,6 +165,19 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The keyring, or an error naming `ENCRYPTION_KEY` and how to make one: the API and
+    /// the worker refuse to start without it.
+    pub fn require_keyring(&self) -> Result<std::sync::Arc<crate::secrets::Keyring>, ConfigError> {
+        self.keyring.clone().ok_or_else(|| {
+            ConfigError::new(
+                "ENCRYPTION_KEY",
+                "is not set; the API and the worker seal credentials and signing secrets with \
+                 it. Make one with `openssl rand -base64 32` and give the same value to every \
+                 api and worker",
+            )
+        })
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -284,6 +301,7 @@ impl Settings {
                 Some(_) => Some(env.port("METRICS_PORT", 0)?),
             },
             targets: crate::outbound::TargetPolicy::guarded(env.cidrs("TARGET_ALLOW_CIDRS")?),
+            keyring: env.keyring()?,
             migrate_on_start: env.boolean("MIGRATE_ON_START", !on_lambda)?,
             worker_intake_budget: env.duration(
                 "WORKER_INTAKE_BUDGET",
@@ -403,6 +421,27 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         }
     }
 
+    fn keyring(&self) -> Result<Option<std::sync::Arc<crate::secrets::Keyring>>, ConfigError> {
+        let Some(current) = self.string("ENCRYPTION_KEY") else {
+            return Ok(None);
+        };
+        let previous = self.string("ENCRYPTION_PREVIOUS_KEYS").unwrap_or_default();
+        let previous: Vec<&str> = previous
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .collect();
+        crate::secrets::Keyring::new(&current, &previous)
+            .map(|ring| Some(std::sync::Arc::new(ring)))
+            .map_err(|e| match e {
+                crate::secrets::SecretError::BadKey(name) => ConfigError::new(
+                    name,
+                    "is not a key: expected 32 random bytes in base64 (openssl rand -base64 32)",
+                ),
+                other => ConfigError::new("ENCRYPTION_KEY", other.to_string()),
+            })
+    }
+
     fn cidrs(&self, name: &'static str) -> Result<Vec<crate::outbound::Cidr>, ConfigError> {
         let Some(raw) = self.string(name) else {
             return Ok(Vec::new());
@@ -488,6 +527,30 @@ mod tests {
         .unwrap();
         assert!(s.migrate_on_start);
         assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn the_encryption_key_is_optional_to_read_and_named_when_malformed() {
+        let s = settings(&[]).unwrap();
+        assert!(s.keyring.is_none());
+        let err = s.require_keyring().unwrap_err();
+        assert_eq!(err.variable, "ENCRYPTION_KEY");
+        assert!(err.to_string().contains("openssl rand -base64 32"), "{err}");
+        let key = crate::secrets::Keyring::generate_key();
+        let keyed = settings(&[("ENCRYPTION_KEY", &key)]).unwrap();
+        assert!(keyed.keyring.is_some());
+        assert!(!format!("{keyed:?}").contains(&key), "the key never prints");
+        let err = settings(&[
+            ("ENCRYPTION_KEY", &key),
+            ("ENCRYPTION_PREVIOUS_KEYS", "nope"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "ENCRYPTION_PREVIOUS_KEYS");
+        assert!(
+            err.to_string()
+                .starts_with("ENCRYPTION_PREVIOUS_KEYS is not a key"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub async fn serve_api(services: Services, settings: &Settings) -> Result<(), La
         store: services.store,
         queue: services.queue,
         targets: settings.targets.clone(),
+        keyring: settings.require_keyring()?,
     };
     lambda_http::run(api::router(state)).await
 }

@@ -16,6 +16,8 @@
 //! - [`api`]: the axum router, request parsing and the error mapping.
 //! - [`metrics`]: counters and histograms in the Prometheus text format.
 //! - [`outbound`]: which addresses job targets may reach (the SSRF guard).
+//! - [`secrets`]: sealing credentials at rest (AES-256-GCM) and signing requests
+//!   (Standard Webhooks).
 //! - [`config`]: settings from the environment.
 //! - [`telemetry`]: tracing setup.
 //! - [`startup`]: clients built once from settings, migrations, shutdown signal.
@@ -30,6 +32,7 @@ pub mod model;
 pub mod outbound;
 pub mod queue;
 pub mod schedule;
+pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

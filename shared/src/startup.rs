@@ -121,6 +121,7 @@ impl From<&Settings> for WorkerSettings {
             crash_limit: settings.crash_limit,
             shutdown_grace: settings.shutdown_grace,
             targets: settings.targets.clone(),
+            keyring: settings.keyring.clone(),
             ..WorkerSettings::default()
         }
     }

@@ -43,6 +43,7 @@ async fn run() -> anyhow::Result<()> {
         None => {}
     }
 
+    let keyring = settings.require_keyring()?;
     let services = Services::start(&settings).await?;
     if tickwork::lambda::detected() {
         return tickwork::lambda::serve_api(services, &settings)
@@ -58,6 +59,7 @@ async fn run() -> anyhow::Result<()> {
         store: services.store,
         queue: services.queue,
         targets: settings.targets.clone(),
+        keyring,
     };
     api::serve(listener, state, shutdown_signal())
         .await

@@ -30,6 +30,7 @@ async fn main() -> ExitCode {
 async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
+    settings.require_keyring()?;
     let services = Services::start(&settings).await?;
     let worker_settings = WorkerSettings::from(&settings);
     let queue = services.queue.clone();

@@ -1,6 +1,6 @@
 //! `/api/v1/jobs`: create, read, list, and a job's history.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -15,8 +15,9 @@ use super::views::{
     time, Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView,
 };
 use super::{body, cursor, AppState, BODY_LIMIT};
-use crate::model::TargetUrl;
+use crate::model::{InvalidField, Job, TargetUrl};
 use crate::schedule::Schedule;
+use crate::secrets::{is_sealed, is_secret_header, new_signing_secret, Keyring, MASK};
 use crate::store::{JobCursor, JobFilter};
 
 /// Default and largest page of jobs.
@@ -85,6 +86,51 @@ pub(super) fn query_map(query: QueryParams) -> Result<HashMap<String, String>, A
         .map_err(|e| ApiError::invalid_query("query", format!("query string is malformed: {e}")))
 }
 
+/// Seals a value for storage.
+pub(super) fn seal(keyring: &Keyring, plain: &str) -> Result<String, ApiError> {
+    keyring.seal(plain).map_err(|e| ApiError::internal(&e))
+}
+
+/// Seals the values of credential headers. A value equal to the mask keeps the stored
+/// (sealed) value of the same header from `stored`; there must be one.
+fn seal_headers(
+    keyring: &Keyring,
+    headers: BTreeMap<String, String>,
+    stored: Option<&BTreeMap<String, String>>,
+) -> Result<BTreeMap<String, String>, InvalidField> {
+    headers
+        .into_iter()
+        .map(|(name, value)| {
+            if value == MASK {
+                let kept = stored.and_then(|stored| {
+                    stored
+                        .iter()
+                        .find(|(n, v)| n.eq_ignore_ascii_case(&name) && is_sealed(v))
+                        .map(|(_, v)| v.clone())
+                });
+                return match kept {
+                    Some(kept) => Ok((name, kept)),
+                    None => Err(InvalidField::new(
+                        "httpHeaders",
+                        format!(
+                            "httpHeaders.{name} is the mask {MASK:?}, which keeps a stored \
+                             secret value, but the job has no such secret header; send the \
+                             value itself"
+                        ),
+                    )),
+                };
+            }
+            if is_secret_header(&name) {
+                let sealed = keyring.seal(&value).map_err(|e| {
+                    InvalidField::new("httpHeaders", format!("httpHeaders.{name}: {e}"))
+                })?;
+                return Ok((name, sealed));
+            }
+            Ok((name, value))
+        })
+        .collect()
+}
+
 /// Refuses a target URL the outbound guard would refuse at call time (422 on `httpUrl`).
 async fn target_allowed(state: &AppState, url: &TargetUrl) -> Result<(), ApiError> {
     state
@@ -103,14 +149,17 @@ pub async fn create(
     let new_job = body::new_job(&bytes)?;
     target_allowed(&state, &new_job.target.url).await?;
     let now = state.store.clock().await?;
-    let job = new_job.into_job(Uuid::now_v7(), now)?;
+    let mut job = new_job.into_job(Uuid::now_v7(), now)?;
+    job.http_headers = seal_headers(&state.keyring, job.http_headers, None)?;
+    let secret = new_signing_secret();
+    job.signing_secret = Some(seal(&state.keyring, &secret)?);
     state.store.insert_job(&job).await?;
     tracing::info!(job_id = %job.id, cron = %job.cron_expression, "job created");
     let location = format!("/api/v1/jobs/{}", job.id);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(JobView::from(job)),
+        Json(JobView::from(job).with_secret(secret)),
     )
         .into_response())
 }
@@ -213,7 +262,16 @@ pub async fn update(
     if let Some(url) = &patch.url {
         target_allowed(&state, url).await?;
     }
-    let change = move |job, now| patch.clone().apply(job, now);
+    let keyring = state.keyring.clone();
+    let change = move |job: Job, now| {
+        let stored = job.http_headers.clone();
+        let new_headers = patch.headers.is_some();
+        let mut job = patch.clone().apply(job, now)?;
+        if new_headers {
+            job.http_headers = seal_headers(&keyring, job.http_headers, Some(&stored))?;
+        }
+        Ok(job)
+    };
     match state.store.update_job(job_id, &change).await? {
         None => Err(ApiError::job_not_found(&id)),
         Some(Err(invalid)) => Err(invalid.into()),

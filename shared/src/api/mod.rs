@@ -38,6 +38,8 @@ pub struct AppState {
     pub queue: Arc<dyn Queue>,
     /// Which addresses job targets may reach; checked when a job's URL is set.
     pub targets: crate::outbound::TargetPolicy,
+    /// Seals credential headers and signing secrets before they are stored.
+    pub keyring: Arc<crate::secrets::Keyring>,
 }
 
 /// The router with every route, JSON 404/405 fallbacks and the body limit.
@@ -56,6 +58,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs/{id}/trigger", post(operate::trigger))
         .route("/api/v1/jobs/{id}/pause", post(operate::pause))
         .route("/api/v1/jobs/{id}/resume", post(operate::resume))
+        .route(
+            "/api/v1/jobs/{id}/signing-secret",
+            post(operate::rotate_signing_secret),
+        )
         .route("/api/v1/executions/{id}", get(jobs::execution))
         .route("/api/v1/dead-letters", get(operate::dead_letters))
         .route("/api/v1/dead-letters/{id}/requeue", post(operate::requeue))

@@ -8,11 +8,14 @@ use axum::Json;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::jobs::{count, parse_id, query, query_map, with_attempts, QueryParams, SCHEDULE_COUNT};
-use super::views::{time, ExecutionView, HistoryPage, JobView, ScheduleView};
+use super::jobs::{
+    count, parse_id, query, query_map, seal, with_attempts, QueryParams, SCHEDULE_COUNT,
+};
+use super::views::{time, ExecutionView, HistoryPage, JobView, RotatedSecretView, ScheduleView};
 use super::AppState;
-use crate::model::JobPatch;
+use crate::model::{Job, JobPatch};
 use crate::schedule::{Schedule, ScheduleError};
+use crate::secrets::new_signing_secret;
 use crate::store::Requeued;
 
 /// Default and largest page of dead letters.
@@ -101,6 +104,50 @@ pub async fn resume(
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
     set_active(state, id, true).await
+}
+
+/// Default and longest grace period of a signing-secret rotation, in seconds.
+const ROTATION_GRACE: (u32, u32) = (86_400, 7 * 86_400);
+
+/// `POST /api/v1/jobs/{id}/signing-secret?graceSeconds=N`: a new signing secret, shown
+/// once. For `graceSeconds` (default a day) requests carry a signature made with the
+/// previous secret too, so targets can switch without missing a request.
+pub async fn rotate_signing_secret(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: QueryParams,
+) -> Result<Json<RotatedSecretView>, ApiError> {
+    let job_id = parse_id(&id)?;
+    let params = query_map(params)?;
+    let param = query(&params, &["graceSeconds"])?;
+    let grace = match param("graceSeconds") {
+        None => ROTATION_GRACE.0,
+        Some("0") => 0,
+        raw => count("graceSeconds", raw, ROTATION_GRACE)?,
+    };
+    let secret = new_signing_secret();
+    let sealed = seal(&state.keyring, &secret)?;
+    let change = move |mut job: Job, now: chrono::DateTime<chrono::Utc>| {
+        job.previous_signing_secret = job.signing_secret.take().filter(|_| grace > 0);
+        job.previous_secret_expires_at = job
+            .previous_signing_secret
+            .as_ref()
+            .map(|_| now + chrono::Duration::seconds(i64::from(grace)));
+        job.signing_secret = Some(sealed.clone());
+        Ok(job)
+    };
+    match state.store.update_job(job_id, &change).await? {
+        None => Err(ApiError::job_not_found(&id)),
+        Some(Err(invalid)) => Err(invalid.into()),
+        Some(Ok(job)) => {
+            tracing::info!(%job_id, grace, "signing secret rotated");
+            Ok(Json(RotatedSecretView {
+                job_id,
+                signing_secret: secret,
+                previous_secret_valid_until: job.previous_secret_expires_at.map(time),
+            }))
+        }
+    }
 }
 
 /// `GET /api/v1/dead-letters?jobId=&limit=&cursor=`: FAILED and ABANDONED fires, newest

@@ -42,6 +42,22 @@ pub struct JobView {
     catch_up_limit: i32,
     concurrency_policy: &'static str,
     skipped_fires: i64,
+    /// Whether requests carry Standard Webhooks signatures.
+    signed: bool,
+    /// Until when the previous signing secret also signs, during a rotation.
+    previous_signing_secret_expires_at: Option<String>,
+    /// The signing secret in clear: only in the answer that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signing_secret: Option<String>,
+}
+
+impl JobView {
+    /// The view with the job's new signing secret in clear, for the one answer that shows
+    /// it (creation).
+    pub fn with_secret(mut self, secret: String) -> Self {
+        self.signing_secret = Some(secret);
+        self
+    }
 }
 
 impl From<Job> for JobView {
@@ -54,7 +70,19 @@ impl From<Job> for JobView {
             timezone: job.timezone,
             http_method: job.http_method.as_str(),
             http_url: job.http_url,
-            http_headers: job.http_headers,
+            // Sealed values (credentials) are never shown; the mask sent back means
+            // "unchanged".
+            http_headers: job
+                .http_headers
+                .into_iter()
+                .map(|(name, value)| {
+                    if crate::secrets::is_sealed(&value) {
+                        (name, crate::secrets::MASK.to_string())
+                    } else {
+                        (name, value)
+                    }
+                })
+                .collect(),
             http_body: job.http_body,
             execution_type: job.execution_type.as_str(),
             max_retries: job.max_retries,
@@ -70,8 +98,26 @@ impl From<Job> for JobView {
             catch_up_limit: job.catch_up_limit,
             concurrency_policy: job.concurrency_policy.as_str(),
             skipped_fires: job.skipped_fires,
+            signed: job.signing_secret.is_some(),
+            previous_signing_secret_expires_at: job
+                .previous_signing_secret
+                .and(job.previous_secret_expires_at)
+                .map(time),
+            signing_secret: None,
         }
     }
+}
+
+/// `POST /api/v1/jobs/{id}/signing-secret`: the new secret, shown once.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotatedSecretView {
+    /// The job.
+    pub job_id: Uuid,
+    /// The new secret, in clear; keep it now, it is not shown again.
+    pub signing_secret: String,
+    /// Until when requests also carry a signature made with the previous secret.
+    pub previous_secret_valid_until: Option<String>,
 }
 
 /// One execution as JSON.

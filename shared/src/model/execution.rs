@@ -180,6 +180,9 @@ pub struct Delivery {
     /// Attempts made before the fire was last put back from the dead letters; they do not
     /// count against this round's retries.
     pub attempt_base: i32,
+    /// The job's signing secrets, sealed: the current one, then the previous one while a
+    /// rotation's grace period lasts. Empty: requests are not signed.
+    pub signing_secrets: Vec<String>,
     /// What to call.
     pub target: HttpTarget,
     /// The job's timeout, in seconds.

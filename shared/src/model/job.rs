@@ -626,6 +626,9 @@ impl NewJob {
             catch_up_limit: i32::from(self.catch_up_limit.get()),
             concurrency_policy: self.concurrency_policy,
             skipped_fires: 0,
+            signing_secret: None,
+            previous_signing_secret: None,
+            previous_secret_expires_at: None,
         })
     }
 }
@@ -785,6 +788,13 @@ pub struct Job {
     pub concurrency_policy: ConcurrencyPolicy,
     /// Fires that came due and were not recorded, by the misfire policy.
     pub skipped_fires: i64,
+    /// The secret requests are signed with, sealed (`secrets::Keyring`); never shown.
+    pub signing_secret: Option<String>,
+    /// During a rotation, the secret before it, sealed; it signs too until
+    /// `previous_secret_expires_at`.
+    pub previous_signing_secret: Option<String>,
+    /// When the previous secret stops signing.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

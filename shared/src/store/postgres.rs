@@ -99,6 +99,7 @@ const JOB_COLUMNS: &str = "j.id, j.name, j.description, j.cron_expression, j.tim
      j.http_method, j.http_url, j.http_headers, j.http_body, j.execution_type, j.max_retries, \
      j.timeout_seconds, j.is_active, j.next_run_at, j.created_at, j.updated_at, j.deleted_at, \
      j.misfire_policy, j.catch_up_limit, j.concurrency_policy, j.skipped_fires, \
+     j.signing_secret, j.previous_signing_secret, j.previous_secret_expires_at, \
      l.started_at AS last_run_at, l.status AS last_status";
 
 /// The last finished fire of job `j`, read from the history instead of being written on
@@ -466,7 +467,9 @@ impl Store for PgStore {
              WHERE e.id = d.id AND j.id = e.job_id \
              RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, e.attempt_base, \
                  j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
-                 j.http_body, j.timeout_seconds, d.overlap, \
+                 j.http_body, j.timeout_seconds, j.signing_secret, \
+                 CASE WHEN j.previous_secret_expires_at > clock_timestamp() \
+                     THEN j.previous_signing_secret END AS previous_signing_secret, d.overlap, \
                  GREATEST(0, ceil(extract(epoch FROM e.scheduled_at - clock_timestamp()) * 1000))::bigint \
                      AS wait_ms",
         )

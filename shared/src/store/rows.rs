@@ -39,6 +39,9 @@ pub(super) struct JobRow {
     pub(super) catch_up_limit: i32,
     pub(super) concurrency_policy: String,
     pub(super) skipped_fires: i64,
+    pub(super) signing_secret: Option<String>,
+    pub(super) previous_signing_secret: Option<String>,
+    pub(super) previous_secret_expires_at: Option<DateTime<Utc>>,
     pub(super) last_run_at: Option<DateTime<Utc>>,
     pub(super) last_status: Option<String>,
 }
@@ -106,6 +109,9 @@ impl TryFrom<JobRow> for Job {
             concurrency_policy: ConcurrencyPolicy::parse(&row.concurrency_policy)
                 .map_err(|e| corrupt("job", e.message))?,
             skipped_fires: row.skipped_fires,
+            signing_secret: row.signing_secret,
+            previous_signing_secret: row.previous_signing_secret,
+            previous_secret_expires_at: row.previous_secret_expires_at,
         })
     }
 }
@@ -196,6 +202,8 @@ pub(super) struct DeliveryRow {
     pub(super) http_headers: Json<BTreeMap<String, String>>,
     pub(super) http_body: Option<String>,
     pub(super) timeout_seconds: i32,
+    pub(super) signing_secret: Option<String>,
+    pub(super) previous_signing_secret: Option<String>,
     pub(super) overlap: bool,
     pub(super) wait_ms: i64,
 }
@@ -215,6 +223,11 @@ impl TryFrom<DeliveryRow> for Delivery {
             crashes: row.crashes,
             handbacks: row.handbacks,
             attempt_base: row.attempt_base,
+            signing_secrets: row
+                .signing_secret
+                .into_iter()
+                .chain(row.previous_signing_secret)
+                .collect(),
             target: HttpTarget {
                 method: HttpMethod::parse(&row.http_method).map_err(bad)?,
                 url: TargetUrl::parse(&row.http_url).map_err(bad)?,
@@ -261,9 +274,10 @@ pub(super) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_at, status, at
 pub(super) const WRITE_JOB: &str = "INSERT INTO jobs (id, name, description, cron_expression, \
      timezone, http_method, http_url, http_headers, http_body, execution_type, max_retries, \
      timeout_seconds, is_active, next_run_at, created_at, updated_at, deleted_at, \
-     misfire_policy, catch_up_limit, concurrency_policy) \
+     misfire_policy, catch_up_limit, concurrency_policy, signing_secret, \
+     previous_signing_secret, previous_secret_expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-     $18, $19, $20) \
+     $18, $19, $20, $21, $22, $23) \
      ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
      description = EXCLUDED.description, cron_expression = EXCLUDED.cron_expression, \
      timezone = EXCLUDED.timezone, http_method = EXCLUDED.http_method, \
@@ -273,7 +287,10 @@ pub(super) const WRITE_JOB: &str = "INSERT INTO jobs (id, name, description, cro
      is_active = EXCLUDED.is_active, next_run_at = EXCLUDED.next_run_at, \
      updated_at = EXCLUDED.updated_at, deleted_at = EXCLUDED.deleted_at, \
      misfire_policy = EXCLUDED.misfire_policy, catch_up_limit = EXCLUDED.catch_up_limit, \
-     concurrency_policy = EXCLUDED.concurrency_policy";
+     concurrency_policy = EXCLUDED.concurrency_policy, \
+     signing_secret = EXCLUDED.signing_secret, \
+     previous_signing_secret = EXCLUDED.previous_signing_secret, \
+     previous_secret_expires_at = EXCLUDED.previous_secret_expires_at";
 
 /// Binds a job's columns to [`WRITE_JOB`], in its parameter order.
 macro_rules! bind_job {
@@ -300,6 +317,9 @@ macro_rules! bind_job {
             .bind(job.misfire_policy.as_str())
             .bind(job.catch_up_limit)
             .bind(job.concurrency_policy.as_str())
+            .bind(&job.signing_secret)
+            .bind(&job.previous_signing_secret)
+            .bind(job.previous_secret_expires_at)
     }};
 }
 pub(super) use bind_job;

@@ -49,6 +49,7 @@ const JOB_COLUMNS: &str = "j.id, j.name, j.description, j.cron_expression, j.tim
      j.http_method, j.http_url, j.http_headers, j.http_body, j.execution_type, j.max_retries, \
      j.timeout_seconds, j.is_active, j.next_run_at, j.created_at, j.updated_at, j.deleted_at, \
      j.misfire_policy, j.catch_up_limit, j.concurrency_policy, j.skipped_fires, \
+     j.signing_secret, j.previous_signing_secret, j.previous_secret_expires_at, \
      (SELECT e.started_at FROM executions e WHERE e.job_id = j.id \
          AND e.status IN ('SUCCEEDED', 'FAILED') ORDER BY e.scheduled_at DESC LIMIT 1) \
          AS last_run_at, \
@@ -674,9 +675,14 @@ impl Store for SqliteStore {
             push_ids(&mut start, &run);
             start.build().execute(&mut *tx).await?;
             let mut read = QueryBuilder::new(
-                "SELECT e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, e.attempt_base, \
-                 j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
-                 j.http_body, j.timeout_seconds, false AS overlap, 0 AS wait_ms \
+                "SELECT e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, \
+                 e.attempt_base, j.execution_type, j.max_retries, j.http_method, j.http_url, \
+                 j.http_headers, j.http_body, j.timeout_seconds, j.signing_secret, \
+                 CASE WHEN j.previous_secret_expires_at > ",
+            );
+            read.push_bind(now).push(
+                " THEN j.previous_signing_secret END AS previous_signing_secret, \
+                 false AS overlap, 0 AS wait_ms \
                  FROM executions e JOIN jobs j ON j.id = e.job_id WHERE e.id IN ",
             );
             push_ids(&mut read, &run);

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::model::Delivery;
 use crate::outbound::{refusal_in, GuardedResolver, Refused, TargetPolicy};
+use crate::secrets::{is_sealed, sign, Keyring};
 use crate::telemetry::error_chain;
 
 /// Most response bytes read before the rest is dropped.
@@ -31,8 +32,8 @@ pub struct CallResult {
     pub retry_after: Option<Duration>,
     /// The start of the response body (up to [`RESPONSE_KEPT`] bytes), when there was one.
     pub body: Option<String>,
-    /// The outbound guard refused the target's address: no request was sent, and another
-    /// attempt would be refused too.
+    /// No request was sent (the outbound guard refused the address, or a sealed value did
+    /// not open), and another attempt would end the same way: not retried.
     pub refused: bool,
 }
 
@@ -43,6 +44,19 @@ impl CallResult {
             status: None,
             error: Some(format!("target refused, not called: {refused}")),
             duration,
+            retry_after: None,
+            body: None,
+            refused: true,
+        }
+    }
+
+    /// An attempt that could not be prepared (a sealed value that does not open): no
+    /// request was sent, and another attempt would fail the same way.
+    pub fn unsendable(error: String) -> Self {
+        Self {
+            status: None,
+            error: Some(error),
+            duration: Duration::ZERO,
             retry_after: None,
             body: None,
             refused: true,
@@ -88,18 +102,27 @@ pub fn tickwork_headers(delivery: &Delivery) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn request_headers(delivery: &Delivery) -> HeaderMap {
+fn request_headers(delivery: &Delivery, keyring: Option<&Keyring>) -> Result<HeaderMap, String> {
+    let open = |value: &str| -> Result<String, String> {
+        if !is_sealed(value) {
+            return Ok(value.to_string());
+        }
+        let keyring = keyring.ok_or("a sealed value needs ENCRYPTION_KEY, which is not set")?;
+        keyring.open(value).map_err(|e| e.to_string())
+    };
     let mut headers = HeaderMap::new();
     for (name, value) in delivery.target.headers.iter() {
+        let value = open(value).map_err(|e| format!("header {name}: {e}"))?;
         // Checked when the job was stored; a header that no longer parses is skipped.
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
+            HeaderValue::from_str(&value),
         ) {
             headers.append(name, value);
         }
     }
-    if let Some(body) = delivery.target.body.as_deref() {
+    let body = delivery.target.body.as_deref();
+    if let Some(body) = body {
         if !headers.contains_key(CONTENT_TYPE) {
             let kind = if serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok() {
                 "application/json"
@@ -109,31 +132,54 @@ fn request_headers(delivery: &Delivery) -> HeaderMap {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
         }
     }
-    for (name, value) in tickwork_headers(delivery) {
+    let mut ours = tickwork_headers(delivery);
+    if !delivery.signing_secrets.is_empty() {
+        // Standard Webhooks: the execution id (the same on every attempt), the time of
+        // this attempt, and one signature per secret (two during a rotation).
+        let id = delivery.execution_id.to_string();
+        let timestamp = chrono::Utc::now().timestamp();
+        let signatures = delivery
+            .signing_secrets
+            .iter()
+            .map(|sealed| {
+                let secret = open(sealed).map_err(|e| format!("signing secret: {e}"))?;
+                sign(&secret, &id, timestamp, body.unwrap_or("").as_bytes())
+                    .map_err(|e| format!("signing secret: {e}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        ours.push(("webhook-id", id));
+        ours.push(("webhook-timestamp", timestamp.to_string()));
+        ours.push(("webhook-signature", signatures.join(" ")));
+    }
+    for (name, value) in ours {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(HeaderName::from_static(name), value);
         }
     }
-    headers
+    Ok(headers)
 }
 
 /// Calls the target once. The timeout is the job's, never more than `ceiling`.
 pub async fn call(
     client: &reqwest::Client,
-    targets: &TargetPolicy,
+    settings: &super::WorkerSettings,
     delivery: &Delivery,
-    ceiling: Duration,
 ) -> CallResult {
+    let ceiling = settings.http_timeout;
     // A literal address never reaches the resolver, so it is checked here.
-    if let Err(refused) = literal_address_allowed(targets, delivery) {
+    if let Err(refused) = literal_address_allowed(&settings.targets, delivery) {
         return CallResult::refused(&refused, Duration::ZERO);
     }
+    let headers = match request_headers(delivery, settings.keyring.as_deref()) {
+        Ok(headers) => headers,
+        Err(why) => return CallResult::unsendable(format!("request not sent: {why}")),
+    };
     let timeout = Duration::from_secs(u64::from(delivery.timeout_seconds)).min(ceiling);
     let method = reqwest::Method::from_bytes(delivery.target.method.as_str().as_bytes())
         .unwrap_or(reqwest::Method::POST);
     let mut request = client
         .request(method, delivery.target.url.as_str())
-        .headers(request_headers(delivery))
+        .headers(headers)
         .timeout(timeout);
     if let Some(body) = delivery.target.body.as_deref() {
         request = request.body(body.to_string());

@@ -66,6 +66,9 @@ pub struct WorkerSettings {
     pub record_linger: Duration,
     /// Which addresses targets may reach (`TARGET_ALLOW_CIDRS`); checked at every call.
     pub targets: crate::outbound::TargetPolicy,
+    /// Opens sealed header values and signing secrets (`ENCRYPTION_KEY`). Without it, a
+    /// job with sealed values fails its attempt saying so.
+    pub keyring: Option<std::sync::Arc<crate::secrets::Keyring>>,
 }
 
 impl Default for WorkerSettings {
@@ -85,6 +88,7 @@ impl Default for WorkerSettings {
             record_batch: 500,
             record_linger: Duration::from_millis(2),
             targets: crate::outbound::TargetPolicy::default(),
+            keyring: None,
         }
     }
 }
@@ -350,7 +354,7 @@ impl Worker {
         }
         let result = tokio::select! {
             biased;
-            result = call(&self.http, &self.settings.targets, &delivery, self.settings.http_timeout) => result,
+            result = call(&self.http, &self.settings, &delivery) => result,
             () = self.keep_lease(&delivery) => {
                 tracing::warn!("lease lost mid-request: another attempt owns this fire; abandoning this one");
                 self.settle(delivery.execution_id, Settled::Dropped).await;

@@ -107,6 +107,7 @@ mod tests {
             crashes: 0,
             handbacks: 0,
             attempt_base: 0,
+            signing_secrets: Vec::new(),
             target: HttpTarget {
                 method: HttpMethod::Post,
                 url: TargetUrl::parse("http://example.com").unwrap(),

@@ -1,0 +1,316 @@
+//! Secrets: job headers that carry credentials and signing secrets are sealed at rest
+//! (AES-256-GCM, key from `ENCRYPTION_KEY`), and requests are signed the Standard Webhooks
+//! way (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+//!
+//! A sealed value reads `tw1:<key id>:<base64 of nonce, ciphertext and tag>`. The key id is
+//! the first 8 hex digits of the key's SHA-256, so rows sealed under an older key open as
+//! long as that key is listed in `ENCRYPTION_PREVIOUS_KEYS`; new values are always sealed
+//! under `ENCRYPTION_KEY`.
+
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+
+/// The prefix of every sealed value.
+const SEALED_PREFIX: &str = "tw1:";
+
+/// The prefix of a signing secret (Standard Webhooks).
+pub const SECRET_PREFIX: &str = "whsec_";
+
+/// What the API shows instead of a sealed header value; sent back in a PATCH, it means
+/// "unchanged".
+pub const MASK: &str = "********";
+
+/// Why a sealed value or a key could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// A key is not 32 bytes of base64.
+    #[error("{0} is not a key: expected 32 random bytes in base64 (openssl rand -base64 32)")]
+    BadKey(&'static str),
+    /// Sealed under a key this process does not hold.
+    #[error(
+        "sealed under key {0}, which is neither ENCRYPTION_KEY nor in ENCRYPTION_PREVIOUS_KEYS"
+    )]
+    UnknownKey(String),
+    /// The value could not be sealed (larger than AES-GCM allows).
+    #[error("a value is too large to seal")]
+    TooLarge,
+    /// The value is damaged or was sealed under another key with the same id.
+    #[error("a sealed value does not open (damaged, or sealed under another key)")]
+    Damaged,
+}
+
+struct Key {
+    id: String,
+    key: LessSafeKey,
+}
+
+impl Key {
+    fn parse(name: &'static str, raw: &str) -> Result<Self, SecretError> {
+        let bytes = BASE64
+            .decode(raw.trim())
+            .map_err(|_| SecretError::BadKey(name))?;
+        if bytes.len() != 32 {
+            return Err(SecretError::BadKey(name));
+        }
+        let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        let id = digest.as_ref()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| SecretError::BadKey(name))?;
+        Ok(Self {
+            id,
+            key: LessSafeKey::new(key),
+        })
+    }
+}
+
+/// The keys that seal and open secrets.
+pub struct Keyring {
+    current: Key,
+    previous: Vec<Key>,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let previous: Vec<&str> = self.previous.iter().map(|k| k.id.as_str()).collect();
+        write!(
+            f,
+            "Keyring {{ current: {}, previous: {previous:?} }}",
+            self.current.id
+        )
+    }
+}
+
+/// Two rings are the same when they hold the same keys (compared by id).
+impl PartialEq for Keyring {
+    fn eq(&self, other: &Self) -> bool {
+        let ids = |ring: &Keyring| -> Vec<String> {
+            std::iter::once(&ring.current)
+                .chain(&ring.previous)
+                .map(|k| k.id.clone())
+                .collect()
+        };
+        ids(self) == ids(other)
+    }
+}
+
+impl Eq for Keyring {}
+
+impl Keyring {
+    /// From `ENCRYPTION_KEY` and `ENCRYPTION_PREVIOUS_KEYS` (comma-separated).
+    pub fn new(current: &str, previous: &[&str]) -> Result<Self, SecretError> {
+        Ok(Self {
+            current: Key::parse("ENCRYPTION_KEY", current)?,
+            previous: previous
+                .iter()
+                .map(|raw| Key::parse("ENCRYPTION_PREVIOUS_KEYS", raw))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// A new random key in the form `ENCRYPTION_KEY` takes.
+    pub fn generate_key() -> String {
+        let mut bytes = [0u8; 32];
+        fill_random(&mut bytes);
+        BASE64.encode(bytes)
+    }
+
+    /// The id of the key new values are sealed under.
+    pub fn key_id(&self) -> &str {
+        &self.current.id
+    }
+
+    /// Seals `plain` under the current key, with a fresh random 96-bit nonce.
+    pub fn seal(&self, plain: &str) -> Result<String, SecretError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        fill_random(&mut nonce);
+        let mut data = plain.as_bytes().to_vec();
+        self.current
+            .key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(self.current.id.as_bytes()),
+                &mut data,
+            )
+            .map_err(|_| SecretError::TooLarge)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        Ok(format!(
+            "{SEALED_PREFIX}{}:{}",
+            self.current.id,
+            BASE64.encode(out)
+        ))
+    }
+
+    /// Opens a value sealed by [`Keyring::seal`] under any key of the ring.
+    pub fn open(&self, sealed: &str) -> Result<String, SecretError> {
+        let rest = sealed
+            .strip_prefix(SEALED_PREFIX)
+            .ok_or(SecretError::Damaged)?;
+        let (id, body) = rest.split_once(':').ok_or(SecretError::Damaged)?;
+        let key = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|k| k.id == id)
+            .ok_or_else(|| SecretError::UnknownKey(id.to_string()))?;
+        let mut data = BASE64.decode(body).map_err(|_| SecretError::Damaged)?;
+        if data.len() < NONCE_LEN {
+            return Err(SecretError::Damaged);
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&data[..NONCE_LEN]);
+        let plain = key
+            .key
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(id.as_bytes()),
+                &mut data[NONCE_LEN..],
+            )
+            .map_err(|_| SecretError::Damaged)?;
+        String::from_utf8(plain.to_vec()).map_err(|_| SecretError::Damaged)
+    }
+}
+
+/// Whether a stored value is sealed.
+pub fn is_sealed(value: &str) -> bool {
+    value.starts_with(SEALED_PREFIX)
+}
+
+/// Whether a header carries a credential and is sealed at rest and masked by the API:
+/// `Authorization`, `Proxy-Authorization`, `Cookie`, and any name that mentions a token,
+/// secret, key, password, credential, signature, session or auth.
+pub fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie"
+    ) || [
+        "token",
+        "secret",
+        "key",
+        "password",
+        "passwd",
+        "credential",
+        "signature",
+        "session",
+        "auth",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+/// Fills `buf` from the thread's CSPRNG (ChaCha, seeded from the OS).
+fn fill_random(buf: &mut [u8]) {
+    use rand::RngCore;
+    rand::rng().fill_bytes(buf);
+}
+
+/// A new signing secret: `whsec_` and 32 random bytes in base64.
+pub fn new_signing_secret() -> String {
+    let mut bytes = [0u8; 32];
+    fill_random(&mut bytes);
+    format!("{SECRET_PREFIX}{}", BASE64.encode(bytes))
+}
+
+/// The `webhook-signature` value for one secret: `v1,` and the base64 HMAC-SHA256 of
+/// `id.timestamp.body` under the secret's bytes.
+pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<String, SecretError> {
+    let encoded = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
+    let key_bytes = BASE64.decode(encoded).map_err(|_| SecretError::Damaged)?;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key_bytes);
+    let mut message = format!("{id}.{timestamp}.").into_bytes();
+    message.extend_from_slice(body);
+    let tag = ring::hmac::sign(&key, &message);
+    Ok(format!("v1,{}", BASE64.encode(tag.as_ref())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standard_webhooks_example_signature_is_reproduced() {
+        // The example in the Standard Webhooks specification.
+        let signature = sign(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        )
+        .unwrap();
+        assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn sealed_values_open_under_the_current_or_a_previous_key_only() {
+        let old = Keyring::generate_key();
+        let new = Keyring::generate_key();
+        let before = Keyring::new(&old, &[]).unwrap();
+        let sealed = before.seal("Bearer canary").unwrap();
+        assert!(is_sealed(&sealed));
+        assert!(!sealed.contains("canary"));
+        assert_ne!(
+            sealed,
+            before.seal("Bearer canary").unwrap(),
+            "a fresh nonce each time"
+        );
+        assert_eq!(before.open(&sealed).unwrap(), "Bearer canary");
+
+        let rotated = Keyring::new(&new, &[old.as_str()]).unwrap();
+        assert_eq!(rotated.open(&sealed).unwrap(), "Bearer canary");
+        assert!(rotated.seal("x").unwrap().contains(rotated.key_id()));
+        let forgot = Keyring::new(&new, &[]).unwrap();
+        assert!(matches!(
+            forgot.open(&sealed),
+            Err(SecretError::UnknownKey(_))
+        ));
+        let mut damaged = sealed.clone();
+        damaged.pop();
+        damaged.push(if sealed.ends_with('A') { 'B' } else { 'A' });
+        assert!(before.open(&damaged).is_err());
+    }
+
+    #[test]
+    fn bad_keys_say_how_to_make_a_good_one() {
+        let error = Keyring::new("c2hvcnQ=", &[]).unwrap_err().to_string();
+        assert!(error.starts_with("ENCRYPTION_KEY is not a key"), "{error}");
+        assert!(error.contains("openssl rand -base64 32"), "{error}");
+        assert!(
+            format!("{:?}", Keyring::new(&Keyring::generate_key(), &[]).unwrap())
+                .starts_with("Keyring { current: ")
+        );
+    }
+
+    #[test]
+    fn credential_headers_are_recognised() {
+        for name in [
+            "Authorization",
+            "proxy-authorization",
+            "Cookie",
+            "X-Api-Key",
+            "X-Auth-Token",
+            "Client-Secret",
+            "X-Session-Id",
+        ] {
+            assert!(is_secret_header(name), "{name}");
+        }
+        for name in ["Content-Type", "Accept", "X-Request-Source", "User-Agent"] {
+            assert!(!is_secret_header(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn new_signing_secrets_are_standard_webhooks_secrets() {
+        let secret = new_signing_secret();
+        assert!(secret.starts_with("whsec_"));
+        assert_eq!(
+            BASE64.decode(&secret[6..]).unwrap().len(),
+            32,
+            "256 bits of randomness"
+        );
+        assert!(sign(&secret, "id", 1, b"").unwrap().starts_with("v1,"));
+    }
+}
