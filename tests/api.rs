@@ -375,7 +375,90 @@ async fn health_is_503_naming_postgres_when_the_database_is_unreachable() {
     assert_eq!(body["error"]["code"], "unavailable");
 }
 
+async fn a_create_retried_with_its_idempotency_key_returns_the_first_job(app: TestApp) {
+    let post = |key: String, body: Value| {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/jobs", app.address);
+        async move {
+            client
+                .post(url)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let body = app.job_body(json!({"name": "once"}));
+    let first = post("create-once".into(), body.clone()).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = post("create-once".into(), body.clone()).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["signingSecret"], first["signingSecret"]);
+    assert_eq!(app.job_rows().await, 1);
+
+    let other = post("create-once".into(), app.job_body(json!({"name": "other"}))).await;
+    assert_eq!(other.status(), 422);
+    let error: Value = other.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "idempotency_key_reused");
+    assert_eq!(error["error"]["field"], "Idempotency-Key");
+    let bad = post("x".repeat(300), body.clone()).await;
+    assert_eq!(bad.status(), 400);
+    assert_eq!(app.job_rows().await, 1);
+
+    // Five at once with a new key: one job.
+    let racing = futures_util::future::join_all(
+        (0..5).map(|_| post("racing".into(), app.job_body(json!({"name": "race"})))),
+    )
+    .await;
+    let mut ids = std::collections::HashSet::new();
+    let mut created = 0;
+    for response in racing {
+        created += usize::from(response.status() == 201);
+        let job: Value = response.json().await.unwrap();
+        ids.insert(job["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!((created, ids.len()), (1, 1));
+    assert_eq!(app.job_rows().await, 2);
+}
+
+async fn metrics_are_not_on_the_public_port_and_the_metrics_router_shows_queue_depths(
+    app: TestApp,
+) {
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 404, "not public");
+    let state = tickwork::api::AppState {
+        store: app.store.clone(),
+        queue: app.queue.clone(),
+        targets: crate::helpers::loopback_allowed(),
+        keyring: app.keyring.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(tickwork::api::serve_metrics(
+        listener,
+        Some(state),
+        std::future::pending(),
+    ));
+    let text = reqwest::get(format!("{address}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("tickwork_queue_depth{state=\"ready\"}"),
+        "{text}"
+    );
+}
+
 on_both_backends!(
+    metrics_are_not_on_the_public_port_and_the_metrics_router_shows_queue_depths,
+    a_create_retried_with_its_idempotency_key_returns_the_first_job,
     health_reports_both_dependencies_ok,
     the_original_example_body_creates_a_job_with_defaults_and_a_location,
     a_job_in_a_time_zone_gets_its_next_run_from_the_local_wall_clock,

@@ -159,6 +159,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         targets: targets.clone(),
         keyring: keyring.clone(),
     };
+    tickwork::startup::spawn_metrics_server(&settings, Some(state.clone())).await?;
     let api = tokio::spawn(api::serve(listener, state, stopped()));
 
     let (tick_store, tick_queue) = (store.clone(), queue.clone());

@@ -128,8 +128,12 @@ impl From<&Settings> for WorkerSettings {
 }
 
 /// Serves `/metrics` on `SERVER_HOST:METRICS_PORT` in the background when `METRICS_PORT` is
-/// set (the tick and worker call this; the API serves `/metrics` itself).
-pub async fn spawn_metrics_server(settings: &Settings) -> Result<(), StartupError> {
+/// set; with the API's state it includes the queue depths. `/metrics` is never served on
+/// the public API port.
+pub async fn spawn_metrics_server(
+    settings: &Settings,
+    state: Option<crate::api::AppState>,
+) -> Result<(), StartupError> {
     let Some(port) = settings.metrics_port else {
         return Ok(());
     };
@@ -141,7 +145,11 @@ pub async fn spawn_metrics_server(settings: &Settings) -> Result<(), StartupErro
             source,
         })?;
     tracing::info!(%address, "serving /metrics");
-    tokio::spawn(crate::api::serve_metrics(listener, std::future::pending()));
+    tokio::spawn(crate::api::serve_metrics(
+        listener,
+        state,
+        std::future::pending(),
+    ));
     Ok(())
 }
 

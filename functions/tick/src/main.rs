@@ -28,7 +28,7 @@ async fn run() -> anyhow::Result<()> {
             .await
             .map_err(anyhow::Error::from_boxed);
     }
-    tickwork::startup::spawn_metrics_server(&settings).await?;
+    tickwork::startup::spawn_metrics_server(&settings, None).await?;
     let tick_settings = TickSettings::from(&settings);
     tracing::info!(?tick_settings, environment = %settings.environment, "tickwork-tick started");
     let run = tick::run(

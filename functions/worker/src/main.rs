@@ -41,7 +41,7 @@ async fn run() -> anyhow::Result<()> {
             .await
             .map_err(anyhow::Error::from_boxed);
     }
-    tickwork::startup::spawn_metrics_server(&settings).await?;
+    tickwork::startup::spawn_metrics_server(&settings, None).await?;
     tracing::info!(?worker_settings, environment = %settings.environment, "tickwork-worker started");
     Arc::new(worker).run(shutdown_signal()).await;
     Ok(())

@@ -125,6 +125,24 @@ impl ApiError {
         .with_field("httpUrl")
     }
 
+    /// 400: a request header is malformed.
+    pub fn invalid_header(name: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_header", message).with_field(name)
+    }
+
+    /// 422: an idempotency key sent again with a different request.
+    pub fn idempotency_key_reused(key: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            format!(
+                "Idempotency-Key {key:?} was used for a different request body; a retry must \
+                 send the same body, a new request needs a new key"
+            ),
+        )
+        .with_field("Idempotency-Key")
+    }
+
     /// 404 for a job, whether unknown or not an id at all.
     pub fn job_not_found(id: &str) -> Self {
         Self::new(

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use uuid::Uuid;
@@ -18,7 +18,7 @@ use super::{body, cursor, AppState, BODY_LIMIT};
 use crate::model::{InvalidField, Job, TargetUrl};
 use crate::schedule::Schedule;
 use crate::secrets::{is_sealed, is_secret_header, new_signing_secret, Keyring, MASK};
-use crate::store::{JobCursor, JobFilter};
+use crate::store::{IdempotentInsert, JobCursor, JobFilter};
 
 /// Default and largest page of jobs.
 const JOBS_PAGE: (u32, u32) = (50, 500);
@@ -143,8 +143,10 @@ async fn target_allowed(state: &AppState, url: &TargetUrl) -> Result<(), ApiErro
 /// `POST /api/v1/jobs`: 201 with the job and its `Location`.
 pub async fn create(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
     let bytes = body.map_err(|_| ApiError::payload_too_large(BODY_LIMIT))?;
     let new_job = body::new_job(&bytes)?;
     target_allowed(&state, &new_job.target.url).await?;
@@ -153,13 +155,95 @@ pub async fn create(
     job.http_headers = seal_headers(&state.keyring, job.http_headers, None)?;
     let secret = new_signing_secret();
     job.signing_secret = Some(seal(&state.keyring, &secret)?);
-    state.store.insert_job(&job).await?;
+    if let Some(key) = key {
+        let fingerprint = fingerprint(&bytes);
+        if let IdempotentInsert::Existing {
+            job_id,
+            fingerprint: first,
+        } = state
+            .store
+            .insert_job_once(&job, &key, &fingerprint)
+            .await?
+        {
+            return replay(&state, &key, job_id, first == fingerprint).await;
+        }
+    } else {
+        state.store.insert_job(&job).await?;
+    }
     tracing::info!(job_id = %job.id, cron = %job.cron_expression, "job created");
     let location = format!("/api/v1/jobs/{}", job.id);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
         Json(JobView::from(job).with_secret(secret)),
+    )
+        .into_response())
+}
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key.to_string()))
+        }
+        _ => Err(ApiError::invalid_header(
+            "Idempotency-Key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good key)",
+        )),
+    }
+}
+
+/// SHA-256 of a request body, in hex: tells a retry from another request with its key.
+fn fingerprint(body: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, body)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The answer to a create whose key was used before: the first job again (with its signing
+/// secret, which the first answer showed), or 422 when the key came with another body.
+async fn replay(
+    state: &AppState,
+    key: &str,
+    job_id: Uuid,
+    same_request: bool,
+) -> Result<Response, ApiError> {
+    if !same_request {
+        return Err(ApiError::idempotency_key_reused(key));
+    }
+    let Some(job) = state.store.job(job_id).await? else {
+        return Err(ApiError::job_not_found(&job_id.to_string()));
+    };
+    let secret = match job.signing_secret.as_deref() {
+        Some(sealed) => Some(
+            state
+                .keyring
+                .open(sealed)
+                .map_err(|e| ApiError::internal(&e))?,
+        ),
+        None => None,
+    };
+    tracing::info!(%job_id, "job create replayed for its idempotency key");
+    let view = JobView::from(job);
+    let view = match secret {
+        Some(secret) => view.with_secret(secret),
+        None => view,
+    };
+    Ok((
+        StatusCode::OK,
+        [
+            (header::LOCATION, format!("/api/v1/jobs/{job_id}")),
+            (
+                header::HeaderName::from_static("idempotent-replayed"),
+                "true".into(),
+            ),
+        ],
+        Json(view),
     )
         .into_response())
 }

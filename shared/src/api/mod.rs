@@ -47,7 +47,6 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/queue/stats", get(jobs::stats))
-        .route("/metrics", get(jobs::metrics))
         .route("/api/v1/jobs", get(jobs::list).post(jobs::create))
         .route(
             "/api/v1/jobs/{id}",
@@ -72,17 +71,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves only `/metrics` (this process's counters) on `listener`, for the tick and the
-/// worker, until `shutdown` completes.
+/// The `/metrics` router: this process's counters and, given the API's state, the queue
+/// depths an autoscaler scales on. It is never part of the public router: it is served on
+/// `METRICS_PORT` only, for a scraper on a private network.
+pub fn metrics_router(state: Option<AppState>) -> Router {
+    match state {
+        Some(state) => Router::new()
+            .route("/metrics", get(jobs::metrics))
+            .with_state(state),
+        None => Router::new().route(
+            "/metrics",
+            get(|| async { jobs::prometheus_text(crate::metrics::render(None)) }),
+        ),
+    }
+}
+
+/// Serves [`metrics_router`] on `listener` until `shutdown` completes.
 pub async fn serve_metrics(
     listener: TcpListener,
+    state: Option<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = Router::new().route(
-        "/metrics",
-        get(|| async { jobs::prometheus_text(crate::metrics::render(None)) }),
-    );
-    axum::serve(listener, router)
+    axum::serve(listener, metrics_router(state))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -130,6 +130,20 @@ pub struct Unfinished {
     pub execution_type: ExecutionType,
 }
 
+/// What a create with an idempotency key did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotentInsert {
+    /// The job was stored under the key.
+    Created,
+    /// The key was already used: by this job, for a request with this fingerprint.
+    Existing {
+        /// The job the first request made.
+        job_id: Uuid,
+        /// That request's fingerprint.
+        fingerprint: String,
+    },
+}
+
 /// What putting a dead letter back did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Requeued {
@@ -183,6 +197,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new job.
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError>;
+
+    /// Stores a new job under an idempotency key, unless the key was used before: then
+    /// nothing is stored and the first use is returned. Two creates racing with one key
+    /// store one job.
+    async fn insert_job_once(
+        &self,
+        job: &Job,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<IdempotentInsert, StoreError>;
 
     /// One job with its last finished run, or `None`.
     async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError>;

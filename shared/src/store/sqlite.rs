@@ -33,8 +33,8 @@ use super::rows::{
     STALE_QUEUED, WRITE_JOB,
 };
 use super::{
-    Claimed, DueJob, FiredBatch, JobChange, JobCursor, JobFilter, Planner, Reaped, Requeued, Store,
-    StoreError, Unfinished,
+    Claimed, DueJob, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
+    Reaped, Requeued, Store, StoreError, Unfinished,
 };
 use crate::model::{
     Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job, Outcome,
@@ -322,6 +322,43 @@ impl Store for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    async fn insert_job_once(
+        &self,
+        job: &Job,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<IdempotentInsert, StoreError> {
+        let mut tx = self.write().await?;
+        let claimed: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO job_idempotency_keys (key, job_id, fingerprint, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING RETURNING job_id",
+        )
+        .bind(key)
+        .bind(job.id)
+        .bind(fingerprint)
+        .bind(job.created_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if claimed.is_none() {
+            let (job_id, fingerprint): (Uuid, String) = sqlx::query_as(
+                "SELECT job_id, fingerprint FROM job_idempotency_keys WHERE key = $1",
+            )
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            return Ok(IdempotentInsert::Existing {
+                job_id,
+                fingerprint,
+            });
+        }
+        bind_job!(sqlx::query(WRITE_JOB), job)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(IdempotentInsert::Created)
     }
 
     async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
