@@ -351,6 +351,7 @@ async fn health_is_503_naming_postgres_when_the_database_is_unreachable() {
         queue: app.queue.clone(),
         targets: crate::helpers::loopback_allowed(),
         keyring: app.keyring.clone(),
+        auth: tickwork::api::Auth::Disabled,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -436,6 +437,7 @@ async fn metrics_are_not_on_the_public_port_and_the_metrics_router_shows_queue_d
         queue: app.queue.clone(),
         targets: crate::helpers::loopback_allowed(),
         keyring: app.keyring.clone(),
+        auth: tickwork::api::Auth::Disabled,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());

@@ -290,6 +290,7 @@ async fn assemble(
         queue: queue.clone(),
         targets: loopback_allowed(),
         keyring: keyring.clone(),
+        auth: tickwork::api::Auth::Disabled,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -5,6 +5,7 @@
 //! the embedded SQLite file and in-memory queue (`on_embedded`).
 
 mod api; // job endpoints: create, read, list, history, and every kind of bad input
+mod auth; // API keys and tenants: 401s, keys shown once, no endpoint leaks another tenant's job
 mod cluster; // real tick and worker processes, and PostgreSQL and Redis servers of a test's own
 mod conformance; // the store and queue contracts, directly, on both backends
 mod deploy; // Dockerfile, compose files, SAM template and README name the same binaries

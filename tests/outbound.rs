@@ -17,6 +17,7 @@ async fn guarded_api(app: &TestApp) -> String {
         queue: app.queue.clone(),
         targets: TargetPolicy::default(),
         keyring: app.keyring.clone(),
+        auth: tickwork::api::Auth::Disabled,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());

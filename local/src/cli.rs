@@ -374,6 +374,9 @@ fn create_body(args: &Args) -> Result<Value, Failure> {
 struct Api {
     base: String,
     json: bool,
+    /// `TICKWORK_API_KEY`, sent as `Authorization: Bearer` (an environment variable, so
+    /// the key stays out of shell history).
+    key: Option<String>,
     client: reqwest::Client,
 }
 
@@ -387,6 +390,9 @@ impl Api {
         Self {
             base: base.trim_end_matches('/').to_string(),
             json: args.flag("json"),
+            key: std::env::var("TICKWORK_API_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
             client: reqwest::Client::new(),
         }
     }
@@ -397,6 +403,9 @@ impl Api {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| Failure::Failed(anyhow::anyhow!("bad method {method}: {e}")))?;
         let mut request = self.client.request(method, &url);
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
         if let Some(body) = body {
             request = request
                 .header("Content-Type", "application/json")

@@ -41,7 +41,8 @@ USAGE:
   tickwork-local requeue EXECUTION_ID [--force]  send a dead letter again (--force: AT_MOST_ONCE)
 
 OPTIONS (commands that talk to the API):
-  --url URL     the API (default http://127.0.0.1:8080, or TICKWORK_URL)
+  --url URL     the API (default http://127.0.0.1:8080, or TICKWORK_URL); an API key, when
+                the API needs one, comes from TICKWORK_API_KEY
   --json        print the API's JSON instead of a table
 
 serve uses PostgreSQL and Redis when DATABASE_URL/DB_HOST or REDIS_URL/REDIS_HOST is set

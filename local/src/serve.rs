@@ -137,6 +137,12 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     println!(
         "tickwork-local: outbound calls may reach loopback and private addresses (development use)"
     );
+    if settings.auth(true) == tickwork::api::Auth::Disabled {
+        println!(
+            "tickwork-local: API keys are off (development use; AUTH_DISABLED=false and \
+             API_ADMIN_KEY turn them on)"
+        );
+    }
 
     // One Ctrl-C stops all three parts.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -158,6 +164,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         queue: queue.clone(),
         targets: targets.clone(),
         keyring: keyring.clone(),
+        auth: settings.auth(true),
     };
     tickwork::startup::spawn_metrics_server(&settings, Some(state.clone())).await?;
     let api = tokio::spawn(api::serve(listener, state, stopped()));

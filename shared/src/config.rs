@@ -146,6 +146,13 @@ pub struct Settings {
     /// before a key rotation): seals credential headers and signing secrets at rest. The
     /// API and the worker need it ([`Settings::keyring`]).
     pub keyring: Option<std::sync::Arc<crate::secrets::Keyring>>,
+    /// `AUTH_DISABLED`: `true` lets anyone call the API as the operator (development only;
+    /// said loudly at start). `None` when unset: the three functions require keys,
+    /// `tickwork-local` does not.
+    pub auth_disabled: Option<bool>,
+    /// `API_ADMIN_KEY`: the operator key (at least 32 characters): works in the tenant
+    /// `default`, makes and revokes every tenant's keys, reads the whole queue's statistics.
+    pub api_admin_key: Option<Secret>,
     /// `TARGET_ALLOW_CIDRS`: which addresses job targets may reach. Guarded by default
     /// (no loopback, private, link-local or reserved addresses); the listed ranges are
     /// opened (comma-separated, e.g. `10.20.0.0/16,127.0.0.1`).
@@ -165,6 +172,16 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// How the API recognises callers: keys (with `API_ADMIN_KEY` as the operator key)
+    /// unless `AUTH_DISABLED` is true; `disabled_by_default` applies when it is unset.
+    pub fn auth(&self, disabled_by_default: bool) -> crate::api::Auth {
+        if self.auth_disabled.unwrap_or(disabled_by_default) {
+            crate::api::Auth::Disabled
+        } else {
+            crate::api::Auth::keys(self.api_admin_key.as_ref().map(Secret::expose))
+        }
+    }
+
     /// The keyring, or an error naming `ENCRYPTION_KEY` and how to make one: the API and
     /// the worker refuse to start without it.
     pub fn require_keyring(&self) -> Result<std::sync::Arc<crate::secrets::Keyring>, ConfigError> {
@@ -302,6 +319,20 @@ impl Settings {
             },
             targets: crate::outbound::TargetPolicy::guarded(env.cidrs("TARGET_ALLOW_CIDRS")?),
             keyring: env.keyring()?,
+            auth_disabled: match env.string("AUTH_DISABLED") {
+                None => None,
+                Some(_) => Some(env.boolean("AUTH_DISABLED", false)?),
+            },
+            api_admin_key: match env.string("API_ADMIN_KEY") {
+                Some(key) if key.trim().len() < 32 => {
+                    return Err(ConfigError::new(
+                        "API_ADMIN_KEY",
+                        "is shorter than 32 characters; use a long random value (e.g. \
+                         tw_ and the output of openssl rand -base64 32)",
+                    ))
+                }
+                other => other.map(|key| Secret::new(key.trim())),
+            },
             migrate_on_start: env.boolean("MIGRATE_ON_START", !on_lambda)?,
             worker_intake_budget: env.duration(
                 "WORKER_INTAKE_BUDGET",
@@ -551,6 +582,33 @@ mod tests {
                 .starts_with("ENCRYPTION_PREVIOUS_KEYS is not a key"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn auth_is_on_unless_disabled_and_a_short_operator_key_is_refused() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            s.auth(false),
+            crate::api::Auth::Keys {
+                operator_hash: None
+            }
+        );
+        assert_eq!(s.auth(true), crate::api::Auth::Disabled);
+        let s = settings(&[("AUTH_DISABLED", "false")]).unwrap();
+        assert!(matches!(s.auth(true), crate::api::Auth::Keys { .. }));
+        let s = settings(&[("AUTH_DISABLED", "true")]).unwrap();
+        assert_eq!(s.auth(false), crate::api::Auth::Disabled);
+        let err = settings(&[("API_ADMIN_KEY", "short")]).unwrap_err();
+        assert_eq!(err.variable, "API_ADMIN_KEY");
+        let key = "tw_0123456789abcdefghijklmnopqrstuvwxyz";
+        let s = settings(&[("API_ADMIN_KEY", key)]).unwrap();
+        assert!(!format!("{s:?}").contains(key), "the key never prints");
+        assert!(matches!(
+            s.auth(false),
+            crate::api::Auth::Keys {
+                operator_hash: Some(_)
+            }
+        ));
     }
 
     #[test]

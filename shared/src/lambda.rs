@@ -51,6 +51,7 @@ pub async fn serve_api(services: Services, settings: &Settings) -> Result<(), La
         queue: services.queue,
         targets: settings.targets.clone(),
         keyring: settings.require_keyring()?,
+        auth: settings.auth(false),
     };
     lambda_http::run(api::router(state)).await
 }

@@ -208,6 +208,32 @@ fn fill_random(buf: &mut [u8]) {
     rand::rng().fill_bytes(buf);
 }
 
+/// The prefix of every API key.
+pub const API_KEY_PREFIX: &str = "tw_";
+
+/// A new API key: `tw_` and 32 random bytes (256 bits) in URL-safe base64.
+pub fn new_api_key() -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut bytes = [0u8; 32];
+    fill_random(&mut bytes);
+    format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// How an API key is stored and looked up: its SHA-256, in hex. A key has 256 random bits,
+/// so a fast hash is as safe as a slow one.
+pub fn api_key_hash(key: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, key.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The part of a key shown in lists: `tw_` and 8 characters.
+pub fn api_key_prefix(key: &str) -> String {
+    key.chars().take(API_KEY_PREFIX.len() + 8).collect()
+}
+
 /// A new signing secret: `whsec_` and 32 random bytes in base64.
 pub fn new_signing_secret() -> String {
     let mut bytes = [0u8; 32];

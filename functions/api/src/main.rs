@@ -60,9 +60,28 @@ async fn run() -> anyhow::Result<()> {
         queue: services.queue,
         targets: settings.targets.clone(),
         keyring,
+        auth: auth(&settings),
     };
     tickwork::startup::spawn_metrics_server(&settings, Some(state.clone())).await?;
     api::serve(listener, state, shutdown_signal())
         .await
         .context("the API server failed")
+}
+
+/// Keys required unless `AUTH_DISABLED=true`, which is said loudly.
+fn auth(settings: &Settings) -> tickwork::api::Auth {
+    let auth = settings.auth(false);
+    match &auth {
+        tickwork::api::Auth::Disabled => tracing::warn!(
+            "AUTH_DISABLED=true: anyone who reaches this API can create, read and delete \
+             every job; never run it like this where others can reach it"
+        ),
+        tickwork::api::Auth::Keys {
+            operator_hash: None,
+        } => tracing::info!(
+            "API_ADMIN_KEY is not set: only API keys already stored can call the API"
+        ),
+        tickwork::api::Auth::Keys { .. } => {}
+    }
+    auth
 }

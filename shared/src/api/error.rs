@@ -143,6 +143,25 @@ impl ApiError {
         .with_field("Idempotency-Key")
     }
 
+    /// 401: no key, or a key that is not valid.
+    pub fn unauthorized(message: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403: the key is valid but may not do this.
+    pub fn forbidden(message: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404 for an API key.
+    pub fn key_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no API key with id {id:?}"),
+        )
+    }
+
     /// 404 for a job, whether unknown or not an id at all.
     pub fn job_not_found(id: &str) -> Self {
         Self::new(

@@ -7,9 +7,10 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use uuid::Uuid;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::views::{
     time, Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView,
@@ -131,6 +132,39 @@ fn seal_headers(
         .collect()
 }
 
+/// The caller's job `raw_id`: 404 when there is none, or it is another tenant's (whose jobs
+/// the caller must not learn exist).
+pub(super) async fn owned_job(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+) -> Result<Job, ApiError> {
+    let job_id = parse_id(raw_id)?;
+    match state.store.job(job_id).await? {
+        Some(job) if job.tenant == caller.tenant => Ok(job),
+        _ => Err(ApiError::job_not_found(raw_id)),
+    }
+}
+
+/// The caller's execution `raw_id` (of one of its tenant's jobs), or 404.
+pub(super) async fn owned_execution(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+) -> Result<crate::model::Execution, ApiError> {
+    let not_found = || ApiError::execution_not_found(raw_id);
+    let execution_id = Uuid::parse_str(raw_id).map_err(|_| not_found())?;
+    let execution = state
+        .store
+        .execution(execution_id)
+        .await?
+        .ok_or_else(not_found)?;
+    match state.store.job(execution.job_id).await? {
+        Some(job) if job.tenant == caller.tenant => Ok(execution),
+        _ => Err(not_found()),
+    }
+}
+
 /// Refuses a target URL the outbound guard would refuse at call time (422 on `httpUrl`).
 async fn target_allowed(state: &AppState, url: &TargetUrl) -> Result<(), ApiError> {
     state
@@ -143,6 +177,7 @@ async fn target_allowed(state: &AppState, url: &TargetUrl) -> Result<(), ApiErro
 /// `POST /api/v1/jobs`: 201 with the job and its `Location`.
 pub async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -152,6 +187,7 @@ pub async fn create(
     target_allowed(&state, &new_job.target.url).await?;
     let now = state.store.clock().await?;
     let mut job = new_job.into_job(Uuid::now_v7(), now)?;
+    job.tenant = caller.tenant.clone();
     job.http_headers = seal_headers(&state.keyring, job.http_headers, None)?;
     let secret = new_signing_secret();
     job.signing_secret = Some(seal(&state.keyring, &secret)?);
@@ -165,7 +201,7 @@ pub async fn create(
             .insert_job_once(&job, &key, &fingerprint)
             .await?
         {
-            return replay(&state, &key, job_id, first == fingerprint).await;
+            return replay(&state, &caller, &key, job_id, first == fingerprint).await;
         }
     } else {
         state.store.insert_job(&job).await?;
@@ -209,6 +245,7 @@ fn fingerprint(body: &[u8]) -> String {
 /// secret, which the first answer showed), or 422 when the key came with another body.
 async fn replay(
     state: &AppState,
+    caller: &Caller,
     key: &str,
     job_id: Uuid,
     same_request: bool,
@@ -216,9 +253,7 @@ async fn replay(
     if !same_request {
         return Err(ApiError::idempotency_key_reused(key));
     }
-    let Some(job) = state.store.job(job_id).await? else {
-        return Err(ApiError::job_not_found(&job_id.to_string()));
-    };
+    let job = owned_job(state, caller, &job_id.to_string()).await?;
     let secret = match job.signing_secret.as_deref() {
         Some(sealed) => Some(
             state
@@ -251,19 +286,17 @@ async fn replay(
 /// `GET /api/v1/jobs/{id}`
 pub async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let job_id = parse_id(&id)?;
-    match state.store.job(job_id).await? {
-        Some(job) => Ok(Json(job.into())),
-        None => Err(ApiError::job_not_found(&id)),
-    }
+    Ok(Json(owned_job(&state, &caller, &id).await?.into()))
 }
 
 /// `GET /api/v1/jobs?limit=&cursor=&isActive=&includeDeleted=`: newest first, deleted
 /// jobs left out unless asked for.
 pub async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     params: QueryParams,
 ) -> Result<Json<JobPage>, ApiError> {
     let params = query_map(params)?;
@@ -271,6 +304,7 @@ pub async fn list(
     let limit = count("limit", param("limit"), JOBS_PAGE)?;
     let after = param("cursor").map(cursor::decode_jobs).transpose()?;
     let filter = JobFilter {
+        tenant: Some(caller.tenant.clone()),
         is_active: flag("isActive", param("isActive"))?,
         include_deleted: flag("includeDeleted", param("includeDeleted"))?.unwrap_or(false),
     };
@@ -295,6 +329,7 @@ pub async fn list(
 /// `GET /api/v1/jobs/{id}/history?limit=&cursor=`: latest fire first.
 pub async fn history(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     params: QueryParams,
 ) -> Result<Json<HistoryPage>, ApiError> {
@@ -303,9 +338,7 @@ pub async fn history(
     let param = query(&params, &["limit", "cursor"])?;
     let limit = count("limit", param("limit"), HISTORY_PAGE)?;
     let before = param("cursor").map(cursor::decode_history).transpose()?;
-    if state.store.job(job_id).await?.is_none() {
-        return Err(ApiError::job_not_found(&id));
-    }
+    owned_job(&state, &caller, &id).await?;
     let mut executions = state.store.executions(job_id, before, limit + 1).await?;
     let next_cursor = if executions.len() > limit as usize {
         executions.truncate(limit as usize);
@@ -337,10 +370,11 @@ pub(super) async fn with_attempts(
 /// `PATCH /api/v1/jobs/{id}`: any subset of the fields, checked as at creation.
 pub async fn update(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<JobView>, ApiError> {
-    let job_id = parse_id(&id)?;
+    let job_id = owned_job(&state, &caller, &id).await?.id;
     let bytes = body.map_err(|_| ApiError::payload_too_large(BODY_LIMIT))?;
     let patch = body::job_patch(&bytes)?;
     if let Some(url) = &patch.url {
@@ -369,9 +403,10 @@ pub async fn update(
 /// `DELETE /api/v1/jobs/{id}`: a soft delete; 204 again for a job already deleted.
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let job_id = parse_id(&id)?;
+    let job_id = owned_job(&state, &caller, &id).await?.id;
     if state.store.delete_job(job_id).await? {
         tracing::info!(%job_id, "job deleted");
         Ok(StatusCode::NO_CONTENT)
@@ -383,16 +418,14 @@ pub async fn delete(
 /// `GET /api/v1/jobs/{id}/schedule?count=N`: the next fire times from now.
 pub async fn schedule(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     params: QueryParams,
 ) -> Result<Json<ScheduleView>, ApiError> {
-    let job_id = parse_id(&id)?;
     let params = query_map(params)?;
     let param = query(&params, &["count"])?;
     let count = count("count", param("count"), SCHEDULE_COUNT)?;
-    let Some(job) = state.store.job(job_id).await? else {
-        return Err(ApiError::job_not_found(&id));
-    };
+    let job = owned_job(&state, &caller, &id).await?;
     let schedule =
         Schedule::parse(&job.cron_expression, &job.timezone).map_err(|e| ApiError::internal(&e))?;
     let now = state.store.clock().await?;
@@ -410,18 +443,25 @@ pub async fn schedule(
 /// `GET /api/v1/executions/{id}`: one execution with all its attempts.
 pub async fn execution(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<ExecutionView>, ApiError> {
-    let execution_id = Uuid::parse_str(&id).map_err(|_| ApiError::execution_not_found(&id))?;
-    let Some(execution) = state.store.execution(execution_id).await? else {
-        return Err(ApiError::execution_not_found(&id));
-    };
-    let attempts = state.store.attempts(&[execution_id]).await?;
+    let execution = owned_execution(&state, &caller, &id).await?;
+    let attempts = state.store.attempts(&[execution.id]).await?;
     Ok(Json(ExecutionView::new(execution, &attempts)))
 }
 
 /// `GET /queue/stats`: what the queue holds, and how many fires wait to be retried.
-pub async fn stats(State(state): State<AppState>) -> Result<Json<StatsView>, ApiError> {
+pub async fn stats(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<StatsView>, ApiError> {
+    if !caller.operator {
+        let counts = state.store.tenant_counts(&caller.tenant).await?;
+        return Ok(Json(StatsView {
+            queue_stats: Counts::tenant(counts),
+        }));
+    }
     let (queue, retrying) = tokio::join!(state.queue.stats(), state.store.count_retrying());
     Ok(Json(StatsView {
         queue_stats: Counts::new(queue?, retrying?),

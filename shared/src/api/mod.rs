@@ -3,6 +3,7 @@
 //! Every error is JSON, `{"error":{"code","message","field"}}`, mapped in one place
 //! ([`ApiError`]); a client's mistake is never a 500.
 
+mod auth;
 mod body;
 mod cursor;
 mod error;
@@ -16,10 +17,12 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
-use axum::routing::{get, post};
+use axum::middleware;
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use auth::{Auth, Caller};
 pub use error::ApiError;
 pub use views::time as format_time;
 
@@ -40,12 +43,14 @@ pub struct AppState {
     pub targets: crate::outbound::TargetPolicy,
     /// Seals credential headers and signing secrets before they are stored.
     pub keyring: Arc<crate::secrets::Keyring>,
+    /// How callers are recognised (`API_ADMIN_KEY`, `AUTH_DISABLED`).
+    pub auth: Auth,
 }
 
 /// The router with every route, JSON 404/405 fallbacks and the body limit.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health::health))
+    // Everything but `/health` needs a key (`auth::require_key`).
+    let keyed = Router::new()
         .route("/queue/stats", get(jobs::stats))
         .route("/api/v1/jobs", get(jobs::list).post(jobs::create))
         .route(
@@ -65,6 +70,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/dead-letters", get(operate::dead_letters))
         .route("/api/v1/dead-letters/{id}/requeue", post(operate::requeue))
         .route("/api/v1/schedule/preview", get(operate::preview))
+        .route(
+            "/api/v1/api-keys",
+            get(auth::list_keys).post(auth::create_key),
+        )
+        .route("/api/v1/api-keys/{id}", delete(auth::revoke_key))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
+    Router::new()
+        .route("/health", get(health::health))
+        .merge(keyed)
         .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()) })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -4,12 +4,14 @@
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use uuid::Uuid;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::jobs::{
-    count, parse_id, query, query_map, seal, with_attempts, QueryParams, SCHEDULE_COUNT,
+    count, owned_execution, owned_job, query, query_map, seal, with_attempts, QueryParams,
+    SCHEDULE_COUNT,
 };
 use super::views::{time, ExecutionView, HistoryPage, JobView, RotatedSecretView, ScheduleView};
 use super::AppState;
@@ -45,12 +47,11 @@ fn accepted(execution: crate::model::Execution) -> Response {
 /// unfinished). Works on paused jobs; refused for deleted ones.
 pub async fn trigger(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let job_id = parse_id(&id)?;
-    let Some(job) = state.store.job(job_id).await? else {
-        return Err(ApiError::job_not_found(&id));
-    };
+    let job = owned_job(&state, &caller, &id).await?;
+    let job_id = job.id;
     if job.deleted_at.is_some() {
         return Err(ApiError::conflict(
             "job_deleted",
@@ -73,8 +74,13 @@ pub async fn trigger(
     Ok(accepted(execution))
 }
 
-async fn set_active(state: AppState, id: String, active: bool) -> Result<Json<JobView>, ApiError> {
-    let job_id = parse_id(&id)?;
+async fn set_active(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    active: bool,
+) -> Result<Json<JobView>, ApiError> {
+    let job_id = owned_job(&state, &caller, &id).await?.id;
     let patch = JobPatch {
         is_active: Some(active),
         ..JobPatch::default()
@@ -93,17 +99,19 @@ async fn set_active(state: AppState, id: String, active: bool) -> Result<Json<Jo
 /// `POST /api/v1/jobs/{id}/pause`: `PATCH {"isActive": false}`.
 pub async fn pause(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    set_active(state, id, false).await
+    set_active(state, caller, id, false).await
 }
 
 /// `POST /api/v1/jobs/{id}/resume`: `PATCH {"isActive": true}` (also undeletes).
 pub async fn resume(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    set_active(state, id, true).await
+    set_active(state, caller, id, true).await
 }
 
 /// Default and longest grace period of a signing-secret rotation, in seconds.
@@ -114,10 +122,11 @@ const ROTATION_GRACE: (u32, u32) = (86_400, 7 * 86_400);
 /// previous secret too, so targets can switch without missing a request.
 pub async fn rotate_signing_secret(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     params: QueryParams,
 ) -> Result<Json<RotatedSecretView>, ApiError> {
-    let job_id = parse_id(&id)?;
+    let job_id = owned_job(&state, &caller, &id).await?.id;
     let params = query_map(params)?;
     let param = query(&params, &["graceSeconds"])?;
     let grace = match param("graceSeconds") {
@@ -154,6 +163,7 @@ pub async fn rotate_signing_secret(
 /// first, with their attempts.
 pub async fn dead_letters(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     params: QueryParams,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let params = query_map(params)?;
@@ -169,7 +179,10 @@ pub async fn dead_letters(
             .transpose()
     };
     let (job_id, before) = (id_param("jobId")?, id_param("cursor")?);
-    let executions = state.store.dead_letters(job_id, before, limit).await?;
+    let executions = state
+        .store
+        .dead_letters(Some(&caller.tenant), job_id, before, limit)
+        .await?;
     let next_cursor = (executions.len() == limit as usize)
         .then(|| executions.last().map(|e| e.id.to_string()))
         .flatten();
@@ -184,13 +197,14 @@ pub async fn dead_letters(
 /// target may already have acted.
 pub async fn requeue(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
     let params = query_map(params)?;
     let param = query(&params, &["force"])?;
     let force = super::jobs::flag("force", param("force"))?.unwrap_or(false);
-    let execution_id = Uuid::parse_str(&id).map_err(|_| ApiError::execution_not_found(&id))?;
+    let execution_id = owned_execution(&state, &caller, &id).await?.id;
     match state.store.requeue_dead_letter(execution_id, force).await? {
         Requeued::NoExecution => Err(ApiError::execution_not_found(&id)),
         Requeued::NotDeadLetter(status) => Err(ApiError::conflict(

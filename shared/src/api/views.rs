@@ -213,14 +213,17 @@ pub struct StatsView {
     pub queue_stats: Counts,
 }
 
-/// What the queue and the store hold now.
+/// What the queue and the store hold now. For a tenant's key: its own fires, from the store
+/// (`scheduled` and `completed` are the whole queue's and are left out).
 #[derive(Debug, Serialize)]
 pub struct Counts {
     ready: u64,
-    scheduled: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheduled: Option<u64>,
     processing: u64,
     retrying: u64,
-    completed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed: Option<u64>,
     failed: u64,
 }
 
@@ -229,11 +232,23 @@ impl Counts {
     pub fn new(queue: QueueStats, retrying: u64) -> Self {
         Self {
             ready: queue.ready,
-            scheduled: queue.scheduled,
+            scheduled: Some(queue.scheduled),
             processing: queue.processing,
             retrying,
-            completed: queue.completed,
+            completed: Some(queue.completed),
             failed: queue.failed,
+        }
+    }
+
+    /// One tenant's fires: QUEUED, RUNNING, RETRYING, and its dead letters.
+    pub fn tenant(counts: crate::store::TenantCounts) -> Self {
+        Self {
+            ready: counts.queued,
+            scheduled: None,
+            processing: counts.running,
+            retrying: counts.retrying,
+            completed: None,
+            failed: counts.dead,
         }
     }
 }

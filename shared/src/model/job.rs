@@ -629,6 +629,7 @@ impl NewJob {
             signing_secret: None,
             previous_signing_secret: None,
             previous_secret_expires_at: None,
+            tenant: super::DEFAULT_TENANT.to_string(),
         })
     }
 }
@@ -795,6 +796,8 @@ pub struct Job {
     pub previous_signing_secret: Option<String>,
     /// When the previous secret stops signing.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// The tenant it belongs to; only its keys reach it. Never changes.
+    pub tenant: String,
 }
 
 #[cfg(test)]

@@ -4,9 +4,11 @@
 //! past the API boundary the code holds only values that passed. Nothing here does I/O
 //! or reads the clock.
 
+mod access;
 mod execution;
 mod job;
 
+pub use access::{ApiKey, Tenant, DEFAULT_TENANT};
 pub use execution::{Attempt, Delivery, Execution, ExecutionStatus, FireKind, Outcome, Recorded};
 pub use job::{
     CatchUpLimit, ConcurrencyPolicy, Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod,

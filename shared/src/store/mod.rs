@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::{
-    Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job, MisfirePolicy,
-    Outcome, Recorded,
+    ApiKey, Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job,
+    MisfirePolicy, Outcome, Recorded,
 };
 
 pub use postgres::{connect_options, PgStore};
@@ -130,6 +130,19 @@ pub struct Unfinished {
     pub execution_type: ExecutionType,
 }
 
+/// A tenant's fires that are not finished, and its dead letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TenantCounts {
+    /// QUEUED.
+    pub queued: u64,
+    /// RUNNING.
+    pub running: u64,
+    /// RETRYING.
+    pub retrying: u64,
+    /// FAILED and ABANDONED.
+    pub dead: u64,
+}
+
 /// What a create with an idempotency key did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotentInsert {
@@ -172,8 +185,10 @@ pub struct JobCursor {
 }
 
 /// Which jobs a list shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct JobFilter {
+    /// Only this tenant's jobs (`None`: every tenant's).
+    pub tenant: Option<String>,
     /// Only active (`Some(true)`) or only inactive (`Some(false)`) jobs.
     pub is_active: Option<bool>,
     /// Show deleted jobs too.
@@ -325,9 +340,11 @@ pub trait Store: Send + Sync + 'static {
     /// fire of it is already recorded at that instant.
     async fn trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError>;
 
-    /// FAILED and ABANDONED fires, newest first, with ids below `before`, of one job or all.
+    /// FAILED and ABANDONED fires, newest first, with ids below `before`, of one job or all
+    /// (of one tenant, or every tenant's).
     async fn dead_letters(
         &self,
+        tenant: Option<&str>,
         job_id: Option<Uuid>,
         before: Option<Uuid>,
         limit: u32,
@@ -336,6 +353,27 @@ pub trait Store: Send + Sync + 'static {
     /// Puts a FAILED or ABANDONED fire back to QUEUED (same execution, a fresh round of
     /// retries), refusing an AT_MOST_ONCE one unless `force`.
     async fn requeue_dead_letter(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError>;
+
+    /// A tenant's unfinished fires and dead letters, by state.
+    async fn tenant_counts(&self, tenant: &str) -> Result<TenantCounts, StoreError>;
+
+    /// Stores an API key (its hash, never the key).
+    async fn insert_api_key(&self, key: &ApiKey, hash: &str) -> Result<(), StoreError>;
+
+    /// The key with this hash, revoked or not.
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Keys, newest first: one tenant's, or every tenant's.
+    async fn api_keys(&self, tenant: Option<&str>) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// Revokes a key (of `tenant`, when given) at `now`; false when there is no such key.
+    /// Revoking twice keeps the first time.
+    async fn revoke_api_key(
+        &self,
+        id: Uuid,
+        tenant: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 
     /// Writes outcomes of RUNNING executions whose attempt matches, and one attempt row
     /// each; returns what was written. An outcome for another attempt, or a fire no longer

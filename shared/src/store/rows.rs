@@ -10,10 +10,11 @@ use sqlx::types::Json;
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{DueJob, JobChange, Planner, Reaped, Requeued, StoreError};
+use super::{DueJob, JobChange, Planner, Reaped, Requeued, StoreError, TenantCounts};
 use crate::model::{
-    Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType, FireKind,
-    HttpBody, HttpHeaders, HttpMethod, HttpTarget, InvalidField, Job, MisfirePolicy, TargetUrl,
+    ApiKey, Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType,
+    FireKind, HttpBody, HttpHeaders, HttpMethod, HttpTarget, InvalidField, Job, MisfirePolicy,
+    TargetUrl,
 };
 /// A job row with its last finished run.
 #[derive(FromRow)]
@@ -42,6 +43,7 @@ pub(super) struct JobRow {
     pub(super) signing_secret: Option<String>,
     pub(super) previous_signing_secret: Option<String>,
     pub(super) previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub(super) tenant: String,
     pub(super) last_run_at: Option<DateTime<Utc>>,
     pub(super) last_status: Option<String>,
 }
@@ -112,6 +114,7 @@ impl TryFrom<JobRow> for Job {
             signing_secret: row.signing_secret,
             previous_signing_secret: row.previous_signing_secret,
             previous_secret_expires_at: row.previous_secret_expires_at,
+            tenant: row.tenant,
         })
     }
 }
@@ -270,14 +273,14 @@ pub(super) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_at, status, at
      started_at, finished_at, duration_ms, http_status, error, next_attempt_at, crashes, kind";
 
 /// Writes every column of a job: inserts a new one, or replaces the row of an existing one
-/// (its creation time kept). The same text serves both stores (`$n` parameters).
+/// (its creation time and tenant kept). The same text serves both stores (`$n` parameters).
 pub(super) const WRITE_JOB: &str = "INSERT INTO jobs (id, name, description, cron_expression, \
      timezone, http_method, http_url, http_headers, http_body, execution_type, max_retries, \
      timeout_seconds, is_active, next_run_at, created_at, updated_at, deleted_at, \
      misfire_policy, catch_up_limit, concurrency_policy, signing_secret, \
-     previous_signing_secret, previous_secret_expires_at) \
+     previous_signing_secret, previous_secret_expires_at, tenant) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-     $18, $19, $20, $21, $22, $23) \
+     $18, $19, $20, $21, $22, $23, $24) \
      ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
      description = EXCLUDED.description, cron_expression = EXCLUDED.cron_expression, \
      timezone = EXCLUDED.timezone, http_method = EXCLUDED.http_method, \
@@ -320,6 +323,7 @@ macro_rules! bind_job {
             .bind(&job.signing_secret)
             .bind(&job.previous_signing_secret)
             .bind(job.previous_secret_expires_at)
+            .bind(&job.tenant)
     }};
 }
 pub(super) use bind_job;
@@ -472,4 +476,61 @@ pub(super) fn may_requeue(row: &DeadRow, force: bool) -> Result<Option<Requeued>
         return Ok(Some(Requeued::AtMostOnce));
     }
     Ok(None)
+}
+
+/// Columns of an API key as listed.
+pub(super) const API_KEY_COLUMNS: &str = "id, tenant, name, prefix, created_at, revoked_at";
+
+/// Stores a key: `$1` id, `$2` tenant, `$3` name, `$4` prefix, `$5` hash, `$6` time.
+pub(super) const INSERT_API_KEY: &str = "INSERT INTO api_keys \
+     (id, tenant, name, prefix, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Revokes key `$1` of tenant `$2` (any tenant when `$2` is NULL) at `$3`, keeping an
+/// earlier revocation time.
+pub(super) const REVOKE_API_KEY: &str = "UPDATE api_keys \
+     SET revoked_at = COALESCE(revoked_at, $3) WHERE id = $1 AND tenant = COALESCE($2, tenant)";
+
+/// A tenant's unfinished fires and dead letters by state (`$1` the tenant).
+pub(super) const TENANT_COUNTS: &str = "SELECT e.status, count(*) FROM executions e \
+     JOIN jobs j ON j.id = e.job_id WHERE j.tenant = $1 \
+     AND e.status IN ('QUEUED', 'RUNNING', 'RETRYING', 'FAILED', 'ABANDONED') \
+     GROUP BY e.status";
+
+/// An API key row.
+#[derive(FromRow)]
+pub(super) struct ApiKeyRow {
+    pub(super) id: Uuid,
+    pub(super) tenant: String,
+    pub(super) name: String,
+    pub(super) prefix: String,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKeyRow> for ApiKey {
+    fn from(row: ApiKeyRow) -> Self {
+        ApiKey {
+            id: row.id,
+            tenant: row.tenant,
+            name: row.name,
+            prefix: row.prefix,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+        }
+    }
+}
+
+/// Counts by status, as `TENANT_COUNTS` returns them.
+pub(super) fn tenant_counts(rows: Vec<(String, i64)>) -> TenantCounts {
+    let mut counts = TenantCounts::default();
+    for (status, n) in rows {
+        let n = u64::try_from(n).unwrap_or(0);
+        match status.as_str() {
+            "QUEUED" => counts.queued += n,
+            "RUNNING" => counts.running += n,
+            "RETRYING" => counts.retrying += n,
+            _ => counts.dead += n,
+        }
+    }
+    counts
 }

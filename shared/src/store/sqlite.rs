@@ -27,18 +27,19 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::rows::{
-    bind_job, change_job, corrupt, first_uuid_at, may_requeue, read_status, AttemptRow,
-    ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow, JobRow, WaitingFires, CANCEL_WAITING,
-    DUE_COLUMNS, EXECUTION_COLUMNS, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, SOFT_DELETE_JOB,
-    STALE_QUEUED, WRITE_JOB,
+    bind_job, change_job, corrupt, first_uuid_at, may_requeue, read_status, tenant_counts,
+    ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow, JobRow,
+    WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS, INSERT_API_KEY,
+    OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, REVOKE_API_KEY, SOFT_DELETE_JOB, STALE_QUEUED,
+    TENANT_COUNTS, WRITE_JOB,
 };
 use super::{
     Claimed, DueJob, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
-    Reaped, Requeued, Store, StoreError, Unfinished,
+    Reaped, Requeued, Store, StoreError, TenantCounts, Unfinished,
 };
 use crate::model::{
-    Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job, Outcome,
-    Recorded,
+    ApiKey, Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job,
+    Outcome, Recorded,
 };
 
 /// The embedded schema, in `migrations/sqlite/`.
@@ -49,7 +50,7 @@ const JOB_COLUMNS: &str = "j.id, j.name, j.description, j.cron_expression, j.tim
      j.http_method, j.http_url, j.http_headers, j.http_body, j.execution_type, j.max_retries, \
      j.timeout_seconds, j.is_active, j.next_run_at, j.created_at, j.updated_at, j.deleted_at, \
      j.misfire_policy, j.catch_up_limit, j.concurrency_policy, j.skipped_fires, \
-     j.signing_secret, j.previous_signing_secret, j.previous_secret_expires_at, \
+     j.signing_secret, j.previous_signing_secret, j.previous_secret_expires_at, j.tenant, \
      (SELECT e.started_at FROM executions e WHERE e.job_id = j.id \
          AND e.status IN ('SUCCEEDED', 'FAILED') ORDER BY e.scheduled_at DESC LIMIT 1) \
          AS last_run_at, \
@@ -332,20 +333,23 @@ impl Store for SqliteStore {
     ) -> Result<IdempotentInsert, StoreError> {
         let mut tx = self.write().await?;
         let claimed: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO job_idempotency_keys (key, job_id, fingerprint, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING RETURNING job_id",
+            "INSERT INTO job_idempotency_keys (key, job_id, fingerprint, created_at, tenant) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, key) DO NOTHING RETURNING job_id",
         )
         .bind(key)
         .bind(job.id)
         .bind(fingerprint)
         .bind(job.created_at)
+        .bind(&job.tenant)
         .fetch_optional(&mut *tx)
         .await?;
         if claimed.is_none() {
             let (job_id, fingerprint): (Uuid, String) = sqlx::query_as(
-                "SELECT job_id, fingerprint FROM job_idempotency_keys WHERE key = $1",
+                "SELECT job_id, fingerprint FROM job_idempotency_keys \
+                 WHERE key = $1 AND tenant = $2",
             )
             .bind(key)
+            .bind(&job.tenant)
             .fetch_one(&mut *tx)
             .await?;
             tx.rollback().await?;
@@ -380,7 +384,7 @@ impl Store for SqliteStore {
             "SELECT {JOB_COLUMNS} FROM jobs j \
              WHERE ($1 IS NULL OR j.id < $1) \
                AND ($3 IS NULL OR j.is_active = $3) \
-               AND ($4 OR j.deleted_at IS NULL) \
+               AND ($4 OR j.deleted_at IS NULL) AND j.tenant = COALESCE($5, j.tenant) \
              ORDER BY j.id DESC LIMIT $2"
         );
         let rows: Vec<JobRow> = sqlx::query_as(&sql)
@@ -388,6 +392,7 @@ impl Store for SqliteStore {
             .bind(i64::from(limit))
             .bind(filter.is_active)
             .bind(filter.include_deleted)
+            .bind(filter.tenant.as_deref())
             .fetch_all(&self.reader)
             .await?;
         rows.into_iter().map(Job::try_from).collect()
@@ -879,6 +884,7 @@ impl Store for SqliteStore {
 
     async fn dead_letters(
         &self,
+        tenant: Option<&str>,
         job_id: Option<Uuid>,
         before: Option<Uuid>,
         limit: u32,
@@ -887,12 +893,14 @@ impl Store for SqliteStore {
             "SELECT {EXECUTION_COLUMNS} FROM executions \
              WHERE status IN ('FAILED', 'ABANDONED') \
                AND ($1 IS NULL OR job_id = $1) AND ($2 IS NULL OR id < $2) \
+               AND job_id IN (SELECT id FROM jobs WHERE tenant = COALESCE($4, tenant)) \
              ORDER BY id DESC LIMIT $3"
         );
         let rows: Vec<ExecutionRow> = sqlx::query_as(&sql)
             .bind(job_id)
             .bind(before)
             .bind(i64::from(limit))
+            .bind(tenant)
             .fetch_all(&self.reader)
             .await?;
         rows.into_iter().map(Execution::try_from).collect()
@@ -923,6 +931,64 @@ impl Store for SqliteStore {
         let row: ExecutionRow = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
         tx.commit().await?;
         Ok(Requeued::Queued(Execution::try_from(row)?))
+    }
+
+    async fn tenant_counts(&self, tenant: &str) -> Result<TenantCounts, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(TENANT_COUNTS)
+            .bind(tenant)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(tenant_counts(rows))
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey, hash: &str) -> Result<(), StoreError> {
+        sqlx::query(INSERT_API_KEY)
+            .bind(key.id)
+            .bind(&key.tenant)
+            .bind(&key.name)
+            .bind(&key.prefix)
+            .bind(hash)
+            .bind(key.created_at)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE hash = $1");
+        let row: Option<ApiKeyRow> = sqlx::query_as(&sql)
+            .bind(hash)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(ApiKey::from))
+    }
+
+    async fn api_keys(&self, tenant: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
+        let sql = format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant = COALESCE($1, tenant) \
+             ORDER BY id DESC"
+        );
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(&sql)
+            .bind(tenant)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.into_iter().map(ApiKey::from).collect())
+    }
+
+    async fn revoke_api_key(
+        &self,
+        id: Uuid,
+        tenant: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(REVOKE_API_KEY)
+            .bind(id)
+            .bind(tenant)
+            .bind(now)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(changed > 0)
     }
 
     async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Recorded>, StoreError> {

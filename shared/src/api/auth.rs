@@ -1,0 +1,237 @@
+//! Who is calling: `Authorization: Bearer <key>` on every route but `/health`.
+//!
+//! A key belongs to a tenant and reaches only that tenant's jobs (and through them their
+//! history, dead letters and counts). The operator key (`API_ADMIN_KEY`, kept only in the
+//! environment) works in the tenant `default` and may also manage every tenant's keys and
+//! read the whole queue's statistics. Keys made through the API are stored as hashes and
+//! looked up on each request.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::SecondsFormat;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::body::json_object;
+use super::error::ApiError;
+use super::AppState;
+use crate::model::{ApiKey, Tenant, DEFAULT_TENANT};
+use crate::secrets::{api_key_hash, api_key_prefix, new_api_key};
+
+/// How callers are recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// Every caller is the operator (`AUTH_DISABLED=true`, for development only).
+    Disabled,
+    /// A key is required; `operator_hash` is the hash of `API_ADMIN_KEY`, when set.
+    Keys {
+        /// SHA-256 of the operator key.
+        operator_hash: Option<String>,
+    },
+}
+
+impl Auth {
+    /// Keys required, with `API_ADMIN_KEY` (if any) as the operator key.
+    pub fn keys(operator_key: Option<&str>) -> Self {
+        Auth::Keys {
+            operator_hash: operator_key.map(api_key_hash),
+        }
+    }
+}
+
+/// The caller of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The tenant whose jobs the request reaches.
+    pub tenant: String,
+    /// The operator key (or auth disabled): manages every tenant's keys, reads global stats.
+    pub operator: bool,
+}
+
+impl Caller {
+    fn operator() -> Self {
+        Caller {
+            tenant: DEFAULT_TENANT.to_string(),
+            operator: true,
+        }
+    }
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response = ApiError::unauthorized(message).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+/// Recognises the caller, or answers 401 saying what is missing.
+pub async fn require_key(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let caller = match &state.auth {
+        Auth::Disabled => Caller::operator(),
+        Auth::Keys { operator_hash } => {
+            let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+                return unauthorized(
+                    "this endpoint needs an API key: send Authorization: Bearer <key>",
+                );
+            };
+            let key = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            let Some(key) = key.filter(|k| !k.is_empty()) else {
+                return unauthorized("the Authorization header must be \"Bearer <key>\"");
+            };
+            let hash = api_key_hash(key);
+            if operator_hash.as_deref() == Some(hash.as_str()) {
+                Caller::operator()
+            } else {
+                match state.store.api_key_by_hash(&hash).await {
+                    Ok(Some(stored)) if stored.revoked_at.is_none() => Caller {
+                        tenant: stored.tenant,
+                        operator: false,
+                    },
+                    Ok(_) => return unauthorized("the API key is not valid (unknown or revoked)"),
+                    Err(error) => return ApiError::from(error).into_response(),
+                }
+            }
+        }
+    };
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// An API key as the API shows it (the key itself only when it is made).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyView {
+    id: Uuid,
+    tenant: String,
+    name: String,
+    prefix: String,
+    created_at: String,
+    revoked_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+}
+
+impl From<ApiKey> for ApiKeyView {
+    fn from(key: ApiKey) -> Self {
+        let time =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        ApiKeyView {
+            id: key.id,
+            tenant: key.tenant,
+            name: key.name,
+            prefix: key.prefix,
+            created_at: time(key.created_at),
+            revoked_at: key.revoked_at.map(time),
+            key: None,
+        }
+    }
+}
+
+/// `GET /api/v1/api-keys`
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyList {
+    api_keys: Vec<ApiKeyView>,
+}
+
+/// `POST /api/v1/api-keys` `{"name", "tenant"?}`: a new key, shown once. A tenant's key
+/// makes keys for its own tenant; the operator key for any.
+pub async fn create_key(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let object = json_object(&body)?;
+    if let Some(unknown) = object
+        .keys()
+        .find(|k| !["name", "tenant"].contains(&k.as_str()))
+    {
+        return Err(ApiError::unknown_field(
+            unknown,
+            format!("{unknown:?} is not a field of an API key; expected name and tenant"),
+        ));
+    }
+    let name = match object.get("name") {
+        Some(Value::String(name)) if (1..=100).contains(&name.trim().len()) => name.trim(),
+        Some(Value::String(_)) => {
+            return Err(ApiError::from(crate::model::InvalidField::new(
+                "name",
+                "name must be 1 to 100 characters",
+            )))
+        }
+        Some(other) => return Err(ApiError::wrong_type("name", "a string", other)),
+        None => return Err(ApiError::missing_field("name")),
+    };
+    let tenant = match object.get("tenant") {
+        None | Some(Value::Null) => Tenant::parse(&caller.tenant)?,
+        Some(Value::String(raw)) => Tenant::parse(raw)?,
+        Some(other) => return Err(ApiError::wrong_type("tenant", "a string", other)),
+    };
+    if !caller.operator && tenant.as_str() != caller.tenant {
+        return Err(ApiError::forbidden(
+            "a tenant's key makes keys for its own tenant only; use the operator key \
+             (API_ADMIN_KEY) for others",
+        ));
+    }
+    let key = new_api_key();
+    let stored = ApiKey {
+        id: Uuid::now_v7(),
+        tenant: tenant.as_str().to_string(),
+        name: name.to_string(),
+        prefix: api_key_prefix(&key),
+        created_at: state.store.clock().await?,
+        revoked_at: None,
+    };
+    state
+        .store
+        .insert_api_key(&stored, &api_key_hash(&key))
+        .await?;
+    tracing::info!(key_id = %stored.id, tenant = %stored.tenant, "API key made");
+    let mut view = ApiKeyView::from(stored);
+    view.key = Some(key);
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// `GET /api/v1/api-keys`: the caller's tenant's keys (every tenant's for the operator).
+pub async fn list_keys(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<ApiKeyList>, ApiError> {
+    let tenant = (!caller.operator).then_some(caller.tenant.as_str());
+    let keys = state.store.api_keys(tenant).await?;
+    Ok(Json(ApiKeyList {
+        api_keys: keys.into_iter().map(ApiKeyView::from).collect(),
+    }))
+}
+
+/// `DELETE /api/v1/api-keys/{id}`: revokes a key at once (204, again 204).
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let not_found = || ApiError::key_not_found(&id);
+    let key_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let tenant = (!caller.operator).then_some(caller.tenant.as_str());
+    let now = state.store.clock().await?;
+    if state.store.revoke_api_key(key_id, tenant, now).await? {
+        tracing::info!(%key_id, "API key revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
+}

@@ -1,0 +1,73 @@
+//! Who may call the API: tenants and their API keys.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::InvalidField;
+
+/// The tenant jobs belong to when no key says otherwise: jobs stored before keys existed,
+/// the operator key (`API_ADMIN_KEY`), and every caller when auth is off.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// A tenant (project) name: 1 to 64 of `a-z`, `0-9`, `-` and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tenant(String);
+
+impl Tenant {
+    /// Checks a tenant name.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        let ok = (1..=64).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(InvalidField::new(
+                "tenant",
+                format!("tenant {raw:?} must be 1 to 64 of a-z, 0-9, '-' and '_'"),
+            ))
+        }
+    }
+
+    /// The default tenant.
+    pub fn default_tenant() -> Self {
+        Self(DEFAULT_TENANT.to_string())
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An API key as stored: never the key itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    /// Its id (for revoking).
+    pub id: Uuid,
+    /// The tenant whose jobs it reaches.
+    pub tenant: String,
+    /// What it is for.
+    pub name: String,
+    /// The key's first characters (`tw_` and 8 more), to recognise it.
+    pub prefix: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked; a revoked key is refused.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_names_are_short_lowercase_words() {
+        assert!(Tenant::parse("acme-prod_2").is_ok());
+        for bad in ["", "Acme", "a b", "x".repeat(65).as_str(), "ünï"] {
+            let error = Tenant::parse(bad).unwrap_err();
+            assert_eq!(error.field, "tenant");
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! API keys and tenants: every route but `/health` needs a key; a key reaches only its
+//! tenant's jobs, and no endpoint reveals another tenant's.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tickwork::api::{self, AppState, Auth};
+
+use crate::helpers::{loopback_allowed, on_both_backends, time, Rows, TestApp};
+
+const OPERATOR_KEY: &str = "tw_operator-key-for-the-auth-tests-0123456789";
+
+/// The app's store and queue behind an API that requires keys; returns its address.
+async fn keyed_api(app: &TestApp) -> String {
+    let state = AppState {
+        store: app.store.clone(),
+        queue: app.queue.clone(),
+        targets: loopback_allowed(),
+        keyring: app.keyring.clone(),
+        auth: Auth::keys(Some(OPERATOR_KEY)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(api::serve(listener, state, std::future::pending()));
+    address
+}
+
+/// One request with `key` (none when empty).
+async fn call(
+    api: &str,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client.request(method.parse().unwrap(), format!("{api}{path}"));
+    if !key.is_empty() {
+        request = request.bearer_auth(key);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// Makes a key for `tenant` with the operator key; returns it.
+async fn key_for(api: &str, tenant: &str) -> String {
+    let (status, made) = call(
+        api,
+        OPERATOR_KEY,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": format!("{tenant} tests"), "tenant": tenant})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    made["key"].as_str().unwrap().to_string()
+}
+
+async fn every_route_but_health_needs_a_valid_key(app: TestApp) {
+    let api = keyed_api(&app).await;
+    let (status, _) = call(&api, "", "GET", "/health", None).await;
+    assert_eq!(status, 200);
+    for (method, path) in [
+        ("GET", "/api/v1/jobs"),
+        ("POST", "/api/v1/jobs"),
+        ("GET", "/queue/stats"),
+        ("GET", "/api/v1/dead-letters"),
+        ("GET", "/api/v1/api-keys"),
+        ("GET", "/api/v1/schedule/preview?cron=*%20*%20*%20*%20*%20*"),
+    ] {
+        let body = (method == "POST").then(|| app.job_body(json!({})));
+        let (status, error) = call(&api, "", method, path, body.clone()).await;
+        assert_eq!(status, 401, "{method} {path}");
+        assert_eq!(error["error"]["code"], "unauthorized");
+        let (status, _) = call(&api, "tw_not-a-key-anyone-made", method, path, body).await;
+        assert_eq!(status, 401, "{method} {path} with a wrong key");
+    }
+    let response = reqwest::Client::new()
+        .get(format!("{api}/api/v1/jobs"))
+        .header("Authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_eq!(app.job_rows().await, 0, "nothing made without a key");
+    let (status, _) = call(&api, OPERATOR_KEY, "GET", "/api/v1/jobs", None).await;
+    assert_eq!(status, 200);
+}
+
+async fn keys_are_shown_once_stored_as_hashes_and_revoked_at_once(app: TestApp) {
+    let api = keyed_api(&app).await;
+    let (status, made) = call(
+        &api,
+        OPERATOR_KEY,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": "ci", "tenant": "acme"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let key = made["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("tw_") && key.len() >= 46, "{key}");
+    assert_eq!(made["prefix"], key[..11]);
+    assert_eq!(made["tenant"], "acme");
+    let rows = match &app.rows {
+        Rows::Postgres(pool) => sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM api_keys WHERE hash = $1 OR name = $1 OR prefix = $1",
+        )
+        .bind(&key)
+        .fetch_one(pool)
+        .await
+        .unwrap(),
+        Rows::Sqlite(pool) => sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM api_keys WHERE hash = $1 OR name = $1 OR prefix = $1",
+        )
+        .bind(&key)
+        .fetch_one(pool)
+        .await
+        .unwrap(),
+    };
+    assert_eq!(rows, 0, "the key itself is not stored");
+
+    let (status, listed) = call(&api, &key, "GET", "/api/v1/api-keys", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["apiKeys"].as_array().unwrap().len(), 1);
+    assert!(
+        listed["apiKeys"][0].get("key").is_none(),
+        "never shown again"
+    );
+
+    // A tenant's key makes keys for its own tenant only.
+    let (status, _) = call(
+        &api,
+        &key,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": "x", "tenant": "beta"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, second) = call(
+        &api,
+        &key,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": "deploys"})),
+    )
+    .await;
+    assert_eq!(
+        (status, second["tenant"].as_str()),
+        (StatusCode::CREATED, Some("acme"))
+    );
+    for (body, field) in [
+        (json!({"name": ""}), "name"),
+        (json!({"name": "x", "tenant": "Not Valid"}), "tenant"),
+        (json!({"name": "x", "scope": "all"}), "scope"),
+        (json!({}), "name"),
+    ] {
+        let (status, error) = call(
+            &api,
+            OPERATOR_KEY,
+            "POST",
+            "/api/v1/api-keys",
+            Some(body.clone()),
+        )
+        .await;
+        assert!(status.is_client_error(), "{body}");
+        assert_eq!(error["error"]["field"], field, "{body}");
+    }
+
+    let id = made["id"].as_str().unwrap();
+    let (status, _) = call(
+        &api,
+        &key,
+        "DELETE",
+        &format!("/api/v1/api-keys/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(&api, &key, "GET", "/api/v1/jobs", None).await;
+    assert_eq!(status, 401, "revoked at once");
+    let (status, _) = call(
+        &api,
+        OPERATOR_KEY,
+        "DELETE",
+        &format!("/api/v1/api-keys/{}", uuid::Uuid::now_v7()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+async fn no_endpoint_reveals_another_tenants_job_or_its_fires(app: TestApp) {
+    let api = keyed_api(&app).await;
+    let (acme, beta) = (key_for(&api, "acme").await, key_for(&api, "beta").await);
+    app.target.respond_with(500);
+    let (status, job) = call(
+        &api,
+        &acme,
+        "POST",
+        "/api/v1/jobs",
+        Some(app.job_body(json!({"cronExpression": "* * * * * *", "maxRetries": 0}))),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(app.run_tick_once(time(&job["nextRunAt"])).await.fired, 1);
+    app.drain_queue().await;
+    let (_, history) = call(
+        &api,
+        &acme,
+        "GET",
+        &format!("/api/v1/jobs/{id}/history"),
+        None,
+    )
+    .await;
+    let execution = history["executions"][0]["id"].as_str().unwrap().to_string();
+
+    let probes = [
+        ("GET", format!("/api/v1/jobs/{id}")),
+        ("PATCH", format!("/api/v1/jobs/{id}")),
+        ("DELETE", format!("/api/v1/jobs/{id}")),
+        ("GET", format!("/api/v1/jobs/{id}/history")),
+        ("GET", format!("/api/v1/jobs/{id}/schedule")),
+        ("POST", format!("/api/v1/jobs/{id}/trigger")),
+        ("POST", format!("/api/v1/jobs/{id}/pause")),
+        ("POST", format!("/api/v1/jobs/{id}/resume")),
+        ("POST", format!("/api/v1/jobs/{id}/signing-secret")),
+        ("GET", format!("/api/v1/executions/{execution}")),
+        (
+            "POST",
+            format!("/api/v1/dead-letters/{execution}/requeue?force=true"),
+        ),
+    ];
+    for (method, path) in &probes {
+        let body = (*method == "PATCH").then(|| json!({"name": "taken over"}));
+        let (status, error) = call(&api, &beta, method, path, body).await;
+        assert_eq!(status, 404, "{method} {path} from another tenant");
+        assert_eq!(error["error"]["code"], "not_found", "{method} {path}");
+    }
+    let (_, list) = call(&api, &beta, "GET", "/api/v1/jobs?includeDeleted=true", None).await;
+    assert!(list["jobs"].as_array().unwrap().is_empty());
+    let (_, dead) = call(&api, &beta, "GET", "/api/v1/dead-letters", None).await;
+    assert!(dead["executions"].as_array().unwrap().is_empty());
+    let (_, stats) = call(&api, &beta, "GET", "/queue/stats", None).await;
+    assert_eq!(stats["queue_stats"]["failed"], 0);
+
+    // The owner sees all of it, and nothing was changed by the other tenant.
+    let (status, own) = call(&api, &acme, "GET", &format!("/api/v1/jobs/{id}"), None).await;
+    assert_eq!(
+        (status, own["name"].as_str()),
+        (StatusCode::OK, Some("test job"))
+    );
+    assert_eq!(own["isActive"], true);
+    let (_, list) = call(&api, &acme, "GET", "/api/v1/jobs", None).await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 1);
+    let (_, dead) = call(&api, &acme, "GET", "/api/v1/dead-letters", None).await;
+    assert_eq!(dead["executions"][0]["id"], execution.as_str());
+    let (_, stats) = call(&api, &acme, "GET", "/queue/stats", None).await;
+    assert_eq!(stats["queue_stats"]["failed"], 1);
+    assert!(
+        stats["queue_stats"].get("completed").is_none(),
+        "whole-queue figures stay with the operator"
+    );
+    let (_, whole) = call(&api, OPERATOR_KEY, "GET", "/queue/stats", None).await;
+    assert!(whole["queue_stats"].get("completed").is_some());
+    assert_eq!(
+        app.target.received().len(),
+        1,
+        "the other tenant triggered nothing"
+    );
+
+    // Idempotency keys are per tenant.
+    let create = |key: String| {
+        let api = api.clone();
+        let body = app.job_body(json!({"name": "same key"}));
+        async move {
+            reqwest::Client::new()
+                .post(format!("{api}/api/v1/jobs"))
+                .bearer_auth(key)
+                .header("Idempotency-Key", "shared-key")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(create(acme.clone()).await, 201);
+    assert_eq!(create(beta.clone()).await, 201);
+    assert_eq!(create(beta).await, 200);
+}
+
+on_both_backends!(
+    every_route_but_health_needs_a_valid_key,
+    keys_are_shown_once_stored_as_hashes_and_revoked_at_once,
+    no_endpoint_reveals_another_tenants_job_or_its_fires,
+);
