@@ -337,11 +337,9 @@ async fn health_is_503_naming_postgres_when_the_database_is_unreachable() {
     use tickwork::store::PgStore;
 
     let app = spawn_app().await;
-    // A port nothing listens on.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Port 1 (tcpmux): nothing listens there, and unlike a free port picked now, no other
+    // test can start listening on it meanwhile.
+    let port = 1;
     let options = sqlx::postgres::PgConnectOptions::new()
         .host("127.0.0.1")
         .port(port)
@@ -352,6 +350,7 @@ async fn health_is_503_naming_postgres_when_the_database_is_unreachable() {
         targets: crate::helpers::loopback_allowed(),
         keyring: app.keyring.clone(),
         auth: tickwork::api::Auth::Disabled,
+        rate_limit: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -438,6 +437,7 @@ async fn metrics_are_not_on_the_public_port_and_the_metrics_router_shows_queue_d
         targets: crate::helpers::loopback_allowed(),
         keyring: app.keyring.clone(),
         auth: tickwork::api::Auth::Disabled,
+        rate_limit: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());

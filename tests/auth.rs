@@ -4,6 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tickwork::api::{self, AppState, Auth};
+use tickwork::queue::RateLimit;
 
 use crate::helpers::{loopback_allowed, on_both_backends, time, Rows, TestApp};
 
@@ -11,12 +12,18 @@ const OPERATOR_KEY: &str = "tw_operator-key-for-the-auth-tests-0123456789";
 
 /// The app's store and queue behind an API that requires keys; returns its address.
 async fn keyed_api(app: &TestApp) -> String {
+    keyed_api_limited(app, None).await
+}
+
+/// As [`keyed_api`], with a rate limit per key.
+async fn keyed_api_limited(app: &TestApp, rate_limit: Option<RateLimit>) -> String {
     let state = AppState {
         store: app.store.clone(),
         queue: app.queue.clone(),
         targets: loopback_allowed(),
         keyring: app.keyring.clone(),
         auth: Auth::keys(Some(OPERATOR_KEY)),
+        rate_limit,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -297,7 +304,41 @@ async fn no_endpoint_reveals_another_tenants_job_or_its_fires(app: TestApp) {
     assert_eq!(create(beta).await, 200);
 }
 
+async fn each_key_has_its_own_rate_limit_answered_with_429_and_retry_after(app: TestApp) {
+    let api = keyed_api_limited(
+        &app,
+        Some(RateLimit {
+            per_second: 1,
+            burst: 3,
+        }),
+    )
+    .await;
+    let (acme, beta) = (key_for(&api, "acme").await, key_for(&api, "beta").await);
+    for _ in 0..3 {
+        let (status, _) = call(&api, &acme, "GET", "/api/v1/jobs", None).await;
+        assert_eq!(status, 200);
+    }
+    let response = reqwest::Client::new()
+        .get(format!("{api}/api/v1/jobs"))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "rate_limited");
+    let (status, _) = call(&api, &beta, "GET", "/api/v1/jobs", None).await;
+    assert_eq!(status, 200, "another key has its own bucket");
+    let (status, _) = call(&api, "", "GET", "/health", None).await;
+    assert_eq!(status, 200, "health is never limited");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _) = call(&api, &acme, "GET", "/api/v1/jobs", None).await;
+    assert_eq!(status, 200, "a token is back after a second");
+}
+
 on_both_backends!(
+    each_key_has_its_own_rate_limit_answered_with_429_and_retry_after,
     every_route_but_health_needs_a_valid_key,
     keys_are_shown_once_stored_as_hashes_and_revoked_at_once,
     no_endpoint_reveals_another_tenants_job_or_its_fires,

@@ -291,6 +291,7 @@ async fn assemble(
         targets: loopback_allowed(),
         keyring: keyring.clone(),
         auth: tickwork::api::Auth::Disabled,
+        rate_limit: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

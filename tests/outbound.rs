@@ -18,6 +18,7 @@ async fn guarded_api(app: &TestApp) -> String {
         targets: TargetPolicy::default(),
         keyring: app.keyring.clone(),
         auth: tickwork::api::Auth::Disabled,
+        rate_limit: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());

@@ -317,6 +317,7 @@ fn common_env(args: &Args, port: u16) -> Vec<(String, String)> {
         ("TARGET_ALLOW_CIDRS".into(), "127.0.0.0/8".into()),
         // The benchmark measures the scheduler; its API calls are the setup.
         ("AUTH_DISABLED".into(), "true".into()),
+        ("RATE_LIMIT_PER_SECOND".into(), "0".into()),
         (
             "ENCRYPTION_KEY".into(),
             tickwork::secrets::Keyring::generate_key(),

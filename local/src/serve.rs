@@ -165,6 +165,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         targets: targets.clone(),
         keyring: keyring.clone(),
         auth: settings.auth(true),
+        rate_limit: settings.rate_limit,
     };
     tickwork::startup::spawn_metrics_server(&settings, Some(state.clone())).await?;
     let api = tokio::spawn(api::serve(listener, state, stopped()));

@@ -153,6 +153,10 @@ pub struct Settings {
     /// `API_ADMIN_KEY`: the operator key (at least 32 characters): works in the tenant
     /// `default`, makes and revokes every tenant's keys, reads the whole queue's statistics.
     pub api_admin_key: Option<Secret>,
+    /// `RATE_LIMIT_PER_SECOND` (default 50; 0 turns limits off) and `RATE_LIMIT_BURST`
+    /// (default 100): requests each API key may make, kept in the queue so every API
+    /// instance shares the count.
+    pub rate_limit: Option<crate::queue::RateLimit>,
     /// `TARGET_ALLOW_CIDRS`: which addresses job targets may reach. Guarded by default
     /// (no loopback, private, link-local or reserved addresses); the listed ranges are
     /// opened (comma-separated, e.g. `10.20.0.0/16,127.0.0.1`).
@@ -319,6 +323,14 @@ impl Settings {
             },
             targets: crate::outbound::TargetPolicy::guarded(env.cidrs("TARGET_ALLOW_CIDRS")?),
             keyring: env.keyring()?,
+            rate_limit: match env.number("RATE_LIMIT_PER_SECOND", 50, 0, 100_000)? {
+                0 => None,
+                per_second => Some(crate::queue::RateLimit {
+                    per_second: u32::try_from(per_second).unwrap_or(u32::MAX),
+                    burst: u32::try_from(env.number("RATE_LIMIT_BURST", 100, 1, 1_000_000)?)
+                        .unwrap_or(u32::MAX),
+                }),
+            },
             auth_disabled: match env.string("AUTH_DISABLED") {
                 None => None,
                 Some(_) => Some(env.boolean("AUTH_DISABLED", false)?),
@@ -609,6 +621,26 @@ mod tests {
                 operator_hash: Some(_)
             }
         ));
+    }
+
+    #[test]
+    fn rate_limits_default_to_fifty_a_second_per_key_and_zero_turns_them_off() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            s.rate_limit,
+            Some(crate::queue::RateLimit {
+                per_second: 50,
+                burst: 100
+            })
+        );
+        assert_eq!(
+            settings(&[("RATE_LIMIT_PER_SECOND", "0")])
+                .unwrap()
+                .rate_limit,
+            None
+        );
+        let err = settings(&[("RATE_LIMIT_BURST", "0")]).unwrap_err();
+        assert_eq!(err.variable, "RATE_LIMIT_BURST");
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub async fn serve_api(services: Services, settings: &Settings) -> Result<(), La
         targets: settings.targets.clone(),
         keyring: settings.require_keyring()?,
         auth: settings.auth(false),
+        rate_limit: settings.rate_limit,
     };
     lambda_http::run(api::router(state)).await
 }

@@ -61,6 +61,7 @@ async fn run() -> anyhow::Result<()> {
         targets: settings.targets.clone(),
         keyring,
         auth: auth(&settings),
+        rate_limit: settings.rate_limit,
     };
     tickwork::startup::spawn_metrics_server(&settings, Some(state.clone())).await?;
     api::serve(listener, state, shutdown_signal())

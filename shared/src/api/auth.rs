@@ -4,7 +4,8 @@
 //! history, dead letters and counts). The operator key (`API_ADMIN_KEY`, kept only in the
 //! environment) works in the tenant `default` and may also manage every tenant's keys and
 //! read the whole queue's statistics. Keys made through the API are stored as hashes and
-//! looked up on each request.
+//! looked up on each request. Each key (the operator's too) has a rate limit, counted in the
+//! queue so every API instance shares it: 429 with `Retry-After` past it.
 
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
@@ -76,8 +77,8 @@ pub async fn require_key(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let caller = match &state.auth {
-        Auth::Disabled => Caller::operator(),
+    let (caller, bucket) = match &state.auth {
+        Auth::Disabled => (Caller::operator(), "anonymous".to_string()),
         Auth::Keys { operator_hash } => {
             let Some(value) = request.headers().get(header::AUTHORIZATION) else {
                 return unauthorized(
@@ -93,22 +94,51 @@ pub async fn require_key(
                 return unauthorized("the Authorization header must be \"Bearer <key>\"");
             };
             let hash = api_key_hash(key);
+            let bucket = format!("key:{}", &hash[..16]);
             if operator_hash.as_deref() == Some(hash.as_str()) {
-                Caller::operator()
+                (Caller::operator(), bucket)
             } else {
                 match state.store.api_key_by_hash(&hash).await {
-                    Ok(Some(stored)) if stored.revoked_at.is_none() => Caller {
-                        tenant: stored.tenant,
-                        operator: false,
-                    },
+                    Ok(Some(stored)) if stored.revoked_at.is_none() => (
+                        Caller {
+                            tenant: stored.tenant,
+                            operator: false,
+                        },
+                        bucket,
+                    ),
                     Ok(_) => return unauthorized("the API key is not valid (unknown or revoked)"),
                     Err(error) => return ApiError::from(error).into_response(),
                 }
             }
         }
     };
+    if let Some(limit) = state.rate_limit {
+        match state.queue.take_token(&bucket, limit).await {
+            Ok(None) => {}
+            Ok(Some(wait)) => return rate_limited(wait, limit),
+            // Never refuse a request because the counter is unreachable.
+            Err(error) => {
+                tracing::warn!(error = %crate::telemetry::error_chain(&error), "rate limit not checked")
+            }
+        }
+    }
     request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1).
+fn rate_limited(wait: std::time::Duration, limit: crate::queue::RateLimit) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let mut response = ApiError::rate_limited(&format!(
+        "too many requests for this API key (at most {} a second, {} at once); retry in {seconds} s",
+        limit.per_second, limit.burst
+    ))
+    .into_response();
+    if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// An API key as the API shows it (the key itself only when it is made).

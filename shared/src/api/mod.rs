@@ -45,6 +45,8 @@ pub struct AppState {
     pub keyring: Arc<crate::secrets::Keyring>,
     /// How callers are recognised (`API_ADMIN_KEY`, `AUTH_DISABLED`).
     pub auth: Auth,
+    /// Requests each caller may make (`RATE_LIMIT_PER_SECOND`, `RATE_LIMIT_BURST`).
+    pub rate_limit: Option<crate::queue::RateLimit>,
 }
 
 /// The router with every route, JSON 404/405 fallbacks and the body limit.

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Queue, QueueError, QueueStats, Settled, COMPLETED_KEPT};
+use super::{Queue, QueueError, QueueStats, RateLimit, Settled, COMPLETED_KEPT};
 
 /// A sorted set of ids by time (milliseconds), like a Redis ZSET.
 #[derive(Default)]
@@ -86,6 +86,8 @@ impl Lists {
 #[derive(Default)]
 pub struct MemoryQueue {
     lists: Mutex<Lists>,
+    /// Rate-limit buckets: tokens left, and when they were counted.
+    buckets: Mutex<HashMap<String, (f64, std::time::Instant)>>,
 }
 
 impl MemoryQueue {
@@ -173,6 +175,28 @@ impl Queue for MemoryQueue {
 
     async fn take_due(&self, now: DateTime<Utc>, max: usize) -> Result<Vec<Uuid>, QueueError> {
         Ok(self.lists().scheduled.take_due(now.timestamp_millis(), max))
+    }
+
+    async fn take_token(
+        &self,
+        bucket: &str,
+        limit: RateLimit,
+    ) -> Result<Option<std::time::Duration>, QueueError> {
+        let now = std::time::Instant::now();
+        let capacity = f64::from(limit.burst.max(1));
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let (tokens, at) = buckets.entry(bucket.to_string()).or_insert((capacity, now));
+        *tokens = (*tokens
+            + now.duration_since(*at).as_secs_f64() * f64::from(limit.per_second.max(1)))
+        .min(capacity);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return Ok(None);
+        }
+        Ok(Some(std::time::Duration::from_secs_f64(
+            (1.0 - *tokens) / f64::from(limit.per_second.max(1)),
+        )))
     }
 
     async fn stats(&self) -> Result<QueueStats, QueueError> {

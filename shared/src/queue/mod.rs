@@ -58,6 +58,15 @@ pub struct QueueStats {
     pub failed: u64,
 }
 
+/// A rate limit: a bucket of `burst` tokens refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Tokens added per second (at least 1).
+    pub per_second: u32,
+    /// Most tokens the bucket holds (requests allowed at once after a quiet spell).
+    pub burst: u32,
+}
+
 /// The work queue between the tick and the workers.
 #[async_trait]
 pub trait Queue: Send + Sync + 'static {
@@ -104,4 +113,12 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Current counts.
     async fn stats(&self) -> Result<QueueStats, QueueError>;
+
+    /// Takes a token from `bucket` (shared by every process on this queue): `Ok(None)` when
+    /// one was there, `Ok(Some(wait))` with how long until one will be.
+    async fn take_token(
+        &self,
+        bucket: &str,
+        limit: RateLimit,
+    ) -> Result<Option<std::time::Duration>, QueueError>;
 }

@@ -9,7 +9,7 @@ use ::redis::{ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, Script};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Queue, QueueError, QueueStats, Settled, COMPLETED_KEPT};
+use super::{Queue, QueueError, QueueStats, RateLimit, Settled, COMPLETED_KEPT};
 use crate::config::{ConfigError, RedisSettings};
 
 /// Builds connection details from `REDIS_URL`, or else from the `REDIS_*` parts.
@@ -70,6 +70,8 @@ pub struct RedisQueue {
     ack: Script,
     due: Script,
     release: Script,
+    take_token: Script,
+    prefix: String,
 }
 
 impl RedisQueue {
@@ -92,6 +94,8 @@ impl RedisQueue {
             ack: Script::new(include_str!("lua/ack.lua")),
             due: Script::new(include_str!("lua/due.lua")),
             release: Script::new(include_str!("lua/release.lua")),
+            take_token: Script::new(include_str!("lua/take_token.lua")),
+            prefix: key_prefix.to_string(),
         })
     }
 }
@@ -242,6 +246,22 @@ impl Queue for RedisQueue {
             .invoke_async(&mut conn)
             .await?;
         parse_ids(raw)
+    }
+
+    async fn take_token(
+        &self,
+        bucket: &str,
+        limit: RateLimit,
+    ) -> Result<Option<Duration>, QueueError> {
+        let mut conn = self.conn.clone();
+        let (taken, wait_ms): (i64, i64) = self
+            .take_token
+            .key(format!("{}:ratelimit:{bucket}", self.prefix))
+            .arg(limit.burst.max(1))
+            .arg(limit.per_second.max(1))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok((taken == 0).then(|| Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0))))
     }
 
     async fn stats(&self) -> Result<QueueStats, QueueError> {
