@@ -219,6 +219,52 @@ async fn credentials_are_sealed_at_rest_masked_by_the_api_and_sent_in_clear(app:
         "canary: {} stored bytes searched, no credential or signing secret in clear",
         stored.len()
     );
+
+    // Values that look sealed are tickwork's own: refused from callers.
+    let response = app
+        .patch_job(id, &json!({"httpHeaders": {"X-Data": "tw1:0011aabb:AAAA"}}))
+        .await;
+    assert_eq!(response.status(), 422);
+
+    // Credentials stay with the origin they were given for.
+    let elsewhere = app.target.url.replace("127.0.0.1", "127.0.0.2");
+    let response = app
+        .patch_job(id, &json!({"httpUrl": format!("{elsewhere}/hook")}))
+        .await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "httpUrl");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Authorization"));
+    let response = app
+        .patch_job(
+            id,
+            &json!({"httpUrl": format!("{elsewhere}/hook"),
+                    "httpHeaders": {"Authorization": "********"}}),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        422,
+        "the mask keeps the old origin's value"
+    );
+    let response = app
+        .patch_job(
+            id,
+            &json!({"httpUrl": format!("{}/other-path", app.target.url)}),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "same origin, another path");
+    let response = app
+        .patch_job(
+            id,
+            &json!({"httpUrl": format!("{elsewhere}/hook"),
+                    "httpHeaders": {"Authorization": "Bearer new-origin"}}),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "credentials sent again");
 }
 
 on_both_backends!(

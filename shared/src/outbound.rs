@@ -90,6 +90,7 @@ fn blocked_v4(ip: Ipv4Addr) -> Option<&'static str> {
         [169, 254, ..] => "a link-local address (169.254.0.0/16, where cloud metadata lives)",
         [100, b, ..] if (64..=127).contains(&b) => "a shared (CGNAT) address (100.64.0.0/10)",
         [192, 0, 0, _] => "a reserved address (192.0.0.0/24)",
+        [192, 88, 99, _] => "a reserved address (192.88.99.0/24, 6to4 relays)",
         [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _] => {
             "a reserved (documentation) address"
         }
@@ -112,6 +113,11 @@ fn blocked_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
         return blocked_v4(embedded(s[6], s[7]));
     }
+    // Local-use NAT64 (64:ff9b:1::/48) and IPv4-translated (::ffff:0:a.b.c.d): the IPv4
+    // address is the last 32 bits.
+    if (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) || s[0..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return blocked_v4(embedded(s[6], s[7])).or(Some("a translated IPv4 address"));
+    }
     if s[0] == 0x2002 {
         return blocked_v4(embedded(s[1], s[2]));
     }
@@ -129,6 +135,8 @@ fn blocked_v6(ip: Ipv6Addr) -> Option<&'static str> {
         "a site-local address (fec0::/10)"
     } else if s[0] & 0xff00 == 0xff00 {
         "a multicast address"
+    } else if s[0] == 0x2001 && s[1] == 0 {
+        "a Teredo address (2001::/32), which tunnels to an IPv4 address"
     } else if s[0] == 0x2001 && s[1] == 0x0db8 {
         "a reserved (documentation) address (2001:db8::/32)"
     } else if s[0] == 0x0100 && s[1..4] == [0, 0, 0] {
@@ -348,6 +356,10 @@ mod tests {
             "2002:7f00:1::1",
             "::127.0.0.1",
             "2001:db8::1",
+            "64:ff9b:1::a9fe:a9fe",
+            "::ffff:0:a9fe:a9fe",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "192.88.99.1",
         ] {
             assert!(refused(blocked), "{blocked} should be refused");
         }

@@ -124,8 +124,11 @@ impl Keyring {
         &self.current.id
     }
 
-    /// Seals `plain` under the current key, with a fresh random 96-bit nonce.
-    pub fn seal(&self, plain: &str) -> Result<String, SecretError> {
+    /// Seals `plain` under the current key, with a fresh random 96-bit nonce, bound to
+    /// `context` (which job, and what the value is: see [`header_context`] and
+    /// [`signing_context`]): it opens only in the same context, so a sealed value copied
+    /// into another job or another field does not open.
+    pub fn seal(&self, plain: &str, context: &str) -> Result<String, SecretError> {
         let mut nonce = [0u8; NONCE_LEN];
         fill_random(&mut nonce);
         let mut data = plain.as_bytes().to_vec();
@@ -133,7 +136,7 @@ impl Keyring {
             .key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(self.current.id.as_bytes()),
+                Aad::from(aad(&self.current.id, context).as_bytes()),
                 &mut data,
             )
             .map_err(|_| SecretError::TooLarge)?;
@@ -146,8 +149,9 @@ impl Keyring {
         ))
     }
 
-    /// Opens a value sealed by [`Keyring::seal`] under any key of the ring.
-    pub fn open(&self, sealed: &str) -> Result<String, SecretError> {
+    /// Opens a value sealed by [`Keyring::seal`] under any key of the ring, in the same
+    /// `context`.
+    pub fn open(&self, sealed: &str, context: &str) -> Result<String, SecretError> {
         let rest = sealed
             .strip_prefix(SEALED_PREFIX)
             .ok_or(SecretError::Damaged)?;
@@ -166,12 +170,27 @@ impl Keyring {
             .key
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(id.as_bytes()),
+                Aad::from(aad(id, context).as_bytes()),
                 &mut data[NONCE_LEN..],
             )
             .map_err(|_| SecretError::Damaged)?;
         String::from_utf8(plain.to_vec()).map_err(|_| SecretError::Damaged)
     }
+}
+
+/// The authenticated data of a sealed value: the key id and the context.
+fn aad(key_id: &str, context: &str) -> String {
+    format!("{key_id}|{context}")
+}
+
+/// The context of a job's credential header (names compare without case).
+pub fn header_context(job_id: uuid::Uuid, name: &str) -> String {
+    format!("header|{job_id}|{}", name.to_ascii_lowercase())
+}
+
+/// The context of a job's signing secret.
+pub fn signing_context(job_id: uuid::Uuid) -> String {
+    format!("signing|{job_id}")
 }
 
 /// Whether a stored value is sealed.
@@ -275,28 +294,51 @@ mod tests {
         let old = Keyring::generate_key();
         let new = Keyring::generate_key();
         let before = Keyring::new(&old, &[]).unwrap();
-        let sealed = before.seal("Bearer canary").unwrap();
+        let job = uuid::Uuid::now_v7();
+        let context = header_context(job, "Authorization");
+        let sealed = before.seal("Bearer canary", &context).unwrap();
         assert!(is_sealed(&sealed));
         assert!(!sealed.contains("canary"));
         assert_ne!(
             sealed,
-            before.seal("Bearer canary").unwrap(),
+            before.seal("Bearer canary", &context).unwrap(),
             "a fresh nonce each time"
         );
-        assert_eq!(before.open(&sealed).unwrap(), "Bearer canary");
+        assert_eq!(before.open(&sealed, &context).unwrap(), "Bearer canary");
+        assert_eq!(
+            before
+                .open(&sealed, &header_context(job, "authorization"))
+                .unwrap(),
+            "Bearer canary",
+            "header names compare without case"
+        );
+        for elsewhere in [
+            header_context(uuid::Uuid::now_v7(), "Authorization"),
+            header_context(job, "X-Api-Key"),
+            signing_context(job),
+        ] {
+            assert_eq!(
+                before.open(&sealed, &elsewhere),
+                Err(SecretError::Damaged),
+                "a sealed value does not open in another job or field"
+            );
+        }
 
         let rotated = Keyring::new(&new, &[old.as_str()]).unwrap();
-        assert_eq!(rotated.open(&sealed).unwrap(), "Bearer canary");
-        assert!(rotated.seal("x").unwrap().contains(rotated.key_id()));
+        assert_eq!(rotated.open(&sealed, &context).unwrap(), "Bearer canary");
+        assert!(rotated
+            .seal("x", &context)
+            .unwrap()
+            .contains(rotated.key_id()));
         let forgot = Keyring::new(&new, &[]).unwrap();
         assert!(matches!(
-            forgot.open(&sealed),
+            forgot.open(&sealed, &context),
             Err(SecretError::UnknownKey(_))
         ));
         let mut damaged = sealed.clone();
         damaged.pop();
         damaged.push(if sealed.ends_with('A') { 'B' } else { 'A' });
-        assert!(before.open(&damaged).is_err());
+        assert!(before.open(&damaged, &context).is_err());
     }
 
     #[test]

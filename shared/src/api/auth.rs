@@ -85,11 +85,13 @@ pub async fn require_key(
                     "this endpoint needs an API key: send Authorization: Bearer <key>",
                 );
             };
+            // The scheme name is case-insensitive (RFC 9110).
             let key = value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, key)| key.trim());
             let Some(key) = key.filter(|k| !k.is_empty()) else {
                 return unauthorized("the Authorization header must be \"Bearer <key>\"");
             };
@@ -178,8 +180,9 @@ pub struct ApiKeyList {
     api_keys: Vec<ApiKeyView>,
 }
 
-/// `POST /api/v1/api-keys` `{"name", "tenant"?}`: a new key, shown once. A tenant's key
-/// makes keys for its own tenant; the operator key for any.
+/// `POST /api/v1/api-keys` `{"name", "tenant"}`: a new key, shown once. Only the operator
+/// key makes keys (so a leaked tenant key cannot make others that outlive its revocation,
+/// nor multiply its rate limit).
 pub async fn create_key(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -211,10 +214,10 @@ pub async fn create_key(
         Some(Value::String(raw)) => Tenant::parse(raw)?,
         Some(other) => return Err(ApiError::wrong_type("tenant", "a string", other)),
     };
-    if !caller.operator && tenant.as_str() != caller.tenant {
+    if !caller.operator {
         return Err(ApiError::forbidden(
-            "a tenant's key makes keys for its own tenant only; use the operator key \
-             (API_ADMIN_KEY) for others",
+            "only the operator key (API_ADMIN_KEY) makes API keys; a tenant's key lists and \
+             revokes its tenant's keys",
         ));
     }
     let key = new_api_key();

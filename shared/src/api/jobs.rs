@@ -18,7 +18,9 @@ use super::views::{
 use super::{body, cursor, AppState, BODY_LIMIT};
 use crate::model::{InvalidField, Job, TargetUrl};
 use crate::schedule::Schedule;
-use crate::secrets::{is_sealed, is_secret_header, new_signing_secret, Keyring, MASK};
+use crate::secrets::{
+    header_context, is_sealed, is_secret_header, new_signing_secret, signing_context, Keyring, MASK,
+};
 use crate::store::{IdempotentInsert, JobCursor, JobFilter};
 
 /// Default and largest page of jobs.
@@ -87,15 +89,19 @@ pub(super) fn query_map(query: QueryParams) -> Result<HashMap<String, String>, A
         .map_err(|e| ApiError::invalid_query("query", format!("query string is malformed: {e}")))
 }
 
-/// Seals a value for storage.
-pub(super) fn seal(keyring: &Keyring, plain: &str) -> Result<String, ApiError> {
-    keyring.seal(plain).map_err(|e| ApiError::internal(&e))
+/// Seals a value for storage in `context` (see `secrets::header_context`).
+pub(super) fn seal(keyring: &Keyring, plain: &str, context: &str) -> Result<String, ApiError> {
+    keyring
+        .seal(plain, context)
+        .map_err(|e| ApiError::internal(&e))
 }
 
-/// Seals the values of credential headers. A value equal to the mask keeps the stored
-/// (sealed) value of the same header from `stored`; there must be one.
+/// Seals the values of job `job_id`'s credential headers. A value equal to the mask keeps
+/// the stored (sealed) value of the same header from `stored`; there must be one. Values
+/// that look sealed are refused: only tickwork seals.
 fn seal_headers(
     keyring: &Keyring,
+    job_id: Uuid,
     headers: BTreeMap<String, String>,
     stored: Option<&BTreeMap<String, String>>,
 ) -> Result<BTreeMap<String, String>, InvalidField> {
@@ -121,15 +127,68 @@ fn seal_headers(
                     )),
                 };
             }
+            if is_sealed(&value) {
+                return Err(InvalidField::new(
+                    "httpHeaders",
+                    format!(
+                        "httpHeaders.{name} starts with \"tw1:\", which marks values tickwork \
+                         sealed itself; send the value in clear (credentials are sealed on \
+                         arrival)"
+                    ),
+                ));
+            }
             if is_secret_header(&name) {
-                let sealed = keyring.seal(&value).map_err(|e| {
-                    InvalidField::new("httpHeaders", format!("httpHeaders.{name}: {e}"))
-                })?;
+                let sealed = keyring
+                    .seal(&value, &header_context(job_id, &name))
+                    .map_err(|e| {
+                        InvalidField::new("httpHeaders", format!("httpHeaders.{name}: {e}"))
+                    })?;
                 return Ok((name, sealed));
             }
             Ok((name, value))
         })
         .collect()
+}
+
+/// The scheme, host and port of a URL: where credentials go.
+fn origin(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+}
+
+/// Stored credentials follow a job only to the origin they were given for: a change of
+/// `httpUrl` to another origin must send them again (in clear, not as the mask).
+fn credentials_stay_with_their_origin(before: &Job, after: &Job) -> Result<(), InvalidField> {
+    if origin(&before.http_url) == origin(&after.http_url) {
+        return Ok(());
+    }
+    let kept: Vec<&String> = after
+        .http_headers
+        .iter()
+        .filter(|(name, value)| {
+            is_sealed(value)
+                && before
+                    .http_headers
+                    .iter()
+                    .any(|(n, v)| n.eq_ignore_ascii_case(name) && v == *value)
+        })
+        .map(|(name, _)| name)
+        .collect();
+    if kept.is_empty() {
+        return Ok(());
+    }
+    Err(InvalidField::new(
+        "httpUrl",
+        format!(
+            "httpUrl moves the job to another origin, and the stored credentials ({}) were \
+             given for the old one; send httpHeaders with their values again, or without them",
+            kept.iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
 }
 
 /// The caller's job `raw_id`: 404 when there is none, or it is another tenant's (whose jobs
@@ -188,9 +247,9 @@ pub async fn create(
     let now = state.store.clock().await?;
     let mut job = new_job.into_job(Uuid::now_v7(), now)?;
     job.tenant = caller.tenant.clone();
-    job.http_headers = seal_headers(&state.keyring, job.http_headers, None)?;
+    job.http_headers = seal_headers(&state.keyring, job.id, job.http_headers, None)?;
     let secret = new_signing_secret();
-    job.signing_secret = Some(seal(&state.keyring, &secret)?);
+    job.signing_secret = Some(seal(&state.keyring, &secret, &signing_context(job.id))?);
     if let Some(key) = key {
         let fingerprint = fingerprint(&bytes);
         if let IdempotentInsert::Existing {
@@ -241,8 +300,9 @@ fn fingerprint(body: &[u8]) -> String {
         .collect()
 }
 
-/// The answer to a create whose key was used before: the first job again (with its signing
-/// secret, which the first answer showed), or 422 when the key came with another body.
+/// The answer to a create whose key was used before: the first job again (without its
+/// signing secret, shown in the first answer only), or 422 when the key came with another
+/// body.
 async fn replay(
     state: &AppState,
     caller: &Caller,
@@ -254,21 +314,9 @@ async fn replay(
         return Err(ApiError::idempotency_key_reused(key));
     }
     let job = owned_job(state, caller, &job_id.to_string()).await?;
-    let secret = match job.signing_secret.as_deref() {
-        Some(sealed) => Some(
-            state
-                .keyring
-                .open(sealed)
-                .map_err(|e| ApiError::internal(&e))?,
-        ),
-        None => None,
-    };
+    // The signing secret was in the first answer only; a client that lost it rotates it.
     tracing::info!(%job_id, "job create replayed for its idempotency key");
     let view = JobView::from(job);
-    let view = match secret {
-        Some(secret) => view.with_secret(secret),
-        None => view,
-    };
     Ok((
         StatusCode::OK,
         [
@@ -382,12 +430,18 @@ pub async fn update(
     }
     let keyring = state.keyring.clone();
     let change = move |job: Job, now| {
-        let stored = job.http_headers.clone();
+        let before = job.clone();
         let new_headers = patch.headers.is_some();
         let mut job = patch.clone().apply(job, now)?;
         if new_headers {
-            job.http_headers = seal_headers(&keyring, job.http_headers, Some(&stored))?;
+            job.http_headers = seal_headers(
+                &keyring,
+                job.id,
+                job.http_headers,
+                Some(&before.http_headers),
+            )?;
         }
+        credentials_stay_with_their_origin(&before, &job)?;
         Ok(job)
     };
     match state.store.update_job(job_id, &change).await? {

@@ -17,7 +17,7 @@ use super::views::{time, ExecutionView, HistoryPage, JobView, RotatedSecretView,
 use super::AppState;
 use crate::model::{Job, JobPatch};
 use crate::schedule::{Schedule, ScheduleError};
-use crate::secrets::new_signing_secret;
+use crate::secrets::{new_signing_secret, signing_context};
 use crate::store::Requeued;
 
 /// Default and largest page of dead letters.
@@ -135,7 +135,7 @@ pub async fn rotate_signing_secret(
         raw => count("graceSeconds", raw, ROTATION_GRACE)?,
     };
     let secret = new_signing_secret();
-    let sealed = seal(&state.keyring, &secret)?;
+    let sealed = seal(&state.keyring, &secret, &signing_context(job_id))?;
     let change = move |mut job: Job, now: chrono::DateTime<chrono::Utc>| {
         job.previous_signing_secret = job.signing_secret.take().filter(|_| grace > 0);
         job.previous_secret_expires_at = job

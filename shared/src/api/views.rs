@@ -76,7 +76,8 @@ impl From<Job> for JobView {
                 .http_headers
                 .into_iter()
                 .map(|(name, value)| {
-                    if crate::secrets::is_sealed(&value) {
+                    if crate::secrets::is_sealed(&value) || crate::secrets::is_secret_header(&name)
+                    {
                         (name, crate::secrets::MASK.to_string())
                     } else {
                         (name, value)

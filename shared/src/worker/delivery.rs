@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::model::Delivery;
 use crate::outbound::{refusal_in, GuardedResolver, Refused, TargetPolicy};
-use crate::secrets::{is_sealed, sign, Keyring};
+use crate::secrets::{header_context, is_sealed, is_secret_header, sign, signing_context, Keyring};
 use crate::telemetry::error_chain;
 
 /// Most response bytes read before the rest is dropped.
@@ -70,7 +70,8 @@ impl CallResult {
 }
 
 /// Builds the HTTP client every call shares: keep-alive pools, no redirects (a 3xx is an
-/// answer, not an instruction to call somewhere else).
+/// answer, not an instruction to call somewhere else), no proxy, and the outbound guard's
+/// resolver.
 pub fn http_client(targets: &TargetPolicy) -> Result<reqwest::Client, reqwest::Error> {
     let builder = if targets.is_guarded() {
         reqwest::Client::builder().dns_resolver(Arc::new(GuardedResolver::new(targets.clone())))
@@ -79,6 +80,9 @@ pub fn http_client(targets: &TargetPolicy) -> Result<reqwest::Client, reqwest::E
     };
     builder
         .redirect(reqwest::redirect::Policy::none())
+        // Connect to targets directly: through an HTTP(S)_PROXY from the environment the
+        // guard would check the proxy's address instead of the target's.
+        .no_proxy()
         .user_agent(concat!("tickwork/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(60))
@@ -103,16 +107,19 @@ pub fn tickwork_headers(delivery: &Delivery) -> Vec<(&'static str, String)> {
 }
 
 fn request_headers(delivery: &Delivery, keyring: Option<&Keyring>) -> Result<HeaderMap, String> {
-    let open = |value: &str| -> Result<String, String> {
-        if !is_sealed(value) {
-            return Ok(value.to_string());
-        }
+    let open = |value: &str, context: &str| -> Result<String, String> {
         let keyring = keyring.ok_or("a sealed value needs ENCRYPTION_KEY, which is not set")?;
-        keyring.open(value).map_err(|e| e.to_string())
+        keyring.open(value, context).map_err(|e| e.to_string())
     };
     let mut headers = HeaderMap::new();
     for (name, value) in delivery.target.headers.iter() {
-        let value = open(value).map_err(|e| format!("header {name}: {e}"))?;
+        // Only values the API sealed (credential headers) are opened, in this job's context.
+        let value = if is_secret_header(name) && is_sealed(value) {
+            open(value, &header_context(delivery.job_id, name))
+                .map_err(|e| format!("header {name}: {e}"))?
+        } else {
+            value.to_string()
+        };
         // Checked when the job was stored; a header that no longer parses is skipped.
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -142,7 +149,8 @@ fn request_headers(delivery: &Delivery, keyring: Option<&Keyring>) -> Result<Hea
             .signing_secrets
             .iter()
             .map(|sealed| {
-                let secret = open(sealed).map_err(|e| format!("signing secret: {e}"))?;
+                let secret = open(sealed, &signing_context(delivery.job_id))
+                    .map_err(|e| format!("signing secret: {e}"))?;
                 sign(&secret, &id, timestamp, body.unwrap_or("").as_bytes())
                     .map_err(|e| format!("signing secret: {e}"))
             })
