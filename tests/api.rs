@@ -333,7 +333,7 @@ async fn a_body_over_one_mebibyte_is_413(app: TestApp) {
 #[tokio::test]
 async fn health_is_503_naming_postgres_when_the_database_is_unreachable() {
     use std::sync::Arc;
-    use tickwork::api::{self, AppState};
+    use tickwork::api::AppState;
     use tickwork::store::PgStore;
 
     let app = spawn_app().await;
@@ -344,17 +344,11 @@ async fn health_is_503_naming_postgres_when_the_database_is_unreachable() {
         .host("127.0.0.1")
         .port(port)
         .username("postgres");
-    let state = AppState {
+    let address = crate::helpers::serve_api(AppState {
         store: Arc::new(PgStore::connect_lazy(options, 1)),
-        queue: app.queue.clone(),
-        targets: crate::helpers::loopback_allowed(),
-        keyring: app.keyring.clone(),
-        auth: tickwork::api::Auth::Disabled,
-        rate_limit: None,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(api::serve(listener, state, std::future::pending()));
+        ..app.state()
+    })
+    .await;
 
     let response = reqwest::get(format!("{address}/health")).await.unwrap();
     assert_eq!(response.status(), 503);
@@ -435,14 +429,7 @@ async fn metrics_are_not_on_the_public_port_and_the_metrics_router_shows_queue_d
 ) {
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 404, "not public");
-    let state = tickwork::api::AppState {
-        store: app.store.clone(),
-        queue: app.queue.clone(),
-        targets: crate::helpers::loopback_allowed(),
-        keyring: app.keyring.clone(),
-        auth: tickwork::api::Auth::Disabled,
-        rate_limit: None,
-    };
+    let state = app.state();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(tickwork::api::serve_metrics(

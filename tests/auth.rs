@@ -3,10 +3,10 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tickwork::api::{self, AppState, Auth};
+use tickwork::api::{AppState, Auth};
 use tickwork::queue::RateLimit;
 
-use crate::helpers::{loopback_allowed, on_both_backends, time, Rows, TestApp};
+use crate::helpers::{on_both_backends, serve_api, time, Rows, TestApp};
 
 const OPERATOR_KEY: &str = "tw_operator-key-for-the-auth-tests-0123456789";
 
@@ -17,18 +17,12 @@ async fn keyed_api(app: &TestApp) -> String {
 
 /// As [`keyed_api`], with a rate limit per key.
 async fn keyed_api_limited(app: &TestApp, rate_limit: Option<RateLimit>) -> String {
-    let state = AppState {
-        store: app.store.clone(),
-        queue: app.queue.clone(),
-        targets: loopback_allowed(),
-        keyring: app.keyring.clone(),
+    serve_api(AppState {
         auth: Auth::keys(Some(OPERATOR_KEY)),
         rate_limit,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(api::serve(listener, state, std::future::pending()));
-    address
+        ..app.state()
+    })
+    .await
 }
 
 /// One request with `key` (none when empty).

@@ -335,6 +335,16 @@ async fn assemble(
     }
 }
 
+/// Serves an API over `state` on a free port; returns its address.
+pub async fn serve_api(state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("could not bind an API");
+    let address = format!("http://{}", listener.local_addr().expect("no API address"));
+    tokio::spawn(api::serve(listener, state, std::future::pending()));
+    address
+}
+
 /// The guard as the functions run it, with loopback opened for the local target (as
 /// `TARGET_ALLOW_CIDRS=127.0.0.0/8` does).
 pub fn loopback_allowed() -> TargetPolicy {
@@ -357,6 +367,19 @@ impl TestApp {
     /// The embedded database file, on the embedded backend.
     pub fn embedded_path(&self) -> Option<&std::path::Path> {
         self.embedded_file.as_deref()
+    }
+
+    /// The API state this app serves: its store, queue and keyring, loopback targets
+    /// allowed, no keys, no rate limit. Tests change fields for an API of their own.
+    pub fn state(&self) -> AppState {
+        AppState {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            targets: loopback_allowed(),
+            keyring: self.keyring.clone(),
+            auth: tickwork::api::Auth::Disabled,
+            rate_limit: None,
+        }
     }
 
     /// The PostgreSQL and Redis handles; for tests that run on the servers only.

@@ -3,27 +3,20 @@
 //! never followed.
 
 use serde_json::{json, Value};
-use tickwork::api::{self, AppState};
+use tickwork::api::AppState;
 use tickwork::outbound::TargetPolicy;
 use tickwork::worker::{Worker, WorkerSettings};
 
-use crate::helpers::{on_both_backends, time, TestApp};
+use crate::helpers::{on_both_backends, serve_api, time, TestApp};
 
 /// The app's store and queue behind an API with the guard as the functions run it by
 /// default (nothing opened); returns its address.
 async fn guarded_api(app: &TestApp) -> String {
-    let state = AppState {
-        store: app.store.clone(),
-        queue: app.queue.clone(),
+    serve_api(AppState {
         targets: TargetPolicy::default(),
-        keyring: app.keyring.clone(),
-        auth: tickwork::api::Auth::Disabled,
-        rate_limit: None,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(api::serve(listener, state, std::future::pending()));
-    address
+        ..app.state()
+    })
+    .await
 }
 
 async fn every_blocked_range_is_refused_when_a_job_is_stored_naming_http_url(app: TestApp) {

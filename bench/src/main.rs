@@ -309,6 +309,13 @@ fn database_url(admin: &str, db: &str) -> String {
     }
 }
 
+/// A port nothing listens on now.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// Settings every process of the deployment gets.
 fn common_env(args: &Args, port: u16) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
@@ -344,11 +351,10 @@ fn start_embedded(
     path: &std::path::Path,
     log_dir: &std::path::Path,
 ) -> anyhow::Result<Deployment> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let (port, metrics_port) = (free_port()?, free_port()?);
     let mut env = common_env(args, port);
     env.push(("TICKWORK_DB".into(), path.display().to_string()));
+    env.push(("METRICS_PORT".into(), metrics_port.to_string()));
     let local = Proc::spawn(
         &args.bin_dir,
         "tickwork-local",
@@ -356,13 +362,13 @@ fn start_embedded(
         &env,
         log_dir,
     )?;
-    let api_url = format!("http://127.0.0.1:{port}");
     Ok(Deployment {
         api: local,
         ticks: Vec::new(),
         workers: Vec::new(),
-        tick_metrics: format!("{api_url}/metrics"),
-        api_url,
+        // /metrics is served on METRICS_PORT only, never on the API's port.
+        tick_metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+        api_url: format!("http://127.0.0.1:{port}"),
     })
 }
 
@@ -373,9 +379,7 @@ fn start(
     prefix: &str,
     log_dir: &std::path::Path,
 ) -> anyhow::Result<Deployment> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let mut env = common_env(args, port);
     env.extend([
         ("DATABASE_URL".into(), db_url.into()),
@@ -384,9 +388,7 @@ fn start(
         ("MIGRATE_ON_START".into(), "false".into()),
     ]);
     let api = Proc::spawn(&args.bin_dir, "tickwork-api", "api".into(), &env, log_dir)?;
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let metrics_port = free_port()?;
     let ticks = (0..args.ticks)
         .map(|i| {
             let mut tick_env = env.clone();
