@@ -277,6 +277,25 @@ fn bad_bodies(target: &str) -> Vec<(String, u16, &'static str, Option<&'static s
             "invalid_field",
             Some("httpBody"),
         ),
+        // NUL is refused in every text field (PostgreSQL's text cannot hold it).
+        (
+            ok(json!({"description": "a\u{0}b"})),
+            422,
+            "invalid_field",
+            Some("description"),
+        ),
+        (
+            ok(json!({"httpBody": "a\u{0}b"})),
+            422,
+            "invalid_field",
+            Some("httpBody"),
+        ),
+        (
+            ok(json!({"name": "a\u{0}b"})),
+            422,
+            "invalid_field",
+            Some("name"),
+        ),
         (
             ok(json!({"isActive": "yes"})),
             422,

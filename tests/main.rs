@@ -14,6 +14,7 @@ mod helpers; // spawn_app(): the API, store, queue, worker and a logging HTTP ta
 mod lifecycle; // retries, backoff, dead letters, attempts, cancellation
 mod local; // tickwork-local: serve in one process, and the command line
 mod manage; // PATCH, soft delete, reactivation, filters, schedule preview, stats
+mod openapi; // the committed API document is the generated one; served with Swagger UI
 mod operate; // run now, pause/resume, dead letters and requeue, schedule preview
 mod outbound; // the SSRF guard: blocked ranges at creation and at call time, no redirects
 mod secrets; // signed requests, credentials sealed at rest, masks

@@ -2,7 +2,7 @@
 //! `/sleep/{ms}` answers after that long, `/flaky` answers 503 to first attempts (and
 //! `/slow-flaky` does so after 1.5 s),
 //! `/poison` announces itself and hangs; `/to-metadata` redirects (302) to the cloud
-//! metadata address; anything else answers the chosen status (or the scripted answers
+//! metadata address; `/binary` answers bytes that are not text (NUL, not UTF-8); anything else answers the chosen status (or the scripted answers
 //! first).
 
 use std::collections::{HashMap, VecDeque};
@@ -192,6 +192,9 @@ async fn handle(
     } else {
         scripted.unwrap_or((answer.load(Ordering::SeqCst), None))
     };
+    if path == "/binary" {
+        return (StatusCode::OK, &b"\0\xffok\0"[..]).into_response();
+    }
     if path == "/to-metadata" {
         return (
             StatusCode::FOUND,

@@ -107,6 +107,20 @@ async fn a_failing_target_is_recorded_failed_with_its_status(app: TestApp) {
     assert_eq!((stats.processing, stats.failed), (0, 1));
 }
 
+async fn an_answer_that_is_not_text_is_recorded_with_its_bytes_replaced(app: TestApp) {
+    let url = format!("{}/binary", app.target.url);
+    let (job, _) = fire_once(&app, json!({"httpUrl": url})).await;
+    let pass = app.drain_queue().await;
+    assert_eq!(pass.succeeded, 1);
+    let history = app.history(job["id"].as_str().unwrap()).await;
+    assert_eq!(history[0]["status"], "SUCCEEDED");
+    // NUL (which PostgreSQL text cannot hold) and invalid UTF-8 both read as U+FFFD.
+    assert_eq!(
+        history[0]["attempts"][0]["responseBody"],
+        "\u{FFFD}\u{FFFD}ok\u{FFFD}"
+    );
+}
+
 async fn an_unreachable_target_is_recorded_failed_with_the_connection_error(app: TestApp) {
     // A port nothing listens on: bind one, then free it.
     let port = {
@@ -185,6 +199,7 @@ on_both_backends!(
     a_fire_reaches_the_target_once_with_every_tickwork_header_and_history_shows_it,
     the_jobs_method_headers_and_body_are_sent_as_given,
     a_failing_target_is_recorded_failed_with_its_status,
+    an_answer_that_is_not_text_is_recorded_with_its_bytes_replaced,
     an_unreachable_target_is_recorded_failed_with_the_connection_error,
     two_deliveries_of_one_execution_make_one_request,
     a_finished_execution_pushed_again_is_dropped_without_a_request,

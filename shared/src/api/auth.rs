@@ -18,7 +18,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::body::json_object;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{ApiKeyRequest, BadBody, TooLarge};
 use super::AppState;
 use crate::model::{ApiKey, Tenant, DEFAULT_TENANT};
 use crate::secrets::{api_key_hash, api_key_prefix, new_api_key};
@@ -144,15 +145,21 @@ fn rate_limited(wait: std::time::Duration, limit: crate::queue::RateLimit) -> Re
 }
 
 /// An API key as the API shows it (the key itself only when it is made).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ApiKey)]
 pub struct ApiKeyView {
     id: Uuid,
+    /// The tenant whose jobs the key reaches.
     tenant: String,
     name: String,
+    /// The key's first characters, to tell keys apart.
     prefix: String,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     revoked_at: Option<String>,
+    /// The key itself: only in the answer that made it.
     #[serde(skip_serializing_if = "Option::is_none")]
     key: Option<String>,
 }
@@ -174,7 +181,7 @@ impl From<ApiKey> for ApiKeyView {
 }
 
 /// `GET /api/v1/api-keys`
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyList {
     api_keys: Vec<ApiKeyView>,
@@ -183,11 +190,28 @@ pub struct ApiKeyList {
 /// `POST /api/v1/api-keys` `{"name", "tenant"}`: a new key, shown once. Only the operator
 /// key makes keys (so a leaked tenant key cannot make others that outlive its revocation,
 /// nor multiply its rate limit).
+#[utoipa::path(
+    post,
+    path = "/api/v1/api-keys",
+    operation_id = "createApiKey",
+    tag = "keys",
+    summary = "Make an API key",
+    description = "Operator key only. The key is in this answer only; tickwork keeps its hash.",
+    request_body(content = ApiKeyRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The key, in clear this once.", body = ApiKeyView),
+        (status = 400, response = BadBody),
+        (status = 403, description = "The caller is not the operator (`forbidden`).", body = ErrorBody),
+        (status = 413, response = TooLarge),
+        (status = 422, description = "name or tenant is missing, of the wrong type or invalid, or a field is unknown; `field` names it.", body = ErrorBody),
+    )
+)]
 pub async fn create_key(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(|_| ApiError::payload_too_large(super::BODY_LIMIT))?;
     let object = json_object(&body)?;
     if let Some(unknown) = object
         .keys()
@@ -199,11 +223,15 @@ pub async fn create_key(
         ));
     }
     let name = match object.get("name") {
-        Some(Value::String(name)) if (1..=100).contains(&name.trim().len()) => name.trim(),
+        Some(Value::String(name))
+            if (1..=100).contains(&name.trim().len()) && !name.chars().any(char::is_control) =>
+        {
+            name.trim()
+        }
         Some(Value::String(_)) => {
             return Err(ApiError::from(crate::model::InvalidField::new(
                 "name",
-                "name must be 1 to 100 characters",
+                "name must be 1 to 100 characters, without control characters",
             )))
         }
         Some(other) => return Err(ApiError::wrong_type("name", "a string", other)),
@@ -240,6 +268,17 @@ pub async fn create_key(
 }
 
 /// `GET /api/v1/api-keys`: the caller's tenant's keys (every tenant's for the operator).
+#[utoipa::path(
+    get,
+    path = "/api/v1/api-keys",
+    operation_id = "listApiKeys",
+    tag = "keys",
+    summary = "List API keys",
+    description = "The caller's tenant's keys (every tenant's for the operator): prefixes and metadata, never the keys.",
+    responses(
+        (status = 200, description = "The keys.", body = ApiKeyList),
+    )
+)]
 pub async fn list_keys(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -252,6 +291,21 @@ pub async fn list_keys(
 }
 
 /// `DELETE /api/v1/api-keys/{id}`: revokes a key at once (204, again 204).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/api-keys/{id}",
+    operation_id = "revokeApiKey",
+    tag = "keys",
+    summary = "Revoke an API key",
+    description = "The key stops working at once. Revoking it again answers 204 too.",
+    params(
+        ("id" = Uuid, Path, description = "The key's id."),
+    ),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 404, description = "No such key in the caller's tenant (`not_found`).", body = ErrorBody),
+    )
+)]
 pub async fn revoke_key(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -14,7 +14,7 @@ use crate::model::{
 use crate::schedule::{CronExpression, Schedule, Timezone};
 
 /// Fields a job request may carry.
-const JOB_FIELDS: [&str; 15] = [
+pub(super) const JOB_FIELDS: [&str; 15] = [
     "name",
     "description",
     "cronExpression",

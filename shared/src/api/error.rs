@@ -23,15 +23,30 @@ pub struct ApiError {
     pub field: Option<String>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error the API answers with.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": {
+    "code": "invalid_field",
+    "message": "timeoutSeconds is 300; expected 1 to 90",
+    "field": "timeoutSeconds"
+}}))]
+pub struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
+/// What went wrong.
+#[derive(Serialize, utoipa::ToSchema)]
 struct ErrorDetail<'a> {
+    /// Stable and machine-readable: `invalid_json`, `invalid_body`, `invalid_query`,
+    /// `invalid_header`, `missing_field`, `invalid_field`, `unknown_field`,
+    /// `target_not_allowed`, `idempotency_key_reused`, `unauthorized`, `forbidden`,
+    /// `not_found`, `method_not_allowed`, `payload_too_large`, `rate_limited`, a conflict
+    /// (`job_deleted`, `fire_exists`, `not_dead_letter`, `at_most_once`), `internal`,
+    /// `unavailable`.
     code: &'a str,
+    /// What is wrong, for a person.
     message: &'a str,
+    /// The JSON field, query parameter or header at fault, when there is one.
     field: Option<&'a str>,
 }
 

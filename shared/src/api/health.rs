@@ -15,9 +15,15 @@ use crate::telemetry::error_chain;
 /// How long each check may take before it counts as failed.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[derive(Serialize)]
+/// What `/health` answers.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
+    /// `ok` or `unavailable`.
+    #[schema(value_type = String, example = "ok")]
     status: &'static str,
+    /// One verdict per dependency (`ok`, `unreachable`, or how long it did not answer),
+    /// by kind: `postgres` and `redis`, or `sqlite` and `memory`.
+    #[schema(value_type = BTreeMap<String, String>, example = json!({"postgres": "ok", "redis": "ok"}))]
     checks: Checks,
 }
 
@@ -42,6 +48,18 @@ fn verdict<E: std::error::Error>(
 }
 
 /// 200 when both answer; 503 naming the failing check otherwise.
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "getHealth",
+    tag = "health",
+    summary = "Health",
+    description = "Whether this process reaches its store and queue (PostgreSQL and Redis, or SQLite and memory), each check named by its kind. Needs no key.",
+    responses(
+        (status = 200, description = "Both answer.", body = Health),
+        (status = 503, description = "A check failed; it is named.", body = Health),
+    )
+)]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let (store, queue) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()),

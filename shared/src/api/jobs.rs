@@ -11,7 +11,11 @@ use axum::{Extension, Json};
 use uuid::Uuid;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{
+    BadBody, BadQuery, ExecutionId, ExecutionNotFound, InvalidFields, JobId, JobNotFound,
+    JobPatchRequest, JobRequest, Page, TooLarge,
+};
 use super::views::{
     time, Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView,
 };
@@ -234,6 +238,25 @@ async fn target_allowed(state: &AppState, url: &TargetUrl) -> Result<(), ApiErro
 }
 
 /// `POST /api/v1/jobs`: 201 with the job and its `Location`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs",
+    operation_id = "createJob",
+    tag = "jobs",
+    summary = "Create a job",
+    description = "Registers a job; it fires from its next fire time on. The answer carries the job's signing secret (`signingSecret`), shown this once. With an `Idempotency-Key`, a retried request returns the first job (200, `Idempotent-Replayed: true`) instead of making a second one.",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters (a UUID is a good key); the same key with the same body returns the first job, with another body 422 `idempotency_key_reused`."),
+    ),
+    request_body(content = JobRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The job, with its signing secret in clear (shown once).", body = JobView, headers(("Location" = String, description = "Where the job is."))),
+        (status = 200, description = "The job an earlier request with this Idempotency-Key made (without its signing secret).", body = JobView, headers(("Location" = String, description = "Where the job is."), ("Idempotent-Replayed" = String, description = "Always `true`."))),
+        (status = 400, description = "The body is not JSON or not a JSON object (`invalid_json`, `invalid_body`), or the Idempotency-Key header is malformed (`invalid_header`).", body = ErrorBody),
+        (status = 413, response = TooLarge),
+        (status = 422, response = InvalidFields),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -332,6 +355,19 @@ async fn replay(
 }
 
 /// `GET /api/v1/jobs/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}",
+    operation_id = "getJob",
+    tag = "jobs",
+    summary = "Read a job",
+    description = "One job, deleted or not.",
+    params(JobId),
+    responses(
+        (status = 200, description = "The job.", body = JobView),
+        (status = 404, response = JobNotFound),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -342,6 +378,23 @@ pub async fn get(
 
 /// `GET /api/v1/jobs?limit=&cursor=&isActive=&includeDeleted=`: newest first, deleted
 /// jobs left out unless asked for.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    operation_id = "listJobs",
+    tag = "jobs",
+    summary = "List jobs",
+    description = "The caller's tenant's jobs, newest first; deleted jobs only with `includeDeleted=true`.",
+    params(
+        Page,
+        ("isActive" = Option<bool>, Query, description = "Only active (true) or inactive (false) jobs."),
+        ("includeDeleted" = Option<bool>, Query, description = "Include deleted jobs (default false)."),
+    ),
+    responses(
+        (status = 200, description = "A page of jobs.", body = JobPage),
+        (status = 400, response = BadQuery),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -375,6 +428,23 @@ pub async fn list(
 }
 
 /// `GET /api/v1/jobs/{id}/history?limit=&cursor=`: latest fire first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}/history",
+    operation_id = "getJobHistory",
+    tag = "history",
+    summary = "A job's history",
+    description = "The job's executions, latest fire first, each with its attempts.",
+    params(
+        JobId,
+        Page,
+    ),
+    responses(
+        (status = 200, description = "A page of executions.", body = HistoryPage),
+        (status = 400, response = BadQuery),
+        (status = 404, response = JobNotFound),
+    )
+)]
 pub async fn history(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -416,6 +486,23 @@ pub(super) async fn with_attempts(
 }
 
 /// `PATCH /api/v1/jobs/{id}`: any subset of the fields, checked as at creation.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/jobs/{id}",
+    operation_id = "updateJob",
+    tag = "jobs",
+    summary = "Change a job",
+    description = "Any subset of the job's fields, checked as at creation. A new schedule takes effect from now; `isActive: true` also brings back a deleted job. Credential headers sent as `********` keep their stored value.",
+    params(JobId),
+    request_body(content = JobPatchRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The changed job.", body = JobView),
+        (status = 400, response = BadBody),
+        (status = 404, response = JobNotFound),
+        (status = 413, response = TooLarge),
+        (status = 422, response = InvalidFields),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -455,6 +542,19 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/jobs/{id}`: a soft delete; 204 again for a job already deleted.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/jobs/{id}",
+    operation_id = "deleteJob",
+    tag = "jobs",
+    summary = "Delete a job",
+    description = "A soft delete: the job stops firing, fires not yet started are cancelled, its history stays. Deleting it again answers 204 too.",
+    params(JobId),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, response = JobNotFound),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -470,6 +570,23 @@ pub async fn delete(
 }
 
 /// `GET /api/v1/jobs/{id}/schedule?count=N`: the next fire times from now.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}/schedule",
+    operation_id = "getJobSchedule",
+    tag = "jobs",
+    summary = "A job's next fire times",
+    description = "The next fire times of the job's schedule from now, in UTC.",
+    params(
+        JobId,
+        ("count" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "How many (default 10)."),
+    ),
+    responses(
+        (status = 200, description = "The next fire times.", body = ScheduleView),
+        (status = 400, response = BadQuery),
+        (status = 404, response = JobNotFound),
+    )
+)]
 pub async fn schedule(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -495,6 +612,19 @@ pub async fn schedule(
 }
 
 /// `GET /api/v1/executions/{id}`: one execution with all its attempts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/executions/{id}",
+    operation_id = "getExecution",
+    tag = "history",
+    summary = "Read an execution",
+    description = "One execution with all its attempts.",
+    params(ExecutionId),
+    responses(
+        (status = 200, description = "The execution.", body = ExecutionView),
+        (status = 404, response = ExecutionNotFound),
+    )
+)]
 pub async fn execution(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -506,6 +636,17 @@ pub async fn execution(
 }
 
 /// `GET /queue/stats`: what the queue holds, and how many fires wait to be retried.
+#[utoipa::path(
+    get,
+    path = "/queue/stats",
+    operation_id = "getQueueStats",
+    tag = "health",
+    summary = "Queue statistics",
+    description = "For the operator key, the whole queue; for a tenant's key, its own fires (without `scheduled` and `completed`).",
+    responses(
+        (status = 200, description = "The counts.", body = StatsView),
+    )
+)]
 pub async fn stats(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -9,6 +9,7 @@ mod cursor;
 mod error;
 mod health;
 mod jobs;
+mod openapi;
 mod operate;
 mod views;
 
@@ -18,9 +19,12 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
 use axum::middleware;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 pub use auth::{Auth, Caller};
 pub use error::ApiError;
@@ -49,41 +53,52 @@ pub struct AppState {
     pub rate_limit: Option<crate::queue::RateLimit>,
 }
 
-/// The router with every route, JSON 404/405 fallbacks and the body limit.
+/// Every route, from the handlers' OpenAPI annotations: those open to anyone, and those
+/// that need a key. The router and the document come from these lists, so no route is
+/// served undocumented.
+fn routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    let open = OpenApiRouter::new().routes(routes!(health::health));
+    let keyed = OpenApiRouter::new()
+        .routes(routes!(jobs::stats))
+        .routes(routes!(jobs::list, jobs::create))
+        .routes(routes!(jobs::get, jobs::update, jobs::delete))
+        .routes(routes!(jobs::history))
+        .routes(routes!(jobs::schedule))
+        .routes(routes!(operate::trigger))
+        .routes(routes!(operate::pause))
+        .routes(routes!(operate::resume))
+        .routes(routes!(operate::rotate_signing_secret))
+        .routes(routes!(jobs::execution))
+        .routes(routes!(operate::dead_letters))
+        .routes(routes!(operate::requeue))
+        .routes(routes!(operate::preview))
+        .routes(routes!(auth::list_keys, auth::create_key))
+        .routes(routes!(auth::revoke_key));
+    (open, keyed)
+}
+
+/// The OpenAPI 3.1 document of [`router`], as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (open, keyed) = routes();
+    openapi::document(open.into_openapi(), keyed.into_openapi())
+}
+
+/// The router with every route, `/openapi.json` and Swagger UI at `/docs`, JSON 404/405
+/// fallbacks and the body limit.
 pub fn router(state: AppState) -> Router {
-    // Everything but `/health` needs a key (`auth::require_key`).
-    let keyed = Router::new()
-        .route("/queue/stats", get(jobs::stats))
-        .route("/api/v1/jobs", get(jobs::list).post(jobs::create))
-        .route(
-            "/api/v1/jobs/{id}",
-            get(jobs::get).patch(jobs::update).delete(jobs::delete),
-        )
-        .route("/api/v1/jobs/{id}/history", get(jobs::history))
-        .route("/api/v1/jobs/{id}/schedule", get(jobs::schedule))
-        .route("/api/v1/jobs/{id}/trigger", post(operate::trigger))
-        .route("/api/v1/jobs/{id}/pause", post(operate::pause))
-        .route("/api/v1/jobs/{id}/resume", post(operate::resume))
-        .route(
-            "/api/v1/jobs/{id}/signing-secret",
-            post(operate::rotate_signing_secret),
-        )
-        .route("/api/v1/executions/{id}", get(jobs::execution))
-        .route("/api/v1/dead-letters", get(operate::dead_letters))
-        .route("/api/v1/dead-letters/{id}/requeue", post(operate::requeue))
-        .route("/api/v1/schedule/preview", get(operate::preview))
-        .route(
-            "/api/v1/api-keys",
-            get(auth::list_keys).post(auth::create_key),
-        )
-        .route("/api/v1/api-keys/{id}", delete(auth::revoke_key))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_key,
-        ));
+    let (open, keyed) = routes();
+    let (open, open_doc) = open.split_for_parts();
+    let (keyed, keyed_doc) = keyed.split_for_parts();
+    // Everything but `/health` and the documentation needs a key (`auth::require_key`).
+    let keyed = keyed.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_key,
+    ));
+    let docs = SwaggerUi::new("/docs").url("/openapi.json", openapi::document(open_doc, keyed_doc));
     Router::new()
-        .route("/health", get(health::health))
+        .merge(open)
         .merge(keyed)
+        .merge(docs)
         .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()) })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -8,11 +8,12 @@ use axum::{Extension, Json};
 use uuid::Uuid;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::jobs::{
     count, owned_execution, owned_job, query, query_map, seal, with_attempts, QueryParams,
     SCHEDULE_COUNT,
 };
+use super::openapi::{BadQuery, ExecutionId, ExecutionNotFound, JobId, JobNotFound, Page};
 use super::views::{time, ExecutionView, HistoryPage, JobView, RotatedSecretView, ScheduleView};
 use super::AppState;
 use crate::model::{Job, JobPatch};
@@ -45,6 +46,20 @@ fn accepted(execution: crate::model::Execution) -> Response {
 /// `POST /api/v1/jobs/{id}/trigger`: one MANUAL fire, due now. It follows the job's overlap
 /// policy when a worker claims it (under `FORBID`, SKIPPED while an earlier fire is
 /// unfinished). Works on paused jobs; refused for deleted ones.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/trigger",
+    operation_id = "triggerJob",
+    tag = "operate",
+    summary = "Run a job now",
+    description = "One MANUAL fire, due now, following the job's concurrency policy. Works on paused jobs; refused for deleted ones.",
+    params(JobId),
+    responses(
+        (status = 202, description = "The fire, queued.", body = ExecutionView, headers(("Location" = String, description = "Where the execution is."))),
+        (status = 404, response = JobNotFound),
+        (status = 409, description = "The job is deleted (`job_deleted`), or already has a fire at this millisecond (`fire_exists`).", body = ErrorBody),
+    )
+)]
 pub async fn trigger(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -97,6 +112,19 @@ async fn set_active(
 }
 
 /// `POST /api/v1/jobs/{id}/pause`: `PATCH {"isActive": false}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/pause",
+    operation_id = "pauseJob",
+    tag = "operate",
+    summary = "Pause a job",
+    description = "The same as `PATCH {\"isActive\": false}`.",
+    params(JobId),
+    responses(
+        (status = 200, description = "The paused job.", body = JobView),
+        (status = 404, response = JobNotFound),
+    )
+)]
 pub async fn pause(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -106,6 +134,19 @@ pub async fn pause(
 }
 
 /// `POST /api/v1/jobs/{id}/resume`: `PATCH {"isActive": true}` (also undeletes).
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/resume",
+    operation_id = "resumeJob",
+    tag = "operate",
+    summary = "Resume a job",
+    description = "The same as `PATCH {\"isActive\": true}`: the job fires again from its next fire time (a deleted job comes back).",
+    params(JobId),
+    responses(
+        (status = 200, description = "The active job.", body = JobView),
+        (status = 404, response = JobNotFound),
+    )
+)]
 pub async fn resume(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -120,6 +161,23 @@ const ROTATION_GRACE: (u32, u32) = (86_400, 7 * 86_400);
 /// `POST /api/v1/jobs/{id}/signing-secret?graceSeconds=N`: a new signing secret, shown
 /// once. For `graceSeconds` (default a day) requests carry a signature made with the
 /// previous secret too, so targets can switch without missing a request.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/signing-secret",
+    operation_id = "rotateSigningSecret",
+    tag = "operate",
+    summary = "Rotate the signing secret",
+    description = "A new signing secret, shown once. During `graceSeconds`, requests carry signatures made with both the new and the previous secret.",
+    params(
+        JobId,
+        ("graceSeconds" = Option<u32>, Query, minimum = 0, maximum = 604800, description = "How long the previous secret also signs (default 86400; 0 ends it now)."),
+    ),
+    responses(
+        (status = 200, description = "The new secret.", body = RotatedSecretView),
+        (status = 400, response = BadQuery),
+        (status = 404, response = JobNotFound),
+    )
+)]
 pub async fn rotate_signing_secret(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -161,6 +219,22 @@ pub async fn rotate_signing_secret(
 
 /// `GET /api/v1/dead-letters?jobId=&limit=&cursor=`: FAILED and ABANDONED fires, newest
 /// first, with their attempts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dead-letters",
+    operation_id = "listDeadLetters",
+    tag = "operate",
+    summary = "Dead letters",
+    description = "FAILED and ABANDONED fires of the caller's tenant, newest first, with their attempts.",
+    params(
+        ("jobId" = Option<Uuid>, Query, description = "Only this job's."),
+        Page,
+    ),
+    responses(
+        (status = 200, description = "A page of dead letters.", body = HistoryPage),
+        (status = 400, response = BadQuery),
+    )
+)]
 pub async fn dead_letters(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -195,6 +269,24 @@ pub async fn dead_letters(
 /// `POST /api/v1/dead-letters/{executionId}/requeue[?force=true]`: the same execution back
 /// in the queue with a fresh round of retries. An AT_MOST_ONCE fire needs `force=true`: its
 /// target may already have acted.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dead-letters/{id}/requeue",
+    operation_id = "requeueDeadLetter",
+    tag = "operate",
+    summary = "Requeue a dead letter",
+    description = "The same execution back in the queue with a fresh round of retries. An AT_MOST_ONCE fire needs `force=true`: its target may already have acted on it.",
+    params(
+        ExecutionId,
+        ("force" = Option<bool>, Query, description = "Requeue an AT_MOST_ONCE fire too (default false)."),
+    ),
+    responses(
+        (status = 202, description = "The execution, queued again.", body = ExecutionView, headers(("Location" = String, description = "Where the execution is."))),
+        (status = 400, response = BadQuery),
+        (status = 404, response = ExecutionNotFound),
+        (status = 409, description = "Not a dead letter (`not_dead_letter`), its job is deleted (`job_deleted`), or it is AT_MOST_ONCE without force=true (`at_most_once`).", body = ErrorBody),
+    )
+)]
 pub async fn requeue(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -235,6 +327,23 @@ pub async fn requeue(
 
 /// `GET /api/v1/schedule/preview?cron=&timezone=&count=`: the next fire times of an
 /// expression from now, without creating a job.
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedule/preview",
+    operation_id = "previewSchedule",
+    tag = "operate",
+    summary = "Preview a schedule",
+    description = "The next fire times of a cron expression from now, without creating a job.",
+    params(
+        ("cron" = String, Query, description = "A cron expression with seconds, URL-encoded.", example = "*/5 * * * * *"),
+        ("timezone" = Option<String>, Query, description = "An IANA zone (default UTC).", example = "Europe/Paris"),
+        ("count" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "How many (default 10)."),
+    ),
+    responses(
+        (status = 200, description = "The next fire times.", body = ScheduleView),
+        (status = 400, description = "cron is missing or invalid, timezone is unknown, or count is out of range (`invalid_query`, `field` names it).", body = ErrorBody),
+    )
+)]
 pub async fn preview(
     State(state): State<AppState>,
     params: QueryParams,

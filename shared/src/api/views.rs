@@ -7,6 +7,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::openapi::{
+    ConcurrencyPolicyName, ExecutionStatusName, ExecutionTypeName, FireKindName, HttpMethodName,
+    MisfirePolicyName,
+};
 use crate::model::{Attempt, Execution, Job};
 use crate::queue::QueueStats;
 
@@ -16,35 +20,58 @@ pub fn time(t: DateTime<Utc>) -> String {
 }
 
 /// A job as JSON.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Job)]
 pub struct JobView {
+    /// The job's id (a UUIDv7: ids sort by creation).
     id: Uuid,
     name: String,
     description: String,
+    /// Six fields, seconds first.
     cron_expression: String,
+    /// The IANA zone the expression is read in.
     timezone: String,
+    #[schema(value_type = HttpMethodName)]
     http_method: &'static str,
     http_url: String,
+    /// Headers sent to the target; credential headers read back as `********` (send the
+    /// mask back in a PATCH to keep the stored value).
     http_headers: BTreeMap<String, String>,
     http_body: Option<String>,
+    #[schema(value_type = ExecutionTypeName)]
     execution_type: &'static str,
     max_retries: i32,
     timeout_seconds: i32,
+    /// Whether the job fires; false while paused or deleted.
     is_active: bool,
+    /// The next fire time, when the job is active.
+    #[schema(format = DateTime)]
     next_run_at: Option<String>,
+    /// The scheduled time of the latest finished fire.
+    #[schema(format = DateTime)]
     last_run_at: Option<String>,
+    /// The outcome of the latest finished fire.
+    #[schema(value_type = Option<ExecutionStatusName>)]
     last_status: Option<&'static str>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
+    /// When the job was deleted (soft delete; its history stays).
+    #[schema(format = DateTime)]
     deleted_at: Option<String>,
+    #[schema(value_type = MisfirePolicyName)]
     misfire_policy: &'static str,
     catch_up_limit: i32,
+    #[schema(value_type = ConcurrencyPolicyName)]
     concurrency_policy: &'static str,
+    /// Fires recorded SKIPPED (missed, or overlapping under FORBID).
     skipped_fires: i64,
     /// Whether requests carry Standard Webhooks signatures.
     signed: bool,
     /// Until when the previous signing secret also signs, during a rotation.
+    #[schema(format = DateTime)]
     previous_signing_secret_expires_at: Option<String>,
     /// The signing secret in clear: only in the answer that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,7 +137,8 @@ impl From<Job> for JobView {
 }
 
 /// `POST /api/v1/jobs/{id}/signing-secret`: the new secret, shown once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = RotatedSigningSecret)]
 #[serde(rename_all = "camelCase")]
 pub struct RotatedSecretView {
     /// The job.
@@ -118,26 +146,41 @@ pub struct RotatedSecretView {
     /// The new secret, in clear; keep it now, it is not shown again.
     pub signing_secret: String,
     /// Until when requests also carry a signature made with the previous secret.
+    #[schema(format = DateTime)]
     pub previous_secret_valid_until: Option<String>,
 }
 
-/// One execution as JSON.
-#[derive(Debug, Serialize)]
+/// One fire of a job (an execution) as JSON.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Execution)]
 pub struct ExecutionView {
     id: Uuid,
     job_id: Uuid,
+    /// The fire time it stands for (for MANUAL fires, when it was asked for).
+    #[schema(format = DateTime)]
     scheduled_at: String,
+    #[schema(value_type = ExecutionStatusName)]
     status: &'static str,
+    /// Attempts made so far.
     attempt: i32,
+    #[schema(format = DateTime)]
     started_at: Option<String>,
+    #[schema(format = DateTime)]
     finished_at: Option<String>,
     duration_ms: Option<i64>,
+    /// The target's status code in the latest attempt.
     http_status: Option<i32>,
+    /// Why the latest attempt failed.
     error: Option<String>,
+    /// When a RETRYING fire is tried again.
+    #[schema(format = DateTime)]
     next_attempt_at: Option<String>,
+    /// Attempts lost to a worker that stopped mid-call.
     crashes: i32,
+    #[schema(value_type = FireKindName)]
     kind: &'static str,
+    /// Every attempt, first first.
     attempts: Vec<AttemptView>,
 }
 
@@ -168,16 +211,21 @@ impl ExecutionView {
     }
 }
 
-/// One attempt as JSON.
-#[derive(Debug, Serialize)]
+/// One call to the target.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Attempt)]
 pub struct AttemptView {
+    /// 1 for the first call.
     attempt: i32,
+    #[schema(format = DateTime)]
     started_at: String,
+    #[schema(format = DateTime)]
     finished_at: String,
     duration_ms: i64,
     http_status: Option<i32>,
     error: Option<String>,
+    /// The start of the target's answer (kept to 2 KiB).
     response_body: Option<String>,
 }
 
@@ -196,19 +244,22 @@ impl From<&Attempt> for AttemptView {
 }
 
 /// A job's next fire times.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Schedule)]
 pub struct ScheduleView {
     /// The expression.
     pub cron_expression: String,
     /// The zone it is read in.
     pub timezone: String,
     /// Upcoming fire times, UTC.
+    #[schema(value_type = Vec<String>, format = DateTime)]
     pub next_runs: Vec<String>,
 }
 
 /// `/queue/stats`; the outer key is snake_case, as the original API had it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = QueueStats)]
 pub struct StatsView {
     /// The counts.
     pub queue_stats: Counts,
@@ -216,15 +267,22 @@ pub struct StatsView {
 
 /// What the queue and the store hold now. For a tenant's key: its own fires, from the store
 /// (`scheduled` and `completed` are the whole queue's and are left out).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = QueueCounts)]
 pub struct Counts {
+    /// Fires waiting for a worker.
     ready: u64,
+    /// Fires waiting for their time (operator key only).
     #[serde(skip_serializing_if = "Option::is_none")]
     scheduled: Option<u64>,
+    /// Fires a worker is calling.
     processing: u64,
+    /// Fires waiting to be retried.
     retrying: u64,
+    /// Fires finished lately (operator key only).
     #[serde(skip_serializing_if = "Option::is_none")]
     completed: Option<u64>,
+    /// Dead letters.
     failed: u64,
 }
 
@@ -255,7 +313,7 @@ impl Counts {
 }
 
 /// A page of jobs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobPage {
     /// Newest first.
@@ -266,7 +324,7 @@ pub struct JobPage {
 
 /// A page of executions: a job's history (latest fire first) or the dead letters (newest
 /// first).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryPage {
     /// The executions, each with its attempts.

@@ -33,6 +33,18 @@ pub enum ExecutionStatus {
 }
 
 impl ExecutionStatus {
+    /// Every state, in the order of a fire's life.
+    pub const ALL: [ExecutionStatus; 8] = [
+        ExecutionStatus::Queued,
+        ExecutionStatus::Running,
+        ExecutionStatus::Retrying,
+        ExecutionStatus::Succeeded,
+        ExecutionStatus::Failed,
+        ExecutionStatus::Cancelled,
+        ExecutionStatus::Abandoned,
+        ExecutionStatus::Skipped,
+    ];
+
     /// The name used in JSON and storage.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,6 +100,9 @@ pub enum FireKind {
 }
 
 impl FireKind {
+    /// Every kind.
+    pub const ALL: [FireKind; 2] = [FireKind::Scheduled, FireKind::Manual];
+
     /// The name used in JSON and storage.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -98,6 +98,12 @@ impl Description {
                 ),
             ));
         }
+        if raw.contains('\0') {
+            return Err(InvalidField::new(
+                "description",
+                "description must not contain the NUL character (\\u0000)",
+            ));
+        }
         Ok(Self(raw.to_string()))
     }
 
@@ -346,6 +352,12 @@ impl HttpBody {
                     ),
                 ));
             }
+            if body.contains('\0') {
+                return Err(InvalidField::new(
+                    "httpBody",
+                    "httpBody must not contain the NUL character (\\u0000); bodies are text",
+                ));
+            }
         }
         Ok(Self(raw))
     }
@@ -369,6 +381,13 @@ pub enum MisfirePolicy {
 }
 
 impl MisfirePolicy {
+    /// Every policy.
+    pub const ALL: [MisfirePolicy; 3] = [
+        MisfirePolicy::FireOnce,
+        MisfirePolicy::Skip,
+        MisfirePolicy::FireAll,
+    ];
+
     /// The name used in JSON and storage.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -435,6 +454,9 @@ pub enum ConcurrencyPolicy {
 }
 
 impl ConcurrencyPolicy {
+    /// Every policy.
+    pub const ALL: [ConcurrencyPolicy; 2] = [ConcurrencyPolicy::Allow, ConcurrencyPolicy::Forbid];
+
     /// The name used in JSON and storage.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -480,6 +502,9 @@ pub enum ExecutionType {
 }
 
 impl ExecutionType {
+    /// Every promise.
+    pub const ALL: [ExecutionType; 2] = [ExecutionType::AtLeastOnce, ExecutionType::AtMostOnce];
+
     /// The name used in JSON and storage.
     pub fn as_str(self) -> &'static str {
         match self {

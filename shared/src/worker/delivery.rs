@@ -215,7 +215,10 @@ pub async fn call(
                 None => break,
             }
         }
-        let body = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned());
+        // As text, each byte that is not UTF-8, and each NUL (which PostgreSQL's text
+        // cannot hold), shown as U+FFFD.
+        let body =
+            (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).replace('\0', "\u{FFFD}"));
         Ok::<_, reqwest::Error>((status, retry_after, body))
     })
     .await;

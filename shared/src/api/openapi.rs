@@ -1,0 +1,469 @@
+//! The OpenAPI 3.1 document of the API.
+//!
+//! Its paths come from the handlers' `#[utoipa::path]` annotations as [`super::router`]
+//! registers them (`utoipa_axum::routes!`), so a route cannot be served without being
+//! documented. This module adds what is common to them: the bearer-key scheme and, on every
+//! keyed route, the answers the key check and the storage can give (401, 429, 500, 503).
+//! It also holds the schemas of what the handlers read by hand (job and key requests) and
+//! of the names the model defines (methods, promises, policies, states).
+//!
+//! Served at `/openapi.json` (Swagger UI at `/docs`) and committed as `docs/api-spec.yaml`;
+//! a test fails when the two differ.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::SchemaType;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ObjectBuilder, OpenApi as Document, Ref, RefOr, Schema, Type};
+use utoipa::{OpenApi, PartialSchema, ToSchema};
+
+use super::error::ErrorBody;
+use crate::model::{
+    ConcurrencyPolicy, ExecutionStatus, ExecutionType, FireKind, HttpMethod, MisfirePolicy,
+};
+
+/// The security scheme every keyed route names.
+const KEY_SCHEME: &str = "apiKey";
+
+/// The document's fixed parts: what it describes, its tags, and the schemas and answers
+/// many routes share.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tickwork",
+        description = "A distributed cron scheduler with second-level precision: register \
+            jobs (a cron expression with seconds, an IANA timezone, an HTTP target and a \
+            delivery promise), and tickwork calls the target at every fire time, retries, \
+            dead-letters and keeps each job's history.\n\n\
+            Every route but `/health` needs `Authorization: Bearer <key>`. Every error is \
+            `{\"error\": {\"code\", \"message\", \"field\"}}`; `field` names the JSON field, \
+            query parameter or header at fault when there is one. Times are UTC, RFC 3339, \
+            with milliseconds.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    components(
+        schemas(ErrorBody),
+        responses(
+            Unauthorized,
+            RateLimited,
+            Internal,
+            Unavailable,
+            BadQuery,
+            BadBody,
+            TooLarge,
+            InvalidFields,
+            JobNotFound,
+            ExecutionNotFound,
+        )
+    ),
+    tags(
+        (name = "jobs", description = "Register, read, change and delete jobs."),
+        (name = "history", description = "What happened at each fire: executions and their attempts."),
+        (name = "operate", description = "Run now, pause, resume, dead letters, signing secrets, schedule previews."),
+        (name = "keys", description = "API keys and the tenants they belong to."),
+        (name = "health", description = "Whether the process reaches its store and queue; queue statistics."),
+    )
+)]
+struct Fixed;
+
+/// The whole document: `open` routes as they are, `keyed` routes with the key requirement
+/// and the answers every keyed request can get.
+pub fn document(open: Document, mut keyed: Document) -> Document {
+    for item in keyed.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            require_key(operation);
+        }
+    }
+    let mut document = Fixed::openapi().merge_from(open).merge_from(keyed);
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .security_schemes
+        .insert(
+            KEY_SCHEME.to_string(),
+            RefOr::T(SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key (`tw_...`) made with POST /api/v1/api-keys, or the \
+                         operator key from API_ADMIN_KEY.",
+                    ))
+                    .build(),
+            )),
+        );
+    document
+}
+
+/// Marks `operation` as needing a key and adds the answers of the key check and the
+/// storage behind every keyed route.
+fn require_key(operation: &mut Operation) {
+    operation
+        .security
+        .get_or_insert_with(Vec::new)
+        .push(SecurityRequirement::new(KEY_SCHEME, Vec::<String>::new()));
+    for (status, name) in [
+        ("401", "Unauthorized"),
+        ("429", "RateLimited"),
+        ("500", "Internal"),
+        ("503", "Unavailable"),
+    ] {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+    }
+}
+
+/// Answers many routes share, each an [`ErrorBody`]; handlers name them with
+/// `(status = N, response = Name)`.
+#[allow(dead_code)] // Never built: each stands for an answer `ApiError` makes.
+mod answers {
+    use utoipa::ToResponse;
+
+    use super::ErrorBody;
+
+    /// No key, a malformed Authorization header, or a key that is unknown or revoked
+    /// (`unauthorized`).
+    #[derive(ToResponse)]
+    #[response(headers(("WWW-Authenticate" = String, description = "Always `Bearer`.")))]
+    pub struct Unauthorized(ErrorBody<'static>);
+
+    /// Past this key's rate limit (`RATE_LIMIT_PER_SECOND`, `RATE_LIMIT_BURST`)
+    /// (`rate_limited`).
+    #[derive(ToResponse)]
+    #[response(headers(("Retry-After" = String, description = "Whole seconds to wait.")))]
+    pub struct RateLimited(ErrorBody<'static>);
+
+    /// A failure inside tickwork; the details are in its log (`internal`).
+    #[derive(ToResponse)]
+    pub struct Internal(ErrorBody<'static>);
+
+    /// The database is unreachable; retry shortly (`unavailable`).
+    #[derive(ToResponse)]
+    pub struct Unavailable(ErrorBody<'static>);
+
+    /// A query parameter is malformed, out of range or unknown (`invalid_query`; `field`
+    /// names it).
+    #[derive(ToResponse)]
+    pub struct BadQuery(ErrorBody<'static>);
+
+    /// The body is not JSON, or not a JSON object (`invalid_json`, `invalid_body`).
+    #[derive(ToResponse)]
+    pub struct BadBody(ErrorBody<'static>);
+
+    /// The body is larger than 1 MiB (`payload_too_large`).
+    #[derive(ToResponse)]
+    pub struct TooLarge(ErrorBody<'static>);
+
+    /// A field is missing, of the wrong type, invalid or unknown (`missing_field`,
+    /// `invalid_field`, `unknown_field`, `target_not_allowed`); `field` names it.
+    #[derive(ToResponse)]
+    pub struct InvalidFields(ErrorBody<'static>);
+
+    /// No such job: unknown, another tenant's, or not an id (`not_found`).
+    #[derive(ToResponse)]
+    pub struct JobNotFound(ErrorBody<'static>);
+
+    /// No such execution: unknown, of another tenant's job, or not an id (`not_found`).
+    #[derive(ToResponse)]
+    pub struct ExecutionNotFound(ErrorBody<'static>);
+}
+
+pub use answers::{
+    BadBody, BadQuery, ExecutionNotFound, Internal, InvalidFields, JobNotFound, RateLimited,
+    TooLarge, Unauthorized, Unavailable,
+};
+
+/// Parameters many routes share; handlers name them in `params(...)`.
+#[allow(dead_code)] // Never built: the handlers read these by hand.
+mod parameters {
+    use utoipa::IntoParams;
+    use uuid::Uuid;
+
+    /// `{id}` of a job.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub struct JobId {
+        /// The job's id.
+        id: Uuid,
+    }
+
+    /// `{id}` of an execution.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub struct ExecutionId {
+        /// The execution's id.
+        id: Uuid,
+    }
+
+    /// A page of a list.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct Page {
+        /// Page size (default 50).
+        #[param(minimum = 1, maximum = 500)]
+        limit: Option<u32>,
+        /// `nextCursor` of the previous page.
+        cursor: Option<String>,
+    }
+}
+
+pub use parameters::{ExecutionId, JobId, Page};
+
+/// A string schema whose values are `names`.
+fn names(names: impl IntoIterator<Item = &'static str>, description: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .enum_values(Some(names))
+        .description(Some(description))
+        .into()
+}
+
+/// A schema type for a set of names the model defines, listed from the model itself.
+macro_rules! names_schema {
+    ($(#[$doc:meta])* $schema:ident, $name:literal, $model:ty, $description:literal) => {
+        $(#[$doc])*
+        pub struct $schema;
+
+        impl PartialSchema for $schema {
+            fn schema() -> RefOr<Schema> {
+                names(<$model>::ALL.map(|v| v.as_str()), $description)
+            }
+        }
+
+        impl ToSchema for $schema {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+        }
+    };
+}
+
+names_schema!(
+    /// `httpMethod`.
+    HttpMethodName,
+    "HttpMethod",
+    HttpMethod,
+    "The method of the call to the target."
+);
+names_schema!(
+    /// `executionType`.
+    ExecutionTypeName,
+    "ExecutionType",
+    ExecutionType,
+    "The delivery promise: AT_LEAST_ONCE (retried with backoff, never lost) or AT_MOST_ONCE \
+     (never delivered twice, not retried)."
+);
+names_schema!(
+    /// `misfirePolicy`.
+    MisfirePolicyName,
+    "MisfirePolicy",
+    MisfirePolicy,
+    "What happens to fires missed while tickwork was down: FIRE_ONCE (one fire now), SKIP \
+     (none), FIRE_ALL (each, up to catchUpLimit)."
+);
+names_schema!(
+    /// `concurrencyPolicy`.
+    ConcurrencyPolicyName,
+    "ConcurrencyPolicy",
+    ConcurrencyPolicy,
+    "Whether fires may overlap: ALLOW, or FORBID (a fire due while an earlier one is \
+     unfinished is recorded SKIPPED)."
+);
+names_schema!(
+    /// An execution's `status`.
+    ExecutionStatusName,
+    "ExecutionStatus",
+    ExecutionStatus,
+    "Where a fire is in its life (docs/job-states.md)."
+);
+names_schema!(
+    /// An execution's `kind`.
+    FireKindName,
+    "FireKind",
+    FireKind,
+    "SCHEDULED (from the job's schedule) or MANUAL (POST /api/v1/jobs/{id}/trigger)."
+);
+
+/// A job to create (`POST /api/v1/jobs`). Only `name`, `cronExpression` and `httpUrl` are
+/// required; `null` is the same as leaving a field out. Unknown fields are refused (422
+/// `unknown_field`).
+#[derive(ToSchema)]
+#[schema(
+    rename_all = "camelCase",
+    example = json!({
+        "name": "nightly-report",
+        "cronExpression": "0 30 2 * * *",
+        "timezone": "Europe/Paris",
+        "httpMethod": "POST",
+        "httpUrl": "https://reports.example.com/run",
+        "httpHeaders": {"Authorization": "Bearer s3cret"},
+        "httpBody": "{\"kind\":\"nightly\"}",
+        "executionType": "AT_LEAST_ONCE",
+        "maxRetries": 3
+    })
+)]
+#[allow(dead_code)] // Read by hand in `body`, field by field; this is its schema.
+pub struct JobRequest {
+    /// A name for people; need not be unique.
+    #[schema(min_length = 1, max_length = 200)]
+    name: String,
+    /// Free text (default empty).
+    #[schema(max_length = 2000, required = false)]
+    description: String,
+    /// Six fields, seconds first: `sec min hour day-of-month month day-of-week`
+    /// (e.g. `31 10-15 1 * * MON-FRI`).
+    #[schema(example = "31 10-15 1 * * MON-FRI")]
+    cron_expression: String,
+    /// The IANA zone the expression is read in (default `UTC`).
+    #[schema(example = "America/New_York", required = false)]
+    timezone: String,
+    /// Default `POST`.
+    #[schema(required = false)]
+    http_method: HttpMethodName,
+    /// An absolute http or https URL, without credentials; its address must be one
+    /// tickwork may call (422 `target_not_allowed` otherwise).
+    #[schema(max_length = 2048, example = "https://reports.example.com/run")]
+    http_url: String,
+    /// Headers sent to the target: at most 32, 8 KiB in all. Credential headers
+    /// (`Authorization`, `*-Key`, `*-Token`, cookies...) are sealed at rest and read back as
+    /// `********`.
+    #[schema(required = false)]
+    http_headers: BTreeMap<String, String>,
+    /// The request body sent to the target, at most 64 KiB.
+    #[schema(max_length = 65536, required = false)]
+    http_body: String,
+    /// Default `AT_LEAST_ONCE`.
+    #[schema(required = false)]
+    execution_type: ExecutionTypeName,
+    /// Retries after the first attempt, AT_LEAST_ONCE only (default 3).
+    #[schema(minimum = 0, maximum = 20, required = false)]
+    max_retries: i32,
+    /// How long one attempt may take (default 90).
+    #[schema(minimum = 1, maximum = 90, required = false)]
+    timeout_seconds: i32,
+    /// Whether the job fires (default true).
+    #[schema(required = false)]
+    is_active: bool,
+    /// Default `FIRE_ONCE`.
+    #[schema(required = false)]
+    misfire_policy: MisfirePolicyName,
+    /// Most missed fires FIRE_ALL makes up (default 100).
+    #[schema(minimum = 1, maximum = 10000, required = false)]
+    catch_up_limit: i32,
+    /// Default `ALLOW`.
+    #[schema(required = false)]
+    concurrency_policy: ConcurrencyPolicyName,
+}
+
+/// Fields a PATCH may set to `null` to clear them (see `body::job_patch`).
+const CLEARABLE: [&str; 3] = ["description", "httpHeaders", "httpBody"];
+
+/// A change to a job (`PATCH /api/v1/jobs/{id}`): the fields of [`JobRequest`], none
+/// required, each checked as at creation; `null` clears `description`, `httpHeaders` and
+/// `httpBody`.
+pub struct JobPatchRequest;
+
+impl PartialSchema for JobPatchRequest {
+    fn schema() -> RefOr<Schema> {
+        let RefOr::T(Schema::Object(mut object)) = JobRequest::schema() else {
+            return JobRequest::schema();
+        };
+        object.required.clear();
+        object.example =
+            Some(serde_json::json!({"cronExpression": "*/30 * * * * *", "isActive": false}));
+        object.description = Some(
+            "Any subset of a job's fields, each checked as at creation; `null` clears \
+             description, httpHeaders and httpBody. Unknown fields are refused."
+                .to_string(),
+        );
+        for name in CLEARABLE {
+            if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut(name) {
+                if let SchemaType::Type(kind) = field.schema_type.clone() {
+                    field.schema_type = SchemaType::Array(vec![kind, Type::Null]);
+                }
+            }
+        }
+        RefOr::T(Schema::Object(object))
+    }
+}
+
+impl ToSchema for JobPatchRequest {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        JobRequest::schemas(schemas);
+    }
+}
+
+/// A new API key (`POST /api/v1/api-keys`, operator key only).
+#[derive(ToSchema)]
+#[schema(example = json!({"name": "billing-ci", "tenant": "billing"}))]
+#[allow(dead_code)] // Read by hand in `auth::create_key`; this is its schema.
+pub struct ApiKeyRequest {
+    /// What the key is for.
+    #[schema(min_length = 1, max_length = 100)]
+    name: String,
+    /// The tenant whose jobs the key reaches (default `default`): 1 to 64 of a-z, 0-9, `-`
+    /// and `_`.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$", required = false)]
+    tenant: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn properties(schema: RefOr<Schema>) -> Vec<String> {
+        match schema {
+            RefOr::T(Schema::Object(object)) => object.properties.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_job_request_schema_lists_exactly_the_fields_the_api_reads() {
+        let mut documented = properties(JobRequest::schema());
+        let mut read: Vec<String> = super::super::body::JOB_FIELDS
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        documented.sort();
+        read.sort();
+        assert_eq!(documented, read);
+        assert_eq!(properties(JobPatchRequest::schema()), {
+            let mut patch = properties(JobRequest::schema());
+            patch.sort();
+            patch
+        });
+    }
+
+    #[test]
+    fn only_the_clearable_fields_of_a_patch_may_be_null() {
+        let RefOr::T(Schema::Object(patch)) = JobPatchRequest::schema() else {
+            panic!("the patch schema is an object");
+        };
+        assert!(patch.required.is_empty());
+        for (name, field) in &patch.properties {
+            let json = serde_json::to_value(field).unwrap_or_default();
+            let nullable = json["type"]
+                .as_array()
+                .is_some_and(|types| types.iter().any(|t| t == "null"));
+            assert_eq!(
+                nullable,
+                CLEARABLE.contains(&name.as_str()),
+                "{name}: {json}"
+            );
+        }
+    }
+}
