@@ -321,18 +321,17 @@ pub struct JobRequest {
     #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// Free text (default empty).
-    #[schema(max_length = 2000, required = false)]
-    description: String,
+    #[schema(max_length = 2000)]
+    description: Option<String>,
     /// Six fields, seconds first: `sec min hour day-of-month month day-of-week`
     /// (e.g. `31 10-15 1 * * MON-FRI`).
     #[schema(example = "31 10-15 1 * * MON-FRI")]
     cron_expression: String,
     /// The IANA zone the expression is read in (default `UTC`).
-    #[schema(example = "America/New_York", required = false)]
-    timezone: String,
+    #[schema(example = "America/New_York")]
+    timezone: Option<String>,
     /// Default `POST`.
-    #[schema(required = false)]
-    http_method: HttpMethodName,
+    http_method: Option<HttpMethodName>,
     /// An absolute http or https URL, without credentials; its address must be one
     /// tickwork may call (422 `target_not_allowed` otherwise).
     #[schema(max_length = 2048, example = "https://reports.example.com/run")]
@@ -340,32 +339,27 @@ pub struct JobRequest {
     /// Headers sent to the target: at most 32, 8 KiB in all. Credential headers
     /// (`Authorization`, `*-Key`, `*-Token`, cookies...) are sealed at rest and read back as
     /// `********`.
-    #[schema(required = false)]
-    http_headers: BTreeMap<String, String>,
+    http_headers: Option<BTreeMap<String, String>>,
     /// The request body sent to the target, at most 64 KiB.
-    #[schema(max_length = 65536, required = false)]
-    http_body: String,
+    #[schema(max_length = 65536)]
+    http_body: Option<String>,
     /// Default `AT_LEAST_ONCE`.
-    #[schema(required = false)]
-    execution_type: ExecutionTypeName,
+    execution_type: Option<ExecutionTypeName>,
     /// Retries after the first attempt, AT_LEAST_ONCE only (default 3).
-    #[schema(minimum = 0, maximum = 20, required = false)]
-    max_retries: i32,
+    #[schema(minimum = 0, maximum = 20)]
+    max_retries: Option<i32>,
     /// How long one attempt may take (default 90).
-    #[schema(minimum = 1, maximum = 90, required = false)]
-    timeout_seconds: i32,
+    #[schema(minimum = 1, maximum = 90)]
+    timeout_seconds: Option<i32>,
     /// Whether the job fires (default true).
-    #[schema(required = false)]
-    is_active: bool,
+    is_active: Option<bool>,
     /// Default `FIRE_ONCE`.
-    #[schema(required = false)]
-    misfire_policy: MisfirePolicyName,
+    misfire_policy: Option<MisfirePolicyName>,
     /// Most missed fires FIRE_ALL makes up (default 100).
-    #[schema(minimum = 1, maximum = 10000, required = false)]
-    catch_up_limit: i32,
+    #[schema(minimum = 1, maximum = 10000)]
+    catch_up_limit: Option<i32>,
     /// Default `ALLOW`.
-    #[schema(required = false)]
-    concurrency_policy: ConcurrencyPolicyName,
+    concurrency_policy: Option<ConcurrencyPolicyName>,
 }
 
 /// Fields a PATCH may set to `null` to clear them (see `body::job_patch`).
@@ -389,14 +383,51 @@ impl PartialSchema for JobPatchRequest {
              description, httpHeaders and httpBody. Unknown fields are refused."
                 .to_string(),
         );
-        for name in CLEARABLE {
-            if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut(name) {
-                if let SchemaType::Type(kind) = field.schema_type.clone() {
-                    field.schema_type = SchemaType::Array(vec![kind, Type::Null]);
-                }
+        // At creation `null` means "not given"; in a patch only the clearable fields take it.
+        for (name, field) in object.properties.iter_mut() {
+            if !CLEARABLE.contains(&name.as_str()) {
+                *field = not_null(field.clone());
             }
         }
         RefOr::T(Schema::Object(object))
+    }
+}
+
+/// `schema` without `null` among the values it takes: `[T, "null"]` becomes `T`, and
+/// `oneOf: [null, X]` becomes `X`.
+fn not_null(schema: RefOr<Schema>) -> RefOr<Schema> {
+    match schema {
+        RefOr::T(Schema::Object(mut object)) => {
+            if let SchemaType::Array(types) = &object.schema_type {
+                let kept: Vec<Type> = types
+                    .iter()
+                    .filter(|t| **t != Type::Null)
+                    .cloned()
+                    .collect();
+                object.schema_type = match kept.as_slice() {
+                    [one] => SchemaType::Type(one.clone()),
+                    _ => SchemaType::Array(kept),
+                };
+            }
+            RefOr::T(Schema::Object(object))
+        }
+        RefOr::T(Schema::OneOf(mut one_of)) => {
+            one_of.items.retain(|item| {
+                !matches!(item, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null))
+            });
+            match (one_of.items.len(), one_of.items.pop()) {
+                (1, Some(RefOr::Ref(mut reference))) => {
+                    reference.description = one_of.description.unwrap_or_default();
+                    RefOr::Ref(reference)
+                }
+                (1, Some(only)) => only,
+                (_, last) => {
+                    one_of.items.extend(last);
+                    RefOr::T(Schema::OneOf(one_of))
+                }
+            }
+        }
+        other => other,
     }
 }
 
@@ -416,8 +447,8 @@ pub struct ApiKeyRequest {
     name: String,
     /// The tenant whose jobs the key reaches (default `default`): 1 to 64 of a-z, 0-9, `-`
     /// and `_`.
-    #[schema(pattern = "^[a-z0-9_-]{1,64}$", required = false)]
-    tenant: String,
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
+    tenant: Option<String>,
 }
 
 #[cfg(test)]
@@ -448,22 +479,32 @@ mod tests {
         });
     }
 
+    fn nullable(field: &RefOr<Schema>) -> bool {
+        let json = serde_json::to_value(field).unwrap_or_default();
+        json["type"]
+            .as_array()
+            .is_some_and(|types| types.iter().any(|t| t == "null"))
+            || json["oneOf"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|i| i["type"] == "null"))
+    }
+
     #[test]
-    fn only_the_clearable_fields_of_a_patch_may_be_null() {
-        let RefOr::T(Schema::Object(patch)) = JobPatchRequest::schema() else {
-            panic!("the patch schema is an object");
+    fn a_create_takes_null_for_every_optional_field_and_a_patch_only_for_the_clearable_ones() {
+        let (RefOr::T(Schema::Object(create)), RefOr::T(Schema::Object(patch))) =
+            (JobRequest::schema(), JobPatchRequest::schema())
+        else {
+            panic!("both schemas are objects");
         };
+        assert_eq!(create.required, ["name", "cronExpression", "httpUrl"]);
+        for (name, field) in &create.properties {
+            let required = create.required.contains(name);
+            assert_eq!(nullable(field), !required, "create {name}");
+        }
         assert!(patch.required.is_empty());
         for (name, field) in &patch.properties {
-            let json = serde_json::to_value(field).unwrap_or_default();
-            let nullable = json["type"]
-                .as_array()
-                .is_some_and(|types| types.iter().any(|t| t == "null"));
-            assert_eq!(
-                nullable,
-                CLEARABLE.contains(&name.as_str()),
-                "{name}: {json}"
-            );
+            let clearable = CLEARABLE.contains(&name.as_str());
+            assert_eq!(nullable(field), clearable, "patch {name}");
         }
     }
 }
