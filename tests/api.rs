@@ -62,19 +62,22 @@ async fn a_job_in_a_time_zone_gets_its_next_run_from_the_local_wall_clock(app: T
 }
 
 async fn unknown_and_malformed_ids_are_404_with_a_json_error(app: TestApp) {
-    for path in [
-        format!("/api/v1/jobs/{}", uuid::Uuid::now_v7()),
-        "/api/v1/jobs/not-a-uuid".to_string(),
-        format!("/api/v1/jobs/{}/history", uuid::Uuid::now_v7()),
+    for (path, says) in [
+        (format!("/api/v1/jobs/{}", uuid::Uuid::now_v7()), "no job"),
+        ("/api/v1/jobs/not-a-uuid".to_string(), "no job"),
+        (
+            format!("/api/v1/jobs/{}/history", uuid::Uuid::now_v7()),
+            "no job",
+        ),
+        // Not even text: still a JSON 404.
+        ("/api/v1/jobs/%FF%FE".to_string(), "is not an id"),
     ] {
         let response = app.get(&path).await;
         assert_eq!(response.status(), 404, "{path}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "not_found", "{path}");
-        assert!(body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no job"));
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{path}: {message}");
     }
 }
 
@@ -218,6 +221,18 @@ fn bad_bodies(target: &str) -> Vec<(String, u16, &'static str, Option<&'static s
             Some("httpMethod"),
         ),
         (
+            ok(json!({"httpMethod": "post"})),
+            422,
+            "invalid_field",
+            Some("httpMethod"),
+        ),
+        (
+            ok(json!({"maxRetries": 2.5})),
+            422,
+            "invalid_field",
+            Some("maxRetries"),
+        ),
+        (
             ok(json!({"executionType": "EXACTLY_ONCE"})),
             422,
             "invalid_field",
@@ -338,6 +353,17 @@ async fn every_bad_body_gets_its_status_and_a_json_error_naming_the_field_and_st
     }
     assert_eq!(app.job_rows().await, 0);
     assert_eq!(app.execution_rows().await, 0);
+}
+
+async fn whole_numbers_written_with_a_decimal_point_are_whole_numbers(app: TestApp) {
+    // JSON Schema's `integer` takes 3.0 and 1e1; so does the API.
+    let job = app
+        .create_job(json!({"maxRetries": 3.0, "timeoutSeconds": 1e1}))
+        .await;
+    assert_eq!(
+        (job["maxRetries"].as_i64(), job["timeoutSeconds"].as_i64()),
+        (Some(3), Some(10))
+    );
 }
 
 async fn a_body_over_one_mebibyte_is_413(app: TestApp) {
@@ -479,5 +505,6 @@ on_both_backends!(
     listing_is_newest_first_and_pages_with_an_opaque_cursor,
     bad_list_queries_are_400_naming_the_parameter,
     every_bad_body_gets_its_status_and_a_json_error_naming_the_field_and_stores_nothing,
+    whole_numbers_written_with_a_decimal_point_are_whole_numbers,
     a_body_over_one_mebibyte_is_413,
 );

@@ -138,6 +138,11 @@ async fn a_failed_fire_is_listed_and_requeued_as_the_same_execution_with_new_att
         .await;
     assert_eq!(rest["executions"].as_array().unwrap().len(), 1);
     assert_ne!(rest["executions"][0]["id"], all["executions"][0]["id"]);
+    assert_eq!(
+        rest["nextCursor"],
+        Value::Null,
+        "two dead letters, two pages of one"
+    );
 
     app.target.respond_with(200);
     let response = post(&app, &format!("/api/v1/dead-letters/{id}/requeue")).await;
@@ -146,6 +151,11 @@ async fn a_failed_fire_is_listed_and_requeued_as_the_same_execution_with_new_att
     assert_eq!(
         (requeued["id"].as_str(), requeued["status"].as_str()),
         (Some(id), Some("QUEUED"))
+    );
+    assert_eq!(
+        requeued["attempts"].as_array().unwrap().len(),
+        1,
+        "the answer shows the attempts made so far"
     );
     assert_eq!(app.drain_queue().await.succeeded, 1);
     let done = app.get_json(&format!("/api/v1/executions/{id}")).await;

@@ -95,16 +95,24 @@ async fn requests_are_signed_with_the_secret_shown_once_and_both_secrets_during_
     let request = fire_and_deliver(&app, id).await;
     assert_signed_by(&request, &[&newest]);
 
-    let response = app
-        .client
-        .post(format!(
-            "{}/api/v1/jobs/{id}/signing-secret?graceSeconds=9999999",
-            app.address
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    for bad in ["9999999", "-1", "soon"] {
+        let response = app
+            .client
+            .post(format!(
+                "{}/api/v1/jobs/{id}/signing-secret?graceSeconds={bad}",
+                app.address
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["field"], "graceSeconds");
+        assert!(error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("from 0 to 604800"));
+    }
 }
 
 /// Everything stored about jobs, as text, and for the embedded backend the database file

@@ -7,7 +7,7 @@
 //! looked up on each request. Each key (the operator's too) has a rate limit, counted in the
 //! queue so every API instance shares it: 429 with `Retry-After` past it.
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::body::json_object;
 use super::error::{ApiError, ErrorBody};
 use super::openapi::{ApiKeyRequest, BadBody, TooLarge};
+use super::path::RawId;
 use super::AppState;
 use crate::model::{ApiKey, Tenant, DEFAULT_TENANT};
 use crate::secrets::{api_key_hash, api_key_prefix, new_api_key};
@@ -157,10 +158,11 @@ pub struct ApiKeyView {
     prefix: String,
     #[schema(format = DateTime)]
     created_at: String,
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     revoked_at: Option<String>,
     /// The key itself: only in the answer that made it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     key: Option<String>,
 }
 
@@ -203,7 +205,7 @@ pub struct ApiKeyList {
         (status = 400, response = BadBody),
         (status = 403, description = "The caller is not the operator (`forbidden`).", body = ErrorBody),
         (status = 413, response = TooLarge),
-        (status = 422, description = "name or tenant is missing, of the wrong type or invalid, or a field is unknown; `field` names it.", body = ErrorBody),
+        (status = 422, description = "name is missing, name or tenant is of the wrong type or invalid, or a field is unknown (`missing_field`, `invalid_field`, `unknown_field`); `field` names it.", body = ErrorBody),
     )
 )]
 pub async fn create_key(
@@ -211,7 +213,7 @@ pub async fn create_key(
     Extension(caller): Extension<Caller>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|_| ApiError::payload_too_large(super::BODY_LIMIT))?;
+    let body = super::body::read(body)?;
     let object = json_object(&body)?;
     if let Some(unknown) = object
         .keys()
@@ -224,7 +226,8 @@ pub async fn create_key(
     }
     let name = match object.get("name") {
         Some(Value::String(name))
-            if (1..=100).contains(&name.trim().len()) && !name.chars().any(char::is_control) =>
+            if (1..=100).contains(&name.trim().chars().count())
+                && !name.chars().any(char::is_control) =>
         {
             name.trim()
         }
@@ -309,7 +312,7 @@ pub async fn list_keys(
 pub async fn revoke_key(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
 ) -> Result<StatusCode, ApiError> {
     let not_found = || ApiError::key_not_found(&id);
     let key_id = Uuid::parse_str(&id).map_err(|_| not_found())?;

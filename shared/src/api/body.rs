@@ -4,6 +4,9 @@
 //! (400), not an object (400), a field missing, of the wrong type, invalid or unknown
 //! (422, naming it).
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
@@ -43,6 +46,21 @@ const READ_ONLY_FIELDS: [&str; 8] = [
     "deletedAt",
     "skippedFires",
 ];
+
+/// The request body, or why it could not be read: 413 past the limit, 400 otherwise (the
+/// client hung up, a broken chunked encoding).
+pub fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(super::BODY_LIMIT)
+        } else {
+            ApiError::invalid_body(format!(
+                "request body could not be read: {}",
+                rejection.body_text()
+            ))
+        }
+    })
+}
 
 /// Parses bytes into a JSON object.
 pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
@@ -87,7 +105,12 @@ impl Fields<'_> {
     fn optional_int(&self, name: &str) -> Result<Option<i64>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::Number(n)) => match n.as_i64() {
+            // `3.0` is a whole number too (JSON Schema's `integer` says so).
+            Some(Value::Number(n)) => match n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            }) {
                 Some(i) => Ok(Some(i)),
                 None => Err(ApiError::wrong_type(
                     name,

@@ -47,6 +47,7 @@ struct ErrorDetail<'a> {
     /// What is wrong, for a person.
     message: &'a str,
     /// The JSON field, query parameter or header at fault, when there is one.
+    #[schema(required = true)]
     field: Option<&'a str>,
 }
 
@@ -188,6 +189,15 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             "not_found",
             format!("no job with id {id:?}"),
+        )
+    }
+
+    /// 404 for an `{id}` that cannot be read at all (not valid UTF-8, say).
+    pub fn not_an_id(detail: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("the id in the path is not an id: {detail}"),
         )
     }
 

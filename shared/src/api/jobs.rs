@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -16,10 +16,11 @@ use super::openapi::{
     BadBody, BadQuery, ExecutionId, ExecutionNotFound, InvalidFields, JobId, JobNotFound,
     JobPatchRequest, JobRequest, Page, TooLarge,
 };
+use super::path::RawId;
 use super::views::{
     time, Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView,
 };
-use super::{body, cursor, AppState, BODY_LIMIT};
+use super::{body, cursor, AppState};
 use crate::model::{InvalidField, Job, TargetUrl};
 use crate::schedule::Schedule;
 use crate::secrets::{
@@ -246,7 +247,7 @@ async fn target_allowed(state: &AppState, url: &TargetUrl) -> Result<(), ApiErro
     summary = "Create a job",
     description = "Registers a job; it fires from its next fire time on. The answer carries the job's signing secret (`signingSecret`), shown this once. With an `Idempotency-Key`, a retried request returns the first job (200, `Idempotent-Replayed: true`) instead of making a second one.",
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters (a UUID is a good key); the same key with the same body returns the first job, with another body 422 `idempotency_key_reused`."),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1 to 255 visible ASCII characters (a UUID is a good key); the same key with the same body returns the first job, with another body 422 `idempotency_key_reused`."),
     ),
     request_body(content = JobRequest, content_type = "application/json"),
     responses(
@@ -254,7 +255,7 @@ async fn target_allowed(state: &AppState, url: &TargetUrl) -> Result<(), ApiErro
         (status = 200, description = "The job an earlier request with this Idempotency-Key made (without its signing secret).", body = JobView, headers(("Location" = String, description = "Where the job is."), ("Idempotent-Replayed" = String, description = "Always `true`."))),
         (status = 400, description = "The body is not JSON or not a JSON object (`invalid_json`, `invalid_body`), or the Idempotency-Key header is malformed (`invalid_header`).", body = ErrorBody),
         (status = 413, response = TooLarge),
-        (status = 422, response = InvalidFields),
+        (status = 422, description = "A field is missing, of the wrong type, invalid or unknown (`missing_field`, `invalid_field`, `unknown_field`, `target_not_allowed`; `field` names it), or the Idempotency-Key came before with another body (`idempotency_key_reused`).", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -264,7 +265,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let bytes = body.map_err(|_| ApiError::payload_too_large(BODY_LIMIT))?;
+    let bytes = body::read(body)?;
     let new_job = body::new_job(&bytes)?;
     target_allowed(&state, &new_job.target.url).await?;
     let now = state.store.clock().await?;
@@ -371,7 +372,7 @@ async fn replay(
 pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
 ) -> Result<Json<JobView>, ApiError> {
     Ok(Json(owned_job(&state, &caller, &id).await?.into()))
 }
@@ -387,8 +388,8 @@ pub async fn get(
     description = "The caller's tenant's jobs, newest first; deleted jobs only with `includeDeleted=true`.",
     params(
         Page,
-        ("isActive" = Option<bool>, Query, description = "Only active (true) or inactive (false) jobs."),
-        ("includeDeleted" = Option<bool>, Query, description = "Include deleted jobs (default false)."),
+        ("isActive" = Option<bool>, Query, nullable = false, description = "Only active (true) or inactive (false) jobs."),
+        ("includeDeleted" = Option<bool>, Query, nullable = false, description = "Include deleted jobs (default false)."),
     ),
     responses(
         (status = 200, description = "A page of jobs.", body = JobPage),
@@ -448,7 +449,7 @@ pub async fn list(
 pub async fn history(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
     params: QueryParams,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let job_id = parse_id(&id)?;
@@ -506,11 +507,11 @@ pub(super) async fn with_attempts(
 pub async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<JobView>, ApiError> {
     let job_id = owned_job(&state, &caller, &id).await?.id;
-    let bytes = body.map_err(|_| ApiError::payload_too_large(BODY_LIMIT))?;
+    let bytes = body::read(body)?;
     let patch = body::job_patch(&bytes)?;
     if let Some(url) = &patch.url {
         target_allowed(&state, url).await?;
@@ -548,7 +549,7 @@ pub async fn update(
     operation_id = "deleteJob",
     tag = "jobs",
     summary = "Delete a job",
-    description = "A soft delete: the job stops firing, fires not yet started are cancelled, its history stays. Deleting it again answers 204 too.",
+    description = "A soft delete: the job stops firing, fires waiting to run or to be retried (QUEUED, RETRYING) are cancelled, its history stays. Deleting it again answers 204 too.",
     params(JobId),
     responses(
         (status = 204, description = "Deleted."),
@@ -558,7 +559,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
 ) -> Result<StatusCode, ApiError> {
     let job_id = owned_job(&state, &caller, &id).await?.id;
     if state.store.delete_job(job_id).await? {
@@ -579,7 +580,7 @@ pub async fn delete(
     description = "The next fire times of the job's schedule from now, in UTC.",
     params(
         JobId,
-        ("count" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "How many (default 10)."),
+        ("count" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 1000, description = "How many (default 10)."),
     ),
     responses(
         (status = 200, description = "The next fire times.", body = ScheduleView),
@@ -590,7 +591,7 @@ pub async fn delete(
 pub async fn schedule(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
     params: QueryParams,
 ) -> Result<Json<ScheduleView>, ApiError> {
     let params = query_map(params)?;
@@ -628,7 +629,7 @@ pub async fn schedule(
 pub async fn execution(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
 ) -> Result<Json<ExecutionView>, ApiError> {
     let execution = owned_execution(&state, &caller, &id).await?;
     let attempts = state.store.attempts(&[execution.id]).await?;

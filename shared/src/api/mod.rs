@@ -11,6 +11,7 @@ mod health;
 mod jobs;
 mod openapi;
 mod operate;
+mod path;
 mod views;
 
 use std::future::Future;

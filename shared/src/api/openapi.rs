@@ -21,7 +21,8 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use super::error::ErrorBody;
 use crate::model::{
-    ConcurrencyPolicy, ExecutionStatus, ExecutionType, FireKind, HttpMethod, MisfirePolicy,
+    ConcurrencyPolicy, ExecutionStatus, ExecutionType, FireKind, HttpHeaders, HttpMethod,
+    MisfirePolicy,
 };
 
 /// The security scheme every keyed route names.
@@ -37,7 +38,8 @@ const KEY_SCHEME: &str = "apiKey";
             jobs (a cron expression with seconds, an IANA timezone, an HTTP target and a \
             delivery promise), and tickwork calls the target at every fire time, retries, \
             dead-letters and keeps each job's history.\n\n\
-            Every route but `/health` needs `Authorization: Bearer <key>`. Every error is \
+            Every route but `/health`, `/openapi.json` and `/docs` needs \
+            `Authorization: Bearer <key>`. Every error is \
             `{\"error\": {\"code\", \"message\", \"field\"}}`; `field` names the JSON field, \
             query parameter or header at fault when there is one. Times are UTC, RFC 3339, \
             with milliseconds.",
@@ -315,16 +317,17 @@ names_schema!(
         "maxRetries": 3
     })
 )]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Read by hand in `body`, field by field; this is its schema.
 pub struct JobRequest {
-    /// A name for people; need not be unique.
-    #[schema(min_length = 1, max_length = 200)]
+    /// A name for people; need not be unique. Trimmed; no control characters.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     name: String,
-    /// Free text (default empty).
+    /// Free text (default empty), without NUL characters.
     #[schema(max_length = 2000)]
     description: Option<String>,
     /// Six fields, seconds first: `sec min hour day-of-month month day-of-week`
-    /// (e.g. `31 10-15 1 * * MON-FRI`).
+    /// (e.g. `31 10-15 1 * * MON-FRI`); five fields (minute first) fire at second 0.
     #[schema(example = "31 10-15 1 * * MON-FRI")]
     cron_expression: String,
     /// The IANA zone the expression is read in (default `UTC`).
@@ -332,15 +335,19 @@ pub struct JobRequest {
     timezone: Option<String>,
     /// Default `POST`.
     http_method: Option<HttpMethodName>,
-    /// An absolute http or https URL, without credentials; its address must be one
-    /// tickwork may call (422 `target_not_allowed` otherwise).
+    /// An absolute http or https URL of at most 2048 bytes, without credentials; its
+    /// address must be one tickwork may call (422 `target_not_allowed` otherwise).
     #[schema(max_length = 2048, example = "https://reports.example.com/run")]
     http_url: String,
-    /// Headers sent to the target: at most 32, 8 KiB in all. Credential headers
+    /// Headers sent to the target: at most 32, 8 KiB of names and values in all; names
+    /// are HTTP tokens, each once (ignoring case), values visible ASCII. tickwork sets
+    /// `Host`, `Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade`,
+    /// `Idempotency-Key` and `X-Tickwork-*` itself, so those are refused. Credential headers
     /// (`Authorization`, `*-Key`, `*-Token`, cookies...) are sealed at rest and read back as
-    /// `********`.
+    /// `********`; sending the mask back in a PATCH keeps the stored value.
+    #[schema(value_type = Option<HttpHeadersSchema>)]
     http_headers: Option<BTreeMap<String, String>>,
-    /// The request body sent to the target, at most 64 KiB.
+    /// The request body sent to the target: at most 65,536 bytes of UTF-8, without NUL.
     #[schema(max_length = 65536)]
     http_body: Option<String>,
     /// Default `AT_LEAST_ONCE`.
@@ -360,6 +367,31 @@ pub struct JobRequest {
     catch_up_limit: Option<i32>,
     /// Default `ALLOW`.
     concurrency_policy: Option<ConcurrencyPolicyName>,
+}
+
+/// `httpHeaders`: names to values, as many as a job may carry, names HTTP tokens.
+pub struct HttpHeadersSchema;
+
+impl PartialSchema for HttpHeadersSchema {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Object))
+            .additional_properties(Some(String::schema()))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::Type(Type::String))
+                    .pattern(Some("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")),
+            ))
+            .max_properties(Some(HttpHeaders::MAX_COUNT))
+            .description(Some("Header names to values."))
+            .into()
+    }
+}
+
+impl ToSchema for HttpHeadersSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("HttpHeaders")
+    }
 }
 
 /// Fields a PATCH may set to `null` to clear them (see `body::job_patch`).
@@ -440,10 +472,11 @@ impl ToSchema for JobPatchRequest {
 /// A new API key (`POST /api/v1/api-keys`, operator key only).
 #[derive(ToSchema)]
 #[schema(example = json!({"name": "billing-ci", "tenant": "billing"}))]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Read by hand in `auth::create_key`; this is its schema.
 pub struct ApiKeyRequest {
-    /// What the key is for.
-    #[schema(min_length = 1, max_length = 100)]
+    /// What the key is for: trimmed, no control characters.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
     /// The tenant whose jobs the key reaches (default `default`): 1 to 64 of a-z, 0-9, `-`
     /// and `_`.

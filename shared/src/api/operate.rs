@@ -1,7 +1,7 @@
 //! Operator controls: run a job now, pause and resume it, list the dead letters and put
 //! them back, and preview a schedule without creating a job.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -14,6 +14,7 @@ use super::jobs::{
     SCHEDULE_COUNT,
 };
 use super::openapi::{BadQuery, ExecutionId, ExecutionNotFound, JobId, JobNotFound, Page};
+use super::path::RawId;
 use super::views::{time, ExecutionView, HistoryPage, JobView, RotatedSecretView, ScheduleView};
 use super::AppState;
 use crate::model::{Job, JobPatch};
@@ -32,15 +33,19 @@ async fn enqueue(state: &AppState, ids: &[Uuid]) {
     }
 }
 
-/// 202 with an execution and where to follow it.
-fn accepted(execution: crate::model::Execution) -> Response {
+/// 202 with an execution (and its attempts so far) and where to follow it.
+async fn accepted(
+    state: &AppState,
+    execution: crate::model::Execution,
+) -> Result<Response, ApiError> {
     let location = format!("/api/v1/executions/{}", execution.id);
-    (
+    let view = with_attempts(state, vec![execution]).await?.pop();
+    Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
-        Json(ExecutionView::new(execution, &[])),
+        Json(view),
     )
-        .into_response()
+        .into_response())
 }
 
 /// `POST /api/v1/jobs/{id}/trigger`: one MANUAL fire, due now. It follows the job's overlap
@@ -63,7 +68,7 @@ fn accepted(execution: crate::model::Execution) -> Response {
 pub async fn trigger(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, &caller, &id).await?;
     let job_id = job.id;
@@ -86,7 +91,7 @@ pub async fn trigger(
     };
     tracing::info!(%job_id, execution_id = %execution.id, "job triggered by hand");
     enqueue(&state, &[execution.id]).await;
-    Ok(accepted(execution))
+    accepted(&state, execution).await
 }
 
 async fn set_active(
@@ -123,12 +128,13 @@ async fn set_active(
     responses(
         (status = 200, description = "The paused job.", body = JobView),
         (status = 404, response = JobNotFound),
+        (status = 422, description = "The job's stored schedule no longer reads (a time zone this build does not know, say); `field` names it.", body = ErrorBody),
     )
 )]
 pub async fn pause(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
 ) -> Result<Json<JobView>, ApiError> {
     set_active(state, caller, id, false).await
 }
@@ -145,12 +151,13 @@ pub async fn pause(
     responses(
         (status = 200, description = "The active job.", body = JobView),
         (status = 404, response = JobNotFound),
+        (status = 422, description = "The job's stored schedule no longer reads (a time zone this build does not know, say); `field` names it.", body = ErrorBody),
     )
 )]
 pub async fn resume(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
 ) -> Result<Json<JobView>, ApiError> {
     set_active(state, caller, id, true).await
 }
@@ -170,7 +177,7 @@ const ROTATION_GRACE: (u32, u32) = (86_400, 7 * 86_400);
     description = "A new signing secret, shown once. During `graceSeconds`, requests carry signatures made with both the new and the previous secret.",
     params(
         JobId,
-        ("graceSeconds" = Option<u32>, Query, minimum = 0, maximum = 604800, description = "How long the previous secret also signs (default 86400; 0 ends it now)."),
+        ("graceSeconds" = Option<u32>, Query, nullable = false, minimum = 0, maximum = 604800, description = "How long the previous secret also signs (default 86400; 0 ends it now)."),
     ),
     responses(
         (status = 200, description = "The new secret.", body = RotatedSecretView),
@@ -181,7 +188,7 @@ const ROTATION_GRACE: (u32, u32) = (86_400, 7 * 86_400);
 pub async fn rotate_signing_secret(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
     params: QueryParams,
 ) -> Result<Json<RotatedSecretView>, ApiError> {
     let job_id = owned_job(&state, &caller, &id).await?.id;
@@ -189,8 +196,18 @@ pub async fn rotate_signing_secret(
     let param = query(&params, &["graceSeconds"])?;
     let grace = match param("graceSeconds") {
         None => ROTATION_GRACE.0,
-        Some("0") => 0,
-        raw => count("graceSeconds", raw, ROTATION_GRACE)?,
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if n <= ROTATION_GRACE.1 => n,
+            _ => {
+                return Err(ApiError::invalid_query(
+                    "graceSeconds",
+                    format!(
+                        "graceSeconds is {raw:?}; expected a whole number from 0 to {}",
+                        ROTATION_GRACE.1
+                    ),
+                ))
+            }
+        },
     };
     let secret = new_signing_secret();
     let sealed = seal(&state.keyring, &secret, &signing_context(job_id))?;
@@ -227,7 +244,7 @@ pub async fn rotate_signing_secret(
     summary = "Dead letters",
     description = "FAILED and ABANDONED fires of the caller's tenant, newest first, with their attempts.",
     params(
-        ("jobId" = Option<Uuid>, Query, description = "Only this job's."),
+        ("jobId" = Option<Uuid>, Query, nullable = false, description = "Only this job's."),
         Page,
     ),
     responses(
@@ -253,13 +270,17 @@ pub async fn dead_letters(
             .transpose()
     };
     let (job_id, before) = (id_param("jobId")?, id_param("cursor")?);
-    let executions = state
+    let mut executions = state
         .store
-        .dead_letters(Some(&caller.tenant), job_id, before, limit)
+        .dead_letters(Some(&caller.tenant), job_id, before, limit + 1)
         .await?;
-    let next_cursor = (executions.len() == limit as usize)
-        .then(|| executions.last().map(|e| e.id.to_string()))
-        .flatten();
+    // One more than asked tells whether another page follows.
+    let next_cursor = if executions.len() > limit as usize {
+        executions.truncate(limit as usize);
+        executions.last().map(|e| e.id.to_string())
+    } else {
+        None
+    };
     Ok(Json(HistoryPage {
         executions: with_attempts(&state, executions).await?,
         next_cursor,
@@ -278,7 +299,7 @@ pub async fn dead_letters(
     description = "The same execution back in the queue with a fresh round of retries. An AT_MOST_ONCE fire needs `force=true`: its target may already have acted on it.",
     params(
         ExecutionId,
-        ("force" = Option<bool>, Query, description = "Requeue an AT_MOST_ONCE fire too (default false)."),
+        ("force" = Option<bool>, Query, nullable = false, description = "Requeue an AT_MOST_ONCE fire too (default false)."),
     ),
     responses(
         (status = 202, description = "The execution, queued again.", body = ExecutionView, headers(("Location" = String, description = "Where the execution is."))),
@@ -290,7 +311,7 @@ pub async fn dead_letters(
 pub async fn requeue(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
     let params = query_map(params)?;
@@ -320,7 +341,7 @@ pub async fn requeue(
         Requeued::Queued(execution) => {
             tracing::info!(%execution_id, force, "dead letter requeued");
             enqueue(&state, &[execution.id]).await;
-            Ok(accepted(execution))
+            accepted(&state, execution).await
         }
     }
 }
@@ -335,9 +356,9 @@ pub async fn requeue(
     summary = "Preview a schedule",
     description = "The next fire times of a cron expression from now, without creating a job.",
     params(
-        ("cron" = String, Query, description = "A cron expression with seconds, URL-encoded.", example = "*/5 * * * * *"),
-        ("timezone" = Option<String>, Query, description = "An IANA zone (default UTC).", example = "Europe/Paris"),
-        ("count" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "How many (default 10)."),
+        ("cron" = String, Query, description = "A cron expression (six fields, seconds first, or five, minute first), URL-encoded.", example = "*/5 * * * * *"),
+        ("timezone" = Option<String>, Query, nullable = false, description = "An IANA zone (default UTC).", example = "Europe/Paris"),
+        ("count" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 1000, description = "How many (default 10)."),
     ),
     responses(
         (status = 200, description = "The next fire times.", body = ScheduleView),

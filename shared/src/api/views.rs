@@ -28,7 +28,7 @@ pub struct JobView {
     id: Uuid,
     name: String,
     description: String,
-    /// Six fields, seconds first.
+    /// As given: six fields, seconds first, or five, minute first.
     cron_expression: String,
     /// The IANA zone the expression is read in.
     timezone: String,
@@ -38,6 +38,7 @@ pub struct JobView {
     /// Headers sent to the target; credential headers read back as `********` (send the
     /// mask back in a PATCH to keep the stored value).
     http_headers: BTreeMap<String, String>,
+    #[schema(required = true)]
     http_body: Option<String>,
     #[schema(value_type = ExecutionTypeName)]
     execution_type: &'static str,
@@ -46,20 +47,20 @@ pub struct JobView {
     /// Whether the job fires; false while paused or deleted.
     is_active: bool,
     /// The next fire time, when the job is active.
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     next_run_at: Option<String>,
-    /// The scheduled time of the latest finished fire.
-    #[schema(format = DateTime)]
+    /// When the latest finished fire (SUCCEEDED or FAILED) started.
+    #[schema(format = DateTime, required = true)]
     last_run_at: Option<String>,
-    /// The outcome of the latest finished fire.
-    #[schema(value_type = Option<ExecutionStatusName>)]
+    /// The outcome of that fire: SUCCEEDED or FAILED.
+    #[schema(value_type = Option<ExecutionStatusName>, required = true)]
     last_status: Option<&'static str>,
     #[schema(format = DateTime)]
     created_at: String,
     #[schema(format = DateTime)]
     updated_at: String,
     /// When the job was deleted (soft delete; its history stays).
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     deleted_at: Option<String>,
     #[schema(value_type = MisfirePolicyName)]
     misfire_policy: &'static str,
@@ -71,10 +72,11 @@ pub struct JobView {
     /// Whether requests carry Standard Webhooks signatures.
     signed: bool,
     /// Until when the previous signing secret also signs, during a rotation.
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     previous_signing_secret_expires_at: Option<String>,
     /// The signing secret in clear: only in the answer that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     signing_secret: Option<String>,
 }
 
@@ -146,7 +148,7 @@ pub struct RotatedSecretView {
     /// The new secret, in clear; keep it now, it is not shown again.
     pub signing_secret: String,
     /// Until when requests also carry a signature made with the previous secret.
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     pub previous_secret_valid_until: Option<String>,
 }
 
@@ -164,17 +166,20 @@ pub struct ExecutionView {
     status: &'static str,
     /// Attempts made so far.
     attempt: i32,
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     started_at: Option<String>,
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     finished_at: Option<String>,
+    #[schema(required = true)]
     duration_ms: Option<i64>,
     /// The target's status code in the latest attempt.
+    #[schema(required = true)]
     http_status: Option<i32>,
     /// Why the latest attempt failed.
+    #[schema(required = true)]
     error: Option<String>,
     /// When a RETRYING fire is tried again.
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     next_attempt_at: Option<String>,
     /// Attempts lost to a worker that stopped mid-call.
     crashes: i32,
@@ -223,9 +228,12 @@ pub struct AttemptView {
     #[schema(format = DateTime)]
     finished_at: String,
     duration_ms: i64,
+    #[schema(required = true)]
     http_status: Option<i32>,
+    #[schema(required = true)]
     error: Option<String>,
     /// The start of the target's answer (kept to 2 KiB).
+    #[schema(required = true)]
     response_body: Option<String>,
 }
 
@@ -274,6 +282,7 @@ pub struct Counts {
     ready: u64,
     /// Fires waiting for their time (operator key only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     scheduled: Option<u64>,
     /// Fires a worker is calling.
     processing: u64,
@@ -281,6 +290,7 @@ pub struct Counts {
     retrying: u64,
     /// Fires finished lately (operator key only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     completed: Option<u64>,
     /// Dead letters.
     failed: u64,
@@ -319,6 +329,7 @@ pub struct JobPage {
     /// Newest first.
     pub jobs: Vec<JobView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -330,5 +341,6 @@ pub struct HistoryPage {
     /// The executions, each with its attempts.
     pub executions: Vec<ExecutionView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }

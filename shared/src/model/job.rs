@@ -150,15 +150,26 @@ impl HttpMethod {
         }
     }
 
-    /// Parses a method name; lower case is accepted.
+    /// Parses a method name, written in upper case like every name the API takes.
     pub fn parse(raw: &str) -> Result<Self, InvalidField> {
         Self::ALL
             .into_iter()
-            .find(|m| m.as_str().eq_ignore_ascii_case(raw.trim()))
+            .find(|m| m.as_str() == raw)
             .ok_or_else(|| {
+                let hint = if Self::ALL
+                    .iter()
+                    .any(|m| m.as_str().eq_ignore_ascii_case(raw.trim()))
+                {
+                    " (in upper case)"
+                } else {
+                    ""
+                };
                 InvalidField::new(
                     "httpMethod",
-                    format!("httpMethod {raw:?} is not supported; expected one of GET, POST, PUT, PATCH, DELETE"),
+                    format!(
+                        "httpMethod {raw:?} is not supported; expected one of GET, POST, PUT, \
+                         PATCH, DELETE{hint}"
+                    ),
                 )
             })
     }
@@ -847,9 +858,11 @@ mod tests {
 
     #[test]
     fn methods_are_limited_to_five() {
-        assert_eq!(HttpMethod::parse("patch").unwrap(), HttpMethod::Patch);
+        assert_eq!(HttpMethod::parse("PATCH").unwrap(), HttpMethod::Patch);
         let err = HttpMethod::parse("FETCH").unwrap_err();
         assert_eq!(err.field, "httpMethod");
+        let err = HttpMethod::parse("patch").unwrap_err();
+        assert!(err.message.ends_with("(in upper case)"), "{}", err.message);
     }
 
     #[test]
