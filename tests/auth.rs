@@ -150,6 +150,9 @@ async fn keys_are_shown_once_stored_as_hashes_and_revoked_at_once(app: TestApp) 
         assert_eq!(status, 403);
         assert_eq!(error["error"]["code"], "forbidden");
     }
+    // Nor reseals every tenant's secrets.
+    let (status, _) = call(&api, &key, "POST", "/api/v1/admin/reseal", None).await;
+    assert_eq!(status, 403);
     let lower = reqwest::Client::new()
         .get(format!("{api}/api/v1/jobs"))
         .header("Authorization", format!("bearer {key}"))

@@ -1,10 +1,12 @@
 //! Signed requests (Standard Webhooks) and credentials sealed at rest, on both backends.
 
+use std::sync::Arc;
+
 use redis::AsyncCommands;
 use serde_json::{json, Value};
-use tickwork::secrets::sign;
+use tickwork::secrets::{header_context, sign, signing_context, Keyring};
 
-use crate::helpers::{on_both_backends, time, Backend, Rows, TestApp};
+use crate::helpers::{on_both_backends, serve_api, time, Backend, Rows, TestApp};
 
 /// Fires the job once at its next fire time and delivers it; returns the request the
 /// target received.
@@ -275,7 +277,113 @@ async fn credentials_are_sealed_at_rest_masked_by_the_api_and_sent_in_clear(app:
     assert_eq!(response.status(), 200, "credentials sent again");
 }
 
+/// The stored job, as the store holds it (sealed values and all).
+async fn stored(app: &TestApp, id: &str) -> tickwork::model::Job {
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    app.store.job(id).await.unwrap().expect("the job")
+}
+
+async fn a_reseal_moves_every_stored_secret_to_the_current_key_so_the_old_one_can_go(app: TestApp) {
+    let sealed = app
+        .create_job(json!({"httpHeaders": {"Authorization": "Bearer canary-1", "X-Plain": "seen"}}))
+        .await;
+    let sealed_id = sealed["id"].as_str().unwrap().to_string();
+    // A job whose credential was stored in clear, before sealing existed.
+    let legacy = app.create_job(json!({})).await;
+    let legacy_id = legacy["id"].as_str().unwrap().to_string();
+    let plant = |mut job: tickwork::model::Job, _| {
+        job.http_headers
+            .insert("X-Api-Key".into(), "legacy-canary".into());
+        Ok(job)
+    };
+    let id = uuid::Uuid::parse_str(&legacy_id).unwrap();
+    app.store
+        .update_job(id, &plant)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let before = (
+        stored(&app, &sealed_id).await,
+        stored(&app, &legacy_id).await,
+    );
+
+    // The key changes: the API now seals under `new` and still opens the old values.
+    let new = Keyring::generate_key();
+    let mut state = app.state();
+    state.keyring = Arc::new(Keyring::new(&new, &[app.encryption_key.as_str()]).unwrap());
+    let api = serve_api(state).await;
+    let mut totals = (0, 0, 0, 0);
+    let mut cursor = String::new();
+    loop {
+        let url = format!("{api}/api/v1/admin/reseal?limit=1{cursor}");
+        let response = app.client.post(url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let page: Value = response.json().await.unwrap();
+        totals.0 += page["scanned"].as_u64().unwrap();
+        totals.1 += page["resealedJobs"].as_u64().unwrap();
+        totals.2 += page["resealedValues"].as_u64().unwrap();
+        totals.3 += page["unreadable"].as_u64().unwrap();
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    // Two jobs; each had a credential header and a signing secret to move.
+    assert_eq!(totals, (2, 2, 4, 0));
+
+    // Only the new key is needed now, and every value is what it was.
+    let only_new = Keyring::new(&new, &[]).unwrap();
+    for (job, credential, plain) in [
+        (
+            stored(&app, &sealed_id).await,
+            ("Authorization", "Bearer canary-1"),
+            true,
+        ),
+        (
+            stored(&app, &legacy_id).await,
+            ("X-Api-Key", "legacy-canary"),
+            false,
+        ),
+    ] {
+        let value = &job.http_headers[credential.0];
+        let context = header_context(job.id, credential.0);
+        assert_eq!(only_new.open(value, &context).unwrap(), credential.1);
+        let secret = job.signing_secret.as_deref().unwrap();
+        assert!(only_new.open(secret, &signing_context(job.id)).is_ok());
+        if plain {
+            assert_eq!(
+                job.http_headers["X-Plain"], "seen",
+                "other headers stay in clear"
+            );
+        }
+    }
+    // Nothing else about the jobs changed.
+    for (was, id) in [(&before.0, &sealed_id), (&before.1, &legacy_id)] {
+        let now = stored(&app, id).await;
+        assert_eq!(
+            (now.updated_at, now.next_run_at, now.is_active),
+            (was.updated_at, was.next_run_at, was.is_active)
+        );
+    }
+    // A second run finds nothing to do.
+    let again: Value = app
+        .client
+        .post(format!("{api}/api/v1/admin/reseal"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (again["scanned"].as_u64(), again["resealedJobs"].as_u64()),
+        (Some(2), Some(0))
+    );
+}
+
 on_both_backends!(
     requests_are_signed_with_the_secret_shown_once_and_both_secrets_during_a_rotation,
     credentials_are_sealed_at_rest_masked_by_the_api_and_sent_in_clear,
+    a_reseal_moves_every_stored_secret_to_the_current_key_so_the_old_one_can_go,
 );

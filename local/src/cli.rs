@@ -241,6 +241,55 @@ pub async fn requeue(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `reseal`: every page of `POST /api/v1/admin/reseal`, then the totals.
+pub async fn reseal(args: &Args) -> Result<(), Failure> {
+    args.only(&["url", "json"], 1)?;
+    let api = Api::new(args);
+    let fields = [
+        "scanned",
+        "resealedJobs",
+        "resealedValues",
+        "unreadable",
+        "changedMeanwhile",
+    ];
+    let mut totals = [0u64; 5];
+    let mut path = "/api/v1/admin/reseal".to_string();
+    loop {
+        let page = api.call("POST", &path, None).await?;
+        for (total, field) in totals.iter_mut().zip(fields) {
+            *total += page[field].as_u64().unwrap_or(0);
+        }
+        match page["nextCursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/admin/reseal?cursor={cursor}"),
+            None => break,
+        }
+    }
+    if api.json {
+        let report: serde_json::Map<String, Value> = fields
+            .iter()
+            .zip(totals)
+            .map(|(field, total)| (field.to_string(), Value::from(total)))
+            .collect();
+        print_json(&Value::Object(report));
+        return Ok(());
+    }
+    let [scanned, jobs, values, unreadable, changed] = totals;
+    println!("{scanned} jobs read, {values} secrets of {jobs} jobs sealed under the current key");
+    if unreadable > 0 {
+        println!(
+            "{unreadable} secrets did not open under any key the API holds (see its log); \
+             keep the earlier keys until they are dealt with"
+        );
+    }
+    if changed > 0 {
+        println!("{changed} jobs changed during the run; run reseal again");
+    }
+    if unreadable == 0 && changed == 0 {
+        println!("every stored secret is under the current key: ENCRYPTION_PREVIOUS_KEYS can go");
+    }
+    Ok(())
+}
+
 /// `history JOB_ID [--limit N]`.
 pub async fn history(args: &Args) -> Result<(), Failure> {
     args.only(&["url", "json", "limit"], 2)?;

@@ -7,6 +7,7 @@
 //! tickwork-local jobs list|create|get|pause|resume|trigger|delete ...
 //! tickwork-local history JOB_ID [--limit N]
 //! tickwork-local dead-letters [--job JOB_ID] | requeue EXECUTION_ID [--force]
+//! tickwork-local reseal                        stored secrets under the current key
 //! ```
 //!
 //! Exit codes: 0 done, 1 failed (server unreachable, server error), 2 bad command line,
@@ -39,6 +40,8 @@ USAGE:
   tickwork-local dead-letters [--job JOB_ID] [--limit N]
                                                  FAILED and ABANDONED fires, newest first
   tickwork-local requeue EXECUTION_ID [--force]  send a dead letter again (--force: AT_MOST_ONCE)
+  tickwork-local reseal                          after an ENCRYPTION_KEY change: seal every stored
+                                                 secret under the new key (operator key)
 
 OPTIONS (commands that talk to the API):
   --url URL     the API (default http://127.0.0.1:8080, or TICKWORK_URL); an API key, when
@@ -72,6 +75,7 @@ async fn main() -> ExitCode {
         Some("history") => cli::history(&args).await,
         Some("dead-letters") => cli::dead_letters(&args).await,
         Some("requeue") => cli::requeue(&args).await,
+        Some("reseal") => cli::reseal(&args).await,
         Some(other) => return usage_error(&format!("unknown command {other:?}")),
     };
     match outcome {

@@ -178,6 +178,20 @@ impl Keyring {
     }
 }
 
+impl Keyring {
+    /// The same secret sealed under the current key, when `sealed` is under an earlier one
+    /// (`None` when it is already under the current key): what finishing a key rotation
+    /// does to each stored value.
+    pub fn reseal(&self, sealed: &str, context: &str) -> Result<Option<String>, SecretError> {
+        let current = format!("{SEALED_PREFIX}{}:", self.current.id);
+        if sealed.starts_with(&current) {
+            return Ok(None);
+        }
+        let plain = self.open(sealed, context)?;
+        self.seal(&plain, context).map(Some)
+    }
+}
+
 /// The authenticated data of a sealed value: the key id and the context.
 fn aad(key_id: &str, context: &str) -> String {
     format!("{key_id}|{context}")
@@ -335,6 +349,14 @@ mod tests {
             forgot.open(&sealed, &context),
             Err(SecretError::UnknownKey(_))
         ));
+        // Resealing moves a value to the current key, after which the old key can go.
+        let resealed = rotated.reseal(&sealed, &context).unwrap().unwrap();
+        assert_eq!(forgot.open(&resealed, &context).unwrap(), "Bearer canary");
+        assert_eq!(rotated.reseal(&resealed, &context).unwrap(), None);
+        assert!(
+            forgot.reseal(&sealed, &context).is_err(),
+            "needs the old key"
+        );
         let mut damaged = sealed.clone();
         damaged.pop();
         damaged.push(if sealed.ends_with('A') { 'B' } else { 'A' });

@@ -411,21 +411,26 @@ pub async fn list(
         include_deleted: flag("includeDeleted", param("includeDeleted"))?.unwrap_or(false),
     };
     let mut jobs = state.store.jobs(filter, after, limit + 1).await?;
-    let next_cursor = if jobs.len() > limit as usize {
-        jobs.truncate(limit as usize);
-        jobs.last().map(|j| {
-            cursor::encode_jobs(JobCursor {
-                created_at: j.created_at,
-                id: j.id,
-            })
-        })
-    } else {
-        None
-    };
+    let next_cursor = cut_to_page(&mut jobs, limit);
     Ok(Json(JobPage {
         jobs: jobs.into_iter().map(JobView::from).collect(),
         next_cursor,
     }))
+}
+
+/// Cuts jobs read with one more than `limit` to a page; the cursor of the next page, if
+/// there is one.
+pub(super) fn cut_to_page(jobs: &mut Vec<Job>, limit: u32) -> Option<String> {
+    if jobs.len() <= limit as usize {
+        return None;
+    }
+    jobs.truncate(limit as usize);
+    jobs.last().map(|j| {
+        cursor::encode_jobs(JobCursor {
+            created_at: j.created_at,
+            id: j.id,
+        })
+    })
 }
 
 /// `GET /api/v1/jobs/{id}/history?limit=&cursor=`: latest fire first.

@@ -12,6 +12,7 @@ mod jobs;
 mod openapi;
 mod operate;
 mod path;
+mod reseal;
 mod views;
 
 use std::future::Future;
@@ -74,7 +75,8 @@ fn routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(operate::requeue))
         .routes(routes!(operate::preview))
         .routes(routes!(auth::list_keys, auth::create_key))
-        .routes(routes!(auth::revoke_key));
+        .routes(routes!(auth::revoke_key))
+        .routes(routes!(reseal::reseal));
     (open, keyed)
 }
 

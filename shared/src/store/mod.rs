@@ -195,6 +195,29 @@ pub struct JobFilter {
     pub include_deleted: bool,
 }
 
+/// A job's sealed values (credential headers among its headers, signing secrets): what
+/// finishing a key rotation rewrites.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedValues {
+    /// Every header, credentials sealed.
+    pub http_headers: std::collections::BTreeMap<String, String>,
+    /// The signing secret, sealed.
+    pub signing_secret: Option<String>,
+    /// The previous signing secret during a rotation, sealed.
+    pub previous_signing_secret: Option<String>,
+}
+
+impl SealedValues {
+    /// A job's.
+    pub fn of(job: &Job) -> Self {
+        Self {
+            http_headers: job.http_headers.clone(),
+            signing_secret: job.signing_secret.clone(),
+            previous_signing_secret: job.previous_signing_secret.clone(),
+        }
+    }
+}
+
 /// Changes a job read under lock at the storage clock's `now`; an error leaves it as it was.
 pub type JobChange<'a> = &'a (dyn Fn(Job, DateTime<Utc>) -> Result<Job, InvalidField> + Sync);
 
@@ -243,6 +266,16 @@ pub trait Store: Send + Sync + 'static {
         id: Uuid,
         change: JobChange<'_>,
     ) -> Result<Option<Result<Job, InvalidField>>, StoreError>;
+
+    /// Writes `after` over a job's headers and signing secrets if they are still `before`;
+    /// nothing else about the job changes (not `updatedAt`, not its fires). False when they
+    /// changed meanwhile, or there is no such job.
+    async fn reseal_job(
+        &self,
+        id: Uuid,
+        before: &SealedValues,
+        after: &SealedValues,
+    ) -> Result<bool, StoreError>;
 
     /// Soft-deletes a job: inactive, `deleted_at` set (kept if already set), waiting fires
     /// CANCELLED (or deleted, if recorded ahead and not yet due). False when there is no

@@ -11,15 +11,15 @@ use sqlx::Connection;
 use uuid::Uuid;
 
 use super::rows::{
-    bind_job, change_job, first_uuid_at, may_requeue, millis, read_status, taken_back,
+    bind_job, bind_reseal, change_job, first_uuid_at, may_requeue, millis, read_status, taken_back,
     tenant_counts, ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow,
     JobRow, WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS,
-    INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, REVOKE_API_KEY, SOFT_DELETE_JOB,
-    STALE_QUEUED, TENANT_COUNTS, WRITE_JOB,
+    INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, RESEAL_JOB, REVOKE_API_KEY,
+    SOFT_DELETE_JOB, STALE_QUEUED, TENANT_COUNTS, WRITE_JOB,
 };
 use super::{
     Claimed, DueJob, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
-    Reaped, Requeued, Store, StoreError, TenantCounts, Unfinished,
+    Reaped, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
 };
 use crate::config::{ConfigError, DatabaseSettings};
 use crate::model::{ApiKey, Attempt, Delivery, Execution, InvalidField, Job, Outcome, Recorded};
@@ -249,6 +249,19 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(Some(Ok(job)))
+    }
+
+    async fn reseal_job(
+        &self,
+        id: Uuid,
+        before: &SealedValues,
+        after: &SealedValues,
+    ) -> Result<bool, StoreError> {
+        let changed = bind_reseal!(sqlx::query(RESEAL_JOB), id, before, after)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(changed > 0)
     }
 
     async fn delete_job(&self, id: Uuid) -> Result<bool, StoreError> {

@@ -487,6 +487,32 @@ pub(super) const INSERT_API_KEY: &str = "INSERT INTO api_keys \
 
 /// Revokes key `$1` of tenant `$2` (any tenant when `$2` is NULL) at `$3`, keeping an
 /// earlier revocation time.
+/// A job's sealed values replaced, only if they are still what was read; nothing else
+/// about the job changes. Parameters: id, the new headers and signing secrets, then the
+/// ones read (see [`bind_reseal`]).
+pub(super) const RESEAL_JOB: &str = "UPDATE jobs \
+     SET http_headers = $2, signing_secret = $3, previous_signing_secret = $4 \
+     WHERE id = $1 AND http_headers = $5 \
+       AND signing_secret IS NOT DISTINCT FROM $6 \
+       AND previous_signing_secret IS NOT DISTINCT FROM $7";
+
+/// Binds [`RESEAL_JOB`]'s parameters.
+macro_rules! bind_reseal {
+    ($query:expr, $id:expr, $before:expr, $after:expr) => {{
+        let (before, after): (&$crate::store::SealedValues, &$crate::store::SealedValues) =
+            ($before, $after);
+        $query
+            .bind($id)
+            .bind(sqlx::types::Json(&after.http_headers))
+            .bind(&after.signing_secret)
+            .bind(&after.previous_signing_secret)
+            .bind(sqlx::types::Json(&before.http_headers))
+            .bind(&before.signing_secret)
+            .bind(&before.previous_signing_secret)
+    }};
+}
+pub(super) use bind_reseal;
+
 pub(super) const REVOKE_API_KEY: &str = "UPDATE api_keys \
      SET revoked_at = COALESCE(revoked_at, $3) WHERE id = $1 AND tenant = COALESCE($2, tenant)";
 

@@ -27,15 +27,15 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::rows::{
-    bind_job, change_job, corrupt, first_uuid_at, may_requeue, read_status, tenant_counts,
-    ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow, JobRow,
-    WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS, INSERT_API_KEY,
-    OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, REVOKE_API_KEY, SOFT_DELETE_JOB, STALE_QUEUED,
-    TENANT_COUNTS, WRITE_JOB,
+    bind_job, bind_reseal, change_job, corrupt, first_uuid_at, may_requeue, read_status,
+    tenant_counts, ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow,
+    JobRow, WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS,
+    INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, RESEAL_JOB, REVOKE_API_KEY,
+    SOFT_DELETE_JOB, STALE_QUEUED, TENANT_COUNTS, WRITE_JOB,
 };
 use super::{
     Claimed, DueJob, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
-    Reaped, Requeued, Store, StoreError, TenantCounts, Unfinished,
+    Reaped, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
 };
 use crate::model::{
     ApiKey, Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job,
@@ -431,6 +431,19 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(Some(Ok(job)))
+    }
+
+    async fn reseal_job(
+        &self,
+        id: Uuid,
+        before: &SealedValues,
+        after: &SealedValues,
+    ) -> Result<bool, StoreError> {
+        let changed = bind_reseal!(sqlx::query(RESEAL_JOB), id, before, after)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(changed > 0)
     }
 
     async fn delete_job(&self, id: Uuid) -> Result<bool, StoreError> {

@@ -217,8 +217,14 @@ pub async fn call(
         }
         // As text, each byte that is not UTF-8, and each NUL (which PostgreSQL's text
         // cannot hold), shown as U+FFFD.
-        let body =
-            (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).replace('\0', "\u{FFFD}"));
+        let body = (!kept.is_empty()).then(|| {
+            let text = String::from_utf8_lossy(&kept);
+            if text.contains('\0') {
+                text.replace('\0', "\u{FFFD}")
+            } else {
+                text.into_owned()
+            }
+        });
         Ok::<_, reqwest::Error>((status, retry_after, body))
     })
     .await;

@@ -1,0 +1,156 @@
+//! `POST /api/v1/admin/reseal`: finishing a key rotation. Values sealed under an earlier key
+//! (one of `ENCRYPTION_PREVIOUS_KEYS`) are sealed again under `ENCRYPTION_KEY`, and
+//! credential headers stored in clear (before sealing existed) are sealed, so the earlier
+//! keys can then be dropped. Operator key only; one page of jobs (every tenant's, deleted
+//! ones too) per call, so a call stays short behind an API gateway.
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::error::{ApiError, ErrorBody};
+use super::jobs::{count, cut_to_page, query, query_map, QueryParams};
+use super::openapi::{BadQuery, Page};
+use super::{cursor, AppState};
+use crate::secrets::{header_context, is_sealed, is_secret_header, signing_context, Keyring};
+use crate::store::{JobFilter, SealedValues};
+
+/// Default and largest page of jobs per call.
+const PAGE: (u32, u32) = (500, 5000);
+
+/// What one call did.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ResealReport)]
+pub struct ResealReport {
+    /// Jobs read.
+    scanned: u64,
+    /// Jobs whose values were sealed again.
+    resealed_jobs: u64,
+    /// Values sealed again (credential headers, signing secrets).
+    resealed_values: u64,
+    /// Values that did not open under any key this process holds (their job and field are
+    /// in the log); they are left as they are.
+    unreadable: u64,
+    /// Jobs changed by someone else between the read and the write; the next run takes
+    /// them.
+    changed_meanwhile: u64,
+    /// Pass as `cursor` for the next page; `null` when every job was read.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}
+
+/// A job's values under the current key, and how many were sealed again or did not open.
+fn resealed(keyring: &Keyring, job_id: Uuid, before: &SealedValues) -> (SealedValues, u64, u64) {
+    let (mut values, mut unreadable) = (0, 0);
+    let mut again = |value: &String, context: String, field: &str| -> String {
+        let result = if is_sealed(value) {
+            keyring.reseal(value, &context)
+        } else {
+            keyring.seal(value, &context).map(Some)
+        };
+        match result {
+            Ok(Some(sealed)) => {
+                values += 1;
+                sealed
+            }
+            Ok(None) => value.clone(),
+            Err(error) => {
+                tracing::warn!(%job_id, field, %error, "stored secret not resealed");
+                unreadable += 1;
+                value.clone()
+            }
+        }
+    };
+    let http_headers = before
+        .http_headers
+        .iter()
+        .map(|(name, value)| {
+            let value = if is_sealed(value) || is_secret_header(name) {
+                again(value, header_context(job_id, name), name)
+            } else {
+                value.clone()
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    let mut secret = |value: &Option<String>, field: &str| {
+        value
+            .as_ref()
+            .map(|v| again(v, signing_context(job_id), field))
+    };
+    let signing_secret = secret(&before.signing_secret, "signing secret");
+    let previous_signing_secret =
+        secret(&before.previous_signing_secret, "previous signing secret");
+    let after = SealedValues {
+        http_headers,
+        signing_secret,
+        previous_signing_secret,
+    };
+    (after, values, unreadable)
+}
+
+/// `POST /api/v1/admin/reseal?limit=&cursor=`
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/reseal",
+    operation_id = "resealSecrets",
+    tag = "operate",
+    summary = "Reseal stored secrets under the current key",
+    description = "Finishes a key rotation: credential headers and signing secrets sealed under an earlier key (ENCRYPTION_PREVIOUS_KEYS) are sealed again under ENCRYPTION_KEY, and credential headers stored in clear are sealed. Nothing else about a job changes. One page of jobs per call; call again with `nextCursor` until it is null, then the earlier keys can be dropped. Operator key only.",
+    params(Page),
+    responses(
+        (status = 200, description = "What this page took.", body = ResealReport),
+        (status = 400, response = BadQuery),
+        (status = 403, description = "The caller is not the operator (`forbidden`).", body = ErrorBody),
+    )
+)]
+pub async fn reseal(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    params: QueryParams,
+) -> Result<Json<ResealReport>, ApiError> {
+    if !caller.operator {
+        return Err(ApiError::forbidden(
+            "only the operator key (API_ADMIN_KEY) reseals stored secrets",
+        ));
+    }
+    let params = query_map(params)?;
+    let param = query(&params, &["limit", "cursor"])?;
+    let limit = count("limit", param("limit"), PAGE)?;
+    let after = param("cursor").map(cursor::decode_jobs).transpose()?;
+    let filter = JobFilter {
+        tenant: None,
+        is_active: None,
+        include_deleted: true,
+    };
+    let mut jobs = state.store.jobs(filter, after, limit + 1).await?;
+    let mut report = ResealReport {
+        next_cursor: cut_to_page(&mut jobs, limit),
+        ..ResealReport::default()
+    };
+    for job in &jobs {
+        report.scanned += 1;
+        let before = SealedValues::of(job);
+        let (after, values, unreadable) = resealed(&state.keyring, job.id, &before);
+        report.unreadable += unreadable;
+        if after == before {
+            continue;
+        }
+        if state.store.reseal_job(job.id, &before, &after).await? {
+            report.resealed_jobs += 1;
+            report.resealed_values += values;
+        } else {
+            report.changed_meanwhile += 1;
+        }
+    }
+    tracing::info!(
+        scanned = report.scanned,
+        resealed = report.resealed_jobs,
+        unreadable = report.unreadable,
+        "stored secrets resealed"
+    );
+    Ok(Json(report))
+}
