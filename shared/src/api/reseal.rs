@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::jobs::{count, cut_to_page, query, query_map, QueryParams};
-use super::openapi::{BadQuery, Page};
+use super::openapi::BadQuery;
 use super::{cursor, AppState};
 use crate::secrets::{header_context, is_sealed, is_secret_header, signing_context, Keyring};
 use crate::store::{JobFilter, SealedValues};
@@ -100,7 +100,10 @@ fn resealed(keyring: &Keyring, job_id: Uuid, before: &SealedValues) -> (SealedVa
     tag = "operate",
     summary = "Reseal stored secrets under the current key",
     description = "Finishes a key rotation: credential headers and signing secrets sealed under an earlier key (ENCRYPTION_PREVIOUS_KEYS) are sealed again under ENCRYPTION_KEY, and credential headers stored in clear are sealed. Nothing else about a job changes. One page of jobs per call; call again with `nextCursor` until it is null, then the earlier keys can be dropped. Operator key only.",
-    params(Page),
+    params(
+        ("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 5000, description = "Jobs read in this call (default 500)."),
+        ("cursor" = Option<String>, Query, nullable = false, description = "`nextCursor` of the previous call."),
+    ),
     responses(
         (status = 200, description = "What this page took.", body = ResealReport),
         (status = 400, response = BadQuery),
