@@ -420,9 +420,28 @@ impl PartialSchema for JobPatchRequest {
             if !CLEARABLE.contains(&name.as_str()) {
                 *field = not_null(field.clone());
             }
+            // A field left out of a patch keeps its value; creation's defaults do not apply.
+            if let RefOr::T(Schema::Object(field)) = field {
+                field.description = field.description.as_deref().and_then(without_default);
+            }
         }
         RefOr::T(Schema::Object(object))
     }
+}
+
+/// A field's description without what it says of its default at creation: a
+/// "(default ...)" aside or a "Default `...`." sentence.
+fn without_default(description: &str) -> Option<String> {
+    let mut text = description.to_string();
+    if let Some(start) = text.find(" (default ") {
+        if let Some(length) = text[start..].find(')') {
+            text.replace_range(start..=start + length, "");
+        }
+    }
+    if text.starts_with("Default `") && text.matches('.').count() <= 1 {
+        return None;
+    }
+    Some(text)
 }
 
 /// `schema` without `null` among the values it takes: `[T, "null"]` becomes `T`, and
@@ -520,6 +539,17 @@ mod tests {
             || json["oneOf"]
                 .as_array()
                 .is_some_and(|items| items.iter().any(|i| i["type"] == "null"))
+    }
+
+    #[test]
+    fn a_patch_says_nothing_of_creation_defaults() {
+        assert_eq!(
+            without_default("How long one attempt may take (default 90)."),
+            Some("How long one attempt may take.".to_string())
+        );
+        assert_eq!(without_default("Default `POST`."), None);
+        let patch = serde_json::to_string(&JobPatchRequest::schema()).unwrap_or_default();
+        assert!(!patch.contains("default"), "{patch}");
     }
 
     #[test]
