@@ -421,8 +421,15 @@ impl PartialSchema for JobPatchRequest {
                 *field = not_null(field.clone());
             }
             // A field left out of a patch keeps its value; creation's defaults do not apply.
-            if let RefOr::T(Schema::Object(field)) = field {
-                field.description = field.description.as_deref().and_then(without_default);
+            match field {
+                RefOr::T(Schema::Object(field)) => {
+                    field.description = field.description.as_deref().and_then(without_default);
+                }
+                RefOr::Ref(reference) => {
+                    reference.description =
+                        without_default(&reference.description).unwrap_or_default();
+                }
+                _ => {}
             }
         }
         RefOr::T(Schema::Object(object))
@@ -467,10 +474,6 @@ fn not_null(schema: RefOr<Schema>) -> RefOr<Schema> {
                 !matches!(item, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null))
             });
             match (one_of.items.len(), one_of.items.pop()) {
-                (1, Some(RefOr::Ref(mut reference))) => {
-                    reference.description = one_of.description.unwrap_or_default();
-                    RefOr::Ref(reference)
-                }
                 (1, Some(only)) => only,
                 (_, last) => {
                     one_of.items.extend(last);

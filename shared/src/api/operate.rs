@@ -33,19 +33,15 @@ async fn enqueue(state: &AppState, ids: &[Uuid]) {
     }
 }
 
-/// 202 with an execution (and its attempts so far) and where to follow it.
-async fn accepted(
-    state: &AppState,
-    execution: crate::model::Execution,
-) -> Result<Response, ApiError> {
-    let location = format!("/api/v1/executions/{}", execution.id);
-    let view = with_attempts(state, vec![execution]).await?.pop();
-    Ok((
+/// 202 with an execution and where to follow it.
+fn accepted(view: ExecutionView) -> Response {
+    let location = format!("/api/v1/executions/{}", view.id());
+    (
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
         Json(view),
     )
-        .into_response())
+        .into_response()
 }
 
 /// `POST /api/v1/jobs/{id}/trigger`: one MANUAL fire, due now. It follows the job's overlap
@@ -91,7 +87,8 @@ pub async fn trigger(
     };
     tracing::info!(%job_id, execution_id = %execution.id, "job triggered by hand");
     enqueue(&state, &[execution.id]).await;
-    accepted(&state, execution).await
+    // A fire made just now has no attempts yet.
+    Ok(accepted(ExecutionView::new(execution, &[])))
 }
 
 async fn set_active(
@@ -341,7 +338,11 @@ pub async fn requeue(
         Requeued::Queued(execution) => {
             tracing::info!(%execution_id, force, "dead letter requeued");
             enqueue(&state, &[execution.id]).await;
-            accepted(&state, execution).await
+            // A requeued fire keeps its attempts; the answer shows them.
+            let view = with_attempts(&state, vec![execution]).await?.pop();
+            Ok(accepted(
+                view.ok_or_else(|| ApiError::execution_not_found(&id))?,
+            ))
         }
     }
 }

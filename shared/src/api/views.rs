@@ -190,6 +190,11 @@ pub struct ExecutionView {
 }
 
 impl ExecutionView {
+    /// The execution's id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
     /// An execution with its attempts (those of other executions are ignored).
     pub fn new(e: Execution, attempts: &[Attempt]) -> Self {
         let attempts = attempts
