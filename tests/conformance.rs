@@ -109,33 +109,54 @@ async fn the_queue_takes_oldest_first_keeps_one_copy_and_settles_each_way(app: T
     );
 }
 
-async fn leases_are_renewed_by_their_attempt_only_and_reaped_by_delivery_promise(app: TestApp) {
+async fn a_workers_lease_covers_its_fires_until_it_lapses_then_they_are_reaped_by_promise(
+    app: TestApp,
+) {
     let (alo, amo) = two_fires(&app).await;
     let store = app.store.as_ref();
-    let lease = Duration::from_millis(150);
-    let claimed = store.start_executions(&[alo, amo], lease).await.unwrap();
+    let lease = Duration::from_millis(300);
+    let worker = store.register_worker(lease).await.unwrap();
+    let claimed = store.start_executions(&[alo, amo], worker).await.unwrap();
     assert_eq!(claimed.deliveries.len(), 2);
     assert!(claimed.deliveries.iter().all(|d| d.attempt == 1));
-    let again = store.start_executions(&[alo, amo], lease).await.unwrap();
+    assert!(claimed.deliveries.iter().all(|d| d.worker_id == worker));
+    let again = store.start_executions(&[alo, amo], worker).await.unwrap();
     assert!(
         again.deliveries.is_empty(),
         "a RUNNING fire is not taken twice"
     );
 
-    assert!(!store.renew_lease(alo, 2, lease).await.unwrap(), "fenced");
-    assert!(store.renew_lease(alo, 1, lease).await.unwrap());
-    assert!(
-        store.reap_expired(2, 100).await.unwrap().is_empty(),
-        "leases still held"
-    );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Renewed past its first expiry: one statement keeps both fires.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(store.renew_worker(worker, lease).await.unwrap());
+        assert!(
+            store.reap_expired(2, 100).await.unwrap().is_empty(),
+            "the lease is still held"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let reaped = store.reap_expired(2, 100).await.unwrap();
     assert_eq!(by_id(&reaped, alo), Some(ExecutionStatus::Queued));
     assert_eq!(by_id(&reaped, amo), Some(ExecutionStatus::Abandoned));
+    assert!(
+        !store.renew_worker(worker, lease).await.unwrap(),
+        "a worker declared dead cannot renew"
+    );
+    assert!(
+        store
+            .start_executions(&[alo], worker)
+            .await
+            .unwrap()
+            .deliveries
+            .is_empty(),
+        "a worker declared dead claims nothing"
+    );
 
-    let claimed = store.start_executions(&[alo], lease).await.unwrap();
+    let second = store.register_worker(lease).await.unwrap();
+    let claimed = store.start_executions(&[alo], second).await.unwrap();
     assert_eq!(claimed.deliveries[0].attempt, 2);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let reaped = store.reap_expired(2, 100).await.unwrap();
     assert_eq!(
         by_id(&reaped, alo),
@@ -149,13 +170,34 @@ async fn leases_are_renewed_by_their_attempt_only_and_reaped_by_delivery_promise
     assert_eq!(attempts.len(), 3, "one attempt row per reap");
 }
 
+async fn a_retired_workers_fires_are_reaped_at_once(app: TestApp) {
+    let (alo, amo) = two_fires(&app).await;
+    let store = app.store.as_ref();
+    let worker = store
+        .register_worker(Duration::from_secs(60))
+        .await
+        .unwrap();
+    let claimed = store.start_executions(&[alo, amo], worker).await.unwrap();
+    assert_eq!(claimed.deliveries.len(), 2);
+    assert!(store.reap_expired(3, 100).await.unwrap().is_empty());
+    store.retire_worker(worker).await.unwrap();
+    let reaped = store.reap_expired(3, 100).await.unwrap();
+    assert_eq!(by_id(&reaped, alo), Some(ExecutionStatus::Queued));
+    assert_eq!(by_id(&reaped, amo), Some(ExecutionStatus::Abandoned));
+    assert!(!store
+        .renew_worker(worker, Duration::from_secs(60))
+        .await
+        .unwrap());
+}
+
 async fn a_stopping_worker_hands_back_only_the_attempt_it_holds(app: TestApp) {
     let (alo, amo) = two_fires(&app).await;
     let store = app.store.as_ref();
-    let claimed = store
-        .start_executions(&[alo, amo], Duration::from_secs(30))
+    let worker = store
+        .register_worker(Duration::from_secs(30))
         .await
         .unwrap();
+    let claimed = store.start_executions(&[alo, amo], worker).await.unwrap();
     let held: Vec<Unfinished> = claimed
         .deliveries
         .iter()
@@ -186,6 +228,7 @@ async fn a_stopping_worker_hands_back_only_the_attempt_it_holds(app: TestApp) {
 
 on_both_backends!(
     the_queue_takes_oldest_first_keeps_one_copy_and_settles_each_way,
-    leases_are_renewed_by_their_attempt_only_and_reaped_by_delivery_promise,
+    a_workers_lease_covers_its_fires_until_it_lapses_then_they_are_reaped_by_promise,
+    a_retired_workers_fires_are_reaped_at_once,
     a_stopping_worker_hands_back_only_the_attempt_it_holds,
 );

@@ -459,11 +459,11 @@ impl TestApp {
 
     /// One sweep at `now`.
     pub async fn sweep(&self, now: DateTime<Utc>) -> usize {
-        tick::sweep_once(
+        tickwork::maintenance::sweep_once(
             now,
             self.store.as_ref(),
             self.queue.as_ref(),
-            &self.tick_settings,
+            &self.tick_settings.maintenance,
         )
         .await
         .expect("sweep failed")
@@ -471,11 +471,11 @@ impl TestApp {
 
     /// Moves retries due at `now` back to the ready list.
     pub async fn promote(&self, now: DateTime<Utc>) -> usize {
-        tick::promote_due(
+        tickwork::maintenance::promote_due(
             now,
             self.store.as_ref(),
             self.queue.as_ref(),
-            &self.tick_settings,
+            &self.tick_settings.maintenance,
         )
         .await
         .expect("promotion failed")

@@ -10,6 +10,7 @@ mod cluster; // real tick and worker processes, and PostgreSQL and Redis servers
 mod conformance; // the store and queue contracts, directly, on both backends
 mod deploy; // Dockerfile, compose files, SAM template and README name the same binaries
 mod faults; // crashes, restarts, concurrent instances: nothing lost or doubled where promised
+mod handover; // a stopping tick releases what it recorded ahead; workers move due fires alone
 mod helpers; // spawn_app(): the API, store, queue, worker and a logging HTTP target
 mod lifecycle; // retries, backoff, dead letters, attempts, cancellation
 mod local; // tickwork-local: serve in one process, and the command line
@@ -17,6 +18,7 @@ mod manage; // PATCH, soft delete, reactivation, filters, schedule preview, stat
 mod openapi; // the committed API document is the generated one; served with Swagger UI
 mod operate; // run now, pause/resume, dead letters and requeue, schedule preview
 mod outbound; // the SSRF guard: blocked ranges at creation and at call time, no redirects
+mod saturation; // workers fed more than they can send deliver every fire once
 mod secrets; // signed requests, credentials sealed at rest, masks
 mod target; // the local HTTP target: logs requests, sleeps, fails or hangs on demand
 mod tick; // the tick pass and the sweeper, driven with a chosen `now`

@@ -208,13 +208,16 @@ async fn fires_ahead_of_time_wait_in_the_upcoming_set_until_their_second(mut app
     assert_eq!(app.sweep(early + Duration::milliseconds(400)).await, 0);
     assert_eq!(app.drain_queue().await.taken, 0);
     assert_eq!(
-        tickwork::tick::release_upcoming(early + Duration::milliseconds(499), app.queue.as_ref())
-            .await
-            .unwrap(),
+        tickwork::maintenance::release_upcoming(
+            early + Duration::milliseconds(499),
+            app.queue.as_ref()
+        )
+        .await
+        .unwrap(),
         0
     );
     assert_eq!(
-        tickwork::tick::release_upcoming(due, app.queue.as_ref())
+        tickwork::maintenance::release_upcoming(due, app.queue.as_ref())
             .await
             .unwrap(),
         1
@@ -246,7 +249,7 @@ async fn a_fire_recorded_ahead_is_forgotten_when_its_job_is_paused_or_reschedule
         assert_eq!(app.patch_job(id, &change).await.status(), 200);
         // It never came due, so it leaves no trace.
         assert!(app.history(id).await.is_empty(), "after {change}");
-        tickwork::tick::release_upcoming(due, app.queue.as_ref())
+        tickwork::maintenance::release_upcoming(due, app.queue.as_ref())
             .await
             .unwrap();
         app.drain_queue().await;
@@ -292,7 +295,7 @@ async fn forbid_with_look_ahead_skips_nothing_when_fires_do_not_overlap(mut app:
     for second in 0..4 {
         let at = first + Duration::seconds(second);
         app.run_tick_once(at - Duration::milliseconds(500)).await;
-        tickwork::tick::release_upcoming(at, app.queue.as_ref())
+        tickwork::maintenance::release_upcoming(at, app.queue.as_ref())
             .await
             .unwrap();
         app.drain_queue().await;
@@ -324,19 +327,19 @@ async fn retention_deletes_old_finished_executions_with_their_attempts_and_keeps
     };
     assert_eq!(attempts(&app).await, 4);
 
-    let mut settings = app.tick_settings;
+    let mut settings = app.tick_settings.maintenance;
     settings.retention = Some(std::time::Duration::from_secs(3600));
     settings.retention_batch = 3;
     let store = app.store.as_ref();
     let soon = || tokio::time::Instant::now() + std::time::Duration::from_secs(1);
-    let kept = tickwork::tick::trim_history(app.clock().await, store, &settings, soon())
+    let kept = tickwork::maintenance::trim_history(app.clock().await, store, &settings, soon())
         .await
         .unwrap();
     assert_eq!(kept, 0, "nothing younger than the retention is deleted");
     assert_eq!(attempts(&app).await, 4);
 
     let a_day_later = app.clock().await + Duration::days(1);
-    let deleted = tickwork::tick::trim_history(a_day_later, store, &settings, soon())
+    let deleted = tickwork::maintenance::trim_history(a_day_later, store, &settings, soon())
         .await
         .unwrap();
     assert_eq!(deleted, 4, "every finished execution is past the retention");

@@ -44,9 +44,10 @@ USAGE: tickwork-bench [OPTIONS]
   --duration S          seconds measured (default 60)
   --warmup S            seconds before measuring (default 5)
   --workers N           worker processes (default 2)
-  --pool N              WORKER_POOL_SIZE of each (default 200)
+  --pool N              WORKER_POOL_SIZE of each (default: not set, tickwork's default)
   --ticks N             tick processes (default 1)
-  --batch N             SCHEDULER_BATCH_SIZE (default 1000)
+  --batch N             SCHEDULER_BATCH_SIZE (default: not set, tickwork's default)
+  --db-connections N    DB_MAX_CONNECTIONS of each process (default: not set)
   --retention S         HISTORY_RETENTION for the tick, in seconds (reports the deletion rate)
   --env K=V             extra environment for the processes (repeatable)
   --database-url URL    PostgreSQL admin URL (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres)
@@ -82,9 +83,10 @@ struct Args {
     duration: u64,
     warmup: u64,
     workers: usize,
-    pool: usize,
+    pool: Option<usize>,
     ticks: usize,
-    batch: u32,
+    batch: Option<u32>,
+    db_connections: Option<u32>,
     retention: Option<u64>,
     env: Vec<(String, String)>,
     database_url: String,
@@ -104,9 +106,10 @@ fn parse_args() -> anyhow::Result<Args> {
         duration: 60,
         warmup: 5,
         workers: 2,
-        pool: 200,
+        pool: None,
         ticks: 1,
-        batch: 1000,
+        batch: None,
+        db_connections: None,
         retention: None,
         env: Vec::new(),
         database_url: std::env::var("DATABASE_URL")
@@ -160,9 +163,13 @@ fn parse_args() -> anyhow::Result<Args> {
             "--duration" => args.duration = number("--duration", value("--duration")?)?.max(1),
             "--warmup" => args.warmup = number("--warmup", value("--warmup")?)?,
             "--workers" => args.workers = number("--workers", value("--workers")?)?.max(1) as usize,
-            "--pool" => args.pool = number("--pool", value("--pool")?)?.max(1) as usize,
+            "--pool" => args.pool = Some(number("--pool", value("--pool")?)?.max(1) as usize),
             "--ticks" => args.ticks = number("--ticks", value("--ticks")?)?.max(1) as usize,
-            "--batch" => args.batch = number("--batch", value("--batch")?)?.max(1) as u32,
+            "--batch" => args.batch = Some(number("--batch", value("--batch")?)?.max(1) as u32),
+            "--db-connections" => {
+                args.db_connections =
+                    Some(number("--db-connections", value("--db-connections")?)?.max(1) as u32)
+            }
             "--retention" => args.retention = Some(number("--retention", value("--retention")?)?),
             "--env" => {
                 let pair = value("--env")?;
@@ -331,16 +338,22 @@ fn common_env(args: &Args, port: u16) -> Vec<(String, String)> {
         ),
         ("SERVER_HOST".into(), "127.0.0.1".into()),
         ("SERVER_PORT".into(), port.to_string()),
-        ("WORKER_POOL_SIZE".into(), args.pool.to_string()),
-        ("SCHEDULER_BATCH_SIZE".into(), args.batch.to_string()),
-        ("DB_MAX_CONNECTIONS".into(), "20".into()),
-        (
-            "HISTORY_RETENTION".into(),
-            args.retention
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "7d".into()),
-        ),
     ];
+    // Tuning only when asked for: without these flags every process runs on its defaults.
+    let tuning = [
+        ("WORKER_POOL_SIZE", args.pool.map(|n| n.to_string())),
+        ("SCHEDULER_BATCH_SIZE", args.batch.map(|n| n.to_string())),
+        (
+            "DB_MAX_CONNECTIONS",
+            args.db_connections.map(|n| n.to_string()),
+        ),
+        ("HISTORY_RETENTION", args.retention.map(|s| s.to_string())),
+    ];
+    env.extend(
+        tuning
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v))),
+    );
     env.extend(args.env.iter().cloned());
     env
 }
@@ -673,20 +686,40 @@ async fn measure(args: &Args, setup: &Setup, suffix: &str) -> anyhow::Result<()>
         .into_iter()
         .filter(|a| a.scheduled_ms >= t0_ms && a.scheduled_ms < t1_ms)
         .collect();
-    let mut first: HashMap<u128, i64> = HashMap::with_capacity(arrivals.len());
+    // Per execution: the lag of its first arrival, and the minute of the window it is in.
+    let mut first: HashMap<u128, (i64, i64)> = HashMap::with_capacity(arrivals.len());
     let mut fires: HashSet<(u128, i64)> = HashSet::with_capacity(arrivals.len());
     for a in &arrivals {
         let lag_us = a.arrived_us - a.scheduled_ms * 1000;
+        let minute = (a.scheduled_ms - t0_ms) / 60_000;
         first
             .entry(a.execution)
-            .and_modify(|l| *l = (*l).min(lag_us))
-            .or_insert(lag_us);
+            .and_modify(|l| l.0 = l.0.min(lag_us))
+            .or_insert((lag_us, minute));
         fires.insert((a.job, a.scheduled_ms));
     }
+    let mut by_minute: std::collections::BTreeMap<i64, Vec<f64>> = Default::default();
+    for (lag_us, minute) in first.values() {
+        by_minute
+            .entry(*minute)
+            .or_default()
+            .push(*lag_us as f64 / 1000.0);
+    }
+    let lag_by_minute: Vec<serde_json::Value> = by_minute
+        .into_iter()
+        .map(|(minute, mut lags)| {
+            lags.sort_by(|a, b| a.total_cmp(b));
+            json!({
+                "minute": minute + 1,
+                "p50": (percentile(&lags, 0.50) * 10.0).round() / 10.0,
+                "p99": (percentile(&lags, 0.99) * 10.0).round() / 10.0,
+            })
+        })
+        .collect();
     let delivered = first.len();
     let duplicates = arrivals.len() - delivered;
     let missed = expected.saturating_sub(fires.len());
-    let mut lags: Vec<f64> = first.values().map(|us| *us as f64 / 1000.0).collect();
+    let mut lags: Vec<f64> = first.values().map(|(us, _)| *us as f64 / 1000.0).collect();
     lags.sort_by(|a, b| a.total_cmp(b));
 
     let (recorded, succeeded, attempts) = rows.window(t0, t1).await?;
@@ -736,6 +769,7 @@ async fn measure(args: &Args, setup: &Setup, suffix: &str) -> anyhow::Result<()>
             "p99": (percentile(&lags, 0.99) * 10.0).round() / 10.0,
             "max": (lags.last().copied().unwrap_or(0.0) * 10.0).round() / 10.0,
         },
+        "lag_ms_by_minute": lag_by_minute,
         "history_rows_written": recorded + attempts,
         "retention_s": args.retention,
         "history_deleted_per_s": match (deleted_start, deleted_end) {
@@ -777,6 +811,13 @@ fn print_summary(s: &serde_json::Value) {
         "lag ms                 p50 {}  p90 {}  p99 {}  max {}",
         s["lag_ms"]["p50"], s["lag_ms"]["p90"], s["lag_ms"]["p99"], s["lag_ms"]["max"]
     );
+    if let Some(minutes) = s["lag_ms_by_minute"].as_array().filter(|m| m.len() > 1) {
+        let line: Vec<String> = minutes
+            .iter()
+            .map(|m| format!("{}: {}/{}", m["minute"], m["p50"], m["p99"]))
+            .collect();
+        println!("lag ms by minute p50/p99  {}", line.join("  "));
+    }
     println!("missed fires           {}", s["missed_fires"]);
     println!("duplicate deliveries   {}", s["duplicate_deliveries"]);
     println!("history rows written   {}", s["history_rows_written"]);

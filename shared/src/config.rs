@@ -153,9 +153,9 @@ pub struct Settings {
     /// `API_ADMIN_KEY`: the operator key (at least 32 characters): works in the tenant
     /// `default`, makes and revokes every tenant's keys, reads the whole queue's statistics.
     pub api_admin_key: Option<Secret>,
-    /// `RATE_LIMIT_PER_SECOND` (default 50; 0 turns limits off) and `RATE_LIMIT_BURST`
-    /// (default 100): requests each API key may make, kept in the queue so every API
-    /// instance shares the count.
+    /// `RATE_LIMIT_PER_SECOND` (default 500; 0 turns limits off) and `RATE_LIMIT_BURST`
+    /// (default 1000): requests each tenant's API key may make, kept in the queue so every
+    /// API instance shares the count. The operator key is not limited.
     pub rate_limit: Option<crate::queue::RateLimit>,
     /// `TARGET_ALLOW_CIDRS`: which addresses job targets may reach. Guarded by default
     /// (no loopback, private, link-local or reserved addresses); the listed ranges are
@@ -323,11 +323,11 @@ impl Settings {
             },
             targets: crate::outbound::TargetPolicy::guarded(env.cidrs("TARGET_ALLOW_CIDRS")?),
             keyring: env.keyring()?,
-            rate_limit: match env.number("RATE_LIMIT_PER_SECOND", 50, 0, 100_000)? {
+            rate_limit: match env.number("RATE_LIMIT_PER_SECOND", 500, 0, 100_000)? {
                 0 => None,
                 per_second => Some(crate::queue::RateLimit {
                     per_second: u32::try_from(per_second).unwrap_or(u32::MAX),
-                    burst: u32::try_from(env.number("RATE_LIMIT_BURST", 100, 1, 1_000_000)?)
+                    burst: u32::try_from(env.number("RATE_LIMIT_BURST", 1000, 1, 1_000_000)?)
                         .unwrap_or(u32::MAX),
                 }),
             },
@@ -624,13 +624,13 @@ mod tests {
     }
 
     #[test]
-    fn rate_limits_default_to_fifty_a_second_per_key_and_zero_turns_them_off() {
+    fn rate_limits_default_to_five_hundred_a_second_per_key_and_zero_turns_them_off() {
         let s = settings(&[]).unwrap();
         assert_eq!(
             s.rate_limit,
             Some(crate::queue::RateLimit {
-                per_second: 50,
-                burst: 100
+                per_second: 500,
+                burst: 1000
             })
         );
         assert_eq!(

@@ -5,7 +5,8 @@
 //! - **api**: the axum router, served by `lambda_http` (API Gateway HTTP and REST APIs,
 //!   function URLs).
 //! - **tick**: each invocation runs [`tick::run`] at every second boundary until its
-//!   deadline minus [`TICK_MARGIN`], then returns a [`TickRun`]. The event
+//!   deadline minus [`TICK_MARGIN`] and the look-ahead, releases the fires it recorded
+//!   ahead at their time, then returns a [`TickRun`]. The event
 //!   `{"action":"migrate"}` applies pending migrations instead.
 //! - **worker**: each invocation takes new work for at most `WORKER_INTAKE_BUDGET`, and
 //!   only while a request started now would end before the deadline (the longest request
@@ -95,7 +96,9 @@ pub async fn serve_tick(services: Services, settings: Settings) -> Result<(), La
                 }
                 TickEvent::Scheduled => {
                     let left = time_left(event.context.deadline(), settings);
-                    let stop = left.saturating_sub(TICK_MARGIN);
+                    // After the stop, the tick releases what it recorded ahead (at most
+                    // the look-ahead) before it returns.
+                    let stop = left.saturating_sub(TICK_MARGIN + tick_settings.lookahead);
                     let run: TickRun = tick::run(
                         services.store.as_ref(),
                         services.queue.as_ref(),

@@ -11,7 +11,9 @@
 //! - [`model`]: jobs, executions, their states, and the checked values a job is made of.
 //! - [`store`]: the storage trait and its PostgreSQL implementation.
 //! - [`queue`]: the queue trait and its Redis implementation (Lua scripts in `queue/lua`).
-//! - [`tick`]: one tick pass at a given `now`, the sweeper, and the loop around them.
+//! - [`tick`]: one tick pass at a given `now`, and the loop around it.
+//! - [`maintenance`]: the duties any process runs: releasing fires recorded ahead,
+//!   promoting due retries, sweeping lost pushes, history retention.
 //! - [`worker`]: taking, calling and recording executions; one pass and the pool loop.
 //! - [`api`]: the axum router, request parsing and the error mapping.
 //! - [`metrics`]: counters and histograms in the Prometheus text format.
@@ -27,6 +29,7 @@ pub mod api;
 pub mod config;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod maintenance;
 pub mod metrics;
 pub mod model;
 pub mod outbound;

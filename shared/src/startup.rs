@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{ConfigError, Settings};
+use crate::maintenance::MaintenanceSettings;
 use crate::queue::{redis_connection_info, QueueError, RedisQueue};
 use crate::store::{connect_options, PgStore, StoreError};
 use crate::tick::TickSettings;
@@ -102,8 +103,16 @@ impl From<&Settings> for TickSettings {
             poll_interval: settings.scheduler_poll_interval,
             lookahead: settings.scheduler_lookahead,
             release_lead: settings.scheduler_release_lead,
+            maintenance: MaintenanceSettings::from(settings),
+        }
+    }
+}
+
+impl From<&Settings> for MaintenanceSettings {
+    fn from(settings: &Settings) -> Self {
+        Self {
             retention: settings.history_retention,
-            ..TickSettings::default()
+            ..MaintenanceSettings::default()
         }
     }
 }
@@ -120,6 +129,7 @@ impl From<&Settings> for WorkerSettings {
             lease: settings.lease_duration,
             crash_limit: settings.crash_limit,
             shutdown_grace: settings.shutdown_grace,
+            maintenance: MaintenanceSettings::from(settings),
             targets: settings.targets.clone(),
             keyring: settings.keyring.clone(),
             ..WorkerSettings::default()

@@ -1,9 +1,10 @@
 //! The tick: every second, turn due jobs into queued executions.
 //!
-//! [`run_tick_once`] is one pass at a given `now`; [`promote_due`] moves due retries back
-//! to the ready list; [`sweep_once`] re-pushes executions whose push may have been lost;
-//! [`run`] wraps them in a loop on second boundaries of the storage clock. A pass commits the executions before it pushes them, so a crash
-//! between the two delays a fire (until the sweeper finds it) and never loses it.
+//! [`run_tick_once`] is one pass at a given `now`; [`run`] runs it on second boundaries of
+//! the storage clock, with the maintenance duties ([`crate::maintenance`]). A pass commits
+//! the executions before it pushes them, so a crash between the two delays a fire (until
+//! the sweeper finds it) and never loses it. A tick told to stop records nothing more and
+//! releases the fires it recorded ahead at their instants before it returns.
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,6 +13,10 @@ use chrono::{DateTime, Utc};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::maintenance::{
+    promote_due, release_upcoming, sweep_once, take_turn, trim_history, Duty, MaintenanceSettings,
+    RetentionClock,
+};
 use crate::metrics::METRICS;
 use crate::model::MisfirePolicy;
 use crate::queue::{Queue, QueueError};
@@ -34,15 +39,8 @@ pub struct TickSettings {
     /// How long before each boundary its fires are released to workers, which claim them
     /// and wait for the exact time (`SCHEDULER_RELEASE_LEAD`).
     pub release_lead: Duration,
-    /// How long an execution may stay QUEUED before the sweeper pushes it again.
-    pub sweep_after: Duration,
-    /// Most executions one sweep re-pushes.
-    pub sweep_limit: u32,
-    /// Finished executions older than this are deleted (`HISTORY_RETENTION`); `None` keeps
-    /// them forever.
-    pub retention: Option<Duration>,
-    /// Executions deleted per statement by the retention sweep.
-    pub retention_batch: u32,
+    /// The maintenance duties the tick runs after each pass.
+    pub maintenance: MaintenanceSettings,
 }
 
 impl Default for TickSettings {
@@ -53,10 +51,7 @@ impl Default for TickSettings {
             poll_interval: Duration::from_secs(1),
             lookahead: Duration::ZERO,
             release_lead: Duration::ZERO,
-            sweep_after: Duration::from_secs(5),
-            sweep_limit: 1000,
-            retention: None,
-            retention_batch: 5000,
+            maintenance: MaintenanceSettings::default(),
         }
     }
 }
@@ -105,25 +100,6 @@ pub struct TickRun {
     pub fired: u64,
     /// Executions the sweeper found missing from the queue and pushed again.
     pub swept_requeued: u64,
-}
-
-/// Moves executions recorded ahead of time whose fire time has come (by the storage
-/// clock's `now`) to the ready list. One script call per batch; safe in every tick.
-pub async fn release_upcoming(now: DateTime<Utc>, queue: &dyn Queue) -> Result<usize, TickError> {
-    let mut released = 0;
-    loop {
-        let moved = queue
-            .release_upcoming(now, 10_000)
-            .await
-            .map_err(|source| TickError::Push {
-                committed: 0,
-                source,
-            })?;
-        released += moved;
-        if moved < 10_000 {
-            return Ok(released);
-        }
-    }
 }
 
 /// Most missed fire times a misfire plan walks through to count them.
@@ -247,132 +223,6 @@ pub async fn run_tick_once(
     }
 }
 
-/// Moves retries due at `now` from the scheduled set back to the ready list: takes them
-/// out of the set (one script call per batch), marks them QUEUED in the store (CANCELLED
-/// if their job was deactivated meanwhile), and pushes the QUEUED ones. Returns how many
-/// were pushed. A crash between these steps leaves RETRYING or QUEUED rows that the
-/// sweeper finds.
-#[tracing::instrument(name = "promote", skip_all, fields(%now))]
-pub async fn promote_due(
-    now: DateTime<Utc>,
-    store: &dyn Store,
-    queue: &dyn Queue,
-    settings: &TickSettings,
-) -> Result<usize, TickError> {
-    let batch = settings.batch_size.max(1) as usize;
-    let mut pushed = 0;
-    loop {
-        let due = queue
-            .take_due(now, batch)
-            .await
-            .map_err(|source| TickError::Push {
-                committed: 0,
-                source,
-            })?;
-        if due.is_empty() {
-            return Ok(pushed);
-        }
-        let queued = store.requeue_retries(&due, now).await?;
-        pushed += queue
-            .push(&queued)
-            .await
-            .map_err(|source| TickError::Push {
-                committed: queued.len(),
-                source,
-            })?;
-        if due.len() < batch {
-            return Ok(pushed);
-        }
-    }
-}
-
-/// Pushes executions QUEUED for longer than `sweep_after` at `now` again, after moving
-/// RETRYING ones overdue by as long back to QUEUED; the queue keeps one item per id, so
-/// this is safe in every tick instance at once. Returns how many
-/// were missing from the queue and were pushed.
-#[tracing::instrument(name = "sweep", skip_all, fields(%now))]
-pub async fn sweep_once(
-    now: DateTime<Utc>,
-    store: &dyn Store,
-    queue: &dyn Queue,
-    settings: &TickSettings,
-) -> Result<usize, TickError> {
-    let cutoff = now - chrono::Duration::from_std(settings.sweep_after).unwrap_or_default();
-    // Retries whose scheduled item was lost become QUEUED and are pushed below.
-    let overdue = store.overdue_retries(cutoff, settings.sweep_limit).await?;
-    let mut stale = store.requeue_retries(&overdue, now).await?;
-    // Rows waiting far longer than any backlog explains are pushed even if the queue says
-    // they are there: its list and its set of ids may have drifted apart (eviction).
-    let very_stale = now - chrono::Duration::seconds(60);
-    let mut forced = Vec::new();
-    for (id, queued_at) in store
-        .stale_queued(cutoff, now, settings.sweep_limit)
-        .await?
-    {
-        if queued_at < very_stale {
-            forced.push(id);
-        } else {
-            stale.push(id);
-        }
-    }
-    if stale.is_empty() && forced.is_empty() {
-        return Ok(0);
-    }
-    let committed = stale.len() + forced.len();
-    let failed = |source| TickError::Push { committed, source };
-    let mut pushed = queue.push(&stale).await.map_err(failed)?;
-    pushed += queue.repush(&forced).await.map_err(failed)?;
-    if pushed > 0 {
-        tracing::warn!(pushed, "re-pushed queued executions missing from the queue");
-    }
-    Ok(pushed)
-}
-
-/// How often the retention sweep runs.
-const RETENTION_EVERY: chrono::Duration = chrono::Duration::seconds(1);
-
-/// Time left free before the next boundary when the retention sweep stops.
-const RETENTION_MARGIN: Duration = Duration::from_millis(150);
-
-fn retention_due(
-    now: DateTime<Utc>,
-    last: &mut Option<DateTime<Utc>>,
-    settings: &TickSettings,
-) -> bool {
-    if settings.retention.is_none() || last.is_some_and(|l| now - l < RETENTION_EVERY) {
-        return false;
-    }
-    *last = Some(now);
-    true
-}
-
-/// Deletes finished executions (and their attempts) older than the retention period, in
-/// batches of `retention_batch`, one batch and then more until `until` (the tick passes
-/// the time it has left before its next boundary); what is left is deleted on the next
-/// sweep. Returns the rows deleted.
-pub async fn trim_history(
-    now: DateTime<Utc>,
-    store: &dyn Store,
-    settings: &TickSettings,
-    until: tokio::time::Instant,
-) -> Result<u64, TickError> {
-    let Some(retention) = settings.retention else {
-        return Ok(0);
-    };
-    let cutoff = now - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-    let mut deleted = 0;
-    loop {
-        let n = store
-            .delete_history(cutoff, settings.retention_batch)
-            .await?;
-        deleted += n;
-        METRICS.history_deleted.add(n);
-        if n < u64::from(settings.retention_batch) || tokio::time::Instant::now() >= until {
-            return Ok(deleted);
-        }
-    }
-}
-
 /// Time from `now` to the next multiple of `interval` since the epoch.
 fn until_next_boundary(now: DateTime<Utc>, interval: Duration) -> Duration {
     let interval_us = interval.as_micros().max(1) as i64;
@@ -384,8 +234,10 @@ fn until_next_boundary(now: DateTime<Utc>, interval: Duration) -> Duration {
 /// Runs the tick until `shutdown` completes: on every boundary of the poll interval (by
 /// the storage clock), shortly before it by `release_lead`, it releases the fires of that
 /// boundary recorded ahead of time (workers claim them and send each at its exact time),
-/// runs a pass, promotes due retries and sweeps. Failures are logged and retried at the
-/// next boundary. Returns what it did.
+/// runs a pass, promotes due retries and, when it is its turn, sweeps. Failures are logged
+/// and retried at the next boundary. Once `shutdown` completes it runs no more passes, and
+/// releases the fires it recorded ahead at their boundaries (at most `lookahead` more)
+/// before it returns what it did.
 pub async fn run(
     store: &dyn Store,
     queue: &dyn Queue,
@@ -393,16 +245,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> TickRun {
     tokio::pin!(shutdown);
-    // Wake a little after the planned instant so the storage clock has surely passed it.
-    const MARGIN: Duration = Duration::from_millis(2);
     let lead = settings.release_lead.min(settings.poll_interval / 2);
     let lead_span = chrono::Duration::from_std(lead).unwrap_or_default();
+    let lookahead = chrono::Duration::from_std(settings.lookahead).unwrap_or_default();
     let mut wait = Duration::ZERO;
-    let mut last_retention: Option<DateTime<Utc>> = None;
+    let mut retention = RetentionClock::default();
     let mut summary = TickRun::default();
+    // The furthest fire time any pass may have recorded ahead.
+    let mut recorded_until: Option<DateTime<Utc>> = None;
     loop {
         tokio::select! {
-            _ = &mut shutdown => return summary,
+            _ = &mut shutdown => break,
             _ = tokio::time::sleep(wait) => {}
         }
         let now = match store.clock().await {
@@ -416,13 +269,9 @@ pub async fn run(
         let started = tokio::time::Instant::now();
         let span = tracing::info_span!("tick_loop");
         async {
-            let release = || async {
-                if let Err(error) = release_upcoming(now + lead_span, queue).await {
-                    tracing::error!(error = %error_chain(&error), "releasing upcoming fires failed; the sweeper will push them");
-                }
-            };
-            release().await;
+            release(now + lead_span, queue).await;
             summary.ticks += 1;
+            recorded_until = Some(now + lookahead);
             match run_tick_once(now, store, queue, &settings).await {
                 Ok(outcome) if outcome.jobs > 0 => {
                     summary.fired += outcome.fired as u64;
@@ -445,24 +294,29 @@ pub async fn run(
             }
             // Fires this pass recorded for the coming boundary (a job created or changed
             // within the look-ahead) are released now too.
-            release().await;
-            if let Err(error) = promote_due(now, store, queue, &settings).await {
+            release(now + lead_span, queue).await;
+            if let Err(error) = promote_due(now, store, queue, &settings.maintenance).await {
                 tracing::error!(error = %error_chain(&error), "promoting due retries failed");
             }
-            match sweep_once(now, store, queue, &settings).await {
-                Ok(requeued) => summary.swept_requeued += requeued as u64,
-                Err(error) => tracing::error!(error = %error_chain(&error), "sweep failed"),
+            if take_turn(queue, Duty::Sweep).await {
+                match sweep_once(now, store, queue, &settings.maintenance).await {
+                    Ok(requeued) => summary.swept_requeued += requeued as u64,
+                    Err(error) => tracing::error!(error = %error_chain(&error), "sweep failed"),
+                }
             }
-            if retention_due(now, &mut last_retention, &settings) {
+            if retention.due(now, &settings.maintenance) {
                 // The time left before the next boundary, less a batch's worth, and at most
                 // half an interval: an idle tick deletes more, a busy one a batch.
-                let next = started
-                    + until_next_boundary(now + lead_span, settings.poll_interval);
+                let next = started + until_next_boundary(now + lead_span, settings.poll_interval);
                 let until = (next - RETENTION_MARGIN).min(started + settings.poll_interval / 2);
-                match trim_history(now, store, &settings, until).await {
+                match trim_history(now, store, &settings.maintenance, until).await {
                     Ok(0) => {}
-                    Ok(deleted) => tracing::info!(deleted, "deleted executions past the retention period"),
-                    Err(error) => tracing::error!(error = %error_chain(&error), "retention sweep failed"),
+                    Ok(deleted) => {
+                        tracing::info!(deleted, "deleted executions past the retention period")
+                    }
+                    Err(error) => {
+                        tracing::error!(error = %error_chain(&error), "retention sweep failed")
+                    }
                 }
             }
         }
@@ -473,6 +327,57 @@ pub async fn run(
             .saturating_sub(started.elapsed())
             + MARGIN;
     }
+    if let Some(until) = recorded_until {
+        release_recorded_ahead(store, queue, &settings, until).await;
+    }
+    summary
+}
+
+/// Wake a little after a planned instant so the storage clock has surely passed it.
+const MARGIN: Duration = Duration::from_millis(2);
+
+/// Time left free before the next boundary when the retention sweep stops.
+const RETENTION_MARGIN: Duration = Duration::from_millis(150);
+
+/// Releases fires recorded ahead whose time (less the lead) has come; a failure is logged
+/// (the sweeper pushes them later).
+async fn release(at: DateTime<Utc>, queue: &dyn Queue) {
+    if let Err(error) = release_upcoming(at, queue).await {
+        tracing::error!(error = %error_chain(&error), "releasing upcoming fires failed; the sweeper will push them");
+    }
+}
+
+/// A stopping tick's last duty: the fires its passes recorded ahead (up to `until`) are
+/// released at their boundaries, as the running tick would have, so none waits for another
+/// process's sweeper. Bounded by the look-ahead (and a second more if the storage clock
+/// cannot be read).
+async fn release_recorded_ahead(
+    store: &dyn Store,
+    queue: &dyn Queue,
+    settings: &TickSettings,
+    until: DateTime<Utc>,
+) {
+    let lead = settings.release_lead.min(settings.poll_interval / 2);
+    let lead_span = chrono::Duration::from_std(lead).unwrap_or_default();
+    let give_up = tokio::time::Instant::now() + settings.lookahead + Duration::from_secs(1);
+    tracing::info!(%until, "tick stopping: releasing the fires it recorded ahead at their time");
+    while tokio::time::Instant::now() < give_up {
+        let now = match store.clock().await {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "cannot read the storage clock");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        release(now + lead_span, queue).await;
+        if now + lead_span >= until {
+            return;
+        }
+        tokio::time::sleep(until_next_boundary(now + lead_span, settings.poll_interval) + MARGIN)
+            .await;
+    }
+    tracing::warn!("tick stopped before every fire it recorded ahead was released; the sweeper pushes the rest");
 }
 
 #[cfg(test)]

@@ -184,6 +184,8 @@ pub struct Delivery {
     pub scheduled_at: DateTime<Utc>,
     /// This attempt's number, 1-based; it also fences the outcome write.
     pub attempt: i32,
+    /// The worker process that holds this fire: its lease covers every fire it holds.
+    pub worker_id: Uuid,
     /// The delivery promise.
     pub execution_type: ExecutionType,
     /// Retries the job allows after a failed attempt.

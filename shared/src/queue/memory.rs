@@ -118,6 +118,27 @@ impl Queue for MemoryQueue {
         Ok(ids.iter().filter(|id| lists.make_ready(**id)).count())
     }
 
+    async fn push_untaken(
+        &self,
+        ids: &[Uuid],
+        taken_since: DateTime<Utc>,
+    ) -> Result<usize, QueueError> {
+        let since = taken_since.timestamp_millis();
+        let mut lists = self.lists();
+        let mut added = 0;
+        for id in ids {
+            let taken_lately = lists
+                .processing
+                .times
+                .get(id)
+                .is_some_and(|at| *at >= since);
+            if !taken_lately && lists.make_ready(*id) {
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
     async fn repush(&self, ids: &[Uuid]) -> Result<usize, QueueError> {
         let mut lists = self.lists();
         for id in ids {

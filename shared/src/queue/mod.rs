@@ -80,6 +80,15 @@ pub trait Queue: Send + Sync + 'static {
     /// how many were added.
     async fn push(&self, ids: &[Uuid]) -> Result<usize, QueueError>;
 
+    /// As [`Queue::push`], but leaves out ids a worker took from the queue at or after
+    /// `taken_since`: their claim may still be under way. The sweeper pushes this way, so
+    /// what is merely waiting for its claim is not handed out again.
+    async fn push_untaken(
+        &self,
+        ids: &[Uuid],
+        taken_since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, QueueError>;
+
     /// Pushes ids to the ready list even if the queue believes they are already in it.
     async fn repush(&self, ids: &[Uuid]) -> Result<usize, QueueError>;
 

@@ -66,6 +66,7 @@ pub struct RedisQueue {
     conn: ConnectionManager,
     keys: Keys,
     push: Script,
+    push_untaken: Script,
     pop: Script,
     ack: Script,
     due: Script,
@@ -90,6 +91,7 @@ impl RedisQueue {
             conn,
             keys: Keys::new(key_prefix),
             push: Script::new(include_str!("lua/push.lua")),
+            push_untaken: Script::new(include_str!("lua/push_untaken.lua")),
             pop: Script::new(include_str!("lua/pop.lua")),
             ack: Script::new(include_str!("lua/ack.lua")),
             due: Script::new(include_str!("lua/due.lua")),
@@ -129,6 +131,27 @@ impl Queue for RedisQueue {
         let mut conn = self.conn.clone();
         let mut invocation = self.push.key(&self.keys.ready);
         invocation.key(&self.keys.ready_set);
+        for id in ids {
+            invocation.arg(id.to_string());
+        }
+        let added: usize = invocation.invoke_async(&mut conn).await?;
+        Ok(added)
+    }
+
+    async fn push_untaken(
+        &self,
+        ids: &[Uuid],
+        taken_since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, QueueError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.conn.clone();
+        let mut invocation = self.push_untaken.key(&self.keys.ready);
+        invocation
+            .key(&self.keys.ready_set)
+            .key(&self.keys.processing)
+            .arg(taken_since.timestamp_millis());
         for id in ids {
             invocation.arg(id.to_string());
         }

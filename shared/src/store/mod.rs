@@ -339,29 +339,36 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError>;
 
-    /// Moves each listed execution that is still QUEUED to RUNNING, counting an attempt and
-    /// taking a lease of `lease`, and returns what to deliver. Ids that are not QUEUED
-    /// (delivered twice, already taken) are left out. A fire of a `FORBID` job with an
-    /// earlier fire still QUEUED, RUNNING or RETRYING becomes SKIPPED instead; a fire whose
-    /// job row cannot be read becomes FAILED.
-    async fn start_executions(
-        &self,
-        ids: &[Uuid],
-        lease: std::time::Duration,
-    ) -> Result<Claimed, StoreError>;
+    /// Registers a worker process: every fire it claims is its own until `lease` from now
+    /// (the storage clock), renewed for all of them at once by [`Store::renew_worker`].
+    /// Returns its id.
+    async fn register_worker(&self, lease: std::time::Duration) -> Result<Uuid, StoreError>;
 
-    /// Extends the lease of a RUNNING fire held at `attempt`; false when it is no longer
-    /// this attempt's (the reaper took it back).
-    async fn renew_lease(
+    /// Extends a worker's lease to `lease` from now, for every fire it holds, in one
+    /// statement (on PostgreSQL over a connection of its own, so it never waits behind
+    /// claims and outcomes). False when the worker was declared dead (its lease ran out and
+    /// a reaper took back its fires): it must drop what it holds and register again.
+    async fn renew_worker(
         &self,
-        id: Uuid,
-        attempt: i32,
+        worker: Uuid,
         lease: std::time::Duration,
     ) -> Result<bool, StoreError>;
 
-    /// Takes back up to `limit` RUNNING fires whose lease ran out, counting a crash on each:
-    /// AT_MOST_ONCE ones become ABANDONED; AT_LEAST_ONCE ones become QUEUED, or FAILED once
-    /// they have crashed `crash_limit` times. Safe in every worker at once.
+    /// Ends a stopping worker's lease now: anything it still holds is taken back by the
+    /// next reaper pass.
+    async fn retire_worker(&self, worker: Uuid) -> Result<(), StoreError>;
+
+    /// Moves each listed execution that is still QUEUED to RUNNING, held by `worker`,
+    /// counting an attempt, and returns what to deliver. Ids that are not QUEUED (delivered
+    /// twice, already taken) are left out, and nothing is claimed for a worker declared
+    /// dead. A fire of a `FORBID` job with an earlier fire still QUEUED, RUNNING or
+    /// RETRYING becomes SKIPPED instead; a fire whose job row cannot be read becomes FAILED.
+    async fn start_executions(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError>;
+
+    /// Declares dead the workers whose lease ran out, then takes back up to `limit` RUNNING
+    /// fires of dead workers, counting a crash on each: AT_MOST_ONCE ones become ABANDONED;
+    /// AT_LEAST_ONCE ones become QUEUED, or FAILED once they have crashed `crash_limit`
+    /// times. Dead workers left holding nothing are forgotten. Safe in every worker at once.
     async fn reap_expired(&self, crash_limit: u32, limit: u32) -> Result<Vec<Reaped>, StoreError>;
 
     /// Hands back fires a stopping worker cannot finish: AT_LEAST_ONCE to QUEUED,

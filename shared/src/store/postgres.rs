@@ -55,10 +55,14 @@ pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, 
     Ok(options)
 }
 
-/// Jobs and executions in PostgreSQL, through one connection pool per process.
+/// Jobs and executions in PostgreSQL, through one connection pool per process, and one
+/// connection of its own for a worker's lease renewals.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// One connection, opened on first use (only workers renew leases), so a renewal never
+    /// waits for a connection behind claims and outcomes.
+    leases: PgPool,
 }
 
 impl PgStore {
@@ -68,12 +72,16 @@ impl PgStore {
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(options);
-        Self { pool }
+        Self::from_pool(pool)
     }
 
     /// A store over an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        let leases = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(pool.connect_options().as_ref().clone());
+        Self { pool, leases }
     }
 
     /// The pool, for callers that manage databases (tests, benchmarks).
@@ -487,17 +495,23 @@ impl Store for PgStore {
         Ok(ids)
     }
 
-    async fn start_executions(&self, ids: &[Uuid], lease: Duration) -> Result<Claimed, StoreError> {
+    async fn start_executions(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError> {
         if ids.is_empty() {
             return Ok(Claimed::default());
         }
         // SKIP LOCKED: when two workers hold the same id, one takes it and the other moves
         // on. A FORBID job's fire with an earlier fire unfinished is SKIPPED here, at the
         // moment it would be sent: an earlier fire claimed concurrently is at least QUEUED in
-        // this statement's snapshot, so two fires of one job never both start.
+        // this statement's snapshot, so two fires of one job never both start. The worker's
+        // row is share-locked and must not be dead: a reaper declaring it dead waits for
+        // this claim (or this claim finds it dead and takes nothing), so no fire is ever
+        // claimed for a worker whose fires were already taken back.
         let rows: Vec<DeliveryRow> = sqlx::query_as(
-            "WITH claimable AS ( \
+            "WITH holder AS ( \
+                 SELECT id FROM workers WHERE id = $2 AND NOT dead FOR KEY SHARE \
+             ), claimable AS ( \
                  SELECT id FROM executions WHERE id = ANY($1) AND status = 'QUEUED' \
+                     AND EXISTS (SELECT 1 FROM holder) \
                  ORDER BY id FOR NO KEY UPDATE SKIP LOCKED \
              ), decided AS ( \
                  SELECT c.id, j.concurrency_policy = 'FORBID' AND EXISTS ( \
@@ -515,11 +529,10 @@ impl Store for PgStore {
                  error = CASE WHEN d.overlap \
                      THEN 'skipped: an earlier fire of this job was unfinished (concurrencyPolicy FORBID)' END, \
                  execution_type = j.execution_type, \
-                 lease_expires_at = CASE WHEN d.overlap THEN NULL \
-                     ELSE clock_timestamp() + $2 * interval '1 millisecond' END \
+                 worker_id = CASE WHEN d.overlap THEN e.worker_id ELSE $2 END \
              FROM decided d, jobs j \
              WHERE e.id = d.id AND j.id = e.job_id \
-             RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, e.attempt_base, \
+             RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, e.worker_id, e.crashes, e.handbacks, e.attempt_base, \
                  j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
                  j.http_body, j.timeout_seconds, j.signing_secret, \
                  CASE WHEN j.previous_secret_expires_at > clock_timestamp() \
@@ -528,7 +541,7 @@ impl Store for PgStore {
                      AS wait_ms",
         )
         .bind(ids)
-        .bind(millis(lease))
+        .bind(worker)
         .fetch_all(&self.pool)
         .await?;
         let mut claimed = Claimed::default();
@@ -545,7 +558,7 @@ impl Store for PgStore {
                     tracing::error!(execution_id = %id, error = %crate::telemetry::error_chain(&error), "cannot deliver: stored job is malformed");
                     sqlx::query(
                         "UPDATE executions SET status = 'FAILED', finished_at = clock_timestamp(), \
-                         lease_expires_at = NULL, error = $2 WHERE id = $1 AND status = 'RUNNING'",
+                         error = $2 WHERE id = $1 AND status = 'RUNNING'",
                     )
                     .bind(id)
                     .bind(error.to_string())
@@ -558,34 +571,61 @@ impl Store for PgStore {
         Ok(claimed)
     }
 
-    async fn renew_lease(
-        &self,
-        id: Uuid,
-        attempt: i32,
-        lease: Duration,
-    ) -> Result<bool, StoreError> {
-        let renewed = sqlx::query(
-            "UPDATE executions SET lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond' \
-             WHERE id = $1 AND status = 'RUNNING' AND attempt = $2",
+    async fn register_worker(&self, lease: Duration) -> Result<Uuid, StoreError> {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO workers (id, lease_expires_at) \
+             VALUES ($1, clock_timestamp() + $2 * interval '1 millisecond')",
         )
         .bind(id)
-        .bind(attempt)
         .bind(millis(lease))
-        .execute(&self.pool)
+        .execute(&self.leases)
+        .await?;
+        Ok(id)
+    }
+
+    async fn renew_worker(&self, worker: Uuid, lease: Duration) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE workers SET lease_expires_at = clock_timestamp() + $2 * interval '1 millisecond' \
+             WHERE id = $1 AND NOT dead",
+        )
+        .bind(worker)
+        .bind(millis(lease))
+        .execute(&self.leases)
         .await?
         .rows_affected();
         Ok(renewed > 0)
     }
 
+    async fn retire_worker(&self, worker: Uuid) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE workers SET dead = true, lease_expires_at = clock_timestamp() WHERE id = $1",
+        )
+        .bind(worker)
+        .execute(&self.leases)
+        .await?;
+        Ok(())
+    }
+
     async fn reap_expired(&self, crash_limit: u32, limit: u32) -> Result<Vec<Reaped>, StoreError> {
+        // First its own statement, so the next one sees every claim committed before it:
+        // a worker is declared dead only while no claim of its holds its row (SKIP LOCKED),
+        // and a claim that comes after finds it dead.
+        sqlx::query(
+            "UPDATE workers SET dead = true WHERE id IN ( \
+                 SELECT id FROM workers WHERE NOT dead AND lease_expires_at < clock_timestamp() \
+                 FOR UPDATE SKIP LOCKED)",
+        )
+        .execute(&self.pool)
+        .await?;
         let rows: Vec<(Uuid, String)> = sqlx::query_as(
             "WITH expired AS ( \
                  SELECT id FROM executions \
-                 WHERE status = 'RUNNING' AND lease_expires_at < clock_timestamp() \
-                 ORDER BY lease_expires_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED \
+                 WHERE status = 'RUNNING' AND worker_id IN (SELECT id FROM workers WHERE dead) \
+                 ORDER BY id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED \
              ), reaped AS ( \
                  UPDATE executions e SET \
-                     crashes = e.crashes + 1, lease_expires_at = NULL, \
+                     crashes = e.crashes + 1, \
                      status = CASE \
                          WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' THEN 'ABANDONED' \
                          WHEN e.crashes + 1 >= $1 THEN 'FAILED' \
@@ -617,6 +657,14 @@ impl Store for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
+        if rows.len() < limit as usize {
+            sqlx::query(
+                "DELETE FROM workers w WHERE dead AND NOT EXISTS ( \
+                     SELECT 1 FROM executions e WHERE e.worker_id = w.id AND e.status = 'RUNNING')",
+            )
+            .execute(&self.pool)
+            .await?;
+        }
         taken_back(rows)
     }
 
@@ -630,7 +678,7 @@ impl Store for PgStore {
             "WITH u AS (SELECT * FROM UNNEST($1::uuid[], $2::int[]) AS u(id, attempt)), \
              back AS ( \
                  UPDATE executions e SET \
-                     handbacks = e.handbacks + 1, lease_expires_at = NULL, \
+                     handbacks = e.handbacks + 1, \
                      status = CASE WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' \
                          THEN 'ABANDONED' ELSE 'QUEUED' END, \
                      queued_at = clock_timestamp(), \
@@ -821,7 +869,7 @@ impl Store for PgStore {
                  AS o(id, attempt, status, duration_ms, http_status, error, response_body, retry_ms) \
              ), done AS ( \
                  UPDATE executions e SET status = o.status, duration_ms = o.duration_ms, \
-                     http_status = o.http_status, error = o.error, lease_expires_at = NULL, \
+                     http_status = o.http_status, error = o.error, \
                      finished_at = CASE WHEN o.status = 'RETRYING' THEN NULL ELSE clock_timestamp() END, \
                      next_attempt_at = CASE WHEN o.status = 'RETRYING' \
                          THEN clock_timestamp() + o.retry_ms * interval '1 millisecond' END \

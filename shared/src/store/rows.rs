@@ -195,6 +195,7 @@ pub(super) struct DeliveryRow {
     pub(super) job_id: Uuid,
     pub(super) scheduled_at: DateTime<Utc>,
     pub(super) attempt: i32,
+    pub(super) worker_id: Uuid,
     pub(super) execution_type: String,
     pub(super) max_retries: i32,
     pub(super) crashes: i32,
@@ -221,6 +222,7 @@ impl TryFrom<DeliveryRow> for Delivery {
             job_id: row.job_id,
             scheduled_at: row.scheduled_at,
             attempt: row.attempt,
+            worker_id: row.worker_id,
             execution_type: ExecutionType::parse(&row.execution_type).map_err(bad)?,
             max_retries: row.max_retries,
             crashes: row.crashes,
@@ -449,7 +451,7 @@ mod tests {
 pub(super) const REQUEUE_DEAD_LETTER: &str = "UPDATE executions SET status = 'QUEUED', \
      queued_at = $2, started_at = NULL, finished_at = NULL, duration_ms = NULL, \
      http_status = NULL, error = NULL, \
-     next_attempt_at = NULL, lease_expires_at = NULL, crashes = 0, handbacks = 0, \
+     next_attempt_at = NULL, crashes = 0, handbacks = 0, \
      attempt_base = attempt \
      WHERE id = $1 AND status IN ('FAILED', 'ABANDONED')";
 

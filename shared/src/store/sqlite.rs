@@ -264,7 +264,7 @@ async fn take_back(
     let finished = (status != ExecutionStatus::Queued).then_some(now);
     let counter = if crashed { "crashes" } else { "handbacks" };
     let changed = sqlx::query(&format!(
-        "UPDATE executions SET {counter} = {counter} + 1, lease_expires_at = NULL, \
+        "UPDATE executions SET {counter} = {counter} + 1, \
          status = $3, queued_at = $4, finished_at = $5, http_status = NULL, error = $6 \
          WHERE id = $1 AND status = 'RUNNING' AND attempt = $2"
     ))
@@ -675,13 +675,23 @@ impl Store for SqliteStore {
         Ok(ids)
     }
 
-    async fn start_executions(&self, ids: &[Uuid], lease: Duration) -> Result<Claimed, StoreError> {
+    async fn start_executions(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError> {
         let mut claimed = Claimed::default();
         if ids.is_empty() {
             return Ok(claimed);
         }
         let mut tx = self.write().await?;
         let now = Utc::now();
+        // The write transaction holds the database: a reaper cannot declare the worker dead
+        // between this check and the claim.
+        let alive: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM workers WHERE id = $1 AND NOT dead")
+                .bind(worker)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if alive.is_none() {
+            return Ok(claimed);
+        }
         for chunk in ids.chunks(IN_LIST_CHUNK) {
             // A FORBID job's fire with an earlier fire unfinished is SKIPPED. The write
             // transaction holds the database, so this decision and the claim below see the
@@ -703,7 +713,6 @@ impl Store for SqliteStore {
             if !skipped.is_empty() {
                 let mut skip = QueryBuilder::new(
                     "UPDATE executions SET status = 'SKIPPED', started_at = NULL, \
-                     lease_expires_at = NULL, \
                      error = 'skipped: an earlier fire of this job was unfinished (concurrencyPolicy FORBID)', \
                      execution_type = (SELECT execution_type FROM jobs WHERE id = executions.job_id), \
                      finished_at = ",
@@ -724,13 +733,13 @@ impl Store for SqliteStore {
             );
             start
                 .push_bind(now)
-                .push(", scheduled_at), lease_expires_at = ")
-                .push_bind(after(now, lease))
+                .push(", scheduled_at), worker_id = ")
+                .push_bind(worker)
                 .push(" WHERE id IN ");
             push_ids(&mut start, &run);
             start.build().execute(&mut *tx).await?;
             let mut read = QueryBuilder::new(
-                "SELECT e.id, e.job_id, e.scheduled_at, e.attempt, e.crashes, e.handbacks, \
+                "SELECT e.id, e.job_id, e.scheduled_at, e.attempt, e.worker_id, e.crashes, e.handbacks, \
                  e.attempt_base, j.execution_type, j.max_retries, j.http_method, j.http_url, \
                  j.http_headers, j.http_body, j.timeout_seconds, j.signing_secret, \
                  CASE WHEN j.previous_secret_expires_at > ",
@@ -755,7 +764,7 @@ impl Store for SqliteStore {
                         tracing::error!(execution_id = %id, error = %crate::telemetry::error_chain(&error), "cannot deliver: stored job is malformed");
                         sqlx::query(
                             "UPDATE executions SET status = 'FAILED', finished_at = $2, \
-                             lease_expires_at = NULL, error = $3 WHERE id = $1",
+                             error = $3 WHERE id = $1",
                         )
                         .bind(id)
                         .bind(now)
@@ -771,36 +780,52 @@ impl Store for SqliteStore {
         Ok(claimed)
     }
 
-    async fn renew_lease(
-        &self,
-        id: Uuid,
-        attempt: i32,
-        lease: Duration,
-    ) -> Result<bool, StoreError> {
-        let renewed = sqlx::query(
-            "UPDATE executions SET lease_expires_at = $3 \
-             WHERE id = $1 AND status = 'RUNNING' AND attempt = $2",
-        )
-        .bind(id)
-        .bind(attempt)
-        .bind(after(Utc::now(), lease))
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
+    async fn register_worker(&self, lease: Duration) -> Result<Uuid, StoreError> {
+        let id = Uuid::now_v7();
+        let now = Utc::now();
+        sqlx::query("INSERT INTO workers (id, started_at, lease_expires_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(now)
+            .bind(after(now, lease))
+            .execute(&self.writer)
+            .await?;
+        Ok(id)
+    }
+
+    async fn renew_worker(&self, worker: Uuid, lease: Duration) -> Result<bool, StoreError> {
+        let renewed =
+            sqlx::query("UPDATE workers SET lease_expires_at = $2 WHERE id = $1 AND NOT dead")
+                .bind(worker)
+                .bind(after(Utc::now(), lease))
+                .execute(&self.writer)
+                .await?
+                .rows_affected();
         Ok(renewed > 0)
+    }
+
+    async fn retire_worker(&self, worker: Uuid) -> Result<(), StoreError> {
+        sqlx::query("UPDATE workers SET dead = 1, lease_expires_at = $2 WHERE id = $1")
+            .bind(worker)
+            .bind(Utc::now())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     async fn reap_expired(&self, crash_limit: u32, limit: u32) -> Result<Vec<Reaped>, StoreError> {
         let mut tx = self.write().await?;
         let now = Utc::now();
+        sqlx::query("UPDATE workers SET dead = 1 WHERE NOT dead AND lease_expires_at < $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         let expired: Vec<HeldRow> = sqlx::query_as(
             "SELECT e.id, e.attempt, e.started_at, e.crashes, \
                  COALESCE(e.execution_type, j.execution_type) AS execution_type \
              FROM executions e JOIN jobs j ON j.id = e.job_id \
-             WHERE e.status = 'RUNNING' AND e.lease_expires_at < $1 \
-             ORDER BY e.lease_expires_at LIMIT $2",
+             WHERE e.status = 'RUNNING' AND e.worker_id IN (SELECT id FROM workers WHERE dead) \
+             ORDER BY e.id LIMIT $1",
         )
-        .bind(now)
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
@@ -830,6 +855,14 @@ impl Store for SqliteStore {
                 )
             };
             reaped.extend(take_back(&mut tx, held, status, &error, true, now).await?);
+        }
+        if expired.len() < limit as usize {
+            sqlx::query(
+                "DELETE FROM workers WHERE dead AND NOT EXISTS (SELECT 1 FROM executions e \
+                 WHERE e.worker_id = workers.id AND e.status = 'RUNNING')",
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(reaped)
@@ -1031,7 +1064,7 @@ impl Store for SqliteStore {
             });
             done.push(
                 ") UPDATE executions SET status = o.status, duration_ms = o.duration_ms, \
-                 http_status = o.http_status, error = o.error, lease_expires_at = NULL, \
+                 http_status = o.http_status, error = o.error, \
                  finished_at = o.finished_at, next_attempt_at = o.next_attempt_at \
                  FROM o WHERE executions.id = o.id AND executions.status = 'RUNNING' \
                  AND executions.attempt = o.attempt \

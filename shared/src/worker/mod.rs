@@ -4,10 +4,12 @@
 //! call the target while renewing the lease, record the outcome, and only after that
 //! commit settle the item in the queue. [`Worker::run_once`] is one pass over what the
 //! queue holds now; [`Worker::reap_once`] takes back fires whose worker died;
-//! [`Worker::run`] keeps up to `pool_size` executions going, reaps, and on shutdown lets
+//! [`Worker::run`] keeps up to `pool_size` executions going, reaps and runs the
+//! maintenance duties ([`crate::maintenance`]) beside them, and on shutdown lets
 //! running requests finish within the grace period and hands back the rest.
 
 mod delivery;
+mod lease;
 mod recorder;
 mod retry;
 
@@ -25,6 +27,7 @@ pub use delivery::{
     call, http_client, parse_retry_after, tickwork_headers, CallResult, RESPONSE_KEPT,
     RESPONSE_READ_LIMIT,
 };
+pub use lease::Lease;
 pub use recorder::{Recorder, RecorderSettings, Written};
 pub use retry::{backoff, decide, is_retryable, RetryPolicy, Verdict};
 
@@ -47,8 +50,8 @@ pub struct WorkerSettings {
     pub record_patience: Duration,
     /// Backoff between attempts of AT_LEAST_ONCE fires.
     pub retry: RetryPolicy,
-    /// How long a claimed fire is ours without renewal (`LEASE_DURATION`); renewed every
-    /// third of it while the request runs.
+    /// How long this worker's fires are its own without renewal (`LEASE_DURATION`); one
+    /// statement renews the lease on all of them every third of it.
     pub lease: Duration,
     /// Lost leases after which an AT_LEAST_ONCE fire is FAILED (`CRASH_LIMIT`).
     pub crash_limit: u32,
@@ -56,6 +59,8 @@ pub struct WorkerSettings {
     pub shutdown_grace: Duration,
     /// Time between reaper passes.
     pub reap_interval: Duration,
+    /// The maintenance duties run beside the pool, once a second.
+    pub maintenance: crate::maintenance::MaintenanceSettings,
     /// Most items taken and claimed in one statement.
     pub claim_batch: usize,
     /// Claims that may be in flight at once, so one slow claim does not hold up the next.
@@ -83,6 +88,7 @@ impl Default for WorkerSettings {
             crash_limit: 3,
             shutdown_grace: Duration::from_secs(95),
             reap_interval: Duration::from_secs(2),
+            maintenance: crate::maintenance::MaintenanceSettings::default(),
             claim_batch: 500,
             claims_in_flight: 2,
             record_batch: 500,
@@ -102,6 +108,10 @@ pub enum WorkerError {
     /// The store refused the claim; the items stay QUEUED and the sweeper re-pushes them.
     #[error("could not claim executions")]
     Store(#[from] StoreError),
+    /// The worker holds no lease (not yet registered, or the store is unreachable); it
+    /// claims nothing until it does.
+    #[error("this worker holds no lease yet (is the database reachable?)")]
+    NoLease,
     /// The HTTP client could not be built (no TLS roots?).
     #[error("could not build the HTTP client")]
     Http(#[from] reqwest::Error),
@@ -206,13 +216,16 @@ pub struct Worker {
     http: reqwest::Client,
     settings: WorkerSettings,
     recorder: Recorder,
+    /// The lease on every fire this worker holds.
+    lease: Arc<Lease>,
     /// Fires this worker holds, for handing back at shutdown.
     in_flight: Mutex<HashMap<Uuid, Unfinished>>,
 }
 
 impl Worker {
     /// Builds a worker; the HTTP client is made once here and shared by every call, and
-    /// the outcome recorder task is started. Must be called inside a Tokio runtime.
+    /// the outcome recorder and lease tasks are started (the lease task registers the
+    /// worker). Must be called inside a Tokio runtime.
     pub fn new(
         store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
@@ -227,12 +240,15 @@ impl Worker {
                 patience: settings.record_patience,
             },
         );
+        let lease = Lease::new(settings.lease);
+        lease.start(store.clone());
         Ok(Self {
             store,
             queue,
             http: http_client(&settings.targets)?,
             settings,
             recorder,
+            lease,
             in_flight: Mutex::new(HashMap::new()),
         })
     }
@@ -240,14 +256,16 @@ impl Worker {
     /// Takes up to `max` items and claims their executions. Items whose execution is not
     /// QUEUED are settled as dropped at once.
     pub async fn take(&self, max: usize) -> Result<Taken, WorkerError> {
+        let worker = self
+            .lease
+            .holder(self.settings.lease)
+            .await
+            .ok_or(WorkerError::NoLease)?;
         let ids = self.queue.pop(max).await?;
         if ids.is_empty() {
             return Ok(Taken::default());
         }
-        let claimed = self
-            .store
-            .start_executions(&ids, self.settings.lease)
-            .await?;
+        let claimed = self.store.start_executions(&ids, worker).await?;
         METRICS
             .fires_skipped_overlap
             .add(claimed.skipped.len() as u64);
@@ -321,25 +339,6 @@ impl Worker {
         }
     }
 
-    /// Renews the lease every third of its length; returns only when the lease is lost.
-    async fn keep_lease(&self, delivery: &Delivery) {
-        let every = self.settings.lease / 3;
-        loop {
-            tokio::time::sleep(every).await;
-            match self
-                .store
-                .renew_lease(delivery.execution_id, delivery.attempt, self.settings.lease)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(error) => {
-                    tracing::warn!(error = %error_chain(&error), "could not renew lease; will try again");
-                }
-            }
-        }
-    }
-
     async fn execute_inner(
         &self,
         delivery: Delivery,
@@ -349,13 +348,18 @@ impl Worker {
             // Claimed just ahead of its time: send it at the second it is scheduled for.
             tokio::time::sleep(delivery.wait).await;
         }
+        if !self.lease.holds(delivery.worker_id) {
+            tracing::warn!("lease lost before sending: the fire is taken back, not sent from here");
+            self.settle(delivery.execution_id, Settled::Dropped).await;
+            return ExecutionOutcome::Refused;
+        }
         if let Ok(lag) = (chrono::Utc::now() - delivery.scheduled_at).to_std() {
             METRICS.fire_lag.observe_duration(lag);
         }
         let result = tokio::select! {
             biased;
             result = call(&self.http, &self.settings, &delivery) => result,
-            () = self.keep_lease(&delivery) => {
+            () = self.lease.lost(delivery.worker_id) => {
                 tracing::warn!("lease lost mid-request: another attempt owns this fire; abandoning this one");
                 self.settle(delivery.execution_id, Settled::Dropped).await;
                 return ExecutionOutcome::Refused;
@@ -384,16 +388,9 @@ impl Worker {
             error: result.error.clone(),
             response_body: result.body.clone(),
         };
-        // Keep the lease while the outcome waits in the recorder's batch (or for the store to
-        // come back), so the reaper does not take back a fire whose answer is known.
-        let recording = self.recorder.record(outcome);
-        tokio::pin!(recording);
-        let written = tokio::select! {
-            biased;
-            written = &mut recording => written,
-            () = self.keep_lease(&delivery) => recording.await,
-        };
-        let recorded = match written {
+        // The worker's lease still covers the fire while its outcome waits in the recorder's
+        // batch (or for the store to come back), so the reaper leaves it alone.
+        let recorded = match self.recorder.record(outcome).await {
             Written::Recorded(recorded) => recorded,
             Written::Refused => {
                 tracing::warn!("outcome refused: another attempt owns this fire");
@@ -510,6 +507,32 @@ impl Worker {
         Ok(pass)
     }
 
+    /// Reaps every `reap_interval` and runs the maintenance duties every second, until
+    /// aborted.
+    async fn upkeep(self: Arc<Self>) {
+        let mut reap = tokio::time::interval(self.settings.reap_interval);
+        reap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut duties = tokio::time::interval(Duration::from_secs(1));
+        duties.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = reap.tick() => {
+                    if let Err(error) = self.reap_once().await {
+                        tracing::error!(error = %error_chain(&error), "reaper pass failed");
+                    }
+                }
+                _ = duties.tick() => {
+                    crate::maintenance::run_duties(
+                        self.store.as_ref(),
+                        self.queue.as_ref(),
+                        &self.settings.maintenance,
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
     /// Hands back every fire this worker still holds: AT_LEAST_ONCE to QUEUED (pushed for
     /// another worker), AT_MOST_ONCE to ABANDONED.
     pub async fn hand_back_unfinished(&self) -> Result<ReapPass, WorkerError> {
@@ -577,8 +600,8 @@ impl Worker {
         // Claims in flight, each holding the slots for what it may take.
         let mut claiming: JoinSet<(Result<Taken, WorkerError>, Vec<OwnedSemaphorePermit>)> =
             JoinSet::new();
-        let mut reap = tokio::time::interval(self.settings.reap_interval);
-        reap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Reaping and the maintenance duties run beside the pool, never holding up a claim.
+        let upkeep = tokio::spawn(Arc::clone(&self).upkeep());
         // After an empty take (or an error), no new claim starts before this.
         let mut resume_at: Option<tokio::time::Instant> = None;
         loop {
@@ -591,11 +614,6 @@ impl Worker {
                 tokio::time::sleep_until(resume_at.unwrap_or_else(tokio::time::Instant::now));
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = reap.tick() => {
-                    if let Err(error) = self.reap_once().await {
-                        tracing::error!(error = %error_chain(&error), "reaper pass failed");
-                    }
-                }
                 Some(done) = claiming.join_next(), if !claiming.is_empty() => {
                     if let Some(pause_for) = self.start_claimed(done, &mut running) {
                         resume_at = Some(tokio::time::Instant::now() + pause_for);
@@ -621,6 +639,7 @@ impl Worker {
                 }
             }
         }
+        upkeep.abort();
         let finish_by =
             finish_by.unwrap_or_else(|| tokio::time::Instant::now() + self.settings.shutdown_grace);
         let grace = finish_by.saturating_duration_since(tokio::time::Instant::now());
@@ -665,10 +684,11 @@ impl Worker {
                 }
                 Err(error) => tracing::error!(
                     error = %error_chain(&error),
-                    "could not hand back unfinished fires; the reaper will take them when their leases expire"
+                    "could not hand back unfinished fires; a reaper takes them back once this worker is retired"
                 ),
             }
         }
+        self.lease.retire(self.store.as_ref()).await;
         tracing::info!(?summary, "worker stopped");
         summary
     }

@@ -98,6 +98,7 @@ mod tests {
 
     fn delivery(attempt: i32, max_retries: i32, kind: ExecutionType) -> Delivery {
         Delivery {
+            worker_id: uuid::Uuid::nil(),
             execution_id: uuid::Uuid::nil(),
             job_id: uuid::Uuid::nil(),
             scheduled_at: chrono::DateTime::UNIX_EPOCH,

@@ -1,0 +1,124 @@
+//! Maintenance duties: the passes that keep fires moving besides the tick's own work.
+//! Each is a pass of its own, safe in every process at once, and runs in the tick and in
+//! every worker, so due fires move even while no tick runs:
+//!
+//! - [`release_upcoming`]: fires recorded ahead of time go to the ready list at their time;
+//! - [`promote_due`]: retries whose time has come go back to the ready list;
+//! - [`sweep_once`]: QUEUED fires whose push was lost are pushed again (one process a
+//!   second does it, by turn: see [`take_turn`]);
+//! - [`trim_history`]: finished history past `HISTORY_RETENTION` is deleted (the tick).
+//!
+//! [`run_duties`] is one round of the first three, as a worker runs it every second.
+
+mod promote;
+mod release;
+mod retention;
+mod sweep;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use promote::promote_due;
+pub use release::release_upcoming;
+pub use retention::{trim_history, RetentionClock};
+pub use sweep::sweep_once;
+
+use crate::queue::{Queue, QueueError, RateLimit};
+use crate::store::{Store, StoreError};
+use crate::telemetry::error_chain;
+
+/// Tuning of the maintenance duties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaintenanceSettings {
+    /// Most retries promoted per round trip.
+    pub promote_batch: u32,
+    /// How long an execution may stay QUEUED before the sweeper pushes it again.
+    pub sweep_after: Duration,
+    /// Most executions one sweep re-pushes.
+    pub sweep_limit: u32,
+    /// Finished executions older than this are deleted (`HISTORY_RETENTION`); `None` keeps
+    /// them forever.
+    pub retention: Option<Duration>,
+    /// Executions deleted per statement by the retention sweep.
+    pub retention_batch: u32,
+}
+
+impl Default for MaintenanceSettings {
+    fn default() -> Self {
+        Self {
+            promote_batch: 1000,
+            sweep_after: Duration::from_secs(5),
+            sweep_limit: 1000,
+            retention: None,
+            retention_batch: 5000,
+        }
+    }
+}
+
+/// A duty that could not finish; the next round tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum MaintenanceError {
+    /// The store failed.
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+    /// The queue failed.
+    #[error("the queue failed")]
+    Queue(#[from] QueueError),
+}
+
+/// A duty that one process in the deployment runs per second, by turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duty {
+    /// [`sweep_once`].
+    Sweep,
+}
+
+impl Duty {
+    fn bucket(self) -> &'static str {
+        match self {
+            Duty::Sweep => "duty:sweep",
+        }
+    }
+}
+
+/// Whether this process takes its turn at `duty` now: one turn a second is shared by every
+/// tick and worker on the queue, so several processes do not repeat each other's work. A
+/// queue that cannot be asked gives the turn (the duties are safe to repeat).
+pub async fn take_turn(queue: &dyn Queue, duty: Duty) -> bool {
+    let once_a_second = RateLimit {
+        per_second: 1,
+        burst: 1,
+    };
+    match queue.take_token(duty.bucket(), once_a_second).await {
+        Ok(wait) => wait.is_none(),
+        Err(error) => {
+            tracing::warn!(error = %error_chain(&error), "could not ask for a maintenance turn; taking it");
+            true
+        }
+    }
+}
+
+/// One round of the duties that keep due fires moving, at the storage clock's `now`:
+/// releases fires recorded ahead whose time has come, promotes due retries, and sweeps when
+/// it is this process's turn. Failures are logged; the next round tries again.
+pub async fn run_duties(store: &dyn Store, queue: &dyn Queue, settings: &MaintenanceSettings) {
+    let now: DateTime<Utc> = match store.clock().await {
+        Ok(now) => now,
+        Err(error) => {
+            tracing::warn!(error = %error_chain(&error), "maintenance: cannot read the storage clock");
+            return;
+        }
+    };
+    if let Err(error) = release_upcoming(now, queue).await {
+        tracing::warn!(error = %error_chain(&error), "releasing upcoming fires failed");
+    }
+    if let Err(error) = promote_due(now, store, queue, settings).await {
+        tracing::warn!(error = %error_chain(&error), "promoting due retries failed");
+    }
+    if take_turn(queue, Duty::Sweep).await {
+        if let Err(error) = sweep_once(now, store, queue, settings).await {
+            tracing::warn!(error = %error_chain(&error), "sweep failed");
+        }
+    }
+}
