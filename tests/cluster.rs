@@ -440,6 +440,32 @@ impl Reconciliation {
             .count()
     }
 
+    /// Asserts that every SUCCEEDED fire reached the target exactly once, that every other
+    /// fire is in one of the `unsent` statuses and never reached it, and that no request
+    /// names a fire the history lacks.
+    pub fn assert_each_success_sent_once(&self, unsent: &[&str]) {
+        for (id, kind, status) in &self.rows {
+            let sent = self.requests(id);
+            if status == "SUCCEEDED" {
+                assert_eq!(sent, 1, "{kind} fire {id} SUCCEEDED with {sent} requests");
+            } else {
+                assert!(
+                    unsent.contains(&status.as_str()),
+                    "{kind} fire {id} ended {status}, which this test does not expect"
+                );
+                assert_eq!(
+                    sent, 0,
+                    "{kind} fire {id} is {status} but was sent {sent} times"
+                );
+            }
+        }
+        assert_eq!(
+            self.unknown_requests(),
+            0,
+            "requests for fires the history lacks"
+        );
+    }
+
     /// Requests that name no execution in the store (must be none).
     pub fn unknown_requests(&self) -> usize {
         let known: std::collections::HashSet<&str> =

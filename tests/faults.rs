@@ -590,3 +590,75 @@ async fn each_misfire_policy_five_minutes_after_the_last_tick() {
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fires_recorded_ahead_never_reach_the_target_before_their_scheduled_instant() {
+    let app = spawn_app().await;
+    jobs(&app, 5, json!({"cronExpression": "* * * * * *"})).await;
+    // The default look-ahead (2 s) and release lead (100 ms): fires are recorded ahead,
+    // handed to the worker before their second, and claimed before it.
+    let tick = Process::spawn(&app, Binary::Tick, &[]);
+    let worker = Process::spawn(&app, Binary::Worker, &[]);
+    let sent = app
+        .target
+        .wait_until(Duration::from_secs(60), |r| r.len() >= 5 * 6)
+        .await;
+    assert!(
+        sent,
+        "{} requests; see {}",
+        app.target.received().len(),
+        worker.log.display()
+    );
+    // No new fires; the tick keeps releasing and sweeping until everything is final.
+    stop_firing(&app).await;
+    assert!(
+        app.wait_until_settled(SETTLE).await,
+        "fires left unfinished"
+    );
+    drop((worker, tick));
+
+    // The look-ahead was at work: fires were recorded before their second.
+    let (rows, ahead): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE queued_at < scheduled_at) FROM executions",
+    )
+    .fetch_one(&app.servers().db)
+    .await
+    .unwrap();
+    assert!(
+        ahead > 0,
+        "no fire of {rows} was recorded ahead of its time"
+    );
+
+    // The worker waits until the scheduled instant by the database clock (the wait is
+    // worked out in the claim statement, rounded up to the millisecond); the target stamps
+    // arrivals by this host's wall clock, and the database runs on this host, so both read
+    // one clock. The allowance is for what remains: the wait itself runs on the monotonic
+    // clock, which time synchronisation may slew against the wall clock by a fraction of a
+    // millisecond over a wait this short, and readings are rounded to the microsecond. A
+    // worker that did not wait would send up to the release lead (100 ms) early.
+    let allowance = Span::milliseconds(2);
+    let received = app.target.received();
+    let early: Vec<_> = received
+        .iter()
+        .filter(|r| r.arrived + allowance < r.scheduled_at())
+        .map(|r| (r.scheduled_at(), r.arrived))
+        .collect();
+    assert!(
+        early.is_empty(),
+        "{} of {} requests arrived before their scheduled instant (scheduled, arrived): {early:?}",
+        early.len(),
+        received.len()
+    );
+    let r = Reconciliation::read(&app).await;
+    r.assert_each_success_sent_once(&[]);
+    let soonest = received
+        .iter()
+        .map(|r| r.arrived - r.scheduled_at())
+        .min()
+        .unwrap();
+    println!(
+        "look-ahead: {} requests, {ahead} of {rows} fires recorded ahead, none early (soonest {} µs after its instant)",
+        received.len(),
+        soonest.num_microseconds().unwrap_or(i64::MAX)
+    );
+}
