@@ -124,6 +124,11 @@ impl Process {
         assert!(status.success(), "kill -{name} {} failed", self.pid());
     }
 
+    /// True while it has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// kill -9, and reap it.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

@@ -47,6 +47,13 @@ impl Received {
             .with_timezone(&Utc)
     }
 
+    /// The job id it carries.
+    pub fn job_id(&self) -> String {
+        self.header("x-tickwork-job-id")
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// The execution id it carries.
     pub fn execution_id(&self) -> String {
         self.header("x-tickwork-execution-id")
@@ -136,6 +143,15 @@ impl Target {
         let mut counts = HashMap::new();
         for r in self.state().received.iter() {
             *counts.entry(r.execution_id()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Requests per fire: (job id, `X-Tickwork-Scheduled-At`), whichever execution they name.
+    pub fn requests_per_fire(&self) -> HashMap<(String, DateTime<Utc>), usize> {
+        let mut counts = HashMap::new();
+        for r in self.state().received.iter() {
+            *counts.entry((r.job_id(), r.scheduled_at())).or_insert(0) += 1;
         }
         counts
     }
