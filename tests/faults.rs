@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::Duration as Span;
+use chrono::{DurationRound, Timelike};
 use serde_json::{json, Value};
 
 use crate::cluster::{Binary, OwnPostgres, OwnRedis, Process, Reconciliation};
@@ -153,6 +154,11 @@ async fn forbid_never_overlaps_a_slow_target_and_records_skipped_fires() {
     assert!(skipped >= 4, "skipped {skipped}");
     let history = app.history(&ids[0]).await;
     assert!(history.iter().any(|e| e["status"] == "SKIPPED"));
+    // Every SUCCEEDED fire was sent once, no SKIPPED fire was sent, and no request names
+    // a fire the history lacks.
+    let r = Reconciliation::read(&app).await;
+    r.assert_each_success_sent_once(&["SKIPPED"]);
+    assert_eq!(sent, r.count("AT_LEAST_ONCE", "SUCCEEDED"));
     println!("forbid: {sent} requests, never more than 1 at once, {skipped} SKIPPED");
 }
 
@@ -365,6 +371,11 @@ async fn redis_flushed_with_work_queued_scheduled_and_in_flight_loses_nothing() 
 
     let r = Reconciliation::read(&app).await;
     r.assert_promises_kept();
+    assert_eq!(
+        r.unknown_requests(),
+        0,
+        "requests for fires the history lacks"
+    );
     let retried = r.requests.values().filter(|n| **n > 1).count();
     println!(
         "redis flush: {flushes} flushes, {} fires, {} AT_LEAST_ONCE all SUCCEEDED ({retried} with more than one request), {} AT_MOST_ONCE never twice, 0 lost",
@@ -426,6 +437,11 @@ async fn postgres_restarted_mid_run_is_reconnected_to_and_loses_or_doubles_no_fi
 
     let r = Reconciliation::read(&app).await;
     r.assert_promises_kept();
+    assert_eq!(
+        r.unknown_requests(),
+        0,
+        "requests for fires the history lacks"
+    );
     let spans = every_second_present(&app).await;
     println!(
         "postgres restart: {} fires over {} jobs, every second present, 0 lost, 0 duplicated; /health 503 while down, 200 after",
@@ -547,6 +563,29 @@ async fn a_poison_fire_that_kills_its_worker_fails_after_the_crash_limit_while_o
         served.iter().all(|e| e["status"] == "SUCCEEDED"),
         "{served:?}"
     );
+    // Each fire reached the target once per claim: the poison fire once per crash, every
+    // other fire once (twice if a kill cut it off), and nothing else reached it.
+    let r = Reconciliation::read(&app).await;
+    assert_eq!(
+        r.unknown_requests(),
+        0,
+        "requests for fires the history lacks"
+    );
+    let claims: Vec<(uuid::Uuid, i32, String)> =
+        sqlx::query_as("SELECT id, attempt, status FROM executions")
+            .fetch_all(&app.servers().db)
+            .await
+            .unwrap();
+    for (id, attempt, status) in &claims {
+        let sent = r.requests.get(&id.to_string()).copied().unwrap_or(0);
+        assert_eq!(
+            sent, *attempt as usize,
+            "fire {id} ({status}) was claimed {attempt} times and sent {sent} times"
+        );
+    }
+    assert_eq!(r.requests.get(failed["id"].as_str().unwrap()), Some(&3));
+    assert_eq!(r.count("AT_LEAST_ONCE", "FAILED"), 1);
+    assert_eq!(r.count("AT_LEAST_ONCE", "SUCCEEDED"), claims.len() - 1);
     println!(
         "poison: {kills} crashes then FAILED; {} fires of another job all SUCCEEDED meanwhile",
         served.len()
@@ -586,10 +625,15 @@ async fn long_request(ms: u64, lease: &str) {
     println!("long request: {ms} ms with a {lease} lease: one request, SUCCEEDED, no re-delivery");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_misfire_policy_five_minutes_after_the_last_tick() {
     let app = spawn_app().await;
-    let cron = json!("*/10 * * * * *");
+    // Three jobs firing every 10 s within one minute of the day, five minutes ago by the
+    // database clock, and due at that minute's first fire: as if no tick had run since.
+    let minute = (app.clock().await - Span::minutes(5))
+        .duration_trunc(Span::minutes(1))
+        .unwrap();
+    let cron = json!(format!("*/10 {} {} * * *", minute.minute(), minute.hour()));
     let once = app.create_job(json!({"cronExpression": cron})).await;
     let skip = app
         .create_job(json!({"cronExpression": cron, "misfirePolicy": "SKIP"}))
@@ -597,13 +641,28 @@ async fn each_misfire_policy_five_minutes_after_the_last_tick() {
     let all = app
         .create_job(json!({"cronExpression": cron, "misfirePolicy": "FIRE_ALL", "catchUpLimit": 5}))
         .await;
-    let due = time(&once["nextRunAt"]);
-    assert_eq!(due, time(&all["nextRunAt"]));
-    let now = due + Span::minutes(5) + Span::seconds(5);
-    let pass = app.run_tick_once(now).await;
-    // 31 fire times were missed per job.
-    assert_eq!(pass.fired, 1 + 5);
-    assert_eq!(pass.uncounted, 30 + 31 + 26);
+    for job in [&once, &skip, &all] {
+        let id = job["id"].as_str().unwrap().parse().unwrap();
+        app.rows.set_next_run(id, minute).await;
+    }
+    let tick = Process::spawn(&app, Binary::Tick, &[]);
+    let worker = Process::spawn(&app, Binary::Worker, &[]);
+    // Six fire times were missed per job: FIRE_ONCE sends one, SKIP none, FIRE_ALL five.
+    let sent = app
+        .target
+        .wait_until(Duration::from_secs(60), |r| r.len() >= 6)
+        .await;
+    assert!(
+        sent,
+        "{} requests; see {}",
+        app.target.received().len(),
+        tick.log.display()
+    );
+    assert!(
+        app.wait_until_settled(SETTLE).await,
+        "fires left unfinished"
+    );
+    drop((worker, tick));
 
     let check = |job: &Value, fired: usize, skipped: i64| {
         let id = job["id"].as_str().unwrap().to_string();
@@ -611,27 +670,31 @@ async fn each_misfire_policy_five_minutes_after_the_last_tick() {
         async move {
             let history = app.history(&id).await;
             assert_eq!(history.len(), fired, "{id}");
+            assert!(
+                history.iter().all(|e| e["status"] == "SUCCEEDED"),
+                "{history:?}"
+            );
             let job = app.get_json(&format!("/api/v1/jobs/{id}")).await;
             assert_eq!(job["skippedFires"], skipped);
-            assert_eq!(
-                time(&job["nextRunAt"]),
-                due + Span::minutes(5) + Span::seconds(10)
-            );
-            history
+            // Resumed from the present: next at that minute tomorrow.
+            assert_eq!(time(&job["nextRunAt"]), minute + Span::days(1));
+            let mut times: Vec<_> = history.iter().map(|e| time(&e["scheduledAt"])).collect();
+            times.sort();
+            times
         }
     };
-    let h = check(&once, 1, 30).await;
-    assert_eq!(time(&h[0]["scheduledAt"]), due + Span::minutes(5));
-    check(&skip, 0, 31).await;
-    let h = check(&all, 5, 26).await;
-    let mut times: Vec<_> = h.iter().map(|e| time(&e["scheduledAt"])).collect();
-    times.sort();
+    assert_eq!(check(&once, 1, 5).await, [minute + Span::seconds(50)]);
+    assert!(check(&skip, 0, 6).await.is_empty());
     assert_eq!(
-        times,
+        check(&all, 5, 1).await,
         (0..5)
-            .map(|i| due + Span::seconds(10 * i))
+            .map(|i| minute + Span::seconds(10 * i))
             .collect::<Vec<_>>()
     );
+    // The target received exactly the recorded fires, each once.
+    let r = Reconciliation::read(&app).await;
+    r.assert_each_success_sent_once(&[]);
+    assert_eq!(app.target.received().len(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
