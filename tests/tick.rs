@@ -1,10 +1,12 @@
-//! The tick pass and the sweeper, driven with a chosen `now`; no sleeping.
+//! The tick pass and the sweeper, driven with a chosen `now`; no sleeping. And the tick
+//! loop, for a few seconds, over a storage clock set apart from the host's.
 
-use chrono::{Duration, DurationRound};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::json;
-use tickwork::store::DueJob;
-use tickwork::tick::plan_fires;
+use tickwork::store::{DueJob, Store};
+use tickwork::tick::{plan_fires, TickSettings};
 
+use crate::forwarding::Forwarding;
 use crate::helpers::{on_both_backends, time, TestApp};
 
 async fn a_due_job_fires_once_and_its_next_run_moves_on(app: TestApp) {
@@ -365,3 +367,85 @@ on_both_backends!(
     forbid_with_look_ahead_skips_nothing_when_fires_do_not_overlap,
     retention_deletes_old_finished_executions_with_their_attempts_and_keeps_unfinished_ones,
 );
+
+/// What this shows: the tick loop takes `now` from the storage clock, and nothing in its
+/// passes, its release of fires recorded ahead or its sweep reads this host's clock. The
+/// storage clock here reads three hours ahead of, then behind, the host's (shifted by the
+/// forwarding store, as PostgreSQL's own clock cannot be set apart from its host's); each
+/// time every second of it is fired once per job, from the first due one on, and every
+/// fire is queued once, those whose second has come released to workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_loop_on_a_storage_clock_hours_from_the_hosts_fires_every_second_once() {
+    for hours in [3, -3] {
+        let app = crate::helpers::spawn_app().await;
+        let store = Forwarding::new(app.store.clone()).with_clock_offset(Duration::hours(hours));
+        let start = store
+            .clock()
+            .await
+            .unwrap()
+            .duration_trunc(Duration::seconds(1))
+            .unwrap()
+            + Duration::seconds(1);
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            let job = app
+                .create_job(json!({"cronExpression": "* * * * * *"}))
+                .await;
+            let id: uuid::Uuid = job["id"].as_str().unwrap().parse().unwrap();
+            app.rows.set_next_run(id, start).await;
+            ids.push(id);
+        }
+        // As the tick binary runs it: fires recorded 2 s ahead, released 100 ms early.
+        let settings = TickSettings {
+            lookahead: std::time::Duration::from_secs(2),
+            release_lead: std::time::Duration::from_millis(100),
+            ..app.tick_settings
+        };
+        let until = start + Duration::seconds(6);
+        let stop = async {
+            while store.clock().await.unwrap() < until {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        };
+        let run = tickwork::tick::run(&store, app.queue.as_ref(), settings, stop).await;
+
+        let rows: Vec<(uuid::Uuid, DateTime<Utc>)> =
+            sqlx::query_as("SELECT job_id, scheduled_at FROM executions ORDER BY scheduled_at")
+                .fetch_all(&app.servers().db)
+                .await
+                .unwrap();
+        assert_eq!(run.fired, rows.len() as u64, "{hours} h: {run:?}");
+        for id in &ids {
+            let seconds: Vec<_> = rows
+                .iter()
+                .filter(|(job, _)| job == id)
+                .map(|(_, at)| *at)
+                .collect();
+            assert!(
+                seconds.len() >= 4,
+                "{hours} h: job {id} fired at {seconds:?}"
+            );
+            let every: Vec<_> = (0..seconds.len() as i64)
+                .map(|i| start + Duration::seconds(i))
+                .collect();
+            assert_eq!(seconds, every, "{hours} h: job {id} skipped a second");
+        }
+        let stats = app.queue.stats().await.unwrap();
+        assert_eq!(
+            stats.ready + stats.scheduled,
+            rows.len() as u64,
+            "{hours} h: every fire queued once: {stats:?}"
+        );
+        assert!(
+            stats.ready >= 5 * 3,
+            "{hours} h: fires whose second came were not released: {stats:?} of {} fires",
+            rows.len()
+        );
+        println!(
+            "storage clock {hours:+} h from the host: {} passes, {} fires, {} released",
+            run.ticks,
+            rows.len(),
+            stats.ready
+        );
+    }
+}
