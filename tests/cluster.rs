@@ -26,6 +26,8 @@ fn log_dir() -> PathBuf {
 /// Which binary to run.
 #[derive(Debug, Clone, Copy)]
 pub enum Binary {
+    /// `tickwork-api`
+    Api,
     /// `tickwork-tick`
     Tick,
     /// `tickwork-worker`
@@ -44,7 +46,18 @@ pub struct Process {
 impl Process {
     /// Starts `binary` against the app's database, Redis and key prefix, with `env` on top.
     pub fn spawn(app: &TestApp, binary: Binary, env: &[(&str, &str)]) -> Self {
+        Self::spawn_without(app, binary, env, &[])
+    }
+
+    /// As [`Process::spawn`], with the variables named in `unset` left out altogether.
+    pub fn spawn_without(
+        app: &TestApp,
+        binary: Binary,
+        env: &[(&str, &str)],
+        unset: &[&str],
+    ) -> Self {
         let (path, name) = match binary {
+            Binary::Api => (env!("CARGO_BIN_EXE_tickwork-test-api"), "api"),
             Binary::Tick => (env!("CARGO_BIN_EXE_tickwork-test-tick"), "tick"),
             Binary::Worker => (env!("CARGO_BIN_EXE_tickwork-test-worker"), "worker"),
             Binary::Local => (env!("CARGO_BIN_EXE_tickwork-test-local"), "local"),
@@ -72,6 +85,9 @@ impl Process {
             .stderr(Stdio::from(err));
         for (k, v) in env {
             command.env(k, v);
+        }
+        for name in unset {
+            command.env_remove(name);
         }
         let child = command.spawn().expect("cannot start a tickwork process");
         Self { child, log }

@@ -768,3 +768,69 @@ async fn fires_recorded_ahead_never_reach_the_target_before_their_scheduled_inst
         soonest.num_microseconds().unwrap_or(i64::MAX)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_at_most_once_fire_stays_at_most_once_when_its_job_changes_type() {
+    let app = spawn_app().await;
+    // Each way a worker can leave a fire mid-request: killed (the reaper takes it back)
+    // and stopped past its grace period (it hands the fire back).
+    for (stop, slow) in [("kill -9", "/sleep/6000"), ("SIGTERM", "/sleep/6001")] {
+        let job = app
+            .create_job(json!({"httpUrl": path(&app, slow), "executionType": "AT_MOST_ONCE"}))
+            .await;
+        let id = job["id"].as_str().unwrap();
+        let env = [("LEASE_DURATION", "2s"), ("SHUTDOWN_GRACE", "1s")];
+        let mut worker = Process::spawn(&app, Binary::Worker, &env);
+        assert_eq!(app.run_tick_once(time(&job["nextRunAt"])).await.fired, 1);
+        let caught = app
+            .target
+            .wait_until(Duration::from_secs(10), |r| {
+                r.iter().any(|r| r.uri.path() == slow)
+            })
+            .await;
+        assert!(caught, "{stop}: no request; see {}", worker.log.display());
+        let patched = app
+            .patch_job(id, &json!({"executionType": "AT_LEAST_ONCE"}))
+            .await;
+        assert_eq!(patched.status(), 200, "{stop}");
+        let job = app.get_json(&format!("/api/v1/jobs/{id}")).await;
+        assert_eq!(job["executionType"], "AT_LEAST_ONCE");
+        if stop == "kill -9" {
+            worker.kill9();
+        } else {
+            worker.signal("TERM");
+            let status = worker
+                .wait_exit(Duration::from_secs(20))
+                .await
+                .expect("worker did not exit");
+            assert!(status.success(), "{stop}: exit status {status:?}");
+        }
+        // Another worker: the reaper, and anything queued again.
+        let other = Process::spawn(&app, Binary::Worker, &env);
+        assert!(
+            app.wait_until_settled(SETTLE).await,
+            "{stop}: fire left unfinished"
+        );
+        drop((other, worker));
+
+        let history = app.history(id).await;
+        assert_eq!(history.len(), 1, "{stop}");
+        assert_eq!(history[0]["status"], "ABANDONED", "{stop}: {history:?}");
+        let execution = history[0]["id"].as_str().unwrap();
+        let claimed_as: String =
+            sqlx::query_scalar("SELECT execution_type FROM executions WHERE id = $1::uuid")
+                .bind(execution)
+                .fetch_one(&app.servers().db)
+                .await
+                .unwrap();
+        assert_eq!(claimed_as, "AT_MOST_ONCE", "{stop}");
+        assert_eq!(
+            app.target.requests_per_execution().get(execution),
+            Some(&1),
+            "{stop}: the fire was sent again"
+        );
+        // This job fires no more, so the next round's pass fires only its own job.
+        stop_firing(&app).await;
+    }
+    assert_eq!(app.target.received().len(), 2);
+}
