@@ -580,15 +580,26 @@ mod tests {
 
     #[test]
     fn a_job_not_yet_due_in_its_plan_never_fires_before_its_time() {
-        // The store only hands over due jobs, but the plan still never invents earlier fires.
-        let plan = plan_fires(
-            &due("0 0 * * * *", at(10, 0, 0)),
-            at(10, 0, 0),
-            at(10, 0, 0),
-            MINUTE,
+        // Due at 10:00:04 and planned at 10:00:01 with 4 s of look-ahead: its schedule has
+        // times between now and its due time (10:00:02), and none of them is planned.
+        let job = due("*/2 * * * * *", at(10, 0, 4));
+        let plan = plan_fires(&job, at(10, 0, 1), at(10, 0, 5), MINUTE);
+        assert!(
+            plan.fires.iter().all(|t| *t >= job.next_run_at),
+            "a fire before the job's time: {:?}",
+            plan.fires
         );
-        assert_eq!(plan.fires, vec![at(10, 0, 0)]);
-        assert_eq!(plan.next_run_at, Some(at(11, 0, 0)));
+        assert_eq!(plan.fires, vec![at(10, 0, 4)]);
+        assert_eq!(plan.next_run_at, Some(at(10, 0, 6)));
+        // Without look-ahead and long before its time (the store would not hand it over),
+        // the plan still holds nothing before the job's time.
+        let later = due("0 0 * * * *", at(11, 0, 0));
+        let plan = plan_fires(&later, at(10, 0, 0), at(10, 0, 0), MINUTE);
+        assert!(
+            plan.fires.iter().all(|t| *t >= later.next_run_at),
+            "a fire before the job's time: {:?}",
+            plan.fires
+        );
     }
 
     #[test]
