@@ -26,6 +26,8 @@ fn log_dir() -> PathBuf {
 /// Which binary to run.
 #[derive(Debug, Clone, Copy)]
 pub enum Binary {
+    /// `tickwork-api`
+    Api,
     /// `tickwork-tick`
     Tick,
     /// `tickwork-worker`
@@ -44,7 +46,18 @@ pub struct Process {
 impl Process {
     /// Starts `binary` against the app's database, Redis and key prefix, with `env` on top.
     pub fn spawn(app: &TestApp, binary: Binary, env: &[(&str, &str)]) -> Self {
+        Self::spawn_without(app, binary, env, &[])
+    }
+
+    /// As [`Process::spawn`], with the variables named in `unset` left out altogether.
+    pub fn spawn_without(
+        app: &TestApp,
+        binary: Binary,
+        env: &[(&str, &str)],
+        unset: &[&str],
+    ) -> Self {
         let (path, name) = match binary {
+            Binary::Api => (env!("CARGO_BIN_EXE_tickwork-test-api"), "api"),
             Binary::Tick => (env!("CARGO_BIN_EXE_tickwork-test-tick"), "tick"),
             Binary::Worker => (env!("CARGO_BIN_EXE_tickwork-test-worker"), "worker"),
             Binary::Local => (env!("CARGO_BIN_EXE_tickwork-test-local"), "local"),
@@ -72,6 +85,9 @@ impl Process {
             .stderr(Stdio::from(err));
         for (k, v) in env {
             command.env(k, v);
+        }
+        for name in unset {
+            command.env_remove(name);
         }
         let child = command.spawn().expect("cannot start a tickwork process");
         Self { child, log }
@@ -122,6 +138,11 @@ impl Process {
             .status()
             .expect("cannot run kill");
         assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// True while it has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// kill -9, and reap it.
@@ -438,6 +459,32 @@ impl Reconciliation {
             .iter()
             .filter(|(_, k, s)| k == kind && s == status)
             .count()
+    }
+
+    /// Asserts that every SUCCEEDED fire reached the target exactly once, that every other
+    /// fire is in one of the `unsent` statuses and never reached it, and that no request
+    /// names a fire the history lacks.
+    pub fn assert_each_success_sent_once(&self, unsent: &[&str]) {
+        for (id, kind, status) in &self.rows {
+            let sent = self.requests(id);
+            if status == "SUCCEEDED" {
+                assert_eq!(sent, 1, "{kind} fire {id} SUCCEEDED with {sent} requests");
+            } else {
+                assert!(
+                    unsent.contains(&status.as_str()),
+                    "{kind} fire {id} ended {status}, which this test does not expect"
+                );
+                assert_eq!(
+                    sent, 0,
+                    "{kind} fire {id} is {status} but was sent {sent} times"
+                );
+            }
+        }
+        assert_eq!(
+            self.unknown_requests(),
+            0,
+            "requests for fires the history lacks"
+        );
     }
 
     /// Requests that name no execution in the store (must be none).

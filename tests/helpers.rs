@@ -130,15 +130,6 @@ impl Rows {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
-    /// One integer per row of a query with one time parameter (`$1`).
-    pub async fn counts_at(&self, sql: &str, at: DateTime<Utc>) -> Vec<i64> {
-        match self {
-            Rows::Postgres(pool) => sqlx::query_scalar(sql).bind(at).fetch_all(pool).await,
-            Rows::Sqlite(pool) => sqlx::query_scalar(sql).bind(at).fetch_all(pool).await,
-        }
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-    }
-
     /// Makes a job due at `at`.
     pub async fn set_next_run(&self, job_id: Uuid, at: DateTime<Utc>) {
         let sql = "UPDATE jobs SET next_run_at = $1 WHERE id = $2";

@@ -355,7 +355,16 @@ async fn embedded_serve_keeps_both_promises_across_kill_9_and_refuses_a_second_p
         .wait_until(Duration::from_secs(15), |received| received.len() >= 8)
         .await;
     assert!(in_flight, "no requests: {}", serve.output());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while target.in_flight("/sleep/1500") == 0 || target.in_flight("/sleep/1501") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never had requests of both kinds in flight at once within 30 s \
+             (AT_LEAST_ONCE {}, AT_MOST_ONCE {}): {}",
+            target.in_flight("/sleep/1500"),
+            target.in_flight("/sleep/1501"),
+            serve.output()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     serve.kill9();

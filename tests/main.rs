@@ -10,6 +10,7 @@ mod cluster; // real tick and worker processes, and PostgreSQL and Redis servers
 mod conformance; // the store and queue contracts, directly, on both backends
 mod deploy; // Dockerfile, compose files, SAM template and README name the same binaries
 mod faults; // crashes, restarts, concurrent instances: nothing lost or doubled where promised
+mod forwarding; // a store forwarding to the real one, with a shifted clock or lost answers on demand
 mod handover; // a stopping tick releases what it recorded ahead; workers move due fires alone
 mod helpers; // spawn_app(): the API, store, queue, worker and a logging HTTP target
 mod lifecycle; // retries, backoff, dead letters, attempts, cancellation

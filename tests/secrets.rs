@@ -1,4 +1,5 @@
-//! Signed requests (Standard Webhooks) and credentials sealed at rest, on both backends.
+//! Signed requests (Standard Webhooks) and credentials sealed at rest, on both backends;
+//! and the API and the worker, as processes, refuse to start without `ENCRYPTION_KEY`.
 
 use std::sync::Arc;
 
@@ -387,3 +388,58 @@ on_both_backends!(
     credentials_are_sealed_at_rest_masked_by_the_api_and_sent_in_clear,
     a_reseal_moves_every_stored_secret_to_the_current_key_so_the_old_one_can_go,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_and_the_worker_refuse_to_start_without_encryption_key() {
+    use crate::cluster::{free_port, Binary, Process};
+    use std::time::Duration;
+
+    let app = crate::helpers::spawn_app().await;
+    for (binary, name) in [
+        (Binary::Api, "tickwork-api"),
+        (Binary::Worker, "tickwork-worker"),
+    ] {
+        // Everything they need but the key (the database and Redis of this test included).
+        let mut refused = Process::spawn_without(&app, binary, &[], &["ENCRYPTION_KEY"]);
+        let status = refused.wait_exit(Duration::from_secs(30)).await;
+        let output = refused.output();
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "{name} without ENCRYPTION_KEY: {status:?}\n{output}"
+        );
+        assert!(
+            output.contains(&format!("{name}: ENCRYPTION_KEY is not set")),
+            "{name} did not say what is missing: {output}"
+        );
+    }
+
+    // The same environment with the key: both start.
+    let port = free_port().to_string();
+    let mut api = Process::spawn(&app, Binary::Api, &[("SERVER_PORT", port.as_str())]);
+    let mut worker = Process::spawn(&app, Binary::Worker, &[]);
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await;
+        if health.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(
+            api.is_running() && tokio::time::Instant::now() < deadline,
+            "the API with ENCRYPTION_KEY did not answer /health: {}",
+            api.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    while !worker.output().contains("tickwork-worker started") {
+        assert!(
+            worker.is_running() && tokio::time::Instant::now() < deadline,
+            "the worker with ENCRYPTION_KEY did not start: {}",
+            worker.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,4 +1,4 @@
-//! A local HTTP target that logs every request, and behaves as its path says:
+//! A local HTTP target that logs every request with its arrival time, and behaves as its path says:
 //! `/sleep/{ms}` answers after that long, `/flaky` answers 503 to first attempts (and
 //! `/slow-flaky` does so after 1.5 s),
 //! `/poison` announces itself and hangs; `/to-metadata` redirects (302) to the cloud
@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
 
 /// One request as the target received it.
 #[derive(Debug, Clone)]
@@ -25,12 +26,32 @@ pub struct Received {
     pub headers: HeaderMap,
     /// The body, as text.
     pub body: String,
+    /// When it arrived, by this host's wall clock (taken first thing in the handler, in
+    /// microseconds: finer than the milliseconds a scheduled time carries).
+    pub arrived: DateTime<Utc>,
 }
 
 impl Received {
     /// One header's value as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The fire time it names (`X-Tickwork-Scheduled-At`).
+    pub fn scheduled_at(&self) -> DateTime<Utc> {
+        let raw = self
+            .header("x-tickwork-scheduled-at")
+            .expect("a request without X-Tickwork-Scheduled-At");
+        DateTime::parse_from_rfc3339(raw)
+            .unwrap_or_else(|e| panic!("X-Tickwork-Scheduled-At {raw:?}: {e}"))
+            .with_timezone(&Utc)
+    }
+
+    /// The job id it carries.
+    pub fn job_id(&self) -> String {
+        self.header("x-tickwork-job-id")
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The execution id it carries.
@@ -126,6 +147,15 @@ impl Target {
         counts
     }
 
+    /// Requests per fire: (job id, `X-Tickwork-Scheduled-At`), whichever execution they name.
+    pub fn requests_per_fire(&self) -> HashMap<(String, DateTime<Utc>), usize> {
+        let mut counts = HashMap::new();
+        for r in self.state().received.iter() {
+            *counts.entry((r.job_id(), r.scheduled_at())).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// Waits until `done` holds for the log, up to `limit`; true if it did.
     pub async fn wait_until(&self, limit: Duration, done: impl Fn(&[Received]) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
@@ -149,6 +179,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
+    let arrived = Utc::now();
     let path = uri.path().to_string();
     let attempt = headers
         .get("x-tickwork-attempt")
@@ -162,6 +193,7 @@ async fn handle(
             uri,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            arrived,
         });
         let now = {
             let n = s.in_flight.entry(path.clone()).or_insert(0);

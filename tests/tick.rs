@@ -1,10 +1,12 @@
-//! The tick pass and the sweeper, driven with a chosen `now`; no sleeping.
+//! The tick pass and the sweeper, driven with a chosen `now`; no sleeping. And the tick
+//! loop, for a few seconds, over a storage clock set apart from the host's.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::json;
-use tickwork::store::DueJob;
-use tickwork::tick::plan_fires;
+use tickwork::store::{DueJob, Store};
+use tickwork::tick::{plan_fires, TickSettings};
 
+use crate::forwarding::Forwarding;
 use crate::helpers::{on_both_backends, time, TestApp};
 
 async fn a_due_job_fires_once_and_its_next_run_moves_on(app: TestApp) {
@@ -92,7 +94,7 @@ async fn inactive_jobs_have_no_next_run_and_never_fire(app: TestApp) {
     assert_eq!(app.execution_rows().await, 0);
 }
 
-async fn a_pass_claims_batch_after_batch_until_no_job_is_due(mut app: TestApp) {
+async fn a_pass_claims_batches_that_double_while_full_until_no_job_is_due(mut app: TestApp) {
     app.tick_settings.batch_size = 3;
     let mut latest = app.clock().await;
     for _ in 0..10 {
@@ -103,50 +105,56 @@ async fn a_pass_claims_batch_after_batch_until_no_job_is_due(mut app: TestApp) {
     }
     let pass = app.run_tick_once(latest).await;
     assert_eq!(pass.jobs, 10);
-    assert!(pass.batches >= 4, "{pass:?}");
+    // Three (full, so the next doubles), six (full again), the last one of twelve, and the
+    // empty one that ends the pass.
+    assert_eq!(pass.batches, 4, "{pass:?}");
     assert_eq!(app.queue.stats().await.unwrap().ready as usize, pass.fired);
 }
 
 async fn concurrent_ticks_record_exactly_one_execution_per_fire(app: TestApp) {
-    let mut latest = app.clock().await;
+    // Twenty jobs, all due at the same second.
+    let start = app
+        .clock()
+        .await
+        .duration_trunc(Duration::seconds(1))
+        .unwrap();
+    let mut ids = Vec::new();
     for _ in 0..20 {
         let job = app
             .create_job(json!({"cronExpression": "* * * * * *"}))
             .await;
-        latest = latest.max(time(&job["nextRunAt"]));
+        let id = job["id"].as_str().unwrap().to_string();
+        app.rows.set_next_run(id.parse().unwrap(), start).await;
+        ids.push(id);
     }
-    // Three ticks over the same three seconds, at slightly different instants.
+    // Three ticks over the same three seconds, at slightly different instants: between
+    // them they fire each job once a second, and push each fire once.
     for second in 0..3 {
-        let now = latest + Duration::seconds(second);
+        let now = start + Duration::seconds(second);
         let (a, b, c) = tokio::join!(
             app.run_tick_once(now),
             app.run_tick_once(now + Duration::milliseconds(1)),
             app.run_tick_once(now + Duration::milliseconds(2)),
         );
-        assert!(
-            a.fired + b.fired + c.fired >= 20,
-            "every job fires each second"
+        assert_eq!(
+            (a.fired + b.fired + c.fired, a.pushed + b.pushed + c.pushed),
+            (20, 20),
+            "second {second}: {a:?} {b:?} {c:?}"
         );
     }
-    let rows = app.execution_rows().await;
-    let fires = app
-        .rows
-        .count("SELECT count(*) FROM (SELECT DISTINCT job_id, scheduled_at FROM executions) f")
-        .await;
-    assert_eq!(rows, fires, "no fire recorded twice");
-    let per_job = app
-        .rows
-        .counts_at(
-            "SELECT count(*) FROM executions WHERE scheduled_at <= $1 GROUP BY job_id",
-            latest + Duration::seconds(2),
-        )
-        .await;
-    assert_eq!(per_job.len(), 20);
-    assert!(
-        per_job.iter().all(|n| *n >= 3),
-        "no second missed: {per_job:?}"
-    );
-    assert_eq!(app.queue.stats().await.unwrap().ready as i64, rows);
+    assert_eq!(app.queue.stats().await.unwrap().ready, 60);
+
+    // Delivered: each job at each of the three seconds, once.
+    let pass = app.drain_queue().await;
+    assert_eq!((pass.succeeded, pass.dropped), (60, 0));
+    let per_fire = app.target.requests_per_fire();
+    let mut expected = std::collections::HashMap::new();
+    for id in &ids {
+        for second in 0..3 {
+            expected.insert((id.clone(), start + Duration::seconds(second)), 1);
+        }
+    }
+    assert_eq!(per_fire, expected);
 }
 
 async fn a_crash_between_commit_and_push_is_delivered_by_the_sweeper(app: TestApp) {
@@ -279,10 +287,22 @@ async fn pausing_and_resuming_within_the_look_ahead_loses_no_fire(mut app: TestA
     let resumed: serde_json::Value = app.get_json(&format!("/api/v1/jobs/{id}")).await;
     let next = time(&resumed["nextRunAt"]);
     let pass = app.run_tick_once(next - Duration::milliseconds(500)).await;
-    assert!(
-        pass.fired >= 1,
+    // Two seconds ahead of `next - 500 ms`: `next` and the second after.
+    assert_eq!(
+        (pass.fired, pass.ahead),
+        (2, 2),
         "the resumed job's fires are recorded again: {pass:?}"
     );
+    // (A fire that came due while the job was paused stays in the history, CANCELLED.)
+    let mut scheduled: Vec<_> = app
+        .history(id)
+        .await
+        .iter()
+        .map(|e| time(&e["scheduledAt"]))
+        .filter(|at| *at >= next)
+        .collect();
+    scheduled.sort();
+    assert_eq!(scheduled, [next, next + Duration::seconds(1)]);
 }
 
 async fn forbid_with_look_ahead_skips_nothing_when_fires_do_not_overlap(mut app: TestApp) {
@@ -354,7 +374,7 @@ on_both_backends!(
     a_job_a_few_seconds_late_fires_every_missed_second_late,
     a_fire_later_than_the_misfire_threshold_fires_once_at_the_latest_missed_time,
     inactive_jobs_have_no_next_run_and_never_fire,
-    a_pass_claims_batch_after_batch_until_no_job_is_due,
+    a_pass_claims_batches_that_double_while_full_until_no_job_is_due,
     concurrent_ticks_record_exactly_one_execution_per_fire,
     a_crash_between_commit_and_push_is_delivered_by_the_sweeper,
     pushing_the_same_execution_twice_leaves_one_item,
@@ -364,3 +384,85 @@ on_both_backends!(
     forbid_with_look_ahead_skips_nothing_when_fires_do_not_overlap,
     retention_deletes_old_finished_executions_with_their_attempts_and_keeps_unfinished_ones,
 );
+
+/// What this shows: the tick loop takes `now` from the storage clock, and nothing in its
+/// passes, its release of fires recorded ahead or its sweep reads this host's clock. The
+/// storage clock here reads three hours ahead of, then behind, the host's (shifted by the
+/// forwarding store, as PostgreSQL's own clock cannot be set apart from its host's); each
+/// time every second of it is fired once per job, from the first due one on, and every
+/// fire is queued once, those whose second has come released to workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_loop_on_a_storage_clock_hours_from_the_hosts_fires_every_second_once() {
+    for hours in [3, -3] {
+        let app = crate::helpers::spawn_app().await;
+        let store = Forwarding::new(app.store.clone()).with_clock_offset(Duration::hours(hours));
+        let start = store
+            .clock()
+            .await
+            .unwrap()
+            .duration_trunc(Duration::seconds(1))
+            .unwrap()
+            + Duration::seconds(1);
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            let job = app
+                .create_job(json!({"cronExpression": "* * * * * *"}))
+                .await;
+            let id: uuid::Uuid = job["id"].as_str().unwrap().parse().unwrap();
+            app.rows.set_next_run(id, start).await;
+            ids.push(id);
+        }
+        // As the tick binary runs it: fires recorded 2 s ahead, released 100 ms early.
+        let settings = TickSettings {
+            lookahead: std::time::Duration::from_secs(2),
+            release_lead: std::time::Duration::from_millis(100),
+            ..app.tick_settings
+        };
+        let until = start + Duration::seconds(6);
+        let stop = async {
+            while store.clock().await.unwrap() < until {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        };
+        let run = tickwork::tick::run(&store, app.queue.as_ref(), settings, stop).await;
+
+        let rows: Vec<(uuid::Uuid, DateTime<Utc>)> =
+            sqlx::query_as("SELECT job_id, scheduled_at FROM executions ORDER BY scheduled_at")
+                .fetch_all(&app.servers().db)
+                .await
+                .unwrap();
+        assert_eq!(run.fired, rows.len() as u64, "{hours} h: {run:?}");
+        for id in &ids {
+            let seconds: Vec<_> = rows
+                .iter()
+                .filter(|(job, _)| job == id)
+                .map(|(_, at)| *at)
+                .collect();
+            assert!(
+                seconds.len() >= 4,
+                "{hours} h: job {id} fired at {seconds:?}"
+            );
+            let every: Vec<_> = (0..seconds.len() as i64)
+                .map(|i| start + Duration::seconds(i))
+                .collect();
+            assert_eq!(seconds, every, "{hours} h: job {id} skipped a second");
+        }
+        let stats = app.queue.stats().await.unwrap();
+        assert_eq!(
+            stats.ready + stats.scheduled,
+            rows.len() as u64,
+            "{hours} h: every fire queued once: {stats:?}"
+        );
+        assert!(
+            stats.ready >= 5 * 3,
+            "{hours} h: fires whose second came were not released: {stats:?} of {} fires",
+            rows.len()
+        );
+        println!(
+            "storage clock {hours:+} h from the host: {} passes, {} fires, {} released",
+            run.ticks,
+            rows.len(),
+            stats.ready
+        );
+    }
+}

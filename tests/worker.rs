@@ -1,10 +1,14 @@
-//! Delivery: the request a target receives, how outcomes are recorded, and what happens
-//! to duplicate deliveries.
+//! Delivery: the request a target receives, how outcomes are recorded (a retried write
+//! whose first try committed included), and what happens to duplicate deliveries.
 
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+use chrono::{DateTime, DurationRound, Utc};
 use serde_json::{json, Value};
 use tickwork::model::{ExecutionStatus, Outcome};
+use tickwork::worker::{Recorder, RecorderSettings, Written};
 
+use crate::forwarding::{Failure, Forwarding};
 use crate::helpers::{on_both_backends, time, TestApp};
 
 /// Creates a job, fires it once at its first fire time, and returns (job, fire time).
@@ -195,6 +199,79 @@ async fn an_outcome_for_another_attempt_is_refused(app: TestApp) {
     assert_eq!(history[0]["status"], "RUNNING");
 }
 
+async fn a_retried_outcome_write_refused_after_its_first_try_committed_is_read_back_as_recorded(
+    app: TestApp,
+) {
+    // Two fires of two jobs, both claimed (RUNNING).
+    let now = app.clock().await;
+    let second = now.duration_trunc(chrono::Duration::seconds(1)).unwrap();
+    for _ in 0..2 {
+        let job = app.create_job(json!({})).await;
+        let id = uuid::Uuid::parse_str(job["id"].as_str().unwrap()).unwrap();
+        app.rows.set_next_run(id, second).await;
+    }
+    assert_eq!(app.run_tick_once(now).await.fired, 2);
+    let taken = app.worker.take(10).await.unwrap();
+    assert_eq!(taken.deliveries.len(), 2);
+    let (first, second) = (&taken.deliveries[0], &taken.deliveries[1]);
+    let outcome = |delivery: &tickwork::model::Delivery, attempt: i32| Outcome {
+        execution_id: delivery.execution_id,
+        attempt,
+        status: ExecutionStatus::Succeeded,
+        retry_in: None,
+        response_body: None,
+        duration_ms: 5,
+        http_status: Some(200),
+        error: None,
+    };
+    // The real store, except that the first write commits and then its answer is lost:
+    // the recorder tries again, and the store refuses the second try (the fire is no
+    // longer RUNNING).
+    let store = Arc::new(Forwarding::new(app.store.clone()));
+    store.fail_record_outcomes(&[Failure::AnswerLost]);
+    let recorder = Recorder::start(
+        store.clone(),
+        app.queue.clone(),
+        RecorderSettings {
+            max_batch: 10,
+            linger: std::time::Duration::from_millis(1),
+            patience: std::time::Duration::from_secs(30),
+        },
+    );
+    let written = recorder.record(outcome(first, first.attempt)).await;
+    assert_eq!(store.record_calls(), 2, "the write was tried again");
+    match written {
+        Written::Recorded(recorded) => {
+            assert_eq!(recorded.execution_id, first.execution_id);
+            assert_eq!(recorded.status, ExecutionStatus::Succeeded);
+        }
+        other => panic!("the committed outcome was reported {other:?}"),
+    }
+    let execution = app
+        .get_json(&format!("/api/v1/executions/{}", first.execution_id))
+        .await;
+    assert_eq!(execution["status"], "SUCCEEDED");
+    assert_eq!(execution["attempts"].as_array().unwrap().len(), 1);
+
+    // A retried write refused because the fire is another attempt's (nothing committed
+    // before) stays refused: the read-back keeps only what this attempt wrote.
+    store.fail_record_outcomes(&[Failure::NotWritten]);
+    let stale = recorder.record(outcome(second, second.attempt + 1)).await;
+    assert_eq!(store.record_calls(), 4, "the write was tried again");
+    assert_eq!(stale, Written::Refused);
+    let execution = app
+        .get_json(&format!("/api/v1/executions/{}", second.execution_id))
+        .await;
+    assert_eq!(execution["status"], "RUNNING");
+
+    let stats = app.queue.stats().await.unwrap();
+    assert_eq!(
+        (stats.processing, stats.completed),
+        (0, 1),
+        "the recorded item completed, the refused one dropped"
+    );
+}
+
 on_both_backends!(
     a_fire_reaches_the_target_once_with_every_tickwork_header_and_history_shows_it,
     the_jobs_method_headers_and_body_are_sent_as_given,
@@ -204,4 +281,5 @@ on_both_backends!(
     two_deliveries_of_one_execution_make_one_request,
     a_finished_execution_pushed_again_is_dropped_without_a_request,
     an_outcome_for_another_attempt_is_refused,
+    a_retried_outcome_write_refused_after_its_first_try_committed_is_read_back_as_recorded,
 );

@@ -46,7 +46,6 @@ USAGE: tickwork-bench [OPTIONS]
   --workers N           worker processes (default 2)
   --pool N              WORKER_POOL_SIZE of each (default: not set, tickwork's default)
   --ticks N             tick processes (default 1)
-  --batch N             SCHEDULER_BATCH_SIZE (default: not set, tickwork's default)
   --db-connections N    DB_MAX_CONNECTIONS of each process (default: not set)
   --retention S         HISTORY_RETENTION for the tick, in seconds (reports the deletion rate)
   --env K=V             extra environment for the processes (repeatable)
@@ -85,7 +84,6 @@ struct Args {
     workers: usize,
     pool: Option<usize>,
     ticks: usize,
-    batch: Option<u32>,
     db_connections: Option<u32>,
     retention: Option<u64>,
     env: Vec<(String, String)>,
@@ -108,7 +106,6 @@ fn parse_args() -> anyhow::Result<Args> {
         workers: 2,
         pool: None,
         ticks: 1,
-        batch: None,
         db_connections: None,
         retention: None,
         env: Vec::new(),
@@ -165,7 +162,6 @@ fn parse_args() -> anyhow::Result<Args> {
             "--workers" => args.workers = number("--workers", value("--workers")?)?.max(1) as usize,
             "--pool" => args.pool = Some(number("--pool", value("--pool")?)?.max(1) as usize),
             "--ticks" => args.ticks = number("--ticks", value("--ticks")?)?.max(1) as usize,
-            "--batch" => args.batch = Some(number("--batch", value("--batch")?)?.max(1) as u32),
             "--db-connections" => {
                 args.db_connections =
                     Some(number("--db-connections", value("--db-connections")?)?.max(1) as u32)
@@ -342,7 +338,6 @@ fn common_env(args: &Args, port: u16) -> Vec<(String, String)> {
     // Tuning only when asked for: without these flags every process runs on its defaults.
     let tuning = [
         ("WORKER_POOL_SIZE", args.pool.map(|n| n.to_string())),
-        ("SCHEDULER_BATCH_SIZE", args.batch.map(|n| n.to_string())),
         (
             "DB_MAX_CONNECTIONS",
             args.db_connections.map(|n| n.to_string()),
@@ -754,7 +749,6 @@ async fn measure(args: &Args, setup: &Setup, suffix: &str) -> anyhow::Result<()>
         "workers": args.workers,
         "pool_size": args.pool,
         "ticks": args.ticks,
-        "batch_size": args.batch,
         "fires_due_per_s": (expected as f64 / secs * 10.0).round() / 10.0,
         "fires_due": expected,
         "executions_per_s_at_target": (delivered as f64 / secs * 10.0).round() / 10.0,
@@ -789,7 +783,7 @@ async fn measure(args: &Args, setup: &Setup, suffix: &str) -> anyhow::Result<()>
 
 fn print_summary(s: &serde_json::Value) {
     println!(
-        "{} | workload {} | {} jobs ({}) | {} idle | {} s | {} worker(s) x pool {} | {} tick(s), batch {}",
+        "{} | workload {} | {} jobs ({}) | {} idle | {} s | {} worker(s) x pool {} | {} tick(s)",
         s["backend"].as_str().unwrap_or(""),
         s["workload"].as_str().unwrap_or(""),
         s["jobs"],
@@ -798,8 +792,7 @@ fn print_summary(s: &serde_json::Value) {
         s["duration_s"],
         s["workers"],
         s["pool_size"],
-        s["ticks"],
-        s["batch_size"]
+        s["ticks"]
     );
     println!("fires due/s            {}", s["fires_due_per_s"]);
     println!("executions/s (target)  {}", s["executions_per_s_at_target"]);

@@ -186,7 +186,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let worker_settings = WorkerSettings {
         targets,
         keyring: Some(keyring),
-        ..WorkerSettings::from(&settings)
+        ..tickwork::startup::worker_settings(&settings)
     };
     let worker =
         Worker::new(store, queue, worker_settings).context("failed to build the worker")?;

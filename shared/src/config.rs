@@ -106,7 +106,8 @@ pub struct Settings {
     pub server_host: String,
     /// `SERVER_PORT`: port the API binds.
     pub server_port: u16,
-    /// `WORKER_POOL_SIZE`: executions one worker process runs at once.
+    /// `WORKER_POOL_SIZE`: most requests one worker process has in flight at once (a
+    /// ceiling, not a size to tune: a request in flight costs memory, not a thread).
     pub worker_pool_size: usize,
     /// `WORKER_HTTP_TIMEOUT`: ceiling on any request, whatever the job asks.
     pub worker_http_timeout: Duration,
@@ -132,8 +133,6 @@ pub struct Settings {
     /// `SCHEDULER_RELEASE_LEAD`: how long before its second a fire recorded ahead is
     /// handed to workers, which send it at the exact time; 0 releases on the second.
     pub scheduler_release_lead: Duration,
-    /// `SCHEDULER_BATCH_SIZE`: jobs claimed per transaction.
-    pub scheduler_batch_size: u32,
     /// `MISFIRE_THRESHOLD`: a fire later than this is a misfire (the tick was down).
     pub misfire_threshold: Duration,
     /// `HISTORY_RETENTION`: finished executions older than this are deleted by the tick;
@@ -241,7 +240,7 @@ impl Settings {
             },
             server_host: env.string_or("SERVER_HOST", "0.0.0.0"),
             server_port: env.port("SERVER_PORT", 8080)?,
-            worker_pool_size: env.number("WORKER_POOL_SIZE", 10, 1, 10_000)? as usize,
+            worker_pool_size: env.number("WORKER_POOL_SIZE", 10_000, 1, 100_000)? as usize,
             worker_http_timeout: env.duration(
                 "WORKER_HTTP_TIMEOUT",
                 Duration::from_secs(90),
@@ -303,7 +302,6 @@ impl Settings {
                 Duration::ZERO,
                 Duration::from_millis(500),
             )?,
-            scheduler_batch_size: env.number("SCHEDULER_BATCH_SIZE", 1000, 1, 100_000)? as u32,
             misfire_threshold: env.duration(
                 "MISFIRE_THRESHOLD",
                 Duration::from_secs(60),
@@ -545,7 +543,6 @@ mod tests {
         assert_eq!(s.worker_pool_size, 10);
         assert_eq!(s.worker_http_timeout, Duration::from_secs(90));
         assert_eq!(s.scheduler_poll_interval, Duration::from_secs(1));
-        assert_eq!(s.scheduler_batch_size, 1000);
         assert_eq!(s.misfire_threshold, Duration::from_secs(60));
         assert_eq!(s.retry_backoff_base, Duration::from_secs(1));
         assert_eq!(s.retry_backoff_max, Duration::from_secs(300));

@@ -98,12 +98,12 @@ pub fn database_target(settings: &Settings) -> String {
 impl From<&Settings> for TickSettings {
     fn from(settings: &Settings) -> Self {
         Self {
-            batch_size: settings.scheduler_batch_size,
             misfire_threshold: settings.misfire_threshold,
             poll_interval: settings.scheduler_poll_interval,
             lookahead: settings.scheduler_lookahead,
             release_lead: settings.scheduler_release_lead,
             maintenance: MaintenanceSettings::from(settings),
+            ..TickSettings::default()
         }
     }
 }
@@ -115,6 +115,63 @@ impl From<&Settings> for MaintenanceSettings {
             ..MaintenanceSettings::default()
         }
     }
+}
+
+/// Sockets and files a worker keeps for itself besides its requests in flight (database and
+/// Redis connections, the metrics listener, logs).
+const FILES_KEPT: u64 = 256;
+
+/// A worker's settings, sized for this process: the open-file limit is raised to its hard
+/// limit (each request in flight holds a socket), and `WORKER_POOL_SIZE` is lowered, with
+/// a warning, if the limit cannot hold that many requests.
+pub fn worker_settings(settings: &Settings) -> WorkerSettings {
+    let mut worker = WorkerSettings::from(settings);
+    if let Some(limit) = raise_open_file_limit() {
+        let fits = usize::try_from(limit.saturating_sub(FILES_KEPT))
+            .unwrap_or(usize::MAX)
+            .max(1);
+        if worker.pool_size > fits {
+            tracing::warn!(
+                pool_size = worker.pool_size,
+                open_file_limit = limit,
+                using = fits,
+                "WORKER_POOL_SIZE is more than the open-file limit allows; raise the limit (ulimit -n) to use it"
+            );
+            worker.pool_size = fits;
+        }
+    }
+    worker
+}
+
+/// Raises this process's soft open-file limit to its hard limit; returns the limit now in
+/// force, or `None` where it cannot be read.
+#[cfg(unix)]
+fn raise_open_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    Some(limit.rlim_cur)
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() -> Option<u64> {
+    None
 }
 
 impl From<&Settings> for WorkerSettings {

@@ -27,7 +27,9 @@ use crate::telemetry::error_chain;
 /// Tuning of the tick pass and the sweeper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TickSettings {
-    /// Jobs claimed per transaction (`SCHEDULER_BATCH_SIZE`).
+    /// Jobs claimed by a pass's first transaction when the last pass found fewer due; a
+    /// batch that comes back full doubles the next (up to [`MAX_BATCH`]), and a pass starts
+    /// at what the last one claimed, so transactions follow the work due.
     pub batch_size: u32,
     /// A fire later than this is a misfire and fires once (`MISFIRE_THRESHOLD`).
     pub misfire_threshold: Duration,
@@ -179,8 +181,12 @@ fn plan_misfire(job: &DueJob, schedule: &Schedule, now: DateTime<Utc>) -> FirePl
     }
 }
 
+/// Most jobs claimed in one transaction.
+pub const MAX_BATCH: u32 = 20_000;
+
 /// One tick pass at `now`: claim due jobs batch by batch, commit their executions, then
-/// push them, until no job is due.
+/// push them, until no job is due. Batches start at `batch_size` and double while they
+/// come back full.
 #[tracing::instrument(name = "tick", skip_all, fields(%now))]
 pub async fn run_tick_once(
     now: DateTime<Utc>,
@@ -191,13 +197,17 @@ pub async fn run_tick_once(
     let mut outcome = TickOutcome::default();
     let horizon = now + chrono::Duration::from_std(settings.lookahead).unwrap_or_default();
     let planner = |job: &DueJob| plan_fires(job, now, horizon, settings.misfire_threshold);
+    let mut size = settings.batch_size.max(1);
     loop {
-        let batch = store
-            .fire_due_jobs(now, horizon, settings.batch_size, &planner)
-            .await?;
+        let batch = store.fire_due_jobs(now, horizon, size, &planner).await?;
         outcome.batches += 1;
         if batch.jobs == 0 {
             return Ok(outcome);
+        }
+        if batch.jobs >= size as usize {
+            size = size
+                .saturating_mul(2)
+                .min(MAX_BATCH.max(settings.batch_size));
         }
         METRICS.tick_batch.observe(batch.jobs as f64);
         METRICS.fires_queued.add(batch.executions.len() as u64);
@@ -253,6 +263,8 @@ pub async fn run(
     let mut summary = TickRun::default();
     // The furthest fire time any pass may have recorded ahead.
     let mut recorded_until: Option<DateTime<Utc>> = None;
+    // Jobs the last pass claimed: the next pass's first batch.
+    let mut last_jobs = 0u32;
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -272,7 +284,16 @@ pub async fn run(
             release(now + lead_span, queue).await;
             summary.ticks += 1;
             recorded_until = Some(now + lookahead);
-            match run_tick_once(now, store, queue, &settings).await {
+            let pass_settings = TickSettings {
+                batch_size: last_jobs
+                    .clamp(settings.batch_size, MAX_BATCH.max(settings.batch_size)),
+                ..settings
+            };
+            let pass = run_tick_once(now, store, queue, &pass_settings).await;
+            last_jobs = pass
+                .as_ref()
+                .map_or(0, |o| u32::try_from(o.jobs).unwrap_or(u32::MAX));
+            match pass {
                 Ok(outcome) if outcome.jobs > 0 => {
                     summary.fired += outcome.fired as u64;
                     tracing::info!(
@@ -485,15 +506,26 @@ mod tests {
 
     #[test]
     fn a_job_not_yet_due_in_its_plan_never_fires_before_its_time() {
-        // The store only hands over due jobs, but the plan still never invents earlier fires.
-        let plan = plan_fires(
-            &due("0 0 * * * *", at(10, 0, 0)),
-            at(10, 0, 0),
-            at(10, 0, 0),
-            MINUTE,
+        // Due at 10:00:04 and planned at 10:00:01 with 4 s of look-ahead: its schedule has
+        // times between now and its due time (10:00:02), and none of them is planned.
+        let job = due("*/2 * * * * *", at(10, 0, 4));
+        let plan = plan_fires(&job, at(10, 0, 1), at(10, 0, 5), MINUTE);
+        assert!(
+            plan.fires.iter().all(|t| *t >= job.next_run_at),
+            "a fire before the job's time: {:?}",
+            plan.fires
         );
-        assert_eq!(plan.fires, vec![at(10, 0, 0)]);
-        assert_eq!(plan.next_run_at, Some(at(11, 0, 0)));
+        assert_eq!(plan.fires, vec![at(10, 0, 4)]);
+        assert_eq!(plan.next_run_at, Some(at(10, 0, 6)));
+        // Without look-ahead and long before its time (the store would not hand it over),
+        // the plan still holds nothing before the job's time.
+        let later = due("0 0 * * * *", at(11, 0, 0));
+        let plan = plan_fires(&later, at(10, 0, 0), at(10, 0, 0), MINUTE);
+        assert!(
+            plan.fires.iter().all(|t| *t >= later.next_run_at),
+            "a fire before the job's time: {:?}",
+            plan.fires
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use tickwork::config::Settings;
 use tickwork::startup::{shutdown_signal, Services};
 use tickwork::telemetry::error_chain;
-use tickwork::worker::{Worker, WorkerSettings};
+use tickwork::worker::Worker;
 
 // glibc's malloc took a fifth of the worker's time in a burst of requests and let its RSS
 // creep up over long runs; with mimalloc RSS stays level (docs/benchmarks.md).
@@ -32,7 +32,7 @@ async fn run() -> anyhow::Result<()> {
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
     settings.require_keyring()?;
     let services = Services::start(&settings).await?;
-    let worker_settings = WorkerSettings::from(&settings);
+    let worker_settings = tickwork::startup::worker_settings(&settings);
     let queue = services.queue.clone();
     let worker = Worker::new(services.store, services.queue, worker_settings.clone())
         .context("failed to build the worker")?;

@@ -79,7 +79,7 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
-            pool_size: 10,
+            pool_size: 10_000,
             http_timeout: Duration::from_secs(90),
             idle_poll: Duration::from_millis(10),
             record_patience: Duration::from_secs(30),
