@@ -6,7 +6,16 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::cluster::{Binary, Process};
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, TestApp};
+
+/// Fires recorded for a time after `at`.
+async fn fires_after(app: &TestApp, at: chrono::DateTime<chrono::Utc>) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM executions WHERE scheduled_at > $1")
+        .bind(at)
+        .fetch_one(&app.servers().db)
+        .await
+        .unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tick_stopped_with_sigterm_releases_what_it_recorded_ahead_at_its_time() {
@@ -17,15 +26,7 @@ async fn a_tick_stopped_with_sigterm_releases_what_it_recorded_ahead_at_its_time
     }
     // The default look-ahead (2 s): each pass records fires up to two seconds ahead.
     let mut tick = Process::spawn(&app, Binary::Tick, &[]);
-    let recorded_ahead = || async {
-        let now = app.clock().await;
-        app.rows
-            .counts_at(
-                "SELECT count(*) FROM executions WHERE scheduled_at > $1",
-                now,
-            )
-            .await[0]
-    };
+    let recorded_ahead = || async { fires_after(&app, app.clock().await).await };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while recorded_ahead().await == 0 {
         assert!(
@@ -81,13 +82,7 @@ async fn fires_recorded_ahead_are_delivered_by_workers_after_their_tick_dies() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let now = app.clock().await;
-        let ahead = app
-            .rows
-            .counts_at(
-                "SELECT count(*) FROM executions WHERE scheduled_at > $1",
-                now + chrono::Duration::milliseconds(500),
-            )
-            .await[0];
+        let ahead = fires_after(&app, now + chrono::Duration::milliseconds(500)).await;
         if ahead > 0 {
             break;
         }

@@ -334,12 +334,15 @@ async fn forbid_with_look_ahead_skips_nothing_when_fires_do_not_overlap(mut app:
 async fn retention_deletes_old_finished_executions_with_their_attempts_and_keeps_unfinished_ones(
     app: TestApp,
 ) {
+    // A target that fails, without retries: each fire ends FAILED with an attempt row
+    // (a successful last attempt lives in its execution row alone).
+    app.target.respond_with(500);
     let job = app
-        .create_job(json!({"cronExpression": "* * * * * *"}))
+        .create_job(json!({"cronExpression": "* * * * * *", "maxRetries": 0}))
         .await;
     let due = time(&job["nextRunAt"]);
     assert_eq!(app.run_tick_once(due + Duration::seconds(3)).await.fired, 4);
-    assert_eq!(app.drain_queue().await.succeeded, 4);
+    assert_eq!(app.drain_queue().await.failed, 4);
     assert_eq!(app.run_tick_once(due + Duration::seconds(4)).await.fired, 1);
     let attempts = |app: &TestApp| {
         let rows = app.rows.clone();

@@ -57,6 +57,19 @@ async fn a_fire_reaches_the_target_once_with_every_tickwork_header_and_history_s
     assert_eq!(time(&execution["scheduledAt"]), due);
     assert!(time(&execution["startedAt"]) <= time(&execution["finishedAt"]));
     assert!(execution["durationMs"].as_i64().unwrap() >= 0);
+    // The attempt that succeeded is written once, in the execution row, and read as an
+    // attempt like any other.
+    assert_eq!(
+        app.rows.count("SELECT count(*) FROM attempts").await,
+        0,
+        "a successful last attempt has no attempt row of its own"
+    );
+    let attempts = execution["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 1, "{execution}");
+    assert_eq!(attempts[0]["attempt"], 1);
+    assert_eq!(attempts[0]["httpStatus"], 200);
+    assert_eq!(attempts[0]["startedAt"], execution["startedAt"]);
+    assert_eq!(attempts[0]["finishedAt"], execution["finishedAt"]);
 
     let job: Value = app
         .get(&format!("/api/v1/jobs/{job_id}"))

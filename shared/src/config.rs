@@ -540,7 +540,7 @@ mod tests {
         let s = settings(&[]).unwrap();
         assert_eq!(s.server_port, 8080);
         assert_eq!(s.server_host, "0.0.0.0");
-        assert_eq!(s.worker_pool_size, 10);
+        assert_eq!(s.worker_pool_size, 10_000);
         assert_eq!(s.worker_http_timeout, Duration::from_secs(90));
         assert_eq!(s.scheduler_poll_interval, Duration::from_secs(1));
         assert_eq!(s.misfire_threshold, Duration::from_secs(60));

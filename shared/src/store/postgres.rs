@@ -15,7 +15,7 @@ use super::rows::{
     tenant_counts, ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow,
     JobRow, WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS,
     INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, RESEAL_JOB, REVOKE_API_KEY,
-    SOFT_DELETE_JOB, STALE_QUEUED, TENANT_COUNTS, WRITE_JOB,
+    SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS, WRITE_JOB,
 };
 use super::{
     Claimed, DueJob, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
@@ -304,11 +304,12 @@ impl Store for PgStore {
         if execution_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<AttemptRow> = sqlx::query_as(
+        let rows: Vec<AttemptRow> = sqlx::query_as(&format!(
             "SELECT execution_id, attempt, started_at, finished_at, duration_ms, http_status, \
              error, response_body FROM attempts WHERE execution_id = ANY($1) \
-             ORDER BY execution_id, attempt",
-        )
+             UNION ALL {SUCCEEDED_ATTEMPT} e.id = ANY($1) \
+             ORDER BY execution_id, attempt"
+        ))
         .bind(execution_ids)
         .fetch_all(&self.pool)
         .await?;
@@ -514,10 +515,11 @@ impl Store for PgStore {
                      AND EXISTS (SELECT 1 FROM holder) \
                  ORDER BY id FOR NO KEY UPDATE SKIP LOCKED \
              ), decided AS ( \
-                 SELECT c.id, j.concurrency_policy = 'FORBID' AND EXISTS ( \
-                     SELECT 1 FROM executions o WHERE o.job_id = x.job_id \
-                     AND o.scheduled_at < x.scheduled_at \
-                     AND o.status IN ('QUEUED', 'RUNNING', 'RETRYING')) AS overlap \
+                 SELECT c.id, j.concurrency_policy = 'FORBID' AND COALESCE(( \
+                     SELECT o.status IN ('QUEUED', 'RUNNING', 'RETRYING') FROM executions o \
+                     WHERE o.job_id = x.job_id AND o.scheduled_at < x.scheduled_at \
+                     AND o.status NOT IN ('SKIPPED', 'CANCELLED') \
+                     ORDER BY o.scheduled_at DESC LIMIT 1), false) AS overlap \
                  FROM claimable c JOIN executions x ON x.id = c.id JOIN jobs j ON j.id = x.job_id \
              ) \
              UPDATE executions e SET \
@@ -869,7 +871,7 @@ impl Store for PgStore {
                  AS o(id, attempt, status, duration_ms, http_status, error, response_body, retry_ms) \
              ), done AS ( \
                  UPDATE executions e SET status = o.status, duration_ms = o.duration_ms, \
-                     http_status = o.http_status, error = o.error, \
+                     http_status = o.http_status, error = o.error, response_body = o.response_body, \
                      finished_at = CASE WHEN o.status = 'RETRYING' THEN NULL ELSE clock_timestamp() END, \
                      next_attempt_at = CASE WHEN o.status = 'RETRYING' \
                          THEN clock_timestamp() + o.retry_ms * interval '1 millisecond' END \
@@ -882,6 +884,7 @@ impl Store for PgStore {
                      duration_ms, http_status, error, response_body) \
                  SELECT id, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
                      duration_ms, http_status, error, response_body FROM done \
+                 WHERE status <> 'SUCCEEDED' \
                  ON CONFLICT DO NOTHING \
              ) \
              SELECT id, status, next_attempt_at FROM done",

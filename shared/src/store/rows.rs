@@ -270,6 +270,16 @@ pub(super) const OVERDUE_RETRIES: &str = "SELECT id FROM executions \
      WHERE status = 'RETRYING' AND next_attempt_at < $1 \
      ORDER BY next_attempt_at LIMIT $2";
 
+/// The attempt that ended a SUCCEEDED fire, read from its execution row (no attempt row is
+/// written for it), as attempt rows are read; the caller appends which executions
+/// (`e.id = ...`). Fires that succeeded before the row kept it have an attempt row instead.
+pub(super) const SUCCEEDED_ATTEMPT: &str = "SELECT e.id AS execution_id, e.attempt, \
+     COALESCE(e.started_at, e.finished_at) AS started_at, e.finished_at, \
+     COALESCE(e.duration_ms, 0) AS duration_ms, e.http_status, e.error, e.response_body \
+     FROM executions e WHERE e.status = 'SUCCEEDED' AND e.finished_at IS NOT NULL \
+     AND NOT EXISTS (SELECT 1 FROM attempts a \
+         WHERE a.execution_id = e.id AND a.attempt = e.attempt) AND";
+
 /// Columns of an execution.
 pub(super) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_at, status, attempt, \
      started_at, finished_at, duration_ms, http_status, error, next_attempt_at, crashes, kind";
@@ -450,7 +460,7 @@ mod tests {
 /// execution, `$2` the time; only a FAILED or ABANDONED fire moves.
 pub(super) const REQUEUE_DEAD_LETTER: &str = "UPDATE executions SET status = 'QUEUED', \
      queued_at = $2, started_at = NULL, finished_at = NULL, duration_ms = NULL, \
-     http_status = NULL, error = NULL, \
+     http_status = NULL, error = NULL, response_body = NULL, \
      next_attempt_at = NULL, crashes = 0, handbacks = 0, \
      attempt_base = attempt \
      WHERE id = $1 AND status IN ('FAILED', 'ABANDONED')";

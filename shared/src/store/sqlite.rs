@@ -31,7 +31,7 @@ use super::rows::{
     tenant_counts, ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow,
     JobRow, WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS,
     INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, RESEAL_JOB, REVOKE_API_KEY,
-    SOFT_DELETE_JOB, STALE_QUEUED, TENANT_COUNTS, WRITE_JOB,
+    SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS, WRITE_JOB,
 };
 use super::{
     Claimed, DueJob, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
@@ -480,6 +480,11 @@ impl Store for SqliteStore {
                  http_status, error, response_body FROM attempts WHERE execution_id IN ",
             );
             push_ids(&mut query, ids);
+            query
+                .push(" UNION ALL ")
+                .push(SUCCEEDED_ATTEMPT)
+                .push(" e.id IN ");
+            push_ids(&mut query, ids);
             query.push(" ORDER BY execution_id, attempt");
             let rows: Vec<AttemptRow> = query.build_query_as().fetch_all(&self.reader).await?;
             attempts.extend(rows.into_iter().map(Attempt::from));
@@ -698,10 +703,11 @@ impl Store for SqliteStore {
             // same rows: an earlier fire in this batch is still QUEUED here, so two fires of
             // one job never both start.
             let mut decide = QueryBuilder::new(
-                "SELECT x.id, j.concurrency_policy = 'FORBID' AND EXISTS ( \
-                     SELECT 1 FROM executions o WHERE o.job_id = x.job_id \
-                     AND o.scheduled_at < x.scheduled_at \
-                     AND o.status IN ('QUEUED', 'RUNNING', 'RETRYING')) \
+                "SELECT x.id, j.concurrency_policy = 'FORBID' AND COALESCE(( \
+                     SELECT o.status IN ('QUEUED', 'RUNNING', 'RETRYING') FROM executions o \
+                     WHERE o.job_id = x.job_id AND o.scheduled_at < x.scheduled_at \
+                     AND o.status NOT IN ('SKIPPED', 'CANCELLED') \
+                     ORDER BY o.scheduled_at DESC LIMIT 1), 0) \
                  FROM executions x JOIN jobs j ON j.id = x.job_id \
                  WHERE x.status = 'QUEUED' AND x.id IN ",
             );
@@ -1049,7 +1055,7 @@ impl Store for SqliteStore {
             // one transaction: both or neither.
             let mut done = QueryBuilder::new(
                 "WITH o(id, attempt, status, duration_ms, http_status, error, finished_at, \
-                 next_attempt_at) AS (",
+                 next_attempt_at, response_body) AS (",
             );
             done.push_values(chunk, |mut row, o| {
                 let retrying = o.status == ExecutionStatus::Retrying;
@@ -1060,11 +1066,12 @@ impl Store for SqliteStore {
                     .push_bind(o.http_status.map(i32::from))
                     .push_bind(o.error.clone())
                     .push_bind((!retrying).then_some(now))
-                    .push_bind(next_attempt_at(o, now));
+                    .push_bind(next_attempt_at(o, now))
+                    .push_bind(o.response_body.clone());
             });
             done.push(
                 ") UPDATE executions SET status = o.status, duration_ms = o.duration_ms, \
-                 http_status = o.http_status, error = o.error, \
+                 http_status = o.http_status, error = o.error, response_body = o.response_body, \
                  finished_at = o.finished_at, next_attempt_at = o.next_attempt_at \
                  FROM o WHERE executions.id = o.id AND executions.status = 'RUNNING' \
                  AND executions.attempt = o.attempt \
@@ -1072,27 +1079,31 @@ impl Store for SqliteStore {
             );
             let changed: Vec<(Uuid, Option<DateTime<Utc>>, String, Option<DateTime<Utc>>)> =
                 done.build_query_as().fetch_all(&mut *tx).await?;
-            if changed.is_empty() {
-                continue;
-            }
+            // A successful last attempt lives in the execution row alone.
+            let unsuccessful: Vec<_> = changed
+                .iter()
+                .filter(|(_, _, status, _)| status != "SUCCEEDED")
+                .collect();
             let by_id: HashMap<Uuid, &Outcome> =
                 chunk.iter().map(|o| (o.execution_id, o)).collect();
             let mut kept = QueryBuilder::new(
                 "INSERT OR IGNORE INTO attempts (execution_id, attempt, started_at, finished_at, \
                  duration_ms, http_status, error, response_body) ",
             );
-            kept.push_values(&changed, |mut row, (id, started_at, _, _)| {
-                let o = by_id[id];
-                row.push_bind(*id)
-                    .push_bind(o.attempt)
-                    .push_bind(started_at.unwrap_or(now))
-                    .push_bind(now)
-                    .push_bind(o.duration_ms)
-                    .push_bind(o.http_status.map(i32::from))
-                    .push_bind(o.error.clone())
-                    .push_bind(o.response_body.clone());
-            });
-            kept.build().execute(&mut *tx).await?;
+            if !unsuccessful.is_empty() {
+                kept.push_values(unsuccessful, |mut row, (id, started_at, _, _)| {
+                    let o = by_id[id];
+                    row.push_bind(*id)
+                        .push_bind(o.attempt)
+                        .push_bind(started_at.unwrap_or(now))
+                        .push_bind(now)
+                        .push_bind(o.duration_ms)
+                        .push_bind(o.http_status.map(i32::from))
+                        .push_bind(o.error.clone())
+                        .push_bind(o.response_body.clone());
+                });
+                kept.build().execute(&mut *tx).await?;
+            }
             for (execution_id, _, status, next_attempt_at) in changed {
                 recorded.push(Recorded {
                     execution_id,
