@@ -6,7 +6,9 @@
 //! the sweeper finds it) and never loses it. A tick told to stop records nothing more and
 //! releases the fires it recorded ahead at their instants before it returns.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -121,17 +123,76 @@ pub fn plan_fires(
     horizon: DateTime<Utc>,
     misfire_threshold: Duration,
 ) -> FirePlan {
-    let schedule = match Schedule::parse(&job.cron_expression, &job.timezone) {
-        Ok(schedule) => schedule,
+    match Schedule::parse(&job.cron_expression, &job.timezone) {
+        Ok(schedule) => plan_fires_on(job, &schedule, now, horizon, misfire_threshold),
         Err(error) => {
             tracing::error!(job_id = %job.id, %error, "stored schedule does not parse; the job stops firing");
-            return FirePlan::default();
+            FirePlan::default()
         }
-    };
+    }
+}
+
+/// Most parsed schedules a tick keeps.
+const SCHEDULES_KEPT: usize = 10_000;
+
+/// Schedules already parsed, by expression and time zone: a pass does not parse the same
+/// expression for every due job, nor again every second. Bounded: past
+/// [`SCHEDULES_KEPT`] it starts over.
+#[derive(Debug, Default)]
+pub struct ScheduleCache {
+    parsed: std::sync::Mutex<HashMap<(String, String), Arc<Schedule>>>,
+}
+
+impl ScheduleCache {
+    /// As [`plan_fires`], parsing each expression once.
+    pub fn plan(
+        &self,
+        job: &DueJob,
+        now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+        misfire_threshold: Duration,
+    ) -> FirePlan {
+        let key = (job.cron_expression.clone(), job.timezone.clone());
+        let cached = self
+            .parsed
+            .lock()
+            .ok()
+            .and_then(|parsed| parsed.get(&key).cloned());
+        let schedule = match cached {
+            Some(schedule) => schedule,
+            None => match Schedule::parse(&job.cron_expression, &job.timezone) {
+                Ok(schedule) => {
+                    let schedule = Arc::new(schedule);
+                    if let Ok(mut parsed) = self.parsed.lock() {
+                        if parsed.len() >= SCHEDULES_KEPT {
+                            parsed.clear();
+                        }
+                        parsed.insert(key, schedule.clone());
+                    }
+                    schedule
+                }
+                Err(error) => {
+                    tracing::error!(job_id = %job.id, %error, "stored schedule does not parse; the job stops firing");
+                    return FirePlan::default();
+                }
+            },
+        };
+        plan_fires_on(job, &schedule, now, horizon, misfire_threshold)
+    }
+}
+
+/// [`plan_fires`] with the job's schedule already parsed.
+fn plan_fires_on(
+    job: &DueJob,
+    schedule: &Schedule,
+    now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+    misfire_threshold: Duration,
+) -> FirePlan {
     let threshold = chrono::Duration::from_std(misfire_threshold).unwrap_or(chrono::Duration::MAX);
     let horizon = horizon.max(now);
     let mut plan = if now - job.next_run_at > threshold {
-        plan_misfire(job, &schedule, now)
+        plan_misfire(job, schedule, now)
     } else {
         FirePlan {
             fires: vec![job.next_run_at],
@@ -187,16 +248,27 @@ pub const MAX_BATCH: u32 = 20_000;
 /// One tick pass at `now`: claim due jobs batch by batch, commit their executions, then
 /// push them, until no job is due. Batches start at `batch_size` and double while they
 /// come back full.
-#[tracing::instrument(name = "tick", skip_all, fields(%now))]
 pub async fn run_tick_once(
     now: DateTime<Utc>,
     store: &dyn Store,
     queue: &dyn Queue,
     settings: &TickSettings,
 ) -> Result<TickOutcome, TickError> {
+    run_pass(now, store, queue, settings, &ScheduleCache::default()).await
+}
+
+/// [`run_tick_once`] with schedules parsed once across passes.
+#[tracing::instrument(name = "tick", skip_all, fields(%now))]
+async fn run_pass(
+    now: DateTime<Utc>,
+    store: &dyn Store,
+    queue: &dyn Queue,
+    settings: &TickSettings,
+    schedules: &ScheduleCache,
+) -> Result<TickOutcome, TickError> {
     let mut outcome = TickOutcome::default();
     let horizon = now + chrono::Duration::from_std(settings.lookahead).unwrap_or_default();
-    let planner = |job: &DueJob| plan_fires(job, now, horizon, settings.misfire_threshold);
+    let planner = |job: &DueJob| schedules.plan(job, now, horizon, settings.misfire_threshold);
     let mut size = settings.batch_size.max(1);
     loop {
         let batch = store.fire_due_jobs(now, horizon, size, &planner).await?;
@@ -265,6 +337,7 @@ pub async fn run(
     let mut recorded_until: Option<DateTime<Utc>> = None;
     // Jobs the last pass claimed: the next pass's first batch.
     let mut last_jobs = 0u32;
+    let schedules = ScheduleCache::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -289,7 +362,7 @@ pub async fn run(
                     .clamp(settings.batch_size, MAX_BATCH.max(settings.batch_size)),
                 ..settings
             };
-            let pass = run_tick_once(now, store, queue, &pass_settings).await;
+            let pass = run_pass(now, store, queue, &pass_settings, &schedules).await;
             last_jobs = pass
                 .as_ref()
                 .map_or(0, |o| u32::try_from(o.jobs).unwrap_or(u32::MAX));
@@ -537,6 +610,25 @@ mod tests {
             MINUTE,
         );
         assert_eq!(plan, FirePlan::default());
+    }
+
+    #[test]
+    fn the_schedule_cache_plans_as_parsing_each_time_does() {
+        let cache = ScheduleCache::default();
+        for (expr, next, now) in [
+            ("*/2 * * * * *", at(10, 0, 0), at(10, 0, 3)),
+            ("0 * * * * *", at(9, 0, 0), at(10, 0, 30)),
+            ("*/2 * * * * *", at(10, 0, 4), at(10, 0, 5)),
+            ("not cron", at(10, 0, 0), at(10, 0, 0)),
+        ] {
+            let job = due(expr, next);
+            assert_eq!(
+                cache.plan(&job, now, now, MINUTE),
+                plan_fires(&job, now, now, MINUTE),
+                "{expr} at {now}"
+            );
+        }
+        assert_eq!(cache.parsed.lock().unwrap().len(), 2, "parsed once each");
     }
 
     #[test]
