@@ -146,8 +146,17 @@ impl Store for Forwarding {
         horizon: DateTime<Utc>,
         limit: u32,
         plan: Planner<'_>,
+        hold: bool,
     ) -> Result<FiredBatch, StoreError> {
-        self.inner.fire_due_jobs(now, horizon, limit, plan).await
+        self.inner
+            .fire_due_jobs(now, horizon, limit, plan, hold)
+            .await
+    }
+    async fn holds_any(&self) -> Result<bool, StoreError> {
+        self.inner.holds_any().await
+    }
+    async fn release_held(&self, limit: u32) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        self.inner.release_held(limit).await
     }
     async fn stale_queued(
         &self,

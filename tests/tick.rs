@@ -111,6 +111,83 @@ async fn a_pass_claims_batches_that_double_while_full_until_no_job_is_due(mut ap
     assert_eq!(app.queue.stats().await.unwrap().ready as usize, pass.fired);
 }
 
+async fn past_the_ready_window_fires_are_held_in_the_store_and_released_oldest_first(
+    mut app: TestApp,
+) {
+    app.tick_settings.batch_size = 4;
+    app.tick_settings.maintenance.ready_window = 4;
+    let mut latest = app.clock().await;
+    for _ in 0..10 {
+        let job = app
+            .create_job(json!({"cronExpression": "* * * * * *"}))
+            .await;
+        latest = latest.max(time(&job["nextRunAt"]));
+    }
+    // The first batch fills the window; every later one is held, and so is every fire of
+    // the next pass while older ones wait (new fires never pass held ones).
+    let first = app.run_tick_once(latest).await;
+    assert_eq!(
+        (first.fired, first.pushed, first.held),
+        (10, 4, 6),
+        "{first:?}"
+    );
+    let second = app.run_tick_once(latest + Duration::seconds(1)).await;
+    assert_eq!(
+        (second.fired, second.pushed, second.held),
+        (10, 0, 10),
+        "{second:?}"
+    );
+    let stats = app.queue.stats().await.unwrap();
+    assert_eq!(
+        stats.ready + stats.scheduled,
+        4,
+        "the queue holds the window only"
+    );
+    let held = app
+        .rows
+        .count("SELECT count(*) FROM executions WHERE held AND status = 'QUEUED'")
+        .await;
+    assert_eq!(held, 16);
+
+    // Nothing is released while the window is full; each drained window makes room for the
+    // oldest held fires, until every fire has been delivered once.
+    let settings = app.tick_settings.maintenance;
+    let now = latest + Duration::seconds(1);
+    let release = || {
+        tickwork::maintenance::release_held(now, app.store.as_ref(), app.queue.as_ref(), &settings)
+    };
+    assert_eq!(release().await.unwrap(), 0, "the window is full");
+    let scheduled_at = |r: &crate::target::Received| {
+        time(&json!(r.header("x-tickwork-scheduled-at").unwrap_or("")))
+    };
+    let mut delivered = 0;
+    let mut latest_sent = None;
+    for round in 0.. {
+        assert!(round < 20, "the held fires never drained");
+        let seen = app.target.received().len();
+        let pass = app.worker.run_once(100).await.unwrap();
+        delivered += pass.succeeded;
+        // Held fires are released oldest first: nothing sent in this round is older than
+        // what an earlier round sent.
+        let sent = app.target.received();
+        let round_times: Vec<_> = sent[seen..].iter().map(scheduled_at).collect();
+        if let (Some(before), Some(oldest)) = (latest_sent, round_times.iter().min()) {
+            assert!(*oldest >= before, "a later fire passed an earlier one");
+        }
+        latest_sent = round_times.iter().max().copied().or(latest_sent);
+        let released = release().await.unwrap();
+        assert!(released <= 4, "released past the window: {released}");
+        if pass.taken == 0 && released == 0 {
+            break;
+        }
+    }
+    assert_eq!(delivered, 20);
+    assert_eq!(app.target.received().len(), 20, "each fire sent once");
+    let per_fire = app.target.requests_per_execution();
+    assert!(per_fire.values().all(|n| *n == 1));
+    assert!(!app.store.holds_any().await.unwrap());
+}
+
 async fn concurrent_ticks_record_exactly_one_execution_per_fire(app: TestApp) {
     // Twenty jobs, all due at the same second.
     let start = app
@@ -166,7 +243,7 @@ async fn a_crash_between_commit_and_push_is_delivered_by_the_sweeper(app: TestAp
     let planner = |j: &DueJob| plan_fires(j, due, due, std::time::Duration::from_secs(60));
     let batch = app
         .store
-        .fire_due_jobs(due, due, 100, &planner)
+        .fire_due_jobs(due, due, 100, &planner, false)
         .await
         .unwrap();
     assert_eq!(batch.executions.len(), 1);
@@ -379,6 +456,7 @@ on_both_backends!(
     inactive_jobs_have_no_next_run_and_never_fire,
     a_pass_claims_batches_that_double_while_full_until_no_job_is_due,
     concurrent_ticks_record_exactly_one_execution_per_fire,
+    past_the_ready_window_fires_are_held_in_the_store_and_released_oldest_first,
     a_crash_between_commit_and_push_is_delivered_by_the_sweeper,
     pushing_the_same_execution_twice_leaves_one_item,
     fires_ahead_of_time_wait_in_the_upcoming_set_until_their_second,

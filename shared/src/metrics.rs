@@ -98,6 +98,8 @@ impl Counter {
 pub struct Metrics {
     /// Fires recorded QUEUED by the tick.
     pub fires_queued: Counter,
+    /// Of those, fires recorded held (the queue's window was full), pushed later.
+    pub fires_held: Counter,
     /// Fires recorded SKIPPED (overlap forbidden).
     pub fires_skipped_overlap: Counter,
     /// Missed fires dropped by misfire policies.
@@ -127,6 +129,7 @@ pub struct Metrics {
 /// This process's metrics.
 pub static METRICS: Metrics = Metrics {
     fires_queued: Counter::new(),
+    fires_held: Counter::new(),
     fires_skipped_overlap: Counter::new(),
     fires_skipped_misfire: Counter::new(),
     executions_succeeded: Counter::new(),
@@ -192,6 +195,7 @@ pub fn render(depths: Option<Depths>) -> String {
         "Fires the tick recorded, by outcome.",
         &[
             ("outcome=\"queued\"", m.fires_queued.get()),
+            ("outcome=\"held\"", m.fires_held.get()),
             ("outcome=\"skipped_overlap\"", m.fires_skipped_overlap.get()),
             ("outcome=\"skipped_misfire\"", m.fires_skipped_misfire.get()),
         ],

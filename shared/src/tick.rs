@@ -16,8 +16,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::maintenance::{
-    promote_due, release_upcoming, sweep_once, take_turn, trim_history, Duty, MaintenanceSettings,
-    RetentionClock,
+    promote_due, release_held, release_upcoming, sweep_once, take_turn, trim_history, Duty,
+    MaintenanceSettings, RetentionClock,
 };
 use crate::metrics::METRICS;
 use crate::model::MisfirePolicy;
@@ -92,6 +92,8 @@ pub struct TickOutcome {
     pub pushed: usize,
     /// Executions recorded ahead of their time, waiting in the upcoming set.
     pub ahead: usize,
+    /// Executions recorded held, not pushed: the queue's window was full.
+    pub held: usize,
 }
 
 /// What [`run`] did until it stopped.
@@ -271,7 +273,10 @@ async fn run_pass(
     let planner = |job: &DueJob| schedules.plan(job, now, horizon, settings.misfire_threshold);
     let mut size = settings.batch_size.max(1);
     loop {
-        let batch = store.fire_due_jobs(now, horizon, size, &planner).await?;
+        let hold = queue_is_full(store, queue, &settings.maintenance).await?;
+        let batch = store
+            .fire_due_jobs(now, horizon, size, &planner, hold)
+            .await?;
         outcome.batches += 1;
         if batch.jobs == 0 {
             return Ok(outcome);
@@ -287,6 +292,13 @@ async fn run_pass(
         outcome.jobs += batch.jobs;
         outcome.fired += batch.executions.len();
         outcome.uncounted += batch.uncounted;
+        if hold {
+            // Recorded, not pushed: the release duty pushes them, oldest first, when the
+            // queue has room.
+            outcome.held += batch.executions.len();
+            METRICS.fires_held.add(batch.executions.len() as u64);
+            continue;
+        }
         // Fires due now go to the ready list; fires ahead of time wait in the upcoming set
         // until the loop releases them at their second.
         let committed = batch.executions.len();
@@ -303,6 +315,22 @@ async fn run_pass(
             .await
             .map_err(|source| TickError::Push { committed, source })?;
     }
+}
+
+/// Whether new fires must be held: the ready work in the queue has reached the window, or
+/// fires are held already (so new fires do not pass older ones).
+async fn queue_is_full(
+    store: &dyn Store,
+    queue: &dyn Queue,
+    settings: &MaintenanceSettings,
+) -> Result<bool, TickError> {
+    let room = crate::maintenance::room_in_queue(queue, settings)
+        .await
+        .map_err(|source| TickError::Push {
+            committed: 0,
+            source,
+        })?;
+    Ok(room == 0 || store.holds_any().await?)
 }
 
 /// Time from `now` to the next multiple of `interval` since the epoch.
@@ -374,6 +402,7 @@ pub async fn run(
                         ahead = outcome.ahead,
                         jobs = outcome.jobs,
                         pushed = outcome.pushed,
+                        held = outcome.held,
                         skipped_misfired = outcome.uncounted,
                         "fired due jobs"
                     );
@@ -391,6 +420,9 @@ pub async fn run(
             release(now + lead_span, queue).await;
             if let Err(error) = promote_due(now, store, queue, &settings.maintenance).await {
                 tracing::error!(error = %error_chain(&error), "promoting due retries failed");
+            }
+            if let Err(error) = release_held(now, store, queue, &settings.maintenance).await {
+                tracing::error!(error = %error_chain(&error), "releasing held fires failed");
             }
             if take_turn(queue, Duty::Sweep).await {
                 match sweep_once(now, store, queue, &settings.maintenance).await {

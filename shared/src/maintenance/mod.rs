@@ -4,12 +4,15 @@
 //!
 //! - [`release_upcoming`]: fires recorded ahead of time go to the ready list at their time;
 //! - [`promote_due`]: retries whose time has come go back to the ready list;
+//! - [`release_held`]: fires recorded while the queue's window was full are pushed, oldest
+//!   first, as room frees up;
 //! - [`sweep_once`]: QUEUED fires whose push was lost are pushed again (one process a
 //!   second does it, by turn: see [`take_turn`]);
 //! - [`trim_history`]: finished history past `HISTORY_RETENTION` is deleted (the tick).
 //!
-//! [`run_duties`] is one round of the first three, as a worker runs it every second.
+//! [`run_duties`] is one round of the first four, as a worker runs it every second.
 
+mod hold;
 mod promote;
 mod release;
 mod retention;
@@ -19,6 +22,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use hold::{release_held, room_in_queue};
 pub use promote::promote_due;
 pub use release::release_upcoming;
 pub use retention::{trim_history, RetentionClock};
@@ -31,6 +35,9 @@ use crate::telemetry::error_chain;
 /// Tuning of the maintenance duties.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MaintenanceSettings {
+    /// Most fires the queue holds ready or recorded ahead; past it the tick records fires
+    /// held, in the store only, and [`release_held`] pushes them as room frees up.
+    pub ready_window: u64,
     /// Most retries promoted per round trip.
     pub promote_batch: u32,
     /// How long an execution may stay QUEUED before the sweeper pushes it again.
@@ -47,6 +54,7 @@ pub struct MaintenanceSettings {
 impl Default for MaintenanceSettings {
     fn default() -> Self {
         Self {
+            ready_window: READY_WINDOW,
             promote_batch: 1000,
             sweep_after: Duration::from_secs(5),
             sweep_limit: 1000,
@@ -55,6 +63,10 @@ impl Default for MaintenanceSettings {
         }
     }
 }
+
+/// The default ready window: at 10,000 fires a second, ten seconds of work, about 15 MB of
+/// Redis; a backlog past it waits in the store.
+pub const READY_WINDOW: u64 = 100_000;
 
 /// A duty that could not finish; the next round tries again.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +127,9 @@ pub async fn run_duties(store: &dyn Store, queue: &dyn Queue, settings: &Mainten
     }
     if let Err(error) = promote_due(now, store, queue, settings).await {
         tracing::warn!(error = %error_chain(&error), "promoting due retries failed");
+    }
+    if let Err(error) = release_held(now, store, queue, settings).await {
+        tracing::warn!(error = %error_chain(&error), "releasing held fires failed");
     }
     if take_turn(queue, Duty::Sweep).await {
         if let Err(error) = sweep_once(now, store, queue, settings).await {

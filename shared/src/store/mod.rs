@@ -302,17 +302,29 @@ pub trait Store: Send + Sync + 'static {
     /// In one transaction: claims up to `limit` active jobs due by `horizon` (skipping jobs
     /// another tick holds), records one execution per planned fire (none twice for the same
     /// job and time), and moves each job's `next_run_at` on. `now` stamps the rows.
+    /// With `hold`, the executions are recorded held: QUEUED, to be pushed by
+    /// [`Store::release_held`] when the queue has room.
     async fn fire_due_jobs(
         &self,
         now: DateTime<Utc>,
         horizon: DateTime<Utc>,
         limit: u32,
         plan: Planner<'_>,
+        hold: bool,
     ) -> Result<FiredBatch, StoreError>;
+
+    /// Whether any QUEUED fire is held (recorded while the queue was full).
+    async fn holds_any(&self) -> Result<bool, StoreError>;
+
+    /// Releases up to `limit` held fires, oldest first (by fire time), for the caller to
+    /// push; returns them with their fire times. Safe in every process at once (`SKIP
+    /// LOCKED`): each fire is released once. A crash before the push leaves QUEUED fires
+    /// that the sweeper finds.
+    async fn release_held(&self, limit: u32) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
 
     /// Executions QUEUED since before `queued_before` and due by `due_by`, with when they
     /// were queued: their push may have been lost. Fires recorded ahead of time are not
-    /// listed before their time.
+    /// listed before their time, nor are held fires.
     async fn stale_queued(
         &self,
         queued_before: DateTime<Utc>,

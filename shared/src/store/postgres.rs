@@ -14,8 +14,8 @@ use super::rows::{
     bind_job, bind_reseal, change_job, first_uuid_at, may_requeue, millis, read_status, taken_back,
     tenant_counts, ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow,
     JobRow, WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS,
-    INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, RESEAL_JOB, REVOKE_API_KEY,
-    SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS, WRITE_JOB,
+    HOLDS_ANY, INSERT_API_KEY, OVERDUE_RETRIES, RELEASE_HELD, REQUEUE_DEAD_LETTER, RESEAL_JOB,
+    REVOKE_API_KEY, SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS, WRITE_JOB,
 };
 use super::{
     Claimed, DueJob, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
@@ -350,6 +350,7 @@ impl Store for PgStore {
         horizon: DateTime<Utc>,
         limit: u32,
         plan: Planner<'_>,
+        hold: bool,
     ) -> Result<FiredBatch, StoreError> {
         let mut tx = self.pool.begin().await?;
         // NO KEY UPDATE: enough to keep other ticks off the row, without blocking the
@@ -383,8 +384,8 @@ impl Store for PgStore {
             Vec::new()
         } else {
             sqlx::query_as(
-                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at) \
-                 SELECT f.id, f.job_id, f.scheduled_at, 'QUEUED', $4 \
+                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at, held) \
+                 SELECT f.id, f.job_id, f.scheduled_at, 'QUEUED', $4, $5 \
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[]) \
                      AS f(id, job_id, scheduled_at) \
                  ON CONFLICT ON CONSTRAINT executions_one_per_fire DO NOTHING \
@@ -394,6 +395,7 @@ impl Store for PgStore {
             .bind(&exec_jobs)
             .bind(&exec_times)
             .bind(now)
+            .bind(hold)
             .fetch_all(&mut *tx)
             .await?
         };
@@ -415,6 +417,17 @@ impl Store for PgStore {
             executions,
             uncounted: writes.uncounted,
         })
+    }
+
+    async fn holds_any(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(HOLDS_ANY).fetch_one(&self.pool).await?)
+    }
+
+    async fn release_held(&self, limit: u32) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        Ok(sqlx::query_as(RELEASE_HELD)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn stale_queued(

@@ -260,10 +260,21 @@ pub(super) const CANCEL_WAITING: &str = "UPDATE executions SET status = 'CANCELL
      finished_at = $2, next_attempt_at = NULL \
      WHERE job_id = $1 AND status IN ('QUEUED', 'RETRYING')";
 
-/// QUEUED fires queued before `$1` and due by `$3`, at most `$2`.
+/// QUEUED fires queued before `$1` and due by `$3`, at most `$2`; held fires are not lost.
 pub(super) const STALE_QUEUED: &str = "SELECT id, queued_at FROM executions \
-     WHERE status = 'QUEUED' AND queued_at < $1 AND scheduled_at <= $3 \
+     WHERE status = 'QUEUED' AND NOT held AND queued_at < $1 AND scheduled_at <= $3 \
      ORDER BY queued_at LIMIT $2";
+
+/// Whether any fire is held.
+pub(super) const HOLDS_ANY: &str =
+    "SELECT EXISTS (SELECT 1 FROM executions WHERE held AND status = 'QUEUED')";
+
+/// Releases the `$1` oldest held fires (the PostgreSQL text; SQLite has no row locks and
+/// needs none, its writer holding the database).
+pub(super) const RELEASE_HELD: &str = "UPDATE executions SET held = false WHERE id IN ( \
+     SELECT id FROM executions WHERE held AND status = 'QUEUED' \
+     ORDER BY scheduled_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, scheduled_at";
 
 /// RETRYING fires due before `$1`, at most `$2`.
 pub(super) const OVERDUE_RETRIES: &str = "SELECT id FROM executions \

@@ -30,7 +30,7 @@ use super::rows::{
     bind_job, bind_reseal, change_job, corrupt, first_uuid_at, may_requeue, read_status,
     tenant_counts, ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow,
     JobRow, WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS,
-    INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, RESEAL_JOB, REVOKE_API_KEY,
+    HOLDS_ANY, INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, RESEAL_JOB, REVOKE_API_KEY,
     SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS, WRITE_JOB,
 };
 use super::{
@@ -527,6 +527,7 @@ impl Store for SqliteStore {
         horizon: DateTime<Utc>,
         limit: u32,
         plan: Planner<'_>,
+        hold: bool,
     ) -> Result<FiredBatch, StoreError> {
         let mut tx = self.write().await?;
         let sql = format!(
@@ -550,14 +551,15 @@ impl Store for SqliteStore {
         let mut executions = Vec::with_capacity(writes.fires.len());
         for fires in writes.fires.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::new(
-                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at) ",
+                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at, held) ",
             );
             insert.push_values(fires, |mut row, (id, job_id, at)| {
                 row.push_bind(*id)
                     .push_bind(*job_id)
                     .push_bind(*at)
                     .push("'QUEUED'")
-                    .push_bind(now);
+                    .push_bind(now)
+                    .push_bind(hold);
             });
             insert
                 .push(" ON CONFLICT (job_id, scheduled_at) DO NOTHING RETURNING id, scheduled_at");
@@ -584,6 +586,27 @@ impl Store for SqliteStore {
             executions,
             uncounted: writes.uncounted,
         })
+    }
+
+    async fn holds_any(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(HOLDS_ANY)
+            .fetch_one(&self.reader)
+            .await?)
+    }
+
+    async fn release_held(&self, limit: u32) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        let mut tx = self.write().await?;
+        let released: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+            "UPDATE executions SET held = 0 WHERE id IN ( \
+                 SELECT id FROM executions WHERE held AND status = 'QUEUED' \
+                 ORDER BY scheduled_at, id LIMIT $1) \
+             RETURNING id, scheduled_at",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(released)
     }
 
     async fn stale_queued(
