@@ -66,4 +66,17 @@ impl Rows {
             sqlx::query_as(WINDOW).bind(t0).bind(t1).fetch_one(pool).await?
         }))
     }
+
+    /// Executions of fires scheduled in `[t0, t1)` by status (every status that appears).
+    pub async fn statuses(
+        &self,
+        t0: DateTime<Utc>,
+        t1: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(String, i64)>> {
+        const STATUSES: &str = "SELECT status, count(*) FROM executions \
+             WHERE scheduled_at >= $1 AND scheduled_at < $2 GROUP BY status ORDER BY status";
+        Ok(on_either!(self, pool => {
+            sqlx::query_as(STATUSES).bind(t0).bind(t1).fetch_all(pool).await?
+        }))
+    }
 }
