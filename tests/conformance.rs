@@ -226,7 +226,64 @@ async fn a_stopping_worker_hands_back_only_the_attempt_it_holds(app: TestApp) {
     );
 }
 
+async fn a_claim_that_skips_a_forbid_fire_still_delivers_the_rest_of_its_batch(app: TestApp) {
+    let mut ids = Vec::new();
+    for policy in ["FORBID", "ALLOW"] {
+        let job = app
+            .create_job(json!({"cronExpression": "0 0 0 1 1 *", "concurrencyPolicy": policy}))
+            .await;
+        ids.push(job["id"].as_str().unwrap().to_string());
+    }
+    let trigger = |job: String| {
+        let (client, address) = (app.client.clone(), app.address.clone());
+        async move {
+            let response = client
+                .post(format!("{address}/api/v1/jobs/{job}/trigger"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202);
+            let body: serde_json::Value = response.json().await.unwrap();
+            Uuid::parse_str(body["id"].as_str().unwrap()).unwrap()
+        }
+    };
+    let first = trigger(ids[0].clone()).await;
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let second = trigger(ids[0].clone()).await;
+    let other = trigger(ids[1].clone()).await;
+    let store = app.store.as_ref();
+    let worker = store
+        .register_worker(Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .start_executions(&[first], worker)
+            .await
+            .unwrap()
+            .deliveries
+            .len(),
+        1
+    );
+    // The second FORBID fire, never claimed before, is skipped in the same statement that
+    // claims the other job's fire.
+    let claimed = store
+        .start_executions(&[second, other], worker)
+        .await
+        .unwrap();
+    assert_eq!(claimed.skipped, [second]);
+    let delivered: Vec<Uuid> = claimed.deliveries.iter().map(|d| d.execution_id).collect();
+    assert_eq!(delivered, [other]);
+    assert_eq!(claimed.deliveries[0].worker_id, worker);
+    let skipped = store.execution(second).await.unwrap().unwrap();
+    assert_eq!(
+        (skipped.status, skipped.attempt),
+        (ExecutionStatus::Skipped, 0)
+    );
+}
+
 on_both_backends!(
+    a_claim_that_skips_a_forbid_fire_still_delivers_the_rest_of_its_batch,
     the_queue_takes_oldest_first_keeps_one_copy_and_settles_each_way,
     a_workers_lease_covers_its_fires_until_it_lapses_then_they_are_reaped_by_promise,
     a_retired_workers_fires_are_reaped_at_once,

@@ -519,7 +519,9 @@ impl Store for PgStore {
         // this statement's snapshot, so two fires of one job never both start. The worker's
         // row is share-locked and must not be dead: a reaper declaring it dead waits for
         // this claim (or this claim finds it dead and takes nothing), so no fire is ever
-        // claimed for a worker whose fires were already taken back.
+        // claimed for a worker whose fires were already taken back. A fire left unsent keeps
+        // the worker it had (none, if never claimed), so the rows come back naming the
+        // claiming worker: only the RUNNING ones are delivered.
         let rows: Vec<DeliveryRow> = sqlx::query_as(
             "WITH holder AS ( \
                  SELECT id FROM workers WHERE id = $2 AND NOT dead FOR KEY SHARE \
@@ -547,7 +549,7 @@ impl Store for PgStore {
                  worker_id = CASE WHEN d.overlap THEN e.worker_id ELSE $2 END \
              FROM decided d, jobs j \
              WHERE e.id = d.id AND j.id = e.job_id \
-             RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, e.worker_id, e.crashes, e.handbacks, e.attempt_base, \
+             RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, $2 AS worker_id, e.crashes, e.handbacks, e.attempt_base, \
                  j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
                  j.http_body, j.timeout_seconds, j.signing_secret, \
                  CASE WHEN j.previous_secret_expires_at > clock_timestamp() \
