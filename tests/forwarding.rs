@@ -199,6 +199,9 @@ impl Store for Forwarding {
     async fn start_executions(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError> {
         self.inner.start_executions(ids, worker).await
     }
+    async fn expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
+        self.inner.expire_overdue(limit).await
+    }
     async fn reap_expired(&self, crash_limit: u32, limit: u32) -> Result<Vec<Reaped>, StoreError> {
         self.inner.reap_expired(crash_limit, limit).await
     }

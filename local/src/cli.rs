@@ -374,6 +374,7 @@ fn create_body(args: &Args) -> Result<Value, Failure> {
             "type",
             "retries",
             "timeout",
+            "deadline",
             "description",
         ],
         2,
@@ -398,12 +399,13 @@ fn create_body(args: &Args) -> Result<Value, Failure> {
             body.insert(field.into(), value.into());
         }
     }
-    for (option, field, max) in [
-        ("retries", "maxRetries", 20),
-        ("timeout", "timeoutSeconds", 90),
+    for (option, field, min, max) in [
+        ("retries", "maxRetries", 0, 20),
+        ("timeout", "timeoutSeconds", 0, 90),
+        ("deadline", "startingDeadlineSeconds", 1, 86_400),
     ] {
         if args.value(option).is_some() {
-            body.insert(field.into(), args.number(option, 0, 0, max)?.into());
+            body.insert(field.into(), args.number(option, 0, min, max)?.into());
         }
     }
     let mut headers = Map::new();

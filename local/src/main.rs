@@ -32,13 +32,13 @@ USAGE:
   tickwork-local jobs get JOB_ID
   tickwork-local jobs create --name NAME --cron CRON --target URL [--method M] [--tz ZONE]
                  [--body TEXT] [--header 'Name: value']... [--type AT_LEAST_ONCE|AT_MOST_ONCE]
-                 [--retries N] [--timeout SECONDS] [--description TEXT]
+                 [--retries N] [--timeout SECONDS] [--deadline SECONDS] [--description TEXT]
   tickwork-local jobs create --from FILE         the JSON body of POST /api/v1/jobs (- = stdin)
   tickwork-local jobs pause|resume|delete JOB_ID
   tickwork-local jobs trigger JOB_ID             run it now, once (a MANUAL fire)
   tickwork-local history JOB_ID [--limit N]      a job's executions, latest first
   tickwork-local dead-letters [--job JOB_ID] [--limit N]
-                                                 FAILED and ABANDONED fires, newest first
+                                                 FAILED, ABANDONED and EXPIRED fires, newest first
   tickwork-local requeue EXECUTION_ID [--force]  send a dead letter again (--force: AT_MOST_ONCE)
   tickwork-local reseal                          after an ENCRYPTION_KEY change: seal every stored
                                                  secret under the new key (operator key)

@@ -108,11 +108,14 @@ pub struct Metrics {
     pub executions_succeeded: Counter,
     /// Executions ended FAILED (dead letters from failed answers).
     pub executions_failed: Counter,
+    /// Fires ended EXPIRED: not started within their job's `startingDeadlineSeconds`, never
+    /// sent (by a claim or by the expiry pass).
+    pub executions_expired: Counter,
     /// Attempts that failed and were scheduled again.
     pub retries: Counter,
     /// Fires taken back from dead workers.
     pub reaped: Counter,
-    /// Fires that reached the dead-letter list (failed answers or the crash limit).
+    /// Fires that reached the dead-letter list (failed answers, the crash limit, or expired).
     pub dead_letters: Counter,
     /// Executions deleted by the retention sweep.
     pub history_deleted: Counter,
@@ -134,6 +137,7 @@ pub static METRICS: Metrics = Metrics {
     fires_skipped_misfire: Counter::new(),
     executions_succeeded: Counter::new(),
     executions_failed: Counter::new(),
+    executions_expired: Counter::new(),
     retries: Counter::new(),
     reaped: Counter::new(),
     dead_letters: Counter::new(),
@@ -203,10 +207,12 @@ pub fn render(depths: Option<Depths>) -> String {
     counter(
         &mut out,
         "tickwork_executions_total",
-        "Executions this worker finished, by final status.",
+        "Executions this process finished, by final status (EXPIRED: not started within \
+         startingDeadlineSeconds, never sent).",
         &[
             ("status=\"SUCCEEDED\"", m.executions_succeeded.get()),
             ("status=\"FAILED\"", m.executions_failed.get()),
+            ("status=\"EXPIRED\"", m.executions_expired.get()),
         ],
     );
     counter(
@@ -288,6 +294,7 @@ mod tests {
             "tickwork_queue_depth{state=\"ready\"} 4",
             "# TYPE tickwork_fires_total counter",
             "# TYPE tickwork_executions_total counter",
+            "tickwork_executions_total{status=\"EXPIRED\"}",
             "# TYPE tickwork_fire_lag_seconds histogram",
             "# TYPE tickwork_tick_pass_seconds histogram",
         ] {

@@ -12,12 +12,13 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use crate::model::{
     CatchUpLimit, ConcurrencyPolicy, Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod,
-    HttpTarget, JobName, JobPatch, MaxRetries, MisfirePolicy, NewJob, TargetUrl, TimeoutSeconds,
+    HttpTarget, JobName, JobPatch, MaxRetries, MisfirePolicy, NewJob, StartingDeadline, TargetUrl,
+    TimeoutSeconds,
 };
 use crate::schedule::{CronExpression, Schedule, Timezone};
 
 /// Fields a job request may carry.
-pub(super) const JOB_FIELDS: [&str; 15] = [
+pub(super) const JOB_FIELDS: [&str; 16] = [
     "name",
     "description",
     "cronExpression",
@@ -33,6 +34,7 @@ pub(super) const JOB_FIELDS: [&str; 15] = [
     "misfirePolicy",
     "catchUpLimit",
     "concurrencyPolicy",
+    "startingDeadlineSeconds",
 ];
 
 /// Fields tickwork sets; sending them is a mistake worth its own message.
@@ -191,6 +193,7 @@ struct JobFields {
     misfire_policy: Option<MisfirePolicy>,
     catch_up_limit: Option<CatchUpLimit>,
     concurrency_policy: Option<ConcurrencyPolicy>,
+    starting_deadline: Option<StartingDeadline>,
 }
 
 /// Reads and checks every field present, in the order the API documents them.
@@ -256,6 +259,10 @@ fn job_fields(fields: &Fields<'_>) -> Result<JobFields, ApiError> {
             .optional_str("concurrencyPolicy")?
             .map(ConcurrencyPolicy::parse)
             .transpose()?,
+        starting_deadline: fields
+            .optional_int("startingDeadlineSeconds")?
+            .map(StartingDeadline::parse)
+            .transpose()?,
     })
 }
 
@@ -290,14 +297,21 @@ pub fn new_job(bytes: &[u8]) -> Result<NewJob, ApiError> {
         misfire_policy: f.misfire_policy.unwrap_or_default(),
         catch_up_limit: f.catch_up_limit.unwrap_or_default(),
         concurrency_policy: f.concurrency_policy.unwrap_or_default(),
+        starting_deadline: f.starting_deadline,
     })
 }
 
 /// Fields a PATCH may set to `null`, meaning "clear it".
-const CLEARABLE_FIELDS: [&str; 3] = ["description", "httpHeaders", "httpBody"];
+pub(super) const CLEARABLE_FIELDS: [&str; 4] = [
+    "description",
+    "httpHeaders",
+    "httpBody",
+    "startingDeadlineSeconds",
+];
 
 /// Reads a partial update: any subset of the job fields, checked as at creation.
-/// `null` clears `description`, `httpHeaders` and `httpBody`; other fields cannot be null.
+/// `null` clears `description`, `httpHeaders`, `httpBody` and `startingDeadlineSeconds`;
+/// other fields cannot be null.
 pub fn job_patch(bytes: &[u8]) -> Result<JobPatch, ApiError> {
     let object = json_object(bytes)?;
     let fields = Fields(&object);
@@ -332,6 +346,10 @@ pub fn job_patch(bytes: &[u8]) -> Result<JobPatch, ApiError> {
         misfire_policy: f.misfire_policy,
         catch_up_limit: f.catch_up_limit,
         concurrency_policy: f.concurrency_policy,
+        starting_deadline: f
+            .starting_deadline
+            .map(Some)
+            .or_else(|| cleared("startingDeadlineSeconds").then_some(None)),
     })
 }
 
@@ -411,5 +429,31 @@ mod patch_tests {
         let e = job_patch(br#"{"maxRetries":99}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("maxRetries"));
         assert!(job_patch(b"{}").is_ok());
+    }
+
+    #[test]
+    fn a_patch_sets_clears_or_keeps_the_starting_deadline() {
+        let set = job_patch(br#"{"startingDeadlineSeconds":30}"#).unwrap();
+        assert_eq!(
+            set.starting_deadline.map(|d| d.map(StartingDeadline::get)),
+            Some(Some(30))
+        );
+        let cleared = job_patch(br#"{"startingDeadlineSeconds":null}"#).unwrap();
+        assert_eq!(cleared.starting_deadline, Some(None));
+        let kept = job_patch(br#"{"name":"x"}"#).unwrap();
+        assert_eq!(kept.starting_deadline, None);
+        for bad in [
+            r#"{"startingDeadlineSeconds":0}"#,
+            r#"{"startingDeadlineSeconds":86401}"#,
+            r#"{"startingDeadlineSeconds":"30"}"#,
+            r#"{"startingDeadlineSeconds":1.5}"#,
+        ] {
+            let e = job_patch(bad.as_bytes()).unwrap_err();
+            assert_eq!(
+                (e.code, e.field.as_deref()),
+                ("invalid_field", Some("startingDeadlineSeconds")),
+                "{bad}"
+            );
+        }
     }
 }

@@ -367,6 +367,12 @@ pub struct JobRequest {
     catch_up_limit: Option<i32>,
     /// Default `ALLOW`.
     concurrency_policy: Option<ConcurrencyPolicyName>,
+    /// Seconds a fire may wait for its first attempt to start, counted from the later of
+    /// its scheduled time and when it was queued: a fire not started by then is not sent
+    /// and ends EXPIRED (a dead letter; requeue it to send it). Retries and fires taken back
+    /// from a stopped worker are not held to it. Null: none, fires wait as long as it takes.
+    #[schema(minimum = 1, maximum = 86400)]
+    starting_deadline_seconds: Option<i32>,
 }
 
 /// `httpHeaders`: names to values, as many as a job may carry, names HTTP tokens.
@@ -394,12 +400,12 @@ impl ToSchema for HttpHeadersSchema {
     }
 }
 
-/// Fields a PATCH may set to `null` to clear them (see `body::job_patch`).
-const CLEARABLE: [&str; 3] = ["description", "httpHeaders", "httpBody"];
+/// Fields a PATCH may set to `null` to clear them: the list `body::job_patch` reads by.
+const CLEARABLE: [&str; 4] = super::body::CLEARABLE_FIELDS;
 
 /// A change to a job (`PATCH /api/v1/jobs/{id}`): the fields of [`JobRequest`], none
-/// required, each checked as at creation; `null` clears `description`, `httpHeaders` and
-/// `httpBody`.
+/// required, each checked as at creation; `null` clears `description`, `httpHeaders`,
+/// `httpBody` and `startingDeadlineSeconds`.
 pub struct JobPatchRequest;
 
 impl PartialSchema for JobPatchRequest {
@@ -412,7 +418,8 @@ impl PartialSchema for JobPatchRequest {
             Some(serde_json::json!({"cronExpression": "*/30 * * * * *", "isActive": false}));
         object.description = Some(
             "Any subset of a job's fields, each checked as at creation; `null` clears \
-             description, httpHeaders and httpBody. Unknown fields are refused."
+             description, httpHeaders, httpBody and startingDeadlineSeconds. Unknown fields \
+             are refused."
                 .to_string(),
         );
         // At creation `null` means "not given"; in a patch only the clearable fields take it.

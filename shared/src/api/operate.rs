@@ -231,7 +231,7 @@ pub async fn rotate_signing_secret(
     }
 }
 
-/// `GET /api/v1/dead-letters?jobId=&limit=&cursor=`: FAILED and ABANDONED fires, newest
+/// `GET /api/v1/dead-letters?jobId=&limit=&cursor=`: FAILED, ABANDONED and EXPIRED fires, newest
 /// first, with their attempts.
 #[utoipa::path(
     get,
@@ -239,7 +239,7 @@ pub async fn rotate_signing_secret(
     operation_id = "listDeadLetters",
     tag = "operate",
     summary = "Dead letters",
-    description = "FAILED and ABANDONED fires of the caller's tenant, newest first, with their attempts.",
+    description = "FAILED, ABANDONED and EXPIRED fires of the caller's tenant, newest first, with their attempts.",
     params(
         ("jobId" = Option<Uuid>, Query, nullable = false, description = "Only this job's."),
         Page,
@@ -285,24 +285,24 @@ pub async fn dead_letters(
 }
 
 /// `POST /api/v1/dead-letters/{executionId}/requeue[?force=true]`: the same execution back
-/// in the queue with a fresh round of retries. An AT_MOST_ONCE fire needs `force=true`: its
-/// target may already have acted.
+/// in the queue with a fresh round of retries. A FAILED or ABANDONED AT_MOST_ONCE fire needs
+/// `force=true`: its target may already have acted. An EXPIRED one was never sent.
 #[utoipa::path(
     post,
     path = "/api/v1/dead-letters/{id}/requeue",
     operation_id = "requeueDeadLetter",
     tag = "operate",
     summary = "Requeue a dead letter",
-    description = "The same execution back in the queue with a fresh round of retries. An AT_MOST_ONCE fire needs `force=true`: its target may already have acted on it.",
+    description = "The same execution back in the queue with a fresh round of retries (and, for an EXPIRED fire, its starting deadline counted from now). A FAILED or ABANDONED AT_MOST_ONCE fire needs `force=true`: its target may already have acted on it. An EXPIRED fire was never sent and needs no force.",
     params(
         ExecutionId,
-        ("force" = Option<bool>, Query, nullable = false, description = "Requeue an AT_MOST_ONCE fire too (default false)."),
+        ("force" = Option<bool>, Query, nullable = false, description = "Requeue a FAILED or ABANDONED AT_MOST_ONCE fire too (default false)."),
     ),
     responses(
         (status = 202, description = "The execution, queued again.", body = ExecutionView, headers(("Location" = String, description = "Where the execution is."))),
         (status = 400, response = BadQuery),
         (status = 404, response = ExecutionNotFound),
-        (status = 409, description = "Not a dead letter (`not_dead_letter`), its job is deleted (`job_deleted`), or it is AT_MOST_ONCE without force=true (`at_most_once`).", body = ErrorBody),
+        (status = 409, description = "Not a dead letter (`not_dead_letter`), its job is deleted (`job_deleted`), or it is a FAILED or ABANDONED AT_MOST_ONCE fire without force=true (`at_most_once`).", body = ErrorBody),
     )
 )]
 pub async fn requeue(
@@ -319,7 +319,10 @@ pub async fn requeue(
         Requeued::NoExecution => Err(ApiError::execution_not_found(&id)),
         Requeued::NotDeadLetter(status) => Err(ApiError::conflict(
             "not_dead_letter",
-            format!("execution {id} is {status}; only FAILED and ABANDONED fires can be requeued"),
+            format!(
+                "execution {id} is {status}; only FAILED, ABANDONED and EXPIRED fires can be \
+                 requeued"
+            ),
         )),
         Requeued::JobDeleted => Err(ApiError::conflict(
             "job_deleted",

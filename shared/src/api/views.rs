@@ -67,6 +67,10 @@ pub struct JobView {
     catch_up_limit: i32,
     #[schema(value_type = ConcurrencyPolicyName)]
     concurrency_policy: &'static str,
+    /// Seconds a fire may wait for its first attempt before it ends EXPIRED, unsent; null:
+    /// none.
+    #[schema(required = true, minimum = 1, maximum = 86400)]
+    starting_deadline_seconds: Option<i32>,
     /// Fires recorded SKIPPED (missed, or overlapping under FORBID).
     skipped_fires: i64,
     /// Whether requests carry Standard Webhooks signatures.
@@ -127,6 +131,7 @@ impl From<Job> for JobView {
             misfire_policy: job.misfire_policy.as_str(),
             catch_up_limit: job.catch_up_limit,
             concurrency_policy: job.concurrency_policy.as_str(),
+            starting_deadline_seconds: job.starting_deadline_seconds,
             skipped_fires: job.skipped_fires,
             signed: job.signing_secret.is_some(),
             previous_signing_secret_expires_at: job
@@ -297,7 +302,8 @@ pub struct Counts {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     completed: Option<u64>,
-    /// Dead letters.
+    /// Dead letters: FAILED, ABANDONED and EXPIRED fires (for the operator key, the ids
+    /// that entered the queue's dead-letter list).
     failed: u64,
 }
 

@@ -4,14 +4,17 @@
 //!
 //! - [`release_upcoming`]: fires recorded ahead of time go to the ready list at their time;
 //! - [`promote_due`]: retries whose time has come go back to the ready list;
+//! - [`expire_overdue`]: QUEUED fires past their job's starting deadline end EXPIRED, held
+//!   ones included (one process a second does it, by turn);
 //! - [`release_held`]: fires recorded while the queue's window was full are pushed, oldest
 //!   first, as room frees up;
 //! - [`sweep_once`]: QUEUED fires whose push was lost are pushed again (one process a
 //!   second does it, by turn: see [`take_turn`]);
 //! - [`trim_history`]: finished history past `HISTORY_RETENTION` is deleted (the tick).
 //!
-//! [`run_duties`] is one round of the first four, as a worker runs it every second.
+//! [`run_duties`] is one round of the first five, as a worker runs it every second.
 
+mod expire;
 mod hold;
 mod promote;
 mod release;
@@ -22,6 +25,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use expire::expire_overdue;
 pub use hold::{release_held, room_in_queue};
 pub use promote::promote_due;
 pub use release::release_upcoming;
@@ -49,6 +53,8 @@ pub struct MaintenanceSettings {
     pub retention: Option<Duration>,
     /// Executions deleted per statement by the retention sweep.
     pub retention_batch: u32,
+    /// Most fires one statement of the expiry pass ends EXPIRED.
+    pub expire_batch: u32,
 }
 
 impl Default for MaintenanceSettings {
@@ -60,6 +66,7 @@ impl Default for MaintenanceSettings {
             sweep_limit: 1000,
             retention: None,
             retention_batch: 5000,
+            expire_batch: 1000,
         }
     }
 }
@@ -84,12 +91,15 @@ pub enum MaintenanceError {
 pub enum Duty {
     /// [`sweep_once`].
     Sweep,
+    /// [`expire_overdue`].
+    Expire,
 }
 
 impl Duty {
     fn bucket(self) -> &'static str {
         match self {
             Duty::Sweep => "duty:sweep",
+            Duty::Expire => "duty:expire",
         }
     }
 }
@@ -112,8 +122,10 @@ pub async fn take_turn(queue: &dyn Queue, duty: Duty) -> bool {
 }
 
 /// One round of the duties that keep due fires moving, at the storage clock's `now`:
-/// releases fires recorded ahead whose time has come, promotes due retries, and sweeps when
-/// it is this process's turn. Failures are logged; the next round tries again.
+/// releases fires recorded ahead whose time has come, promotes due retries, expires fires
+/// past their starting deadline (when it is this process's turn), releases held fires while
+/// the queue has room, and sweeps (by turn); expiry comes before the last two, so neither
+/// pushes what just expired. Failures are logged; the next round tries again.
 pub async fn run_duties(store: &dyn Store, queue: &dyn Queue, settings: &MaintenanceSettings) {
     let now: DateTime<Utc> = match store.clock().await {
         Ok(now) => now,
@@ -127,6 +139,11 @@ pub async fn run_duties(store: &dyn Store, queue: &dyn Queue, settings: &Mainten
     }
     if let Err(error) = promote_due(now, store, queue, settings).await {
         tracing::warn!(error = %error_chain(&error), "promoting due retries failed");
+    }
+    if take_turn(queue, Duty::Expire).await {
+        if let Err(error) = expire_overdue(store, queue, settings).await {
+            tracing::warn!(error = %error_chain(&error), "expiring fires past their deadline failed");
+        }
     }
     if let Err(error) = release_held(now, store, queue, settings).await {
         tracing::warn!(error = %error_chain(&error), "releasing held fires failed");

@@ -30,11 +30,14 @@ pub enum ExecutionStatus {
     /// Came due while an earlier fire of its job was unfinished (`concurrencyPolicy:
     /// FORBID`); recorded, never sent.
     Skipped,
+    /// Its first attempt had not started within its job's `startingDeadlineSeconds`; never
+    /// sent. A dead letter: it can be put back.
+    Expired,
 }
 
 impl ExecutionStatus {
     /// Every state, in the order of a fire's life.
-    pub const ALL: [ExecutionStatus; 8] = [
+    pub const ALL: [ExecutionStatus; 9] = [
         ExecutionStatus::Queued,
         ExecutionStatus::Running,
         ExecutionStatus::Retrying,
@@ -43,6 +46,7 @@ impl ExecutionStatus {
         ExecutionStatus::Cancelled,
         ExecutionStatus::Abandoned,
         ExecutionStatus::Skipped,
+        ExecutionStatus::Expired,
     ];
 
     /// The name used in JSON and storage.
@@ -56,6 +60,7 @@ impl ExecutionStatus {
             ExecutionStatus::Cancelled => "CANCELLED",
             ExecutionStatus::Abandoned => "ABANDONED",
             ExecutionStatus::Skipped => "SKIPPED",
+            ExecutionStatus::Expired => "EXPIRED",
         }
     }
 
@@ -70,6 +75,7 @@ impl ExecutionStatus {
             "CANCELLED" => Some(Self::Cancelled),
             "ABANDONED" => Some(Self::Abandoned),
             "SKIPPED" => Some(Self::Skipped),
+            "EXPIRED" => Some(Self::Expired),
             _ => None,
         }
     }
@@ -78,7 +84,12 @@ impl ExecutionStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Succeeded | Self::Failed | Self::Cancelled | Self::Abandoned | Self::Skipped
+            Self::Succeeded
+                | Self::Failed
+                | Self::Cancelled
+                | Self::Abandoned
+                | Self::Skipped
+                | Self::Expired
         )
     }
 }
@@ -238,4 +249,18 @@ pub struct Recorded {
     pub status: ExecutionStatus,
     /// For RETRYING: when the next attempt is due, by the storage clock.
     pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_reads_back_from_its_name_and_expired_is_final() {
+        for status in ExecutionStatus::ALL {
+            assert_eq!(ExecutionStatus::parse(status.as_str()), Some(status));
+        }
+        assert!(ExecutionStatus::Expired.is_final());
+        assert_eq!(ExecutionStatus::parse("expired"), None);
+    }
 }

@@ -601,6 +601,43 @@ impl Default for TimeoutSeconds {
     }
 }
 
+/// How long a fire may wait for its first attempt to start, in seconds: 1 to 86400. A fire
+/// not started by then (counted from the later of its scheduled time and when it was
+/// recorded) is not sent and ends EXPIRED. Jobs have none unless they ask: waiting as long
+/// as it takes is what AT_LEAST_ONCE promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartingDeadline(u32);
+
+impl StartingDeadline {
+    /// The longest deadline a job may ask for: one day.
+    pub const MAX: i64 = 86_400;
+
+    /// Checks the range.
+    pub fn parse(raw: i64) -> Result<Self, InvalidField> {
+        if (1..=Self::MAX).contains(&raw) {
+            Ok(Self(raw as u32))
+        } else {
+            Err(InvalidField::new(
+                "startingDeadlineSeconds",
+                format!(
+                    "startingDeadlineSeconds is {raw}; expected 1 to {} (seconds), or null for none",
+                    Self::MAX
+                ),
+            ))
+        }
+    }
+
+    /// The deadline in seconds.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// As stored.
+    pub fn seconds(deadline: Option<Self>) -> Option<i32> {
+        deadline.map(|d| i32::try_from(d.0).unwrap_or(i32::MAX))
+    }
+}
+
 /// A job as a user asked for it, every part already checked.
 #[derive(Debug, Clone)]
 pub struct NewJob {
@@ -626,6 +663,8 @@ pub struct NewJob {
     pub catch_up_limit: CatchUpLimit,
     /// Whether fires may overlap.
     pub concurrency_policy: ConcurrencyPolicy,
+    /// How long a fire may wait for its first attempt; `None`: as long as it takes.
+    pub starting_deadline: Option<StartingDeadline>,
 }
 
 impl NewJob {
@@ -661,6 +700,7 @@ impl NewJob {
             misfire_policy: self.misfire_policy,
             catch_up_limit: i32::from(self.catch_up_limit.get()),
             concurrency_policy: self.concurrency_policy,
+            starting_deadline_seconds: StartingDeadline::seconds(self.starting_deadline),
             skipped_fires: 0,
             signing_secret: None,
             previous_signing_secret: None,
@@ -703,6 +743,8 @@ pub struct JobPatch {
     pub catch_up_limit: Option<CatchUpLimit>,
     /// New overlap policy.
     pub concurrency_policy: Option<ConcurrencyPolicy>,
+    /// New starting deadline: `Some(None)` clears it.
+    pub starting_deadline: Option<Option<StartingDeadline>>,
 }
 
 impl JobPatch {
@@ -746,6 +788,9 @@ impl JobPatch {
         }
         if let Some(policy) = self.concurrency_policy {
             job.concurrency_policy = policy;
+        }
+        if let Some(deadline) = self.starting_deadline {
+            job.starting_deadline_seconds = StartingDeadline::seconds(deadline);
         }
         if let Some(is_active) = self.is_active {
             job.is_active = is_active;
@@ -823,6 +868,9 @@ pub struct Job {
     pub catch_up_limit: i32,
     /// Whether fires may overlap.
     pub concurrency_policy: ConcurrencyPolicy,
+    /// Seconds a fire may wait for its first attempt before it ends EXPIRED unsent; `None`:
+    /// as long as it takes.
+    pub starting_deadline_seconds: Option<i32>,
     /// Fires that came due and were not recorded, by the misfire policy.
     pub skipped_fires: i64,
     /// The secret requests are signed with, sealed (`secrets::Keyring`); never shown.
@@ -891,5 +939,16 @@ mod tests {
         assert!(TimeoutSeconds::parse(0).is_err());
         assert!(TimeoutSeconds::parse(90).is_ok());
         assert!(TimeoutSeconds::parse(91).is_err());
+        assert_eq!(StartingDeadline::parse(1).map(StartingDeadline::get), Ok(1));
+        assert!(StartingDeadline::parse(86_400).is_ok());
+        for out_of_range in [0, -1, 86_401] {
+            let err = StartingDeadline::parse(out_of_range).unwrap_err();
+            assert_eq!(err.field, "startingDeadlineSeconds");
+            assert!(
+                err.message.contains("expected 1 to 86400"),
+                "{}",
+                err.message
+            );
+        }
     }
 }

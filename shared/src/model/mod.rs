@@ -12,6 +12,6 @@ pub use access::{ApiKey, Tenant, DEFAULT_TENANT};
 pub use execution::{Attempt, Delivery, Execution, ExecutionStatus, FireKind, Outcome, Recorded};
 pub use job::{
     CatchUpLimit, ConcurrencyPolicy, Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod,
-    HttpTarget, InvalidField, Job, JobName, JobPatch, MaxRetries, MisfirePolicy, NewJob, TargetUrl,
-    TimeoutSeconds,
+    HttpTarget, InvalidField, Job, JobName, JobPatch, MaxRetries, MisfirePolicy, NewJob,
+    StartingDeadline, TargetUrl, TimeoutSeconds,
 };

@@ -106,6 +106,9 @@ pub struct Claimed {
     pub deliveries: Vec<Delivery>,
     /// Fires recorded SKIPPED: an earlier fire of their `FORBID` job was unfinished.
     pub skipped: Vec<Uuid>,
+    /// Fires recorded EXPIRED, unsent: their first attempt would have started after their
+    /// job's `startingDeadlineSeconds`.
+    pub expired: Vec<Uuid>,
     /// Fires recorded FAILED because their job could not be read.
     pub malformed: Vec<Uuid>,
 }
@@ -139,7 +142,7 @@ pub struct TenantCounts {
     pub running: u64,
     /// RETRYING.
     pub retrying: u64,
-    /// FAILED and ABANDONED.
+    /// FAILED, ABANDONED and EXPIRED: the dead letters.
     pub dead: u64,
 }
 
@@ -162,11 +165,12 @@ pub enum IdempotentInsert {
 pub enum Requeued {
     /// No such execution.
     NoExecution,
-    /// It is not FAILED or ABANDONED (its status now).
+    /// It is not FAILED, ABANDONED or EXPIRED (its status now).
     NotDeadLetter(ExecutionStatus),
     /// Its job is deleted.
     JobDeleted,
-    /// It is AT_MOST_ONCE and `force` was not given: its target may already have acted.
+    /// It is AT_MOST_ONCE (and not EXPIRED) and `force` was not given: its target may
+    /// already have acted.
     AtMostOnce,
     /// Back in QUEUED, as it is now.
     Queued(Execution),
@@ -373,9 +377,18 @@ pub trait Store: Send + Sync + 'static {
     /// Moves each listed execution that is still QUEUED to RUNNING, held by `worker`,
     /// counting an attempt, and returns what to deliver. Ids that are not QUEUED (delivered
     /// twice, already taken) are left out, and nothing is claimed for a worker declared
-    /// dead. A fire of a `FORBID` job with an earlier fire still QUEUED, RUNNING or
-    /// RETRYING becomes SKIPPED instead; a fire whose job row cannot be read becomes FAILED.
+    /// dead. A fire that has made no attempt in this round (`attempt = attempt_base`: not a
+    /// retry, not taken back from a worker) and whose job's `startingDeadlineSeconds` has
+    /// passed since the later of its scheduled time and when it was queued, by the storage
+    /// clock, becomes EXPIRED and is not sent. Else a fire of a `FORBID` job with an earlier
+    /// fire still QUEUED, RUNNING or RETRYING becomes SKIPPED; a fire whose job row cannot
+    /// be read becomes FAILED.
     async fn start_executions(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError>;
+
+    /// Ends as EXPIRED, unsent, up to `limit` QUEUED fires that would expire if claimed now
+    /// (see [`Store::start_executions`]), oldest queued first, without waiting for a claim;
+    /// returns their ids. Safe in every process at once.
+    async fn expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError>;
 
     /// Declares dead the workers whose lease ran out, then takes back up to `limit` RUNNING
     /// fires of dead workers, counting a crash on each: AT_MOST_ONCE ones become ABANDONED;
@@ -392,7 +405,7 @@ pub trait Store: Send + Sync + 'static {
     /// fire of it is already recorded at that instant.
     async fn trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError>;
 
-    /// FAILED and ABANDONED fires, newest first, with ids below `before`, of one job or all
+    /// FAILED, ABANDONED and EXPIRED fires, newest first, with ids below `before`, of one job or all
     /// (of one tenant, or every tenant's).
     async fn dead_letters(
         &self,
@@ -402,8 +415,9 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Execution>, StoreError>;
 
-    /// Puts a FAILED or ABANDONED fire back to QUEUED (same execution, a fresh round of
-    /// retries), refusing an AT_MOST_ONCE one unless `force`.
+    /// Puts a FAILED, ABANDONED or EXPIRED fire back to QUEUED (same execution, a fresh
+    /// round of retries, the starting deadline counted from now), refusing an AT_MOST_ONCE
+    /// one that may have been sent (FAILED, ABANDONED) unless `force`.
     async fn requeue_dead_letter(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError>;
 
     /// A tenant's unfinished fires and dead letters, by state.

@@ -14,8 +14,9 @@ use super::rows::{
     bind_job, bind_reseal, change_job, first_uuid_at, may_requeue, millis, read_status, taken_back,
     tenant_counts, ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow,
     JobRow, WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS,
-    HOLDS_ANY, INSERT_API_KEY, OVERDUE_RETRIES, RELEASE_HELD, REQUEUE_DEAD_LETTER, RESEAL_JOB,
-    REVOKE_API_KEY, SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS, WRITE_JOB,
+    EXPIRED_ERROR, HOLDS_ANY, INSERT_API_KEY, OVERDUE_RETRIES, RELEASE_HELD, REQUEUE_DEAD_LETTER,
+    RESEAL_JOB, REVOKE_API_KEY, SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS,
+    WRITE_JOB,
 };
 use super::{
     Claimed, DueJob, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
@@ -109,7 +110,7 @@ const JOB_COLUMNS: &str = "j.id, j.name, j.description, j.cron_expression, j.tim
      j.timeout_seconds, j.is_active, j.next_run_at, j.created_at, j.updated_at, j.deleted_at, \
      j.misfire_policy, j.catch_up_limit, j.concurrency_policy, j.skipped_fires, \
      j.signing_secret, j.previous_signing_secret, j.previous_secret_expires_at, j.tenant, \
-     l.started_at AS last_run_at, l.status AS last_status";
+     j.starting_deadline_seconds, l.started_at AS last_run_at, l.status AS last_status";
 
 /// The last finished fire of job `j`, read from the history instead of being written on
 /// every outcome, so workers never lock job rows the tick is claiming.
@@ -118,6 +119,16 @@ const LAST_RUN_JOIN: &str = "LEFT JOIN LATERAL ( \
          WHERE e.job_id = j.id AND e.status IN ('SUCCEEDED', 'FAILED') \
          ORDER BY e.scheduled_at DESC LIMIT 1 \
      ) l ON true";
+
+/// Whether fire `x` of job `j` is past its starting deadline at the database clock: it has
+/// made no attempt in this round (a retry, a fire taken back from a worker and a hand-back
+/// have), and its job's `starting_deadline_seconds` have passed since the later of its
+/// scheduled time and when it was queued (so a fire the tick records late, catching up,
+/// gets its whole deadline).
+const PAST_DEADLINE: &str = "(x.attempt = x.attempt_base \
+     AND j.starting_deadline_seconds IS NOT NULL \
+     AND GREATEST(x.scheduled_at, x.queued_at) \
+         + j.starting_deadline_seconds * interval '1 second' < clock_timestamp())";
 
 /// Writes every column of a job (see [`WRITE_JOB`]).
 async fn write_job<'e>(executor: impl sqlx::PgExecutor<'e>, job: &Job) -> Result<(), StoreError> {
@@ -452,7 +463,8 @@ impl Store for PgStore {
             "WITH gone AS ( \
                  DELETE FROM executions WHERE id IN ( \
                      SELECT id FROM executions WHERE id < $1 \
-                     AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'ABANDONED', 'SKIPPED') \
+                     AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'ABANDONED', 'SKIPPED', \
+                         'EXPIRED') \
                      ORDER BY id LIMIT $2) \
                  RETURNING id), \
              gone_attempts AS ( \
@@ -516,13 +528,15 @@ impl Store for PgStore {
         // SKIP LOCKED: when two workers hold the same id, one takes it and the other moves
         // on. A FORBID job's fire with an earlier fire unfinished is SKIPPED here, at the
         // moment it would be sent: an earlier fire claimed concurrently is at least QUEUED in
-        // this statement's snapshot, so two fires of one job never both start. The worker's
-        // row is share-locked and must not be dead: a reaper declaring it dead waits for
-        // this claim (or this claim finds it dead and takes nothing), so no fire is ever
-        // claimed for a worker whose fires were already taken back. A fire left unsent keeps
-        // the worker it had (none, if never claimed), so the rows come back naming the
-        // claiming worker: only the RUNNING ones are delivered.
-        let rows: Vec<DeliveryRow> = sqlx::query_as(
+        // this statement's snapshot, so two fires of one job never both start. A first
+        // attempt past its job's starting deadline is EXPIRED instead, whatever its overlap
+        // (EXPIRED fires never ran, so the overlap check looks past them as past SKIPPED
+        // ones). The worker's row is share-locked and must not be dead: a reaper declaring
+        // it dead waits for this claim (or this claim finds it dead and takes nothing), so
+        // no fire is ever claimed for a worker whose fires were already taken back. A fire
+        // left unsent keeps the worker it had (none, if never claimed), so the rows come
+        // back naming the claiming worker: only the RUNNING ones are delivered.
+        let sql = format!(
             "WITH holder AS ( \
                  SELECT id FROM workers WHERE id = $2 AND NOT dead FOR KEY SHARE \
              ), claimable AS ( \
@@ -533,20 +547,22 @@ impl Store for PgStore {
                  SELECT c.id, j.concurrency_policy = 'FORBID' AND COALESCE(( \
                      SELECT o.status IN ('QUEUED', 'RUNNING', 'RETRYING') FROM executions o \
                      WHERE o.job_id = x.job_id AND o.scheduled_at < x.scheduled_at \
-                     AND o.status NOT IN ('SKIPPED', 'CANCELLED') \
-                     ORDER BY o.scheduled_at DESC LIMIT 1), false) AS overlap \
+                     AND o.status NOT IN ('SKIPPED', 'CANCELLED', 'EXPIRED') \
+                     ORDER BY o.scheduled_at DESC LIMIT 1), false) AS overlap, \
+                     {PAST_DEADLINE} AS expired \
                  FROM claimable c JOIN executions x ON x.id = c.id JOIN jobs j ON j.id = x.job_id \
              ) \
              UPDATE executions e SET \
-                 status = CASE WHEN d.overlap THEN 'SKIPPED' ELSE 'RUNNING' END, \
-                 attempt = CASE WHEN d.overlap THEN e.attempt ELSE e.attempt + 1 END, \
-                 started_at = CASE WHEN d.overlap THEN NULL \
+                 status = CASE WHEN d.expired THEN 'EXPIRED' WHEN d.overlap THEN 'SKIPPED' \
+                     ELSE 'RUNNING' END, \
+                 attempt = CASE WHEN d.overlap OR d.expired THEN e.attempt ELSE e.attempt + 1 END, \
+                 started_at = CASE WHEN d.overlap OR d.expired THEN NULL \
                      ELSE GREATEST(clock_timestamp(), e.scheduled_at) END, \
-                 finished_at = CASE WHEN d.overlap THEN clock_timestamp() END, \
-                 error = CASE WHEN d.overlap \
+                 finished_at = CASE WHEN d.overlap OR d.expired THEN clock_timestamp() END, \
+                 error = CASE WHEN d.expired THEN {EXPIRED_ERROR} WHEN d.overlap \
                      THEN 'skipped: an earlier fire of this job was unfinished (concurrencyPolicy FORBID)' END, \
                  execution_type = j.execution_type, \
-                 worker_id = CASE WHEN d.overlap THEN e.worker_id ELSE $2 END \
+                 worker_id = CASE WHEN d.overlap OR d.expired THEN e.worker_id ELSE $2 END \
              FROM decided d, jobs j \
              WHERE e.id = d.id AND j.id = e.job_id \
              RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, $2 AS worker_id, e.crashes, e.handbacks, e.attempt_base, \
@@ -554,16 +570,22 @@ impl Store for PgStore {
                  j.http_body, j.timeout_seconds, j.signing_secret, \
                  CASE WHEN j.previous_secret_expires_at > clock_timestamp() \
                      THEN j.previous_signing_secret END AS previous_signing_secret, d.overlap, \
+                 d.expired, \
                  GREATEST(0, ceil(extract(epoch FROM e.scheduled_at - clock_timestamp()) * 1000))::bigint \
-                     AS wait_ms",
-        )
-        .bind(ids)
-        .bind(worker)
-        .fetch_all(&self.pool)
-        .await?;
+                     AS wait_ms"
+        );
+        let rows: Vec<DeliveryRow> = sqlx::query_as(&sql)
+            .bind(ids)
+            .bind(worker)
+            .fetch_all(&self.pool)
+            .await?;
         let mut claimed = Claimed::default();
         for row in rows {
             let id = row.id;
+            if row.expired {
+                claimed.expired.push(id);
+                continue;
+            }
             if row.overlap {
                 claimed.skipped.push(id);
                 continue;
@@ -586,6 +608,41 @@ impl Store for PgStore {
             }
         }
         Ok(claimed)
+    }
+
+    async fn expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
+        // QUEUED rows through their two partial indexes, from a second before now (no
+        // deadline is shorter): those pushed to the queue by when they were queued, then
+        // those held back while the queue was full by their time, oldest first; each joined
+        // to its job by key. SKIP LOCKED leaves alone what a claim or a release holds.
+        let sql = format!(
+            "WITH ready AS ( \
+                 SELECT x.id FROM executions x JOIN jobs j ON j.id = x.job_id \
+                 WHERE x.status = 'QUEUED' AND NOT x.held \
+                     AND x.queued_at < (SELECT clock_timestamp()) - interval '1 second' \
+                     AND {PAST_DEADLINE} \
+                 ORDER BY x.queued_at LIMIT $1 \
+                 FOR NO KEY UPDATE OF x SKIP LOCKED \
+             ), held AS ( \
+                 SELECT x.id FROM executions x JOIN jobs j ON j.id = x.job_id \
+                 WHERE x.status = 'QUEUED' AND x.held \
+                     AND x.scheduled_at < (SELECT clock_timestamp()) - interval '1 second' \
+                     AND {PAST_DEADLINE} \
+                 ORDER BY x.scheduled_at, x.id LIMIT (SELECT $1 - count(*) FROM ready) \
+                 FOR NO KEY UPDATE OF x SKIP LOCKED \
+             ), due AS (SELECT id FROM ready UNION ALL SELECT id FROM held) \
+             UPDATE executions x SET status = 'EXPIRED', started_at = NULL, \
+                 finished_at = clock_timestamp(), error = {EXPIRED_ERROR}, \
+                 execution_type = j.execution_type \
+             FROM due, jobs j \
+             WHERE x.id = due.id AND j.id = x.job_id AND x.status = 'QUEUED' \
+             RETURNING x.id"
+        );
+        let ids = sqlx::query_scalar(&sql)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(ids)
     }
 
     async fn register_worker(&self, lease: Duration) -> Result<Uuid, StoreError> {
@@ -750,7 +807,7 @@ impl Store for PgStore {
     ) -> Result<Vec<Execution>, StoreError> {
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions \
-             WHERE status IN ('FAILED', 'ABANDONED') \
+             WHERE status IN ('FAILED', 'ABANDONED', 'EXPIRED') \
                AND ($1::uuid IS NULL OR job_id = $1) AND ($2::uuid IS NULL OR id < $2) \
                AND job_id IN (SELECT id FROM jobs WHERE tenant = COALESCE($4, tenant)) \
              ORDER BY id DESC LIMIT $3"

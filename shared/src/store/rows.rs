@@ -39,6 +39,7 @@ pub(super) struct JobRow {
     pub(super) misfire_policy: String,
     pub(super) catch_up_limit: i32,
     pub(super) concurrency_policy: String,
+    pub(super) starting_deadline_seconds: Option<i32>,
     pub(super) skipped_fires: i64,
     pub(super) signing_secret: Option<String>,
     pub(super) previous_signing_secret: Option<String>,
@@ -110,6 +111,7 @@ impl TryFrom<JobRow> for Job {
             catch_up_limit: row.catch_up_limit,
             concurrency_policy: ConcurrencyPolicy::parse(&row.concurrency_policy)
                 .map_err(|e| corrupt("job", e.message))?,
+            starting_deadline_seconds: row.starting_deadline_seconds,
             skipped_fires: row.skipped_fires,
             signing_secret: row.signing_secret,
             previous_signing_secret: row.previous_signing_secret,
@@ -209,6 +211,8 @@ pub(super) struct DeliveryRow {
     pub(super) signing_secret: Option<String>,
     pub(super) previous_signing_secret: Option<String>,
     pub(super) overlap: bool,
+    /// Not started within its job's `startingDeadlineSeconds`: recorded EXPIRED, not sent.
+    pub(super) expired: bool,
     pub(super) wait_ms: i64,
 }
 
@@ -291,6 +295,10 @@ pub(super) const SUCCEEDED_ATTEMPT: &str = "SELECT e.id AS execution_id, e.attem
      AND NOT EXISTS (SELECT 1 FROM attempts a \
          WHERE a.execution_id = e.id AND a.attempt = e.attempt) AND";
 
+/// Why a fire ended EXPIRED, as an SQL expression over its job `j` (both stores).
+pub(super) const EXPIRED_ERROR: &str = "'not started within startingDeadlineSeconds (' \
+     || j.starting_deadline_seconds || ' s) of its time; not sent'";
+
 /// Columns of an execution.
 pub(super) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_at, status, attempt, \
      started_at, finished_at, duration_ms, http_status, error, next_attempt_at, crashes, kind";
@@ -301,9 +309,9 @@ pub(super) const WRITE_JOB: &str = "INSERT INTO jobs (id, name, description, cro
      timezone, http_method, http_url, http_headers, http_body, execution_type, max_retries, \
      timeout_seconds, is_active, next_run_at, created_at, updated_at, deleted_at, \
      misfire_policy, catch_up_limit, concurrency_policy, signing_secret, \
-     previous_signing_secret, previous_secret_expires_at, tenant) \
+     previous_signing_secret, previous_secret_expires_at, tenant, starting_deadline_seconds) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-     $18, $19, $20, $21, $22, $23, $24) \
+     $18, $19, $20, $21, $22, $23, $24, $25) \
      ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
      description = EXCLUDED.description, cron_expression = EXCLUDED.cron_expression, \
      timezone = EXCLUDED.timezone, http_method = EXCLUDED.http_method, \
@@ -316,7 +324,8 @@ pub(super) const WRITE_JOB: &str = "INSERT INTO jobs (id, name, description, cro
      concurrency_policy = EXCLUDED.concurrency_policy, \
      signing_secret = EXCLUDED.signing_secret, \
      previous_signing_secret = EXCLUDED.previous_signing_secret, \
-     previous_secret_expires_at = EXCLUDED.previous_secret_expires_at";
+     previous_secret_expires_at = EXCLUDED.previous_secret_expires_at, \
+     starting_deadline_seconds = EXCLUDED.starting_deadline_seconds";
 
 /// Binds a job's columns to [`WRITE_JOB`], in its parameter order.
 macro_rules! bind_job {
@@ -347,6 +356,7 @@ macro_rules! bind_job {
             .bind(&job.previous_signing_secret)
             .bind(job.previous_secret_expires_at)
             .bind(&job.tenant)
+            .bind(job.starting_deadline_seconds)
     }};
 }
 pub(super) use bind_job;
@@ -468,13 +478,15 @@ mod tests {
 
 /// Puts a dead letter back in the queue: same execution, a fresh round of retries and crash
 /// budget (the attempts so far stay in the history and keep their numbers). `$1` is the
-/// execution, `$2` the time; only a FAILED or ABANDONED fire moves.
+/// execution, `$2` the time; only a FAILED, ABANDONED or EXPIRED fire moves. `queued_at`
+/// restarts the clock of the job's `startingDeadlineSeconds`, and `attempt_base = attempt`
+/// makes its next attempt a first one again, subject to it.
 pub(super) const REQUEUE_DEAD_LETTER: &str = "UPDATE executions SET status = 'QUEUED', \
      queued_at = $2, started_at = NULL, finished_at = NULL, duration_ms = NULL, \
      http_status = NULL, error = NULL, response_body = NULL, \
      next_attempt_at = NULL, crashes = 0, handbacks = 0, \
      attempt_base = attempt \
-     WHERE id = $1 AND status IN ('FAILED', 'ABANDONED')";
+     WHERE id = $1 AND status IN ('FAILED', 'ABANDONED', 'EXPIRED')";
 
 /// What a dead letter is, as the requeue decision needs it.
 #[derive(FromRow)]
@@ -484,14 +496,21 @@ pub(super) struct DeadRow {
     pub(super) job_deleted: bool,
 }
 
-/// Decides whether a dead letter may go back in the queue.
+/// Decides whether a dead letter may go back in the queue. An EXPIRED fire was never sent,
+/// so putting it back needs no `force` whatever its promise.
 pub(super) fn may_requeue(row: &DeadRow, force: bool) -> Result<Option<Requeued>, StoreError> {
     let status = read_status(&row.status)?;
-    if !matches!(status, ExecutionStatus::Failed | ExecutionStatus::Abandoned) {
+    if !matches!(
+        status,
+        ExecutionStatus::Failed | ExecutionStatus::Abandoned | ExecutionStatus::Expired
+    ) {
         return Ok(Some(Requeued::NotDeadLetter(status)));
     }
     if row.job_deleted {
         return Ok(Some(Requeued::JobDeleted));
+    }
+    if status == ExecutionStatus::Expired {
+        return Ok(None);
     }
     let kind =
         ExecutionType::parse(&row.execution_type).map_err(|e| corrupt("execution", e.message))?;
@@ -542,7 +561,7 @@ pub(super) const REVOKE_API_KEY: &str = "UPDATE api_keys \
 /// A tenant's unfinished fires and dead letters by state (`$1` the tenant).
 pub(super) const TENANT_COUNTS: &str = "SELECT e.status, count(*) FROM executions e \
      JOIN jobs j ON j.id = e.job_id WHERE j.tenant = $1 \
-     AND e.status IN ('QUEUED', 'RUNNING', 'RETRYING', 'FAILED', 'ABANDONED') \
+     AND e.status IN ('QUEUED', 'RUNNING', 'RETRYING', 'FAILED', 'ABANDONED', 'EXPIRED') \
      GROUP BY e.status";
 
 /// An API key row.

@@ -30,8 +30,8 @@ use super::rows::{
     bind_job, bind_reseal, change_job, corrupt, first_uuid_at, may_requeue, read_status,
     tenant_counts, ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow,
     JobRow, WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS,
-    HOLDS_ANY, INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, RESEAL_JOB, REVOKE_API_KEY,
-    SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS, WRITE_JOB,
+    EXPIRED_ERROR, HOLDS_ANY, INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, RESEAL_JOB,
+    REVOKE_API_KEY, SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS, WRITE_JOB,
 };
 use super::{
     Claimed, DueJob, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
@@ -51,6 +51,7 @@ const JOB_COLUMNS: &str = "j.id, j.name, j.description, j.cron_expression, j.tim
      j.timeout_seconds, j.is_active, j.next_run_at, j.created_at, j.updated_at, j.deleted_at, \
      j.misfire_policy, j.catch_up_limit, j.concurrency_policy, j.skipped_fires, \
      j.signing_secret, j.previous_signing_secret, j.previous_secret_expires_at, j.tenant, \
+     j.starting_deadline_seconds, \
      (SELECT e.started_at FROM executions e WHERE e.job_id = j.id \
          AND e.status IN ('SUCCEEDED', 'FAILED') ORDER BY e.scheduled_at DESC LIMIT 1) \
          AS last_run_at, \
@@ -59,7 +60,23 @@ const JOB_COLUMNS: &str = "j.id, j.name, j.description, j.cron_expression, j.tim
          AS last_status";
 
 /// Finished states: what retention may delete.
-const FINISHED: &str = "('SUCCEEDED', 'FAILED', 'CANCELLED', 'ABANDONED', 'SKIPPED')";
+const FINISHED: &str = "('SUCCEEDED', 'FAILED', 'CANCELLED', 'ABANDONED', 'SKIPPED', 'EXPIRED')";
+
+/// Whether fire `x` of job `j` is past its starting deadline at the instant bound right
+/// after this text (close it with `)`): as in PostgreSQL, a fire with no attempt in this
+/// round whose job's `starting_deadline_seconds` have passed since the later of its
+/// scheduled time and when it was queued. Times are RFC 3339 text with one offset, so `MAX`
+/// picks the later and `julianday` reads them (to well under a millisecond).
+const PAST_DEADLINE_AT: &str = "COALESCE(x.attempt = x.attempt_base \
+     AND j.starting_deadline_seconds IS NOT NULL \
+     AND julianday(MAX(x.scheduled_at, x.queued_at)) \
+         + j.starting_deadline_seconds / 86400.0 < julianday(";
+
+/// Ends the fires of an `UPDATE executions` as EXPIRED, unsent, at the time bound right after
+/// this text; the caller adds which.
+const EXPIRE_FIRES_AT: &str = "UPDATE executions SET status = 'EXPIRED', started_at = NULL, \
+     execution_type = (SELECT execution_type FROM jobs WHERE id = executions.job_id), \
+     finished_at = ";
 
 /// Most ids bound in one `IN (...)` list.
 const IN_LIST_CHUNK: usize = 500;
@@ -223,6 +240,15 @@ async fn forget_fires_ahead(
         .await?
         .rows_affected();
     Ok(gone)
+}
+
+/// Appends `, error = ... WHERE id IN (ids)` to [`EXPIRE_FIRES_AT`] and its time.
+fn expire_ids(query: &mut QueryBuilder<'_, Sqlite>, ids: &[Uuid]) {
+    query.push(format!(
+        ", error = (SELECT {EXPIRED_ERROR} FROM jobs j WHERE j.id = executions.job_id) \
+         WHERE status = 'QUEUED' AND id IN "
+    ));
+    push_ids(query, ids);
 }
 
 /// Ends a job's QUEUED and RETRYING fires as CANCELLED (deleting those recorded ahead).
@@ -721,24 +747,38 @@ impl Store for SqliteStore {
             return Ok(claimed);
         }
         for chunk in ids.chunks(IN_LIST_CHUNK) {
-            // A FORBID job's fire with an earlier fire unfinished is SKIPPED. The write
-            // transaction holds the database, so this decision and the claim below see the
-            // same rows: an earlier fire in this batch is still QUEUED here, so two fires of
-            // one job never both start.
+            // A first attempt past its job's starting deadline is EXPIRED; else a FORBID
+            // job's fire with an earlier fire unfinished is SKIPPED (EXPIRED fires never ran,
+            // so the check looks past them as past SKIPPED ones). The write transaction holds
+            // the database, so this decision and the claim below see the same rows: an
+            // earlier fire in this batch is still QUEUED here, so two fires of one job never
+            // both start.
             let mut decide = QueryBuilder::new(
                 "SELECT x.id, j.concurrency_policy = 'FORBID' AND COALESCE(( \
                      SELECT o.status IN ('QUEUED', 'RUNNING', 'RETRYING') FROM executions o \
                      WHERE o.job_id = x.job_id AND o.scheduled_at < x.scheduled_at \
-                     AND o.status NOT IN ('SKIPPED', 'CANCELLED') \
-                     ORDER BY o.scheduled_at DESC LIMIT 1), 0) \
-                 FROM executions x JOIN jobs j ON j.id = x.job_id \
+                     AND o.status NOT IN ('SKIPPED', 'CANCELLED', 'EXPIRED') \
+                     ORDER BY o.scheduled_at DESC LIMIT 1), 0), ",
+            );
+            decide.push(PAST_DEADLINE_AT).push_bind(now).push(
+                "), 0) FROM executions x JOIN jobs j ON j.id = x.job_id \
                  WHERE x.status = 'QUEUED' AND x.id IN ",
             );
             push_ids(&mut decide, chunk);
-            let decided: Vec<(Uuid, bool)> = decide.build_query_as().fetch_all(&mut *tx).await?;
+            let decided: Vec<(Uuid, bool, bool)> =
+                decide.build_query_as().fetch_all(&mut *tx).await?;
+            let (expired, decided): (Vec<_>, Vec<_>) = decided.into_iter().partition(|d| d.2);
             let (skipped, run): (Vec<_>, Vec<_>) = decided.into_iter().partition(|d| d.1);
+            let expired: Vec<Uuid> = expired.into_iter().map(|d| d.0).collect();
             let skipped: Vec<Uuid> = skipped.into_iter().map(|d| d.0).collect();
             let run: Vec<Uuid> = run.into_iter().map(|d| d.0).collect();
+            if !expired.is_empty() {
+                let mut expire = QueryBuilder::new(EXPIRE_FIRES_AT);
+                expire.push_bind(now);
+                expire_ids(&mut expire, &expired);
+                expire.build().execute(&mut *tx).await?;
+                claimed.expired.extend(expired);
+            }
             if !skipped.is_empty() {
                 let mut skip = QueryBuilder::new(
                     "UPDATE executions SET status = 'SKIPPED', started_at = NULL, \
@@ -775,7 +815,7 @@ impl Store for SqliteStore {
             );
             read.push_bind(now).push(
                 " THEN j.previous_signing_secret END AS previous_signing_secret, \
-                 false AS overlap, 0 AS wait_ms \
+                 false AS overlap, false AS expired, 0 AS wait_ms \
                  FROM executions e JOIN jobs j ON j.id = e.job_id WHERE e.id IN ",
             );
             push_ids(&mut read, &run);
@@ -807,6 +847,44 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(claimed)
+    }
+
+    async fn expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
+        let now = Utc::now();
+        let cutoff = now - TimeDelta::seconds(1);
+        // As in PostgreSQL: QUEUED rows through their two partial indexes, from a second
+        // before now (no deadline is shorter), those pushed to the queue by when they were
+        // queued and those held back by their time, each joined to its job by key.
+        let mut expire = QueryBuilder::new(EXPIRE_FIRES_AT);
+        expire.push_bind(now).push(format!(
+            ", error = (SELECT {EXPIRED_ERROR} FROM jobs j WHERE j.id = executions.job_id) \
+             WHERE status = 'QUEUED' AND id IN (SELECT id FROM ( \
+                 SELECT id FROM (SELECT x.id FROM executions x JOIN jobs j ON j.id = x.job_id \
+                     WHERE x.status = 'QUEUED' AND NOT x.held AND x.queued_at < "
+        ));
+        expire
+            .push_bind(cutoff)
+            .push(" AND ")
+            .push(PAST_DEADLINE_AT)
+            .push_bind(now)
+            .push("), 0) ORDER BY x.queued_at LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(
+                ") UNION ALL \
+                 SELECT id FROM (SELECT x.id FROM executions x JOIN jobs j ON j.id = x.job_id \
+                     WHERE x.status = 'QUEUED' AND x.held AND x.scheduled_at < ",
+            )
+            .push_bind(cutoff)
+            .push(" AND ")
+            .push(PAST_DEADLINE_AT)
+            .push_bind(now)
+            .push("), 0) ORDER BY x.scheduled_at, x.id LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(")) LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(") RETURNING id");
+        let ids: Vec<Uuid> = expire.build_query_scalar().fetch_all(&self.writer).await?;
+        Ok(ids)
     }
 
     async fn register_worker(&self, lease: Duration) -> Result<Uuid, StoreError> {
@@ -966,7 +1044,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Execution>, StoreError> {
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions \
-             WHERE status IN ('FAILED', 'ABANDONED') \
+             WHERE status IN ('FAILED', 'ABANDONED', 'EXPIRED') \
                AND ($1 IS NULL OR job_id = $1) AND ($2 IS NULL OR id < $2) \
                AND job_id IN (SELECT id FROM jobs WHERE tenant = COALESCE($4, tenant)) \
              ORDER BY id DESC LIMIT $3"

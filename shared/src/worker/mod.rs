@@ -272,13 +272,30 @@ impl Worker {
         METRICS
             .executions_failed
             .add(claimed.malformed.len() as u64);
+        METRICS.executions_expired.add(claimed.expired.len() as u64);
+        METRICS.dead_letters.add(claimed.expired.len() as u64);
+        if !claimed.expired.is_empty() {
+            tracing::warn!(
+                count = claimed.expired.len(),
+                "fires not started within their startingDeadlineSeconds expired unsent"
+            );
+        }
         let deliveries = claimed.deliveries;
         if deliveries.len() < ids.len() {
-            let claimed: HashSet<Uuid> = deliveries.iter().map(|d| d.execution_id).collect();
+            let claimed_ids: HashSet<Uuid> = deliveries.iter().map(|d| d.execution_id).collect();
+            let expired: HashSet<Uuid> = claimed.expired.into_iter().collect();
+            // Expired fires are dead letters; the rest are not ours to run.
             let dropped: Vec<(Uuid, Settled)> = ids
                 .iter()
-                .filter(|id| !claimed.contains(id))
-                .map(|id| (*id, Settled::Dropped))
+                .filter(|id| !claimed_ids.contains(id))
+                .map(|id| {
+                    let how = if expired.contains(id) {
+                        Settled::Failed
+                    } else {
+                        Settled::Dropped
+                    };
+                    (*id, how)
+                })
                 .collect();
             tracing::debug!(
                 count = dropped.len(),

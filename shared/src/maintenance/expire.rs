@@ -1,0 +1,39 @@
+//! QUEUED fires past their job's starting deadline end EXPIRED without waiting for a claim.
+
+use super::{MaintenanceError, MaintenanceSettings};
+use crate::metrics::METRICS;
+use crate::queue::{Queue, Settled};
+use crate::store::Store;
+
+/// Ends as EXPIRED, unsent, the QUEUED fires whose first attempt has not started within
+/// their job's `startingDeadlineSeconds` (by the storage clock), in batches of
+/// `expire_batch` until a batch comes back short, and records them in the queue's
+/// dead-letter list. A claim makes the same decision for the fires it takes; this pass is
+/// for a backlog no worker reaches in time. Their ready items, if any, are dropped when a
+/// worker takes them (the claim finds them no longer QUEUED). Returns how many expired.
+#[tracing::instrument(name = "expire", skip_all)]
+pub async fn expire_overdue(
+    store: &dyn Store,
+    queue: &dyn Queue,
+    settings: &MaintenanceSettings,
+) -> Result<usize, MaintenanceError> {
+    let batch = settings.expire_batch.max(1);
+    let mut expired = 0;
+    loop {
+        let ids = store.expire_overdue(batch).await?;
+        METRICS.executions_expired.add(ids.len() as u64);
+        METRICS.dead_letters.add(ids.len() as u64);
+        expired += ids.len();
+        let settled: Vec<_> = ids.iter().map(|id| (*id, Settled::Failed)).collect();
+        queue.settle(&settled).await?;
+        if ids.len() < batch as usize {
+            if expired > 0 {
+                tracing::warn!(
+                    expired,
+                    "fires not started within their startingDeadlineSeconds expired unsent"
+                );
+            }
+            return Ok(expired);
+        }
+    }
+}
