@@ -127,6 +127,8 @@ async fn jobs_are_created_listed_paused_resumed_and_deleted_from_the_command_lin
             "AT_MOST_ONCE",
             "--retries",
             "0",
+            "--deadline",
+            "30",
             "--json",
         ],
     )
@@ -134,6 +136,7 @@ async fn jobs_are_created_listed_paused_resumed_and_deleted_from_the_command_lin
     let job = json(&created);
     let id = job["id"].as_str().expect("id").to_string();
     assert_eq!(job["executionType"], "AT_MOST_ONCE");
+    assert_eq!(job["startingDeadlineSeconds"], 30);
     assert_eq!(job["httpHeaders"]["X-Team"], "platform");
 
     let list = ok(&app, &["jobs", "list"]).await;

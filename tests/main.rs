@@ -8,6 +8,7 @@ mod api; // job endpoints: create, read, list, history, and every kind of bad in
 mod auth; // API keys and tenants: 401s, keys shown once, no endpoint leaks another tenant's job
 mod cluster; // real tick and worker processes, and PostgreSQL and Redis servers of a test's own
 mod conformance; // the store and queue contracts, directly, on both backends
+mod deadline; // startingDeadlineSeconds: late first attempts end EXPIRED, never sent
 mod deploy; // Dockerfile, compose files, SAM template and README name the same binaries
 mod faults; // crashes, restarts, concurrent instances: nothing lost or doubled where promised
 mod forwarding; // a store forwarding to the real one, with a shifted clock or lost answers on demand
