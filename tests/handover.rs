@@ -47,9 +47,9 @@ async fn a_tick_stopped_with_sigterm_releases_what_it_recorded_ahead_at_its_time
             .fetch_one(&app.servers().db)
             .await
             .unwrap();
-    // Released as a running tick releases them: the release lead (100 ms) before their time.
+    // Released as a running tick releases them: the release lead (500 ms) before their time.
     assert!(
-        furthest - stopped <= chrono::Duration::milliseconds(100),
+        furthest - stopped <= chrono::Duration::milliseconds(500),
         "the tick exited at {stopped}, before the last fire it recorded ({furthest}) was due"
     );
 

@@ -298,7 +298,7 @@ impl Settings {
             )?,
             scheduler_release_lead: env.duration(
                 "SCHEDULER_RELEASE_LEAD",
-                Duration::from_millis(100),
+                Duration::from_millis(500),
                 Duration::ZERO,
                 Duration::from_millis(500),
             )?,
