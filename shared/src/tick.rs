@@ -421,8 +421,10 @@ pub async fn run(
             if let Err(error) = promote_due(now, store, queue, &settings.maintenance).await {
                 tracing::error!(error = %error_chain(&error), "promoting due retries failed");
             }
-            if let Err(error) = release_held(now, store, queue, &settings.maintenance).await {
-                tracing::error!(error = %error_chain(&error), "releasing held fires failed");
+            if take_turn(queue, Duty::Release).await {
+                if let Err(error) = release_held(now, store, queue, &settings.maintenance).await {
+                    tracing::error!(error = %error_chain(&error), "releasing held fires failed");
+                }
             }
             if take_turn(queue, Duty::Sweep).await {
                 match sweep_once(now, store, queue, &settings.maintenance).await {

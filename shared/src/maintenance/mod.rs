@@ -93,6 +93,9 @@ pub enum Duty {
     Sweep,
     /// [`expire_overdue`].
     Expire,
+    /// [`release_held`]: one process fills the room at a time, so several do not each
+    /// fill it and take the queue past its window.
+    Release,
 }
 
 impl Duty {
@@ -100,6 +103,7 @@ impl Duty {
         match self {
             Duty::Sweep => "duty:sweep",
             Duty::Expire => "duty:expire",
+            Duty::Release => "duty:release",
         }
     }
 }
@@ -124,7 +128,7 @@ pub async fn take_turn(queue: &dyn Queue, duty: Duty) -> bool {
 /// One round of the duties that keep due fires moving, at the storage clock's `now`:
 /// releases fires recorded ahead whose time has come, promotes due retries, expires fires
 /// past their starting deadline (when it is this process's turn), releases held fires while
-/// the queue has room, and sweeps (by turn); expiry comes before the last two, so neither
+/// the queue has room (by turn), and sweeps (by turn); expiry comes before the last two, so neither
 /// pushes what just expired. Failures are logged; the next round tries again.
 pub async fn run_duties(store: &dyn Store, queue: &dyn Queue, settings: &MaintenanceSettings) {
     let now: DateTime<Utc> = match store.clock().await {
@@ -145,8 +149,10 @@ pub async fn run_duties(store: &dyn Store, queue: &dyn Queue, settings: &Mainten
             tracing::warn!(error = %error_chain(&error), "expiring fires past their deadline failed");
         }
     }
-    if let Err(error) = release_held(now, store, queue, settings).await {
-        tracing::warn!(error = %error_chain(&error), "releasing held fires failed");
+    if take_turn(queue, Duty::Release).await {
+        if let Err(error) = release_held(now, store, queue, settings).await {
+            tracing::warn!(error = %error_chain(&error), "releasing held fires failed");
+        }
     }
     if take_turn(queue, Duty::Sweep).await {
         if let Err(error) = sweep_once(now, store, queue, settings).await {

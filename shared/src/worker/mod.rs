@@ -275,7 +275,9 @@ impl Worker {
         METRICS.executions_expired.add(claimed.expired.len() as u64);
         METRICS.dead_letters.add(claimed.expired.len() as u64);
         if !claimed.expired.is_empty() {
-            tracing::warn!(
+            // Counted in tickwork_executions_total{status="EXPIRED"}; the expiry pass logs
+            // a summary each second.
+            tracing::debug!(
                 count = claimed.expired.len(),
                 "fires not started within their startingDeadlineSeconds expired unsent"
             );
