@@ -66,7 +66,7 @@ impl Default for MaintenanceSettings {
             sweep_limit: 1000,
             retention: None,
             retention_batch: 5000,
-            expire_batch: 1000,
+            expire_batch: 10_000,
         }
     }
 }
