@@ -31,8 +31,24 @@ async fn quiet_job(app: &TestApp, overrides: Value) -> String {
         .to_string()
 }
 
+/// The longest these tests move a fire's time back ([`age`], [`set_times`]), and a margin.
+const LONGEST_AGE: TimeDelta = TimeDelta::minutes(11);
+
+/// A fire is found by the UTC day its id names (its partition in PostgreSQL), and these
+/// tests move fires' times back: so no fire is made within [`LONGEST_AGE`] after midnight
+/// (UTC), where moving it back would cross into the day before. Waits that out if needed.
+async fn clear_of_midnight(app: &TestApp) {
+    let now = app.clock().await;
+    let midnight = now.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    if now - midnight < LONGEST_AGE {
+        let wait = (midnight + LONGEST_AGE - now).to_std().unwrap();
+        tokio::time::sleep(wait).await;
+    }
+}
+
 /// Records a MANUAL fire of `job_id` (QUEUED, due now); returns the execution id.
 async fn trigger(app: &TestApp, job_id: &str) -> String {
+    clear_of_midnight(app).await;
     let response = app
         .client
         .post(format!("{}/api/v1/jobs/{job_id}/trigger", app.address))
@@ -66,6 +82,11 @@ async fn set_times(app: &TestApp, id: &str, scheduled_at: DateTime<Utc>, queued_
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"));
     assert_eq!(changed, 1);
+    assert_eq!(
+        tickwork::store::named_time(id).map(|t| t.date_naive()),
+        Some(scheduled_at.date_naive()),
+        "a fire's time stays in the UTC day its id names"
+    );
 }
 
 /// Every fire's (id, scheduled_at, queued_at).

@@ -169,6 +169,12 @@ impl Store for Forwarding {
     async fn delete_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
         self.inner.delete_history(before, limit).await
     }
+    async fn keep_history(
+        &self,
+        before: Option<DateTime<Utc>>,
+    ) -> Result<tickwork::store::HistoryKept, StoreError> {
+        self.inner.keep_history(before).await
+    }
     async fn requeue_retries(
         &self,
         ids: &[Uuid],

@@ -7,7 +7,7 @@ use tickwork::store::{DueJob, Store};
 use tickwork::tick::{plan_fires, TickSettings};
 
 use crate::forwarding::Forwarding;
-use crate::helpers::{on_both_backends, time, TestApp};
+use crate::helpers::{on_both_backends, time, Backend, TestApp};
 
 async fn a_due_job_fires_once_and_its_next_run_moves_on(app: TestApp) {
     let job = app
@@ -450,6 +450,13 @@ async fn retention_deletes_old_finished_executions_with_their_attempts_and_keeps
     let deleted = tickwork::maintenance::trim_history(a_day_later, store, &settings, soon())
         .await
         .unwrap();
+    if app.backend == Backend::Servers {
+        // PostgreSQL keeps the history in daily partitions and drops whole days (tested in
+        // `partitions.rs`); it never deletes rows one by one.
+        assert_eq!(deleted, 0);
+        assert_eq!(attempts(&app).await, 4);
+        return;
+    }
     assert_eq!(deleted, 4, "every finished execution is past the retention");
     assert_eq!(attempts(&app).await, 0, "their attempts go with them");
     let left = app.history(job["id"].as_str().unwrap()).await;

@@ -92,7 +92,18 @@ pub async fn serve_tick(services: Services, settings: Settings) -> Result<(), La
                 TickEvent::Migrate => {
                     services.migrate(settings).await.map_err(unavailable)?;
                     tracing::info!("migrations applied");
-                    Ok::<Value, Diagnostic>(serde_json::json!({ "migrated": true }))
+                    // The history's conversion goes on, a step at a time, for as long as
+                    // this invocation has; invoke again until `done`.
+                    let left = time_left(event.context.deadline(), settings);
+                    let deadline = tokio::time::Instant::now() + left.saturating_sub(TICK_MARGIN);
+                    let history = services
+                        .convert_history(settings, Some(deadline))
+                        .await
+                        .map_err(unavailable)?;
+                    Ok::<Value, Diagnostic>(serde_json::json!({
+                        "migrated": true,
+                        "history": history,
+                    }))
                 }
                 TickEvent::Scheduled => {
                     let left = time_left(event.context.deadline(), settings);

@@ -119,6 +119,8 @@ pub struct Metrics {
     pub dead_letters: Counter,
     /// Executions deleted by the retention sweep.
     pub history_deleted: Counter,
+    /// History partitions (a day each) dropped past the retention period.
+    pub history_partitions_dropped: Counter,
     /// From the fire time to sending the first byte, seconds.
     pub fire_lag: Histogram,
     /// HTTP attempt latency, seconds.
@@ -142,6 +144,7 @@ pub static METRICS: Metrics = Metrics {
     reaped: Counter::new(),
     dead_letters: Counter::new(),
     history_deleted: Counter::new(),
+    history_partitions_dropped: Counter::new(),
     fire_lag: Histogram::new(&SECONDS_BUCKETS),
     attempt_latency: Histogram::new(&SECONDS_BUCKETS),
     tick_pass: Histogram::new(&SECONDS_BUCKETS),
@@ -238,6 +241,12 @@ pub fn render(depths: Option<Depths>) -> String {
         "tickwork_history_deleted_total",
         "Executions deleted by the retention sweep.",
         &[("", m.history_deleted.get())],
+    );
+    counter(
+        &mut out,
+        "tickwork_history_partitions_dropped_total",
+        "History partitions (a UTC day of fires each) dropped past the retention period.",
+        &[("", m.history_partitions_dropped.get())],
     );
     m.fire_lag.render(
         &mut out,

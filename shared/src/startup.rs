@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::config::{ConfigError, Settings};
 use crate::maintenance::MaintenanceSettings;
 use crate::queue::{redis_connection_info, QueueError, RedisQueue};
-use crate::store::{connect_options, PgStore, StoreError};
+use crate::store::{connect_options, Conversion, PgStore, StoreError};
 use crate::tick::TickSettings;
 use crate::worker::{RetryPolicy, WorkerSettings};
 
@@ -66,8 +66,35 @@ impl Services {
         };
         if settings.migrate_on_start {
             services.migrate(settings).await?;
+            match services.store.history_partitioned().await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    "the history is not in time partitions yet: run `tickwork-api migrate` \
+                     (or the tick function with {{\"action\":\"migrate\"}}) to convert it \
+                     online; until then retention deletes rows"
+                ),
+                Err(error) => {
+                    tracing::warn!(error = %crate::telemetry::error_chain(&error), "cannot read the history's layout")
+                }
+            }
         }
         Ok(services)
+    }
+
+    /// Converts an unpartitioned history to time partitions, online and resumably, until it
+    /// is done or `deadline` passes (see [`PgStore::convert_history`]).
+    pub async fn convert_history(
+        &self,
+        settings: &Settings,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Conversion, StartupError> {
+        self.store
+            .convert_history(deadline)
+            .await
+            .map_err(|source| StartupError::Migrate {
+                target: database_target(settings),
+                source,
+            })
     }
 
     /// Applies pending migrations.

@@ -16,8 +16,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::maintenance::{
-    promote_due, release_held, release_upcoming, sweep_once, take_turn, trim_history, Duty,
-    MaintenanceSettings, RetentionClock,
+    keep_history_every_minute, promote_due, release_held, release_upcoming, sweep_once, take_turn,
+    trim_history, Duty, MaintenanceSettings, RetentionClock,
 };
 use crate::metrics::METRICS;
 use crate::model::MisfirePolicy;
@@ -366,9 +366,14 @@ pub async fn run(
     // Jobs the last pass claimed: the next pass's first batch.
     let mut last_jobs = 0u32;
     let schedules = ScheduleCache::default();
+    // The history's partitions are seen to while the loop waits between passes (the
+    // round never ends; dropping a partition may wait for other transactions).
+    let history = keep_history_every_minute(store, &settings.maintenance);
+    tokio::pin!(history);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = &mut history => {}
             _ = tokio::time::sleep(wait) => {}
         }
         let now = match store.clock().await {

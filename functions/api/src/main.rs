@@ -1,7 +1,8 @@
 //! `tickwork-api`: the HTTP API, as a long-lived server or, when started by AWS Lambda,
 //! behind API Gateway.
 //!
-//! `tickwork-api migrate` applies pending migrations and exits.
+//! `tickwork-api migrate` applies pending migrations, converts an unpartitioned history to
+//! time partitions (online, resumable), and exits.
 
 use anyhow::Context;
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ async fn run() -> anyhow::Result<()> {
             .await?;
             services.migrate(&settings).await?;
             tracing::info!("migrations applied");
+            // An unpartitioned history is converted online, step by step, to the end.
+            let conversion = services.convert_history(&settings, None).await?;
+            tracing::info!(step = %conversion.step, detail = %conversion.detail, "the history is in time partitions");
             return Ok(());
         }
         Some(other) => {

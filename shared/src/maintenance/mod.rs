@@ -10,11 +10,15 @@
 //!   first, as room frees up;
 //! - [`sweep_once`]: QUEUED fires whose push was lost are pushed again (one process a
 //!   second does it, by turn: see [`take_turn`]);
-//! - [`trim_history`]: finished history past `HISTORY_RETENTION` is deleted (the tick).
+//! - [`trim_history`]: finished history past `HISTORY_RETENTION` is deleted (the tick;
+//!   a history in time partitions deletes no rows);
+//! - [`keep_history`]: the history's time partitions are made ahead and dropped past
+//!   `HISTORY_RETENTION` (the tick and every worker, once a minute, one at a time).
 //!
 //! [`run_duties`] is one round of the first five, as a worker runs it every second.
 
 mod expire;
+mod history;
 mod hold;
 mod promote;
 mod release;
@@ -26,6 +30,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use expire::expire_overdue;
+pub use history::{keep_history, keep_history_every_minute};
 pub use hold::{release_held, room_in_queue};
 pub use promote::promote_due;
 pub use release::release_upcoming;

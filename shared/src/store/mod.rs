@@ -5,6 +5,8 @@
 //! `embedded`) serves `tickwork-local` when no servers are configured. Every state change is a conditional write naming the
 //! state it expects to leave.
 
+mod fire_id;
+mod partitions;
 mod postgres;
 mod rows;
 #[cfg(feature = "embedded")]
@@ -19,6 +21,8 @@ use crate::model::{
     MisfirePolicy, Outcome, Recorded,
 };
 
+pub use fire_id::{fire_id, named_time, FireTimes};
+pub use partitions::Conversion;
 pub use postgres::{connect_options, PgStore};
 #[cfg(feature = "embedded")]
 pub use sqlite::SqliteStore;
@@ -174,6 +178,30 @@ pub enum Requeued {
     AtMostOnce,
     /// Back in QUEUED, as it is now.
     Queued(Execution),
+}
+
+/// What one round of [`Store::keep_history`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HistoryKept {
+    /// Partitions created for the coming days.
+    pub created: Vec<String>,
+    /// Partitions detached and dropped: their history is gone.
+    pub dropped: Vec<String>,
+    /// Partitions past the retention period kept because of some of their fires.
+    pub kept: Vec<KeptPartition>,
+    /// Another process was keeping the history; this round did nothing.
+    pub busy: bool,
+}
+
+/// A partition past the retention period that is kept, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptPartition {
+    /// The partition's table.
+    pub name: String,
+    /// Its fires not final yet (QUEUED, RUNNING, RETRYING).
+    pub unfinished: u64,
+    /// Its fires put back from the dead letters within the retention period.
+    pub requeued: u64,
 }
 
 /// Decides the fires for one due job; the tick provides it, storage applies it.
@@ -336,9 +364,20 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
 
-    /// Deletes up to `limit` finished executions (with their attempts) created before
-    /// `before`; returns how many.
+    /// Deletes up to `limit` finished executions (with their attempts) of fires due before
+    /// `before`; returns how many. A history kept in time partitions deletes no rows (see
+    /// [`Store::keep_history`]) and returns 0.
     async fn delete_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+
+    /// Keeps a history stored in time partitions in shape: creates the partitions of the
+    /// coming days and, with `before` (now less `HISTORY_RETENTION`), detaches and drops
+    /// those whose fires are all due before it, final, and not put back from the dead
+    /// letters since; the others are kept and reported. One process does it at a time (the
+    /// others find it busy and do nothing). A store without partitions does nothing.
+    async fn keep_history(&self, before: Option<DateTime<Utc>>) -> Result<HistoryKept, StoreError> {
+        let _ = before;
+        Ok(HistoryKept::default())
+    }
 
     /// Moves RETRYING executions among `ids` whose next attempt is due at `now` back to
     /// QUEUED (CANCELLED if their job is no longer active). Returns the ids now QUEUED.

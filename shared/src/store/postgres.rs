@@ -2,6 +2,8 @@
 //! database reachable; the integration tests run every one of them.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,6 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::Connection;
 use uuid::Uuid;
 
+use super::fire_id::{fire_id, FireTimes};
+use super::partitions::{self, Conversion, KnownDays};
 use super::rows::{
     bind_job, bind_reseal, change_job, first_uuid_at, may_requeue, millis, read_status, taken_back,
     tenant_counts, ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow,
@@ -19,8 +23,8 @@ use super::rows::{
     WRITE_JOB,
 };
 use super::{
-    Claimed, DueJob, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
-    Reaped, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
+    Claimed, DueJob, FiredBatch, HistoryKept, IdempotentInsert, JobChange, JobCursor, JobFilter,
+    Planner, Reaped, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
 };
 use crate::config::{ConfigError, DatabaseSettings};
 use crate::model::{ApiKey, Attempt, Delivery, Execution, InvalidField, Job, Outcome, Recorded};
@@ -64,6 +68,12 @@ pub struct PgStore {
     /// One connection, opened on first use (only workers renew leases), so a renewal never
     /// waits for a connection behind claims and outcomes.
     leases: PgPool,
+    /// When ids started naming their fire's time (read once): see [`FireTimes`].
+    named_from: Arc<OnceLock<Option<DateTime<Utc>>>>,
+    /// Days whose history partitions this process has seen to.
+    days: KnownDays,
+    /// The history is partitioned (once seen, it stays so).
+    partitioned: Arc<AtomicBool>,
 }
 
 impl PgStore {
@@ -82,7 +92,13 @@ impl PgStore {
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(pool.connect_options().as_ref().clone());
-        Self { pool, leases }
+        Self {
+            pool,
+            leases,
+            named_from: Arc::default(),
+            days: KnownDays::default(),
+            partitioned: Arc::default(),
+        }
     }
 
     /// The pool, for callers that manage databases (tests, benchmarks).
@@ -101,6 +117,39 @@ impl PgStore {
         MIGRATOR.run(&mut conn).await?;
         conn.close().await?;
         Ok(())
+    }
+
+    /// Converts an unpartitioned history to time partitions, online, step by step, until
+    /// it is done or `deadline` passes (see [`partitions`]); run again, it goes on.
+    pub async fn convert_history(
+        &self,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Conversion, StoreError> {
+        partitions::convert(&self.pool, deadline).await
+    }
+
+    /// Whether the history is kept in time partitions.
+    pub async fn history_partitioned(&self) -> Result<bool, StoreError> {
+        if self.partitioned.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let partitioned = partitions::layout(&mut conn).await?.partitioned;
+        self.partitioned.store(partitioned, Ordering::Relaxed);
+        Ok(partitioned)
+    }
+
+    /// The scheduled times the fires of `ids` can have.
+    async fn fire_times(&self, ids: &[Uuid]) -> Result<FireTimes, StoreError> {
+        let named_from = match self.named_from.get() {
+            Some(from) => *from,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                let from = partitions::layout(&mut conn).await?.fire_named_ids_from;
+                *self.named_from.get_or_init(|| from)
+            }
+        };
+        Ok(FireTimes::of(ids, named_from))
     }
 }
 
@@ -303,9 +352,15 @@ impl Store for PgStore {
     }
 
     async fn execution(&self, id: Uuid) -> Result<Option<Execution>, StoreError> {
-        let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = $1");
+        let times = self.fire_times(&[id]).await?;
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions \
+             WHERE id = $1 AND scheduled_at >= $2 AND scheduled_at < $3"
+        );
         let row: Option<ExecutionRow> = sqlx::query_as(&sql)
             .bind(id)
+            .bind(times.from)
+            .bind(times.until)
             .fetch_optional(&self.pool)
             .await?;
         row.map(Execution::try_from).transpose()
@@ -315,13 +370,18 @@ impl Store for PgStore {
         if execution_ids.is_empty() {
             return Ok(Vec::new());
         }
+        let times = self.fire_times(execution_ids).await?;
         let rows: Vec<AttemptRow> = sqlx::query_as(&format!(
             "SELECT execution_id, attempt, started_at, finished_at, duration_ms, http_status, \
              error, response_body FROM attempts WHERE execution_id = ANY($1) \
+             AND scheduled_at >= $2 AND scheduled_at < $3 \
              UNION ALL {SUCCEEDED_ATTEMPT} e.id = ANY($1) \
+             AND e.scheduled_at >= $2 AND e.scheduled_at < $3 \
              ORDER BY execution_id, attempt"
         ))
         .bind(execution_ids)
+        .bind(times.from)
+        .bind(times.until)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(Attempt::from).collect())
@@ -391,6 +451,9 @@ impl Store for PgStore {
         let next_runs: Vec<Option<DateTime<Utc>>> = writes.jobs.iter().map(|j| j.1).collect();
         let uncounted_per_job: Vec<i64> = writes.jobs.iter().map(|j| j.2).collect();
 
+        // The partitions of the fires' days, the first time this process writes to each.
+        let days = self.days.unknown(&exec_times);
+        partitions::ensure_days(&mut tx, &days).await?;
         let executions: Vec<(Uuid, DateTime<Utc>)> = if exec_ids.is_empty() {
             Vec::new()
         } else {
@@ -408,7 +471,12 @@ impl Store for PgStore {
             .bind(now)
             .bind(hold)
             .fetch_all(&mut *tx)
-            .await?
+            .await
+            .inspect_err(|e| {
+                if partitions::is_missing_partition(e) {
+                    self.days.forget();
+                }
+            })?
         };
 
         sqlx::query(
@@ -422,6 +490,7 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.days.learn(&days);
 
         Ok(FiredBatch {
             jobs: job_ids.len(),
@@ -457,6 +526,9 @@ impl Store for PgStore {
     }
 
     async fn delete_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        if self.history_partitioned().await? {
+            return Ok(0);
+        }
         // Execution ids are UUID v7: ordered by creation time, so the primary key serves
         // "created before" and the deletion walks the oldest rows first.
         let deleted: i64 = sqlx::query_scalar(
@@ -478,6 +550,10 @@ impl Store for PgStore {
         Ok(u64::try_from(deleted).unwrap_or(0))
     }
 
+    async fn keep_history(&self, before: Option<DateTime<Utc>>) -> Result<HistoryKept, StoreError> {
+        partitions::keep_history(&self.pool, before).await
+    }
+
     async fn requeue_retries(
         &self,
         ids: &[Uuid],
@@ -486,19 +562,23 @@ impl Store for PgStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let times = self.fire_times(ids).await?;
         let rows: Vec<(Uuid, String)> = sqlx::query_as(
             "UPDATE executions e SET \
                  status = CASE WHEN j.is_active THEN 'QUEUED' ELSE 'CANCELLED' END, \
                  queued_at = $2, next_attempt_at = NULL, \
                  finished_at = CASE WHEN j.is_active THEN NULL ELSE $2 END \
              FROM jobs j \
-             WHERE e.id = ANY($1) AND e.status = 'RETRYING' AND j.id = e.job_id \
+             WHERE e.id = ANY($1) AND e.scheduled_at >= $3 AND e.scheduled_at < $4 \
+                 AND e.status = 'RETRYING' AND j.id = e.job_id \
                  AND (e.next_attempt_at IS NULL \
                      OR date_trunc('milliseconds', e.next_attempt_at) <= $2) \
              RETURNING e.id, e.status",
         )
         .bind(ids)
         .bind(now)
+        .bind(times.from)
+        .bind(times.until)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -536,21 +616,28 @@ impl Store for PgStore {
         // no fire is ever claimed for a worker whose fires were already taken back. A fire
         // left unsent keeps the worker it had (none, if never claimed), so the rows come
         // back naming the claiming worker: only the RUNNING ones are delivered.
+        // Every statement names the range of the fires' times, so PostgreSQL reads only
+        // the partitions that can hold them.
+        let times = self.fire_times(ids).await?;
         let sql = format!(
             "WITH holder AS ( \
                  SELECT id FROM workers WHERE id = $2 AND NOT dead FOR KEY SHARE \
              ), claimable AS ( \
-                 SELECT id FROM executions WHERE id = ANY($1) AND status = 'QUEUED' \
-                     AND EXISTS (SELECT 1 FROM holder) \
+                 SELECT id, scheduled_at FROM executions \
+                 WHERE id = ANY($1) AND scheduled_at >= $3 AND scheduled_at < $4 \
+                     AND status = 'QUEUED' AND EXISTS (SELECT 1 FROM holder) \
                  ORDER BY id FOR NO KEY UPDATE SKIP LOCKED \
              ), decided AS ( \
-                 SELECT c.id, j.concurrency_policy = 'FORBID' AND COALESCE(( \
+                 SELECT c.id, c.scheduled_at, j.concurrency_policy = 'FORBID' AND COALESCE(( \
                      SELECT o.status IN ('QUEUED', 'RUNNING', 'RETRYING') FROM executions o \
                      WHERE o.job_id = x.job_id AND o.scheduled_at < x.scheduled_at \
                      AND o.status NOT IN ('SKIPPED', 'CANCELLED', 'EXPIRED') \
                      ORDER BY o.scheduled_at DESC LIMIT 1), false) AS overlap, \
                      {PAST_DEADLINE} AS expired \
-                 FROM claimable c JOIN executions x ON x.id = c.id JOIN jobs j ON j.id = x.job_id \
+                 FROM claimable c \
+                 JOIN executions x ON x.id = c.id AND x.scheduled_at = c.scheduled_at \
+                     AND x.scheduled_at >= $3 AND x.scheduled_at < $4 \
+                 JOIN jobs j ON j.id = x.job_id \
              ) \
              UPDATE executions e SET \
                  status = CASE WHEN d.expired THEN 'EXPIRED' WHEN d.overlap THEN 'SKIPPED' \
@@ -564,7 +651,8 @@ impl Store for PgStore {
                  execution_type = j.execution_type, \
                  worker_id = CASE WHEN d.overlap OR d.expired THEN e.worker_id ELSE $2 END \
              FROM decided d, jobs j \
-             WHERE e.id = d.id AND j.id = e.job_id \
+             WHERE e.id = d.id AND e.scheduled_at = d.scheduled_at \
+                 AND e.scheduled_at >= $3 AND e.scheduled_at < $4 AND j.id = e.job_id \
              RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, $2 AS worker_id, e.crashes, e.handbacks, e.attempt_base, \
                  j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
                  j.http_body, j.timeout_seconds, j.signing_secret, \
@@ -577,6 +665,8 @@ impl Store for PgStore {
         let rows: Vec<DeliveryRow> = sqlx::query_as(&sql)
             .bind(ids)
             .bind(worker)
+            .bind(times.from)
+            .bind(times.until)
             .fetch_all(&self.pool)
             .await?;
         let mut claimed = Claimed::default();
@@ -597,10 +687,13 @@ impl Store for PgStore {
                     tracing::error!(execution_id = %id, error = %crate::telemetry::error_chain(&error), "cannot deliver: stored job is malformed");
                     sqlx::query(
                         "UPDATE executions SET status = 'FAILED', finished_at = clock_timestamp(), \
-                         error = $2 WHERE id = $1 AND status = 'RUNNING'",
+                         error = $2 WHERE id = $1 AND scheduled_at >= $3 AND scheduled_at < $4 \
+                         AND status = 'RUNNING'",
                     )
                     .bind(id)
                     .bind(error.to_string())
+                    .bind(times.from)
+                    .bind(times.until)
                     .execute(&self.pool)
                     .await?;
                     claimed.malformed.push(id);
@@ -611,31 +704,42 @@ impl Store for PgStore {
     }
 
     async fn expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
+        // Nearly always no job sets a deadline: then no fire is read at all (the statement
+        // below walks the waiting fires, a backlog's worth under overload).
+        let any: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE starting_deadline_seconds IS NOT NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if !any {
+            return Ok(Vec::new());
+        }
         // QUEUED rows through their two partial indexes, from a second before now (no
         // deadline is shorter): those pushed to the queue by when they were queued, then
         // those held back while the queue was full by their time, oldest first; each joined
         // to its job by key. SKIP LOCKED leaves alone what a claim or a release holds.
         let sql = format!(
             "WITH ready AS ( \
-                 SELECT x.id FROM executions x JOIN jobs j ON j.id = x.job_id \
+                 SELECT x.id, x.scheduled_at FROM executions x JOIN jobs j ON j.id = x.job_id \
                  WHERE x.status = 'QUEUED' AND NOT x.held \
                      AND x.queued_at < (SELECT clock_timestamp()) - interval '1 second' \
                      AND {PAST_DEADLINE} \
                  ORDER BY x.queued_at LIMIT $1 \
                  FOR NO KEY UPDATE OF x SKIP LOCKED \
              ), held AS ( \
-                 SELECT x.id FROM executions x JOIN jobs j ON j.id = x.job_id \
+                 SELECT x.id, x.scheduled_at FROM executions x JOIN jobs j ON j.id = x.job_id \
                  WHERE x.status = 'QUEUED' AND x.held \
                      AND x.scheduled_at < (SELECT clock_timestamp()) - interval '1 second' \
                      AND {PAST_DEADLINE} \
                  ORDER BY x.scheduled_at, x.id LIMIT (SELECT $1 - count(*) FROM ready) \
                  FOR NO KEY UPDATE OF x SKIP LOCKED \
-             ), due AS (SELECT id FROM ready UNION ALL SELECT id FROM held) \
+             ), due AS (SELECT * FROM ready UNION ALL SELECT * FROM held) \
              UPDATE executions x SET status = 'EXPIRED', started_at = NULL, \
                  finished_at = clock_timestamp(), error = {EXPIRED_ERROR}, \
                  execution_type = j.execution_type \
              FROM due, jobs j \
-             WHERE x.id = due.id AND j.id = x.job_id AND x.status = 'QUEUED' \
+             WHERE x.id = due.id AND x.scheduled_at = due.scheduled_at \
+                 AND j.id = x.job_id AND x.status = 'QUEUED' \
              RETURNING x.id"
         );
         let ids = sqlx::query_scalar(&sql)
@@ -703,7 +807,7 @@ impl Store for PgStore {
         }
         let rows: Vec<(Uuid, String)> = sqlx::query_as(
             "WITH expired AS ( \
-                 SELECT id FROM executions \
+                 SELECT id, scheduled_at FROM executions \
                  WHERE status = 'RUNNING' AND worker_id = ANY($3) \
                  ORDER BY id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED \
              ), reaped AS ( \
@@ -725,11 +829,11 @@ impl Store for PgStore {
                              'worker lost its lease mid-request ' || (e.crashes + 1) || ' times (CRASH_LIMIT); giving up' \
                          ELSE 'worker lost its lease mid-request (crashed or stalled); running it again' END \
                  FROM expired x, jobs j \
-                 WHERE e.id = x.id AND j.id = e.job_id \
-                 RETURNING e.id, e.attempt, e.started_at, e.status, e.error \
+                 WHERE e.id = x.id AND e.scheduled_at = x.scheduled_at AND j.id = e.job_id \
+                 RETURNING e.id, e.scheduled_at, e.attempt, e.started_at, e.status, e.error \
              ), kept AS ( \
-                 INSERT INTO attempts (execution_id, attempt, started_at, finished_at, duration_ms, error) \
-                 SELECT id, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
+                 INSERT INTO attempts (execution_id, scheduled_at, attempt, started_at, finished_at, duration_ms, error) \
+                 SELECT id, scheduled_at, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
                      (extract(epoch FROM clock_timestamp() - COALESCE(started_at, clock_timestamp())) * 1000)::bigint, \
                      error FROM reaped \
                  ON CONFLICT DO NOTHING \
@@ -758,6 +862,7 @@ impl Store for PgStore {
         }
         let ids: Vec<Uuid> = unfinished.iter().map(|u| u.execution_id).collect();
         let attempts: Vec<i32> = unfinished.iter().map(|u| u.attempt).collect();
+        let times = self.fire_times(&ids).await?;
         let rows: Vec<(Uuid, String)> = sqlx::query_as(
             "WITH u AS (SELECT * FROM UNNEST($1::uuid[], $2::int[]) AS u(id, attempt)), \
              back AS ( \
@@ -773,11 +878,12 @@ impl Store for PgStore {
                          THEN 'worker stopped mid-request; outcome unknown, not retried (AT_MOST_ONCE)' \
                          ELSE 'worker stopped mid-request; handed back to run again' END \
                  FROM u, jobs j \
-                 WHERE e.id = u.id AND e.status = 'RUNNING' AND e.attempt = u.attempt AND j.id = e.job_id \
-                 RETURNING e.id, e.attempt, e.started_at, e.status, e.error \
+                 WHERE e.id = u.id AND e.scheduled_at >= $3 AND e.scheduled_at < $4 \
+                     AND e.status = 'RUNNING' AND e.attempt = u.attempt AND j.id = e.job_id \
+                 RETURNING e.id, e.scheduled_at, e.attempt, e.started_at, e.status, e.error \
              ), kept AS ( \
-                 INSERT INTO attempts (execution_id, attempt, started_at, finished_at, duration_ms, error) \
-                 SELECT id, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
+                 INSERT INTO attempts (execution_id, scheduled_at, attempt, started_at, finished_at, duration_ms, error) \
+                 SELECT id, scheduled_at, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
                      (extract(epoch FROM clock_timestamp() - COALESCE(started_at, clock_timestamp())) * 1000)::bigint, \
                      error FROM back \
                  ON CONFLICT DO NOTHING \
@@ -786,25 +892,43 @@ impl Store for PgStore {
         )
         .bind(&ids)
         .bind(&attempts)
+        .bind(times.from)
+        .bind(times.until)
         .fetch_all(&self.pool)
         .await?;
         taken_back(rows)
     }
 
     async fn trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError> {
+        // The fire is due now by the storage clock, to the millisecond its id names.
+        let now: DateTime<Utc> =
+            sqlx::query_scalar("SELECT date_trunc('milliseconds', clock_timestamp())")
+                .fetch_one(&self.pool)
+                .await?;
         let sql = format!(
             "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at, kind) \
-             SELECT $1, j.id, date_trunc('milliseconds', clock_timestamp()), 'QUEUED', \
-                 clock_timestamp(), 'MANUAL' \
+             SELECT $1, j.id, $3, 'QUEUED', clock_timestamp(), 'MANUAL' \
              FROM jobs j WHERE j.id = $2 AND j.deleted_at IS NULL \
              ON CONFLICT ON CONSTRAINT executions_one_per_fire DO NOTHING \
              RETURNING {EXECUTION_COLUMNS}"
         );
-        let row: Option<ExecutionRow> = sqlx::query_as(&sql)
-            .bind(Uuid::now_v7())
-            .bind(job_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let insert = || {
+            sqlx::query_as::<_, ExecutionRow>(&sql)
+                .bind(fire_id(now))
+                .bind(job_id)
+                .bind(now)
+                .fetch_optional(&self.pool)
+        };
+        let row = match insert().await {
+            Err(e) if partitions::is_missing_partition(&e) => {
+                // Today's partition is made ahead of time; if it is missing after all
+                // (a new deployment whose upkeep has not run), make it and write again.
+                let mut conn = self.pool.acquire().await?;
+                partitions::ensure_days(&mut conn, &[now.date_naive()]).await?;
+                insert().await?
+            }
+            other => other?,
+        };
         row.map(Execution::try_from).transpose()
     }
 
@@ -833,14 +957,18 @@ impl Store for PgStore {
     }
 
     async fn requeue_dead_letter(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError> {
+        let times = self.fire_times(&[id]).await?;
         let mut tx = self.pool.begin().await?;
         let row: Option<DeadRow> = sqlx::query_as(
             "SELECT e.status, COALESCE(e.execution_type, j.execution_type) AS execution_type, \
                  j.deleted_at IS NOT NULL AS job_deleted \
-             FROM executions e JOIN jobs j ON j.id = e.job_id WHERE e.id = $1 \
+             FROM executions e JOIN jobs j ON j.id = e.job_id \
+             WHERE e.id = $1 AND e.scheduled_at >= $2 AND e.scheduled_at < $3 \
              FOR NO KEY UPDATE OF e",
         )
         .bind(id)
+        .bind(times.from)
+        .bind(times.until)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -852,13 +980,25 @@ impl Store for PgStore {
         let now: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
             .fetch_one(&mut *tx)
             .await?;
-        sqlx::query(REQUEUE_DEAD_LETTER)
+        sqlx::query(&format!(
+            "{REQUEUE_DEAD_LETTER} AND scheduled_at >= $3 AND scheduled_at < $4"
+        ))
+        .bind(id)
+        .bind(now)
+        .bind(times.from)
+        .bind(times.until)
+        .execute(&mut *tx)
+        .await?;
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions \
+             WHERE id = $1 AND scheduled_at >= $2 AND scheduled_at < $3"
+        );
+        let row: ExecutionRow = sqlx::query_as(&sql)
             .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
+            .bind(times.from)
+            .bind(times.until)
+            .fetch_one(&mut *tx)
             .await?;
-        let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = $1");
-        let row: ExecutionRow = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
         tx.commit().await?;
         Ok(Requeued::Queued(Execution::try_from(row)?))
     }
@@ -945,6 +1085,7 @@ impl Store for PgStore {
                     .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             })
             .collect();
+        let times = self.fire_times(&ids).await?;
         // One statement: the fenced state change and the attempt row, or neither.
         let rows: Vec<(Uuid, String, Option<DateTime<Utc>>)> = sqlx::query_as(
             "WITH o AS ( \
@@ -958,13 +1099,14 @@ impl Store for PgStore {
                      next_attempt_at = CASE WHEN o.status = 'RETRYING' \
                          THEN clock_timestamp() + o.retry_ms * interval '1 millisecond' END \
                  FROM o \
-                 WHERE e.id = o.id AND e.status = 'RUNNING' AND e.attempt = o.attempt \
-                 RETURNING e.id, e.attempt, e.started_at, e.status, e.next_attempt_at, \
+                 WHERE e.id = o.id AND e.scheduled_at >= $9 AND e.scheduled_at < $10 \
+                     AND e.status = 'RUNNING' AND e.attempt = o.attempt \
+                 RETURNING e.id, e.scheduled_at, e.attempt, e.started_at, e.status, e.next_attempt_at, \
                      o.duration_ms, o.http_status, o.error, o.response_body \
              ), kept AS ( \
-                 INSERT INTO attempts (execution_id, attempt, started_at, finished_at, \
-                     duration_ms, http_status, error, response_body) \
-                 SELECT id, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
+                 INSERT INTO attempts (execution_id, scheduled_at, attempt, started_at, \
+                     finished_at, duration_ms, http_status, error, response_body) \
+                 SELECT id, scheduled_at, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
                      duration_ms, http_status, error, response_body FROM done \
                  WHERE status <> 'SUCCEEDED' \
                  ON CONFLICT DO NOTHING \
@@ -979,6 +1121,8 @@ impl Store for PgStore {
         .bind(&errors)
         .bind(&bodies)
         .bind(&retry_ms)
+        .bind(times.from)
+        .bind(times.until)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -1003,9 +1147,11 @@ async fn forget_fires_ahead(
     let forgotten: i64 = sqlx::query_scalar(
         "WITH gone AS ( \
              DELETE FROM executions WHERE job_id = $1 AND status = 'QUEUED' AND scheduled_at > $2 \
-             RETURNING id), \
+             RETURNING id, scheduled_at), \
          gone_attempts AS ( \
-             DELETE FROM attempts WHERE execution_id IN (SELECT id FROM gone)) \
+             DELETE FROM attempts a USING gone g \
+             WHERE a.execution_id = g.id AND a.scheduled_at = g.scheduled_at \
+                 AND a.scheduled_at > $2) \
          SELECT count(*) FROM gone",
     )
     .bind(job_id)

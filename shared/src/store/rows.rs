@@ -10,6 +10,7 @@ use sqlx::types::Json;
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use super::fire_id::fire_id;
 use super::{DueJob, JobChange, Planner, Reaped, Requeued, StoreError, TenantCounts};
 use crate::model::{
     ApiKey, Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType,
@@ -275,10 +276,11 @@ pub(super) const HOLDS_ANY: &str =
 
 /// Releases the `$1` oldest held fires (the PostgreSQL text; SQLite has no row locks and
 /// needs none, its writer holding the database).
-pub(super) const RELEASE_HELD: &str = "UPDATE executions SET held = false WHERE id IN ( \
-     SELECT id FROM executions WHERE held AND status = 'QUEUED' \
-     ORDER BY scheduled_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, scheduled_at";
+pub(super) const RELEASE_HELD: &str = "UPDATE executions e SET held = false FROM ( \
+     SELECT id, scheduled_at FROM executions WHERE held AND status = 'QUEUED' \
+     ORDER BY scheduled_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) h \
+     WHERE e.id = h.id AND e.scheduled_at = h.scheduled_at \
+     RETURNING e.id, e.scheduled_at";
 
 /// RETRYING fires due before `$1`, at most `$2`.
 pub(super) const OVERDUE_RETRIES: &str = "SELECT id FROM executions \
@@ -410,7 +412,7 @@ impl ClaimWrites {
         for job in due {
             let fire_plan = plan(job);
             for fire in &fire_plan.fires {
-                writes.fires.push((Uuid::now_v7(), job.id, *fire));
+                writes.fires.push((fire_id(*fire), job.id, *fire));
             }
             let uncounted = i64::try_from(fire_plan.uncounted).unwrap_or(i64::MAX);
             writes.jobs.push((job.id, fire_plan.next_run_at, uncounted));
@@ -478,14 +480,14 @@ mod tests {
 
 /// Puts a dead letter back in the queue: same execution, a fresh round of retries and crash
 /// budget (the attempts so far stay in the history and keep their numbers). `$1` is the
-/// execution, `$2` the time; only a FAILED, ABANDONED or EXPIRED fire moves. `queued_at`
+/// execution, `$2` the time (kept in `requeued_at`); only a FAILED, ABANDONED or EXPIRED fire moves. `queued_at`
 /// restarts the clock of the job's `startingDeadlineSeconds`, and `attempt_base = attempt`
 /// makes its next attempt a first one again, subject to it.
 pub(super) const REQUEUE_DEAD_LETTER: &str = "UPDATE executions SET status = 'QUEUED', \
      queued_at = $2, started_at = NULL, finished_at = NULL, duration_ms = NULL, \
      http_status = NULL, error = NULL, response_body = NULL, \
      next_attempt_at = NULL, crashes = 0, handbacks = 0, \
-     attempt_base = attempt \
+     attempt_base = attempt, requeued_at = $2 \
      WHERE id = $1 AND status IN ('FAILED', 'ABANDONED', 'EXPIRED')";
 
 /// What a dead letter is, as the requeue decision needs it.

@@ -1026,7 +1026,7 @@ impl Store for SqliteStore {
              RETURNING {EXECUTION_COLUMNS}"
         );
         let row: Option<ExecutionRow> = sqlx::query_as(&sql)
-            .bind(Uuid::now_v7())
+            .bind(super::fire_id(at))
             .bind(job_id)
             .bind(at)
             .bind(now)

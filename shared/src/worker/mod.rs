@@ -621,6 +621,16 @@ impl Worker {
             JoinSet::new();
         // Reaping and the maintenance duties run beside the pool, never holding up a claim.
         let upkeep = tokio::spawn(Arc::clone(&self).upkeep());
+        // The history's partitions, in a task of their own: dropping one waits for the
+        // transactions that may read it.
+        let worker = Arc::clone(&self);
+        let history = tokio::spawn(async move {
+            crate::maintenance::keep_history_every_minute(
+                worker.store.as_ref(),
+                &worker.settings.maintenance,
+            )
+            .await
+        });
         // After an empty take (or an error), no new claim starts before this.
         let mut resume_at: Option<tokio::time::Instant> = None;
         loop {
@@ -659,6 +669,7 @@ impl Worker {
             }
         }
         upkeep.abort();
+        history.abort();
         let finish_by =
             finish_by.unwrap_or_else(|| tokio::time::Instant::now() + self.settings.shutdown_grace);
         let grace = finish_by.saturating_duration_since(tokio::time::Instant::now());

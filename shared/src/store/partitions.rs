@@ -1,0 +1,725 @@
+//! The PostgreSQL history in time partitions: one partition of `executions` and one of
+//! `attempts` per UTC day of the fires' scheduled time (see the migration
+//! `20261130000016_history_partitions.sql`).
+//!
+//! - [`ensure_days`]: the partitions a batch of fires goes to exist before it is written.
+//! - [`keep_history`]: partitions of the coming days are created; partitions past the
+//!   retention period are detached and dropped once every fire in them is final.
+//! - [`convert`]: an existing unpartitioned history is converted online, in resumable
+//!   steps, by `tickwork-api migrate` (or the tick function's `{"action":"migrate"}`).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use sqlx::postgres::PgPool;
+use sqlx::{PgConnection, Row};
+
+use super::{HistoryKept, KeptPartition, StoreError};
+
+/// UTC days whose partitions this process knows exist (or knows are covered by the first
+/// partition, or that the history is not partitioned): the tick checks a day once.
+#[derive(Debug, Clone, Default)]
+pub(super) struct KnownDays(Arc<Mutex<HashSet<NaiveDate>>>);
+
+impl KnownDays {
+    /// The days of `times` not known yet.
+    pub(super) fn unknown(&self, times: &[DateTime<Utc>]) -> Vec<NaiveDate> {
+        let known = self.0.lock().map(|k| k.clone()).unwrap_or_default();
+        let mut days: Vec<NaiveDate> = times
+            .iter()
+            .map(|t| t.date_naive())
+            .filter(|d| !known.contains(d))
+            .collect();
+        days.sort_unstable();
+        days.dedup();
+        days
+    }
+
+    /// Notes that `days` have their partitions.
+    pub(super) fn learn(&self, days: &[NaiveDate]) {
+        if let Ok(mut known) = self.0.lock() {
+            known.extend(days.iter().copied());
+        }
+    }
+
+    /// Forgets every day: a write found a day without its partition (dropped by retention
+    /// since), so the next batch checks again.
+    pub(super) fn forget(&self) {
+        if let Ok(mut known) = self.0.lock() {
+            known.clear();
+        }
+    }
+}
+
+/// Creates the partitions of `days` that are missing, inside the caller's transaction (a
+/// no-op while the history is not partitioned).
+pub(super) async fn ensure_days(
+    conn: &mut PgConnection,
+    days: &[NaiveDate],
+) -> Result<(), StoreError> {
+    for day in days {
+        sqlx::query("SELECT tickwork_history_partition($1)")
+            .bind(day)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Runs one statement of its own, with no parameters (the simple protocol: `DETACH …
+/// CONCURRENTLY` and `CREATE INDEX CONCURRENTLY` refuse to run inside a transaction).
+async fn run(conn: &mut PgConnection, sql: String) -> Result<(), StoreError> {
+    sqlx::Executor::execute(conn, sql.as_str()).await?;
+    Ok(())
+}
+
+/// Whether a write failed because no partition holds one of its rows.
+pub(super) fn is_missing_partition(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|e| {
+        e.code().as_deref() == Some("23514") && e.message().contains("no partition of relation")
+    })
+}
+
+/// How the history is laid out.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct Layout {
+    /// Ids made from this time on name their fire's time (`None`: all).
+    pub(super) fire_named_ids_from: Option<DateTime<Utc>>,
+    /// Whether the tables are partitioned.
+    pub(super) partitioned: bool,
+    /// The end of the first partition (the history from before the conversion).
+    pub(super) legacy_before: Option<DateTime<Utc>>,
+    /// The online conversion's progress.
+    pub(super) conversion: sqlx::types::Json<Value>,
+}
+
+/// Reads the layout.
+pub(super) async fn layout(conn: &mut PgConnection) -> Result<Layout, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT fire_named_ids_from, partitioned, legacy_before, conversion FROM history_layout",
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Days of partitions kept ahead of today (and one behind, for fires caught up late).
+const DAYS_AHEAD: i32 = 2;
+
+/// The table of the partition of `table` for `day`.
+fn partition_name(table: &str, day: NaiveDate) -> String {
+    format!("{table}_p{}", day.format("%Y%m%d"))
+}
+
+/// The first partition of `table` (the history from before the conversion).
+fn legacy_name(table: &str) -> String {
+    format!("{table}_legacy")
+}
+
+/// One round of partition upkeep (see [`super::Store::keep_history`]).
+pub(super) async fn keep_history(
+    pool: &PgPool,
+    before: Option<DateTime<Utc>>,
+) -> Result<HistoryKept, StoreError> {
+    let mut conn = pool.acquire().await?;
+    if !layout(&mut conn).await?.partitioned {
+        return Ok(HistoryKept::default());
+    }
+    let locked: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('tickwork_keep_history'))")
+            .fetch_one(&mut *conn)
+            .await?;
+    if !locked {
+        return Ok(HistoryKept {
+            busy: true,
+            ..HistoryKept::default()
+        });
+    }
+    let kept = keep_locked(&mut conn, before).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext('tickwork_keep_history'))")
+        .execute(&mut *conn)
+        .await;
+    if unlocked.is_err() {
+        // The lock goes with the connection: close it rather than return it to the pool.
+        conn.detach();
+    }
+    kept
+}
+
+async fn keep_locked(
+    conn: &mut PgConnection,
+    before: Option<DateTime<Utc>>,
+) -> Result<HistoryKept, StoreError> {
+    let mut kept = HistoryKept::default();
+    finish_interrupted_detaches(conn, &mut kept).await?;
+    let created: Vec<(NaiveDate, bool)> = sqlx::query_as(
+        "SELECT d::date, tickwork_history_partition(d::date) FROM generate_series( \
+             (now() AT TIME ZONE 'UTC')::date - 1, \
+             (now() AT TIME ZONE 'UTC')::date + $1, interval '1 day') AS d",
+    )
+    .bind(DAYS_AHEAD)
+    .fetch_all(&mut *conn)
+    .await?;
+    kept.created = created
+        .into_iter()
+        .filter(|(_, made)| *made)
+        .map(|(day, _)| partition_name("executions", day))
+        .collect();
+    let Some(before) = before else {
+        return Ok(kept);
+    };
+    for name in partitions_ending_by(conn, before).await? {
+        let (unfinished, requeued) = holds(conn, &name, before).await?;
+        if unfinished > 0 || requeued > 0 {
+            kept.kept.push(KeptPartition {
+                name,
+                unfinished,
+                requeued,
+            });
+            continue;
+        }
+        if drop_partition(conn, &name, before).await? {
+            kept.dropped.push(name);
+        } else {
+            kept.kept.push(KeptPartition {
+                name,
+                unfinished: 0,
+                requeued: 0,
+            });
+        }
+    }
+    Ok(kept)
+}
+
+/// Partitions of `executions` whose every fire is due before `before`, oldest first.
+async fn partitions_ending_by(
+    conn: &mut PgConnection,
+    before: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    let layout = layout(conn).await?;
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'executions'::regclass AND NOT i.inhdetachpending \
+         ORDER BY c.relname",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut ending = Vec::new();
+    if layout.legacy_before.is_some_and(|end| end <= before)
+        && names.iter().any(|n| *n == legacy_name("executions"))
+    {
+        ending.push(legacy_name("executions"));
+    }
+    for name in names {
+        let Some(day) = name
+            .strip_prefix("executions_p")
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+        else {
+            continue;
+        };
+        let end = day
+            .succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc());
+        if end.is_some_and(|end| end <= before) {
+            ending.push(name);
+        }
+    }
+    Ok(ending)
+}
+
+/// The fires of partition `name` that keep it: not final yet, and put back from the dead
+/// letters since `before`. Each count reads one partial index.
+async fn holds(
+    conn: &mut PgConnection,
+    name: &str,
+    before: DateTime<Utc>,
+) -> Result<(u64, u64), StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT \
+             (SELECT count(*) FROM {name} WHERE status = 'QUEUED' AND NOT held) \
+           + (SELECT count(*) FROM {name} WHERE held AND status = 'QUEUED') \
+           + (SELECT count(*) FROM {name} WHERE status = 'RETRYING') \
+           + (SELECT count(*) FROM {name} WHERE status = 'RUNNING') AS unfinished, \
+             (SELECT count(*) FROM {name} WHERE requeued_at IS NOT NULL AND requeued_at >= $1) \
+                 AS requeued"
+    ))
+    .bind(before)
+    .fetch_one(&mut *conn)
+    .await?;
+    let count = |column: &str| -> Result<u64, StoreError> {
+        let n: i64 = row.try_get(column)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    };
+    Ok((count("unfinished")?, count("requeued")?))
+}
+
+/// The partition of `attempts` that goes with partition `name` of `executions`.
+fn attempts_partition(name: &str) -> String {
+    name.replacen("executions", "attempts", 1)
+}
+
+/// The two tables of a day, each with its parent: partition `name` of `executions` and its
+/// attempts' partition.
+fn halves(name: &str) -> [(String, String); 2] {
+    [
+        ("executions".to_string(), name.to_string()),
+        ("attempts".to_string(), attempts_partition(name)),
+    ]
+}
+
+/// Detaches partition `name` (and its attempts) without blocking reads and writes, then
+/// drops both; a fire put back or left unfinished between the check and the detach (seen in
+/// the detached table) puts them back instead. Returns whether they were dropped.
+async fn drop_partition(
+    conn: &mut PgConnection,
+    name: &str,
+    before: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let bounds: String = sqlx::query_scalar(
+        "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.relname = $1",
+    )
+    .bind(name)
+    .fetch_one(&mut *conn)
+    .await?;
+    for (parent, table) in halves(name) {
+        run(
+            conn,
+            format!("ALTER TABLE {parent} DETACH PARTITION {table} CONCURRENTLY"),
+        )
+        .await?;
+    }
+    let (unfinished, requeued) = holds(conn, name, before).await?;
+    if unfinished > 0 || requeued > 0 {
+        tracing::warn!(
+            partition = name,
+            unfinished,
+            requeued,
+            "a fire changed in a partition being dropped; attaching it again"
+        );
+        for (parent, table) in halves(name) {
+            run(
+                conn,
+                format!("ALTER TABLE {parent} ATTACH PARTITION {table} {bounds}"),
+            )
+            .await?;
+        }
+        return Ok(false);
+    }
+    run(
+        conn,
+        format!("DROP TABLE {}; DROP TABLE {name}", attempts_partition(name)),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// A detach interrupted by a crash leaves its partition pending: it was on its way out,
+/// so it is finished and dropped.
+async fn finish_interrupted_detaches(
+    conn: &mut PgConnection,
+    kept: &mut HistoryKept,
+) -> Result<(), StoreError> {
+    let pending: Vec<(String, String)> = sqlx::query_as(
+        "SELECT p.relname::text, c.relname::text FROM pg_inherits i \
+         JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent \
+         WHERE i.inhdetachpending AND p.relname IN ('executions', 'attempts')",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (parent, table) in pending {
+        run(
+            conn,
+            format!("ALTER TABLE {parent} DETACH PARTITION {table} FINALIZE"),
+        )
+        .await?;
+    }
+    // Tables detached but not dropped (a crash between the two) are left alone unless both
+    // halves are detached: a partition is dropped only with its attempts.
+    let orphans: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c \
+         WHERE c.relkind = 'r' AND c.relname ~ '^executions_(p[0-9]{8}|legacy)$' \
+           AND NOT c.relispartition",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for name in orphans {
+        let attempts = attempts_partition(&name);
+        let attached: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = $1 AND relispartition)",
+        )
+        .bind(&attempts)
+        .fetch_one(&mut *conn)
+        .await?;
+        if !attached {
+            run(
+                conn,
+                format!("DROP TABLE IF EXISTS {attempts}; DROP TABLE {name}"),
+            )
+            .await?;
+            kept.dropped.push(name);
+        }
+    }
+    Ok(())
+}
+
+/// Where the online conversion of an unpartitioned history stands.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Conversion {
+    /// The history is partitioned: nothing left to do.
+    pub done: bool,
+    /// The step done last (or to do next, when a step was cut short by the deadline).
+    pub step: String,
+    /// What it did.
+    pub detail: String,
+}
+
+/// The conversion's steps, in order; each is safe to repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Fill `attempts.scheduled_at` of attempts written by earlier versions, in batches.
+    Backfill,
+    /// Build, without blocking writes, the indexes the partitioned tables need.
+    Indexes,
+    /// Prove the stored rows pass every check the partitioned tables have.
+    Validate,
+    /// Prove every stored fire is due before the cutoff, the first partition's end.
+    Bound,
+    /// In one short transaction, make the tables the first partition of new ones.
+    Swap,
+    /// Nothing left.
+    Done,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Backfill => "backfill attempts.scheduled_at",
+            Step::Indexes => "build indexes",
+            Step::Validate => "validate checks",
+            Step::Bound => "bound the history before the cutoff",
+            Step::Swap => "swap in the partitioned tables",
+            Step::Done => "done",
+        }
+    }
+}
+
+/// Attempts filled per statement of the backfill.
+const BACKFILL_BATCH: i64 = 10_000;
+
+/// Indexes the existing tables need before they can be attached as a partition without
+/// an index being built under lock: (name, definition).
+const INDEXES: [(&str, &str); 3] = [
+    ("executions_legacy_key", "ON executions (id, scheduled_at)"),
+    (
+        "attempts_legacy_key",
+        "ON attempts (execution_id, attempt, scheduled_at)",
+    ),
+    (
+        "executions_requeued_idx",
+        "ON executions (requeued_at) WHERE requeued_at IS NOT NULL",
+    ),
+];
+
+/// The cutoff is chosen this far ahead (the next UTC day boundary after it), and chosen
+/// again if the swap has not happened with less than [`CUTOFF_MARGIN`] to go: fires due
+/// after the cutoff cannot be written to the existing tables once it is checked.
+const CUTOFF_AHEAD_DAYS: i64 = 2;
+const CUTOFF_MARGIN: chrono::TimeDelta = chrono::TimeDelta::hours(6);
+
+/// Runs conversion steps until the history is partitioned or `deadline` passes (each step
+/// is one batch or one statement; a step under way when it passes is finished first).
+pub(super) async fn convert(
+    pool: &PgPool,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<Conversion, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let mut last = Conversion {
+        done: false,
+        step: Step::Done.name().to_string(),
+        detail: String::new(),
+    };
+    loop {
+        let step = next_step(&mut conn).await?;
+        if step == Step::Done {
+            return Ok(Conversion {
+                done: true,
+                step: step.name().to_string(),
+                detail: "the history is partitioned".to_string(),
+            });
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            last.step = step.name().to_string();
+            return Ok(last);
+        }
+        let detail = run_step(&mut conn, step).await?;
+        tracing::info!(step = step.name(), %detail, "history conversion");
+        last = Conversion {
+            done: false,
+            step: step.name().to_string(),
+            detail,
+        };
+    }
+}
+
+async fn next_step(conn: &mut PgConnection) -> Result<Step, StoreError> {
+    let layout = layout(conn).await?;
+    if layout.partitioned {
+        return Ok(Step::Done);
+    }
+    if layout.conversion.0.get("backfilled") != Some(&Value::Bool(true)) {
+        return Ok(Step::Backfill);
+    }
+    for (name, _) in INDEXES {
+        let valid: Option<bool> = sqlx::query_scalar(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE c.relname = $1",
+        )
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if valid != Some(true) {
+            return Ok(Step::Indexes);
+        }
+    }
+    let unvalidated: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'executions'::regclass \
+         AND contype = 'c' AND NOT convalidated \
+         AND conname NOT IN ('executions_legacy_bound'))",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if unvalidated {
+        return Ok(Step::Validate);
+    }
+    let bounded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_constraint WHERE convalidated \
+         AND conname IN ('executions_legacy_bound', 'attempts_legacy_bound')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let cutoff = cutoff_of(&layout);
+    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *conn)
+        .await?;
+    if bounded < 2 || cutoff.is_none_or(|c| c - now < CUTOFF_MARGIN) {
+        return Ok(Step::Bound);
+    }
+    Ok(Step::Swap)
+}
+
+fn cutoff_of(layout: &Layout) -> Option<DateTime<Utc>> {
+    layout
+        .conversion
+        .0
+        .get("cutoff")
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+async fn run_step(conn: &mut PgConnection, step: Step) -> Result<String, StoreError> {
+    match step {
+        Step::Backfill => backfill(conn).await,
+        Step::Indexes => build_indexes(conn).await,
+        Step::Validate => {
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT conname::text FROM pg_constraint \
+                 WHERE conrelid = 'executions'::regclass AND contype = 'c' \
+                 AND NOT convalidated AND conname <> 'executions_legacy_bound'",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            for name in &names {
+                run(
+                    conn,
+                    format!("ALTER TABLE executions VALIDATE CONSTRAINT {name}"),
+                )
+                .await?;
+            }
+            Ok(format!("validated {}", names.join(", ")))
+        }
+        Step::Bound => bound(conn).await,
+        Step::Swap => {
+            let layout = layout(conn).await?;
+            let Some(cutoff) = cutoff_of(&layout) else {
+                return Ok("no cutoff yet".to_string());
+            };
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query("SET LOCAL lock_timeout = '5s'")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("SELECT tickwork_swap_history($1)")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(format!(
+                "the existing history is the first partition, before {cutoff}"
+            ))
+        }
+        Step::Done => Ok(String::new()),
+    }
+}
+
+/// One batch of the backfill, in key order from where the last one stopped.
+async fn backfill(conn: &mut PgConnection) -> Result<String, StoreError> {
+    let layout = layout(conn).await?;
+    let after = layout.conversion.0.get("backfill_after");
+    let after_id = after
+        .and_then(|a| a.get(0))
+        .and_then(Value::as_str)
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .unwrap_or_default();
+    let after_attempt = after
+        .and_then(|a| a.get(1))
+        .and_then(Value::as_i64)
+        .and_then(|n| i32::try_from(n).ok())
+        .unwrap_or(i32::MIN);
+    let last: Option<(uuid::Uuid, i32, i64)> = sqlx::query_as(
+        "WITH batch AS ( \
+             SELECT execution_id, attempt FROM attempts \
+             WHERE (execution_id, attempt) > ($1, $2) \
+             ORDER BY execution_id, attempt LIMIT $3 \
+         ), filled AS ( \
+             UPDATE attempts a SET scheduled_at = COALESCE( \
+                 (SELECT e.scheduled_at FROM executions e WHERE e.id = a.execution_id), \
+                 a.started_at) \
+             FROM batch b \
+             WHERE a.execution_id = b.execution_id AND a.attempt = b.attempt \
+               AND a.scheduled_at IS NULL \
+             RETURNING 1 \
+         ) \
+         SELECT execution_id, attempt, (SELECT count(*) FROM filled) FROM batch \
+         ORDER BY execution_id DESC, attempt DESC LIMIT 1",
+    )
+    .bind(after_id)
+    .bind(after_attempt)
+    .bind(BACKFILL_BATCH)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let progress = match last {
+        Some((id, attempt, _)) => serde_json::json!({ "backfill_after": [id, attempt] }),
+        None => serde_json::json!({ "backfilled": true }),
+    };
+    sqlx::query("UPDATE history_layout SET conversion = conversion || $1")
+        .bind(sqlx::types::Json(&progress))
+        .execute(&mut *conn)
+        .await?;
+    Ok(match last {
+        Some((id, attempt, filled)) => {
+            format!("filled {filled} attempts, up to ({id}, {attempt})")
+        }
+        None => "every attempt names its fire's time".to_string(),
+    })
+}
+
+/// Builds each missing index concurrently; one left invalid by an interrupted build is
+/// dropped and built again.
+async fn build_indexes(conn: &mut PgConnection) -> Result<String, StoreError> {
+    let mut built = Vec::new();
+    for (name, definition) in INDEXES {
+        let valid: Option<bool> = sqlx::query_scalar(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE c.relname = $1",
+        )
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if valid == Some(true) {
+            continue;
+        }
+        if valid == Some(false) {
+            run(conn, format!("DROP INDEX CONCURRENTLY {name}")).await?;
+        }
+        let unique = if name.ends_with("_key") {
+            "UNIQUE "
+        } else {
+            ""
+        };
+        run(
+            conn,
+            format!("CREATE {unique}INDEX CONCURRENTLY {name} {definition}"),
+        )
+        .await?;
+        built.push(name);
+    }
+    Ok(format!("built {}", built.join(", ")))
+}
+
+/// Chooses the cutoff (again, if the last one is too close) and proves every stored fire
+/// and attempt is due before it. Attempts written meanwhile by an earlier version without
+/// their fire's time send the conversion back to the backfill.
+async fn bound(conn: &mut PgConnection) -> Result<String, StoreError> {
+    let layout = layout(conn).await?;
+    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *conn)
+        .await?;
+    let cutoff = match cutoff_of(&layout) {
+        Some(c) if c - now >= CUTOFF_MARGIN => c,
+        _ => {
+            run(
+                conn,
+                "ALTER TABLE executions DROP CONSTRAINT IF EXISTS executions_legacy_bound; \
+                 ALTER TABLE attempts DROP CONSTRAINT IF EXISTS attempts_legacy_bound"
+                    .to_string(),
+            )
+            .await?;
+            let day = (now + chrono::TimeDelta::days(CUTOFF_AHEAD_DAYS)).date_naive();
+            let cutoff = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+            sqlx::query("UPDATE history_layout SET conversion = conversion || $1")
+                .bind(sqlx::types::Json(
+                    serde_json::json!({ "cutoff": cutoff.to_rfc3339() }),
+                ))
+                .execute(&mut *conn)
+                .await?;
+            // NOT VALID: rows written from now on are checked at once; the stored ones are
+            // proved below without blocking writes.
+            sqlx::query(&format!(
+                "ALTER TABLE executions ADD CONSTRAINT executions_legacy_bound \
+                 CHECK (scheduled_at < '{}') NOT VALID",
+                cutoff.to_rfc3339()
+            ))
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(&format!(
+                "ALTER TABLE attempts ADD CONSTRAINT attempts_legacy_bound \
+                 CHECK (scheduled_at IS NOT NULL AND scheduled_at < '{}') NOT VALID",
+                cutoff.to_rfc3339()
+            ))
+            .execute(&mut *conn)
+            .await?;
+            cutoff
+        }
+    };
+    run(
+        conn,
+        "ALTER TABLE executions VALIDATE CONSTRAINT executions_legacy_bound".to_string(),
+    )
+    .await?;
+    if let Err(error) = sqlx::Executor::execute(
+        &mut *conn,
+        "ALTER TABLE attempts VALIDATE CONSTRAINT attempts_legacy_bound",
+    )
+    .await
+    {
+        if error
+            .as_database_error()
+            .is_some_and(|e| e.code().as_deref() == Some("23514"))
+        {
+            run(
+                conn,
+                "UPDATE history_layout SET conversion = conversion - 'backfilled' - 'backfill_after'"
+                    .to_string(),
+            )
+            .await?;
+            return Ok(
+                "attempts without their fire's time were written meanwhile; backfilling again"
+                    .to_string(),
+            );
+        }
+        return Err(error.into());
+    }
+    Ok(format!("every stored fire is due before {cutoff}"))
+}
