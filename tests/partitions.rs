@@ -338,6 +338,7 @@ async fn a_history_written_by_an_earlier_version_is_converted_online_while_fires
                 let recorded = store
                     .record_outcomes(&[Outcome {
                         execution_id: fire.id,
+                        scheduled_at: fire.scheduled_at,
                         attempt: 1,
                         status: ExecutionStatus::Failed,
                         retry_in: None,

@@ -93,6 +93,10 @@ USAGE: tickwork-bench [OPTIONS]
   --ticks N             tick processes (default 1)
   --db-connections N    DB_MAX_CONNECTIONS of each process (default: not set)
   --retention S         HISTORY_RETENTION for the tick, in seconds (reports the deletion rate)
+  --old-history N       before the run, N finished fires of three days ago (one day's
+                        partition); HISTORY_RETENTION is set so that day passes it about a
+                        minute after the processes start, and the report says whether its
+                        partition was dropped during the run (replaces --retention)
   --env K=V             extra environment for the processes (repeatable)
   --database-url URL    PostgreSQL admin URL (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres)
   --redis-url URL       Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)
@@ -162,6 +166,7 @@ struct Args {
     ticks: usize,
     db_connections: Option<u32>,
     retention: Option<u64>,
+    old_history: u64,
     env: Vec<(String, String)>,
     database_url: String,
     redis_url: String,
@@ -195,6 +200,7 @@ fn parse_args() -> anyhow::Result<Args> {
         ticks: 1,
         db_connections: None,
         retention: None,
+        old_history: 0,
         env: Vec::new(),
         database_url: std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
@@ -285,6 +291,7 @@ fn parse_args() -> anyhow::Result<Args> {
                     Some(number("--db-connections", value("--db-connections")?)?.max(1) as u32)
             }
             "--retention" => args.retention = Some(number("--retention", value("--retention")?)?),
+            "--old-history" => args.old_history = number("--old-history", value("--old-history")?)?,
             "--env" => args.env.push(key_value("--env", value("--env")?)?),
             "--database-url" => args.database_url = value("--database-url")?,
             "--redis-url" => args.redis_url = value("--redis-url")?,
@@ -744,6 +751,49 @@ fn lag_summary(sorted: &[f64]) -> serde_json::Value {
     })
 }
 
+/// Puts `count` finished fires into the day three days ago (its partition), in statements
+/// of a million; returns a `HISTORY_RETENTION`, in seconds, that this day passes about a
+/// minute from now.
+async fn insert_old_history(pool: &sqlx::PgPool, count: u64) -> anyhow::Result<u64> {
+    let started = std::time::Instant::now();
+    let (day, passes_in): (chrono::NaiveDate, f64) = sqlx::query_as(
+        "SELECT (now() AT TIME ZONE 'UTC')::date - 3, \
+         extract(epoch FROM now() - ((now() AT TIME ZONE 'UTC')::date - 2)::timestamp \
+             AT TIME ZONE 'UTC')::float8",
+    )
+    .fetch_one(pool)
+    .await?;
+    sqlx::query("SELECT tickwork_history_partition($1)")
+        .bind(day)
+        .execute(pool)
+        .await?;
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(1_000_000);
+        sqlx::query(
+            "INSERT INTO executions (id, job_id, scheduled_at, status, attempt, queued_at, \
+                 started_at, finished_at, duration_ms, http_status) \
+             SELECT gen_random_uuid(), gen_random_uuid(), t, 'SUCCEEDED', 1, t, t, t, 3, 200 \
+             FROM (SELECT $1::date + random() * interval '1 day' AS t \
+                   FROM generate_series(1, $2)) AS f",
+        )
+        .bind(day)
+        .bind(i64::try_from(n)?)
+        .execute(pool)
+        .await?;
+        left -= n;
+    }
+    sqlx::raw_sql("VACUUM ANALYZE executions")
+        .execute(pool)
+        .await?;
+    let retention = (passes_in + started.elapsed().as_secs_f64() + 60.0) as u64;
+    eprintln!(
+        "inserted {count} finished fires on {day} in {:.1} s; HISTORY_RETENTION={retention}",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(retention)
+}
+
 /// Starts the deployment on its store (migrated, with idle jobs for the registered
 /// workload) and returns a pool on that store beside it.
 async fn deploy(
@@ -774,8 +824,12 @@ async fn deploy(
                     started.elapsed().as_secs_f64()
                 );
             }
+            let mut args = args.clone();
+            if args.old_history > 0 {
+                args.retention = Some(insert_old_history(&db, args.old_history).await?);
+            }
             let db_url = database_url(&args.database_url, db_name);
-            let deployment = start(args, &db_url, prefix, log_dir)?;
+            let deployment = start(&args, &db_url, prefix, log_dir)?;
             (Rows::Postgres(db), deployment)
         }
         Setup::Embedded { path } => {
@@ -1232,6 +1286,11 @@ async fn measure(args: &Args, setup: &Setup, suffix: &str) -> anyhow::Result<()>
     )
     .await;
     let after = Usage::read(&pids, &servers);
+    let old_history_left = if args.old_history > 0 {
+        Some(rows.older_than_two_days(rows.clock().await?).await?)
+    } else {
+        None
+    };
     let top = top_statements(statements_conn, setup).await?;
     finish(&rows, &mut deployment, t1).await?;
 
@@ -1323,6 +1382,7 @@ async fn measure(args: &Args, setup: &Setup, suffix: &str) -> anyhow::Result<()>
         "executions_per_s_by_minute": rate_by_minute,
         "history_rows_written": recorded + attempts,
         "retention_s": args.retention,
+        "old_history_left": old_history_left,
         "history_deleted_per_s": match (deleted_start, deleted_end) {
             (Some(a), Some(b)) if args.retention.is_some() => Some(((b - a) / secs * 10.0).round() / 10.0),
             _ => None,
@@ -1399,6 +1459,12 @@ fn print_summary(s: &serde_json::Value) {
         println!("executions by status   {}", line.join("  "));
     }
     println!("history rows written   {}", s["history_rows_written"]);
+    if !s["old_history_left"].is_null() {
+        println!(
+            "old history left       {} fires (the day past retention; 0: its partition was dropped)",
+            s["old_history_left"]
+        );
+    }
     if !s["history_deleted_per_s"].is_null() {
         println!(
             "history deleted/s      {} (retention {} s)",

@@ -52,6 +52,13 @@ impl Rows {
         Ok(on_either!(self, pool => sqlx::query_scalar(OPEN).bind(t1).fetch_one(pool).await?))
     }
 
+    /// Fires scheduled more than two days before `now`: what is left of `--old-history`.
+    pub async fn older_than_two_days(&self, now: DateTime<Utc>) -> anyhow::Result<i64> {
+        const OLD: &str = "SELECT count(*) FROM executions WHERE scheduled_at < $1";
+        let before = now - chrono::TimeDelta::days(2);
+        Ok(on_either!(self, pool => sqlx::query_scalar(OLD).bind(before).fetch_one(pool).await?))
+    }
+
     /// (executions, succeeded, attempts) of fires scheduled in `[t0, t1)`.
     pub async fn window(
         &self,

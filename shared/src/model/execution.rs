@@ -224,6 +224,8 @@ pub struct Delivery {
 pub struct Outcome {
     /// Execution id.
     pub execution_id: Uuid,
+    /// Its fire's scheduled time: with the id, the row's key (and its partition).
+    pub scheduled_at: DateTime<Utc>,
     /// The attempt this outcome belongs to; the write is refused for any other.
     pub attempt: i32,
     /// The fire's next state: SUCCEEDED, FAILED, or RETRYING.

@@ -71,6 +71,13 @@ impl FireTimes {
         })
     }
 
+    /// The UTC day the range is, when it is exactly one.
+    pub fn single_day(&self) -> Option<chrono::NaiveDate> {
+        let day = self.from.date_naive();
+        let start = day.and_hms_opt(0, 0, 0)?.and_utc();
+        (self.from == start && self.until == start + TimeDelta::days(1)).then_some(day)
+    }
+
     fn one(id: Uuid, named_from: Option<DateTime<Utc>>) -> Self {
         match (named_time(id), named_from) {
             (Some(at), None) => Self::exact(at),

@@ -75,6 +75,14 @@ async fn run(conn: &mut PgConnection, sql: String) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether a statement named a table that does not exist: a day's partition that
+/// retention has dropped since.
+pub(super) fn is_missing_table(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.code().as_deref() == Some("42P01"))
+}
+
 /// Whether a write failed because no partition holds one of its rows.
 pub(super) fn is_missing_partition(error: &sqlx::Error) -> bool {
     error.as_database_error().is_some_and(|e| {
@@ -108,7 +116,7 @@ pub(super) async fn layout(conn: &mut PgConnection) -> Result<Layout, StoreError
 const DAYS_AHEAD: i32 = 2;
 
 /// The table of the partition of `table` for `day`.
-fn partition_name(table: &str, day: NaiveDate) -> String {
+pub(super) fn partition_name(table: &str, day: NaiveDate) -> String {
     format!("{table}_p{}", day.format("%Y%m%d"))
 }
 

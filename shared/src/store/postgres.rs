@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -74,6 +74,8 @@ pub struct PgStore {
     days: KnownDays,
     /// The history is partitioned (once seen, it stays so).
     partitioned: Arc<AtomicBool>,
+    /// When no job was last seen to set `startingDeadlineSeconds`.
+    no_deadlines_at: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 impl PgStore {
@@ -98,6 +100,7 @@ impl PgStore {
             named_from: Arc::default(),
             days: KnownDays::default(),
             partitioned: Arc::default(),
+            no_deadlines_at: Arc::default(),
         }
     }
 
@@ -139,6 +142,33 @@ impl PgStore {
         Ok(partitioned)
     }
 
+    /// The tables holding fires of `times`: the partitions of their day when the history is
+    /// partitioned and they are all of one UTC day, else the partitioned tables themselves.
+    async fn tables(&self, times: &FireTimes) -> Result<Tables, StoreError> {
+        Ok(match times.single_day() {
+            Some(day) if self.history_partitioned().await? => Tables::of_day(day),
+            _ => Tables::whole(),
+        })
+    }
+
+    /// Runs one claim statement over `table`.
+    async fn claim(
+        &self,
+        ids: &[Uuid],
+        worker: Uuid,
+        times: &FireTimes,
+        table: &str,
+        claim: Claim,
+    ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+        sqlx::query_as(&claim_sql(table, claim))
+            .bind(ids)
+            .bind(worker)
+            .bind(times.from)
+            .bind(times.until)
+            .fetch_all(&self.pool)
+            .await
+    }
+
     /// The scheduled times the fires of `ids` can have.
     async fn fire_times(&self, ids: &[Uuid]) -> Result<FireTimes, StoreError> {
         let named_from = match self.named_from.get() {
@@ -152,6 +182,9 @@ impl PgStore {
         Ok(FireTimes::of(ids, named_from))
     }
 }
+
+/// How long the expiry pass trusts that no job sets a deadline.
+const NO_DEADLINES_FOR: Duration = Duration::from_secs(10);
 
 /// Columns of a job as the API shows it, with its last finished run.
 const JOB_COLUMNS: &str = "j.id, j.name, j.description, j.cron_expression, j.timezone, \
@@ -616,59 +649,32 @@ impl Store for PgStore {
         // no fire is ever claimed for a worker whose fires were already taken back. A fire
         // left unsent keeps the worker it had (none, if never claimed), so the rows come
         // back naming the claiming worker: only the RUNNING ones are delivered.
-        // Every statement names the range of the fires' times, so PostgreSQL reads only
-        // the partitions that can hold them.
+        // Each statement names the range of the fires' times. Fires of one day (nearly
+        // always) are claimed from that day's partition by name: a statement over the
+        // partitioned table would lock every partition and each of its indexes, more than
+        // PostgreSQL's fast per-session locks hold. Fires of FORBID jobs are left to a second
+        // statement over the whole history, which their overlap check reads.
         let times = self.fire_times(ids).await?;
-        let sql = format!(
-            "WITH holder AS ( \
-                 SELECT id FROM workers WHERE id = $2 AND NOT dead FOR KEY SHARE \
-             ), claimable AS ( \
-                 SELECT id, scheduled_at FROM executions \
-                 WHERE id = ANY($1) AND scheduled_at >= $3 AND scheduled_at < $4 \
-                     AND status = 'QUEUED' AND EXISTS (SELECT 1 FROM holder) \
-                 ORDER BY id FOR NO KEY UPDATE SKIP LOCKED \
-             ), decided AS ( \
-                 SELECT c.id, c.scheduled_at, j.concurrency_policy = 'FORBID' AND COALESCE(( \
-                     SELECT o.status IN ('QUEUED', 'RUNNING', 'RETRYING') FROM executions o \
-                     WHERE o.job_id = x.job_id AND o.scheduled_at < x.scheduled_at \
-                     AND o.status NOT IN ('SKIPPED', 'CANCELLED', 'EXPIRED') \
-                     ORDER BY o.scheduled_at DESC LIMIT 1), false) AS overlap, \
-                     {PAST_DEADLINE} AS expired \
-                 FROM claimable c \
-                 JOIN executions x ON x.id = c.id AND x.scheduled_at = c.scheduled_at \
-                     AND x.scheduled_at >= $3 AND x.scheduled_at < $4 \
-                 JOIN jobs j ON j.id = x.job_id \
-             ) \
-             UPDATE executions e SET \
-                 status = CASE WHEN d.expired THEN 'EXPIRED' WHEN d.overlap THEN 'SKIPPED' \
-                     ELSE 'RUNNING' END, \
-                 attempt = CASE WHEN d.overlap OR d.expired THEN e.attempt ELSE e.attempt + 1 END, \
-                 started_at = CASE WHEN d.overlap OR d.expired THEN NULL \
-                     ELSE GREATEST(clock_timestamp(), e.scheduled_at) END, \
-                 finished_at = CASE WHEN d.overlap OR d.expired THEN clock_timestamp() END, \
-                 error = CASE WHEN d.expired THEN {EXPIRED_ERROR} WHEN d.overlap \
-                     THEN 'skipped: an earlier fire of this job was unfinished (concurrencyPolicy FORBID)' END, \
-                 execution_type = j.execution_type, \
-                 worker_id = CASE WHEN d.overlap OR d.expired THEN e.worker_id ELSE $2 END \
-             FROM decided d, jobs j \
-             WHERE e.id = d.id AND e.scheduled_at = d.scheduled_at \
-                 AND e.scheduled_at >= $3 AND e.scheduled_at < $4 AND j.id = e.job_id \
-             RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, $2 AS worker_id, e.crashes, e.handbacks, e.attempt_base, \
-                 j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
-                 j.http_body, j.timeout_seconds, j.signing_secret, \
-                 CASE WHEN j.previous_secret_expires_at > clock_timestamp() \
-                     THEN j.previous_signing_secret END AS previous_signing_secret, d.overlap, \
-                 d.expired, \
-                 GREATEST(0, ceil(extract(epoch FROM e.scheduled_at - clock_timestamp()) * 1000))::bigint \
-                     AS wait_ms"
-        );
-        let rows: Vec<DeliveryRow> = sqlx::query_as(&sql)
-            .bind(ids)
-            .bind(worker)
-            .bind(times.from)
-            .bind(times.until)
-            .fetch_all(&self.pool)
-            .await?;
+        let tables = self.tables(&times).await?;
+        let mut rows: Vec<DeliveryRow> = match self
+            .claim(ids, worker, &times, &tables.executions, Claim::AllButForbid)
+            .await
+        {
+            Err(e) if partitions::is_missing_table(&e) => {
+                self.claim(ids, worker, &times, "executions", Claim::AllButForbid)
+                    .await?
+            }
+            other => other?,
+        };
+        let deferred: Vec<Uuid> = rows.iter().filter(|r| r.deferred).map(|r| r.id).collect();
+        rows.retain(|r| !r.deferred);
+        if !deferred.is_empty() {
+            let times = self.fire_times(&deferred).await?;
+            rows.extend(
+                self.claim(&deferred, worker, &times, "executions", Claim::Forbid)
+                    .await?,
+            );
+        }
         let mut claimed = Claimed::default();
         for row in rows {
             let id = row.id;
@@ -705,12 +711,21 @@ impl Store for PgStore {
 
     async fn expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
         // Nearly always no job sets a deadline: then no fire is read at all (the statement
-        // below walks the waiting fires, a backlog's worth under overload).
+        // below walks the waiting fires, a backlog's worth under overload), and the jobs are
+        // asked again after ten seconds. A claim checks each fire's deadline itself, so a
+        // deadline set meanwhile is never passed over; this pass only ends a backlog early.
+        let checked = self.no_deadlines_at.lock().ok().and_then(|at| *at);
+        if checked.is_some_and(|at| at.elapsed() < NO_DEADLINES_FOR) {
+            return Ok(Vec::new());
+        }
         let any: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM jobs WHERE starting_deadline_seconds IS NOT NULL)",
         )
         .fetch_one(&self.pool)
         .await?;
+        if let Ok(mut at) = self.no_deadlines_at.lock() {
+            *at = (!any).then(std::time::Instant::now);
+        }
         if !any {
             return Ok(Vec::new());
         }
@@ -1066,6 +1081,7 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let ids: Vec<Uuid> = outcomes.iter().map(|o| o.execution_id).collect();
+        let fire_times: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.scheduled_at).collect();
         let attempts: Vec<i32> = outcomes.iter().map(|o| o.attempt).collect();
         let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
         let durations: Vec<i64> = outcomes.iter().map(|o| o.duration_ms).collect();
@@ -1085,46 +1101,75 @@ impl Store for PgStore {
                     .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             })
             .collect();
+        // One statement: the fenced state change and the attempt row, or neither. Written to
+        // the day's partitions by name when the fires are of one day (see the claim); each
+        // row is found by its whole key, so the plan is a key lookup per outcome whatever
+        // the statistics of a day's partition (a new one has none).
         let times = self.fire_times(&ids).await?;
-        // One statement: the fenced state change and the attempt row, or neither.
-        let rows: Vec<(Uuid, String, Option<DateTime<Utc>>)> = sqlx::query_as(
-            "WITH o AS ( \
-                 SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::bigint[], \
-                     $5::int[], $6::text[], $7::text[], $8::bigint[]) \
-                 AS o(id, attempt, status, duration_ms, http_status, error, response_body, retry_ms) \
-             ), done AS ( \
-                 UPDATE executions e SET status = o.status, duration_ms = o.duration_ms, \
-                     http_status = o.http_status, error = o.error, response_body = o.response_body, \
-                     finished_at = CASE WHEN o.status = 'RETRYING' THEN NULL ELSE clock_timestamp() END, \
-                     next_attempt_at = CASE WHEN o.status = 'RETRYING' \
-                         THEN clock_timestamp() + o.retry_ms * interval '1 millisecond' END \
-                 FROM o \
-                 WHERE e.id = o.id AND e.scheduled_at >= $9 AND e.scheduled_at < $10 \
-                     AND e.status = 'RUNNING' AND e.attempt = o.attempt \
-                 RETURNING e.id, e.scheduled_at, e.attempt, e.started_at, e.status, e.next_attempt_at, \
-                     o.duration_ms, o.http_status, o.error, o.response_body \
-             ), kept AS ( \
-                 INSERT INTO attempts (execution_id, scheduled_at, attempt, started_at, \
-                     finished_at, duration_ms, http_status, error, response_body) \
-                 SELECT id, scheduled_at, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
-                     duration_ms, http_status, error, response_body FROM done \
-                 WHERE status <> 'SUCCEEDED' \
-                 ON CONFLICT DO NOTHING \
-             ) \
-             SELECT id, status, next_attempt_at FROM done",
-        )
-        .bind(&ids)
-        .bind(&attempts)
-        .bind(&statuses)
-        .bind(&durations)
-        .bind(&http)
-        .bind(&errors)
-        .bind(&bodies)
-        .bind(&retry_ms)
-        .bind(times.from)
-        .bind(times.until)
-        .fetch_all(&self.pool)
-        .await?;
+        let tables = self.tables(&times).await?;
+        let (ids, fire_times, attempts, statuses, durations, http, errors, bodies, retry_ms) = (
+            &ids,
+            &fire_times,
+            &attempts,
+            &statuses,
+            &durations,
+            &http,
+            &errors,
+            &bodies,
+            &retry_ms,
+        );
+        let write = |tables: Tables| {
+            let sql = format!(
+                "WITH o AS ( \
+                     SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::bigint[], \
+                         $5::int[], $6::text[], $7::text[], $8::bigint[], $11::timestamptz[]) \
+                     AS o(id, attempt, status, duration_ms, http_status, error, response_body, retry_ms, \
+                         scheduled_at) \
+                 ), done AS ( \
+                     UPDATE {executions} e SET status = o.status, duration_ms = o.duration_ms, \
+                         http_status = o.http_status, error = o.error, response_body = o.response_body, \
+                         finished_at = CASE WHEN o.status = 'RETRYING' THEN NULL ELSE clock_timestamp() END, \
+                         next_attempt_at = CASE WHEN o.status = 'RETRYING' \
+                             THEN clock_timestamp() + o.retry_ms * interval '1 millisecond' END \
+                     FROM o \
+                     WHERE e.id = o.id AND e.scheduled_at = o.scheduled_at \
+                         AND e.scheduled_at >= $9 AND e.scheduled_at < $10 \
+                         AND e.status = 'RUNNING' AND e.attempt = o.attempt \
+                     RETURNING e.id, e.scheduled_at, e.attempt, e.started_at, e.status, e.next_attempt_at, \
+                         o.duration_ms, o.http_status, o.error, o.response_body \
+                 ), kept AS ( \
+                     INSERT INTO {attempts} (execution_id, scheduled_at, attempt, started_at, \
+                         finished_at, duration_ms, http_status, error, response_body) \
+                     SELECT id, scheduled_at, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
+                         duration_ms, http_status, error, response_body FROM done \
+                     WHERE status <> 'SUCCEEDED' \
+                     ON CONFLICT DO NOTHING \
+                 ) \
+                 SELECT id, status, next_attempt_at FROM done",
+                executions = tables.executions,
+                attempts = tables.attempts,
+            );
+            async move {
+                sqlx::query_as::<_, (Uuid, String, Option<DateTime<Utc>>)>(&sql)
+                    .bind(ids)
+                    .bind(attempts)
+                    .bind(statuses)
+                    .bind(durations)
+                    .bind(http)
+                    .bind(errors)
+                    .bind(bodies)
+                    .bind(retry_ms)
+                    .bind(times.from)
+                    .bind(times.until)
+                    .bind(fire_times)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        };
+        let rows = match write(tables).await {
+            Err(e) if partitions::is_missing_table(&e) => write(Tables::whole()).await?,
+            other => other?,
+        };
         rows.into_iter()
             .map(|(execution_id, status, next_attempt_at)| {
                 Ok(Recorded {
@@ -1135,6 +1180,109 @@ impl Store for PgStore {
             })
             .collect()
     }
+}
+
+/// The two tables of the history a statement writes.
+struct Tables {
+    executions: String,
+    attempts: String,
+}
+
+impl Tables {
+    /// The partitioned tables (or, before the conversion, the plain ones).
+    fn whole() -> Self {
+        Self {
+            executions: "executions".to_string(),
+            attempts: "attempts".to_string(),
+        }
+    }
+
+    /// The partitions of UTC day `day`.
+    fn of_day(day: chrono::NaiveDate) -> Self {
+        Self {
+            executions: partitions::partition_name("executions", day),
+            attempts: partitions::partition_name("attempts", day),
+        }
+    }
+}
+
+/// Which fires a claim statement takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// Those of jobs that allow overlap; a FORBID job's fires come back `deferred`,
+    /// unchanged (locked only while the statement runs). Reads only the table it is given.
+    AllButForbid,
+    /// Those of FORBID jobs, each checked against its job's latest earlier fire (read over
+    /// the whole history: it may be days old).
+    Forbid,
+}
+
+/// The claim statement over `table` (see [`PgStore::start_executions`]).
+fn claim_sql(table: &str, claim: Claim) -> String {
+    let (deferred, overlap, rest) = match claim {
+        Claim::AllButForbid => (
+            "j.concurrency_policy = 'FORBID'",
+            "false".to_string(),
+            format!(
+                " UNION ALL SELECT x.id, x.job_id, x.scheduled_at, x.attempt, $2, x.crashes, \
+                 x.handbacks, x.attempt_base, j.execution_type, j.max_retries, j.http_method, \
+                 j.http_url, j.http_headers, j.http_body, j.timeout_seconds, j.signing_secret, \
+                 NULL, false, false, 0::bigint, true \
+                 FROM decided d JOIN {table} x ON x.id = d.id AND x.scheduled_at = d.scheduled_at \
+                 JOIN jobs j ON j.id = x.job_id WHERE d.deferred"
+            ),
+        ),
+        Claim::Forbid => (
+            "false",
+            "j.concurrency_policy = 'FORBID' AND COALESCE(( \
+                 SELECT o.status IN ('QUEUED', 'RUNNING', 'RETRYING') FROM executions o \
+                 WHERE o.job_id = x.job_id AND o.scheduled_at < x.scheduled_at \
+                 AND o.status NOT IN ('SKIPPED', 'CANCELLED', 'EXPIRED') \
+                 ORDER BY o.scheduled_at DESC LIMIT 1), false)"
+                .to_string(),
+            String::new(),
+        ),
+    };
+    format!(
+            "WITH holder AS ( \
+                 SELECT id FROM workers WHERE id = $2 AND NOT dead FOR KEY SHARE \
+             ), claimable AS ( \
+                 SELECT id, scheduled_at FROM {table} \
+                 WHERE id = ANY($1) AND scheduled_at >= $3 AND scheduled_at < $4 \
+                     AND status = 'QUEUED' AND EXISTS (SELECT 1 FROM holder) \
+                 ORDER BY id FOR NO KEY UPDATE SKIP LOCKED \
+             ), decided AS ( \
+                 SELECT c.id, c.scheduled_at, {overlap} AS overlap, {PAST_DEADLINE} AS expired, \
+                     {deferred} AS deferred \
+                 FROM claimable c \
+                 JOIN {table} x ON x.id = c.id AND x.scheduled_at = c.scheduled_at \
+                     AND x.scheduled_at >= $3 AND x.scheduled_at < $4 \
+                 JOIN jobs j ON j.id = x.job_id \
+             ), claimed AS ( \
+             UPDATE {table} e SET \
+                 status = CASE WHEN d.expired THEN 'EXPIRED' WHEN d.overlap THEN 'SKIPPED' \
+                     ELSE 'RUNNING' END, \
+                 attempt = CASE WHEN d.overlap OR d.expired THEN e.attempt ELSE e.attempt + 1 END, \
+                 started_at = CASE WHEN d.overlap OR d.expired THEN NULL \
+                     ELSE GREATEST(clock_timestamp(), e.scheduled_at) END, \
+                 finished_at = CASE WHEN d.overlap OR d.expired THEN clock_timestamp() END, \
+                 error = CASE WHEN d.expired THEN {EXPIRED_ERROR} WHEN d.overlap \
+                     THEN 'skipped: an earlier fire of this job was unfinished (concurrencyPolicy FORBID)' END, \
+                 execution_type = j.execution_type, \
+                 worker_id = CASE WHEN d.overlap OR d.expired THEN e.worker_id ELSE $2 END \
+             FROM decided d, jobs j \
+             WHERE e.id = d.id AND e.scheduled_at = d.scheduled_at AND NOT d.deferred \
+                 AND e.scheduled_at >= $3 AND e.scheduled_at < $4 AND j.id = e.job_id \
+             RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, $2 AS worker_id, e.crashes, e.handbacks, e.attempt_base, \
+                 j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
+                 j.http_body, j.timeout_seconds, j.signing_secret, \
+                 CASE WHEN j.previous_secret_expires_at > clock_timestamp() \
+                     THEN j.previous_signing_secret END AS previous_signing_secret, d.overlap, \
+                 d.expired, \
+                 GREATEST(0, ceil(extract(epoch FROM e.scheduled_at - clock_timestamp()) * 1000))::bigint \
+                     AS wait_ms, false AS deferred \
+             ) SELECT * FROM claimed{rest}"
+    )
 }
 
 /// Deletes a job's fires recorded ahead of time and not yet due (they never came due),

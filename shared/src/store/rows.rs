@@ -215,6 +215,9 @@ pub(super) struct DeliveryRow {
     /// Not started within its job's `startingDeadlineSeconds`: recorded EXPIRED, not sent.
     pub(super) expired: bool,
     pub(super) wait_ms: i64,
+    /// Left QUEUED for a second claim statement (a FORBID job's fire; PostgreSQL).
+    #[sqlx(default)]
+    pub(super) deferred: bool,
 }
 
 impl TryFrom<DeliveryRow> for Delivery {

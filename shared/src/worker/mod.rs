@@ -399,6 +399,7 @@ impl Worker {
         };
         let outcome = Outcome {
             execution_id: delivery.execution_id,
+            scheduled_at: delivery.scheduled_at,
             attempt: delivery.attempt,
             status,
             retry_in,
