@@ -480,13 +480,7 @@ async fn next_step(conn: &mut PgConnection) -> Result<Step, StoreError> {
         return Ok(Step::Backfill);
     }
     for (name, _) in INDEXES {
-        let valid: Option<bool> = sqlx::query_scalar(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-             WHERE c.relname = $1",
-        )
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let valid = index_validity(conn, name).await?;
         if valid != Some(true) {
             return Ok(Step::Indexes);
         }
@@ -623,18 +617,24 @@ async fn backfill(conn: &mut PgConnection) -> Result<String, StoreError> {
     })
 }
 
+/// Whether index `name` is valid (`None`: there is none; `Some(false)`: a concurrent build
+/// was interrupted).
+async fn index_validity(conn: &mut PgConnection, name: &str) -> Result<Option<bool>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         WHERE c.relname = $1",
+    )
+    .bind(name)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Builds each missing index concurrently; one left invalid by an interrupted build is
 /// dropped and built again.
 async fn build_indexes(conn: &mut PgConnection) -> Result<String, StoreError> {
     let mut built = Vec::new();
     for (name, definition) in INDEXES {
-        let valid: Option<bool> = sqlx::query_scalar(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-             WHERE c.relname = $1",
-        )
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let valid = index_validity(conn, name).await?;
         if valid == Some(true) {
             continue;
         }

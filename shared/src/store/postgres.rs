@@ -74,6 +74,8 @@ pub struct PgStore {
     days: KnownDays,
     /// The history is partitioned (once seen, it stays so).
     partitioned: Arc<AtomicBool>,
+    /// When the history was last seen not partitioned.
+    unpartitioned_at: Arc<Mutex<Option<std::time::Instant>>>,
     /// When no job was last seen to set `startingDeadlineSeconds`.
     no_deadlines_at: Arc<Mutex<Option<std::time::Instant>>>,
 }
@@ -100,6 +102,7 @@ impl PgStore {
             named_from: Arc::default(),
             days: KnownDays::default(),
             partitioned: Arc::default(),
+            unpartitioned_at: Arc::default(),
             no_deadlines_at: Arc::default(),
         }
     }
@@ -128,17 +131,30 @@ impl PgStore {
         &self,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Conversion, StoreError> {
-        partitions::convert(&self.pool, deadline).await
+        let conversion = partitions::convert(&self.pool, deadline).await?;
+        if conversion.done {
+            self.partitioned.store(true, Ordering::Relaxed);
+        }
+        Ok(conversion)
     }
 
-    /// Whether the history is kept in time partitions.
+    /// Whether the history is kept in time partitions. Once seen, it stays so; not seen,
+    /// it is asked again after ten seconds (the conversion may have finished since), so the
+    /// claims and outcomes of an unconverted history make no extra round trip each.
     pub async fn history_partitioned(&self) -> Result<bool, StoreError> {
         if self.partitioned.load(Ordering::Relaxed) {
             return Ok(true);
         }
+        let checked = self.unpartitioned_at.lock().ok().and_then(|at| *at);
+        if checked.is_some_and(|at| at.elapsed() < LAYOUT_TRUSTED_FOR) {
+            return Ok(false);
+        }
         let mut conn = self.pool.acquire().await?;
         let partitioned = partitions::layout(&mut conn).await?.partitioned;
         self.partitioned.store(partitioned, Ordering::Relaxed);
+        if let Ok(mut at) = self.unpartitioned_at.lock() {
+            *at = (!partitioned).then(std::time::Instant::now);
+        }
         Ok(partitioned)
     }
 
@@ -182,6 +198,9 @@ impl PgStore {
         Ok(FireTimes::of(ids, named_from))
     }
 }
+
+/// How long a store trusts that the history is not partitioned yet.
+const LAYOUT_TRUSTED_FOR: Duration = Duration::from_secs(10);
 
 /// How long the expiry pass trusts that no job sets a deadline.
 const NO_DEADLINES_FOR: Duration = Duration::from_secs(10);
