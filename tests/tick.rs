@@ -1,7 +1,7 @@
 //! The tick pass and the sweeper, driven with a chosen `now`; no sleeping. And the tick
 //! loop, for a few seconds, over a storage clock set apart from the host's.
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
 use serde_json::json;
 use tickwork::store::{DueJob, Store};
 use tickwork::tick::{plan_fires, TickSettings};
@@ -332,8 +332,11 @@ async fn a_fire_recorded_ahead_is_forgotten_when_its_job_is_paused_or_reschedule
         json!({"isActive": false}),
         json!({"cronExpression": "0 0 0 1 1 *"}),
     ] {
+        // Due three to four seconds from now, so the change below surely comes before it
+        // by the storage clock, however slow the machine.
+        let second = (app.clock().await + Duration::seconds(3)).second();
         let job = app
-            .create_job(json!({"cronExpression": "* * * * * *"}))
+            .create_job(json!({"cronExpression": format!("{second} * * * * *")}))
             .await;
         let id = job["id"].as_str().unwrap();
         let due = time(&job["nextRunAt"]);
