@@ -94,6 +94,88 @@ async fn a_fire_lives_in_the_partition_of_its_day_and_a_lookup_by_id_reads_that_
     assert_eq!(app.store.attempts(&[id]).await.unwrap().len(), 1);
 }
 
+/// Columns a claim changes: no index of the history may name one, or the claim cannot be a
+/// HOT update.
+const CLAIMED_COLUMNS: [&str; 4] = ["status", "attempt", "started_at", "worker_id"];
+
+#[tokio::test]
+async fn a_claim_is_a_hot_update_no_index_of_the_history_names_a_column_it_changes() {
+    let app = spawn_app().await;
+    let db = &app.servers().db;
+    let job = app
+        .create_job(json!({"cronExpression": "0 0 0 1 1 *", "maxRetries": 0}))
+        .await;
+    let fired = app
+        .client
+        .post(format!(
+            "{}/api/v1/jobs/{}/trigger",
+            app.address,
+            job["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fired.status(), 202);
+    let execution: serde_json::Value = fired.json().await.unwrap();
+    let partition = day_name(
+        "executions",
+        crate::helpers::time(&execution["scheduledAt"]).date_naive(),
+    );
+
+    // The partitioned table's indexes and the day's: keys, expressions and predicates.
+    let definitions: Vec<String> = sqlx::query_scalar(
+        "SELECT pg_get_indexdef(indexrelid) FROM pg_index \
+         WHERE indrelid IN ('executions'::regclass, $1::regclass)",
+    )
+    .bind(&partition)
+    .fetch_all(db)
+    .await
+    .unwrap();
+    assert!(definitions.len() >= 12, "{definitions:?}");
+    for definition in &definitions {
+        let names: Vec<&str> = definition
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .collect();
+        for column in CLAIMED_COLUMNS {
+            assert!(!names.contains(&column), "{definition} names {column}");
+        }
+    }
+    let options: Option<Vec<String>> =
+        sqlx::query_scalar("SELECT reloptions FROM pg_class WHERE relname = $1")
+            .bind(&partition)
+            .fetch_one(db)
+            .await
+            .unwrap();
+    assert_eq!(options, Some(vec!["fillfactor=50".to_string()]));
+
+    // The worker claims and sends the fire: PostgreSQL counts the claim as a HOT update
+    // (the outcome, which ends the fire, leaves the index of unfinished fires: not HOT).
+    assert_eq!(app.drain_queue().await.succeeded, 1);
+    let mut counts: (i64, i64) = (0, 0);
+    for _ in 0..100 {
+        sqlx::query("SELECT pg_stat_clear_snapshot()")
+            .execute(db)
+            .await
+            .unwrap();
+        counts = sqlx::query_as(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = $1",
+        )
+        .bind(&partition)
+        .fetch_one(db)
+        .await
+        .unwrap();
+        if counts.0 >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        counts,
+        (2, 1),
+        "(updates, HOT updates) of the fire's partition"
+    );
+}
+
 /// Puts one fire, with one attempt, directly into the partition of `at`'s day.
 async fn fire_on(db: &PgPool, job: Uuid, at: DateTime<Utc>, status: &str) -> Uuid {
     sqlx::query("SELECT tickwork_history_partition($1)")
@@ -102,16 +184,20 @@ async fn fire_on(db: &PgPool, job: Uuid, at: DateTime<Utc>, status: &str) -> Uui
         .await
         .unwrap();
     let id = tickwork::store::fire_id(at);
-    let finished = (status != "QUEUED").then_some(at);
+    let finished = !["QUEUED", "RUNNING", "RETRYING"].contains(&status);
+    let error = ["FAILED", "ABANDONED", "EXPIRED"]
+        .contains(&status)
+        .then_some("target responded 500");
     sqlx::query(
         "INSERT INTO executions (id, job_id, scheduled_at, status, attempt, queued_at, \
-         started_at, finished_at) VALUES ($1, $2, $3, $4, 1, $3, $3, $5)",
+         started_at, finished_at, error) VALUES ($1, $2, $3, $4, 1, $3, $3, $5, $6)",
     )
     .bind(id)
     .bind(job)
     .bind(at)
     .bind(status)
-    .bind(finished)
+    .bind(finished.then_some(at))
+    .bind(error)
     .execute(db)
     .await
     .unwrap();
@@ -198,10 +284,12 @@ async fn retention_drops_a_past_day_whose_fires_are_all_final_and_keeps_days_wit
         assert!(table_exists(db, &day_name("executions", day)).await);
     }
     // Once the QUEUED fire is final, its day goes too.
-    sqlx::query("UPDATE executions SET status = 'CANCELLED' WHERE status = 'QUEUED'")
-        .execute(db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE executions SET status = 'CANCELLED', finished_at = now() WHERE status = 'QUEUED'",
+    )
+    .execute(db)
+    .await
+    .unwrap();
     let kept = store.keep_history(Some(week_ago)).await.unwrap();
     assert_eq!(kept.dropped, [name(9)]);
 }
@@ -271,9 +359,12 @@ async fn a_history_written_by_an_earlier_version_is_converted_online_while_fires
         let id = Uuid::now_v7();
         // Caught up three hours late: the id is hours after its fire.
         let at = now - TimeDelta::hours(3) + TimeDelta::seconds(i as i64);
+        // As earlier versions wrote them: a final fire has finished, a failed one says why.
         sqlx::query(
-            "INSERT INTO executions (id, job_id, scheduled_at, status, attempt, queued_at) \
-             VALUES ($1, $2, $3, $4, 1, $3)",
+            "INSERT INTO executions (id, job_id, scheduled_at, status, attempt, queued_at, \
+                 finished_at, error) \
+             VALUES ($1, $2, $3, $4, 1, $3, CASE WHEN $4 <> 'QUEUED' THEN $3 END, \
+                 CASE WHEN $4 = 'FAILED' THEN 'target responded 500' END)",
         )
         .bind(id)
         .bind(job)
@@ -297,8 +388,10 @@ async fn a_history_written_by_an_earlier_version_is_converted_online_while_fires
     // And a bulk of finished ones, so the conversion takes several batches.
     sqlx::query(
         "WITH made AS ( \
-             INSERT INTO executions (id, job_id, scheduled_at, status, attempt, queued_at) \
-             SELECT gen_random_uuid(), $1, $2 - i * interval '1 second', 'FAILED', 1, $2 \
+             INSERT INTO executions (id, job_id, scheduled_at, status, attempt, queued_at, \
+                 finished_at, error) \
+             SELECT gen_random_uuid(), $1, $2 - i * interval '1 second', 'FAILED', 1, $2, $2, \
+                 'target responded 500' \
              FROM generate_series(1, 25000) AS i RETURNING id, scheduled_at) \
          INSERT INTO attempts (execution_id, attempt, started_at, finished_at, duration_ms) \
          SELECT id, 1, scheduled_at, scheduled_at, 5 FROM made",
@@ -370,14 +463,31 @@ async fn a_history_written_by_an_earlier_version_is_converted_online_while_fires
     assert!(fires > 2, "fires went on: {fires}");
 
     assert!(store.history_partitioned().await.unwrap());
-    // The existing table is the first partition, with the indexes it had (renamed; its key
-    // now the one with the partition key the conversion built) and the requeue index it
-    // built: attaching it built none.
+    // The existing table is the first partition, with the keys it had (renamed; its key
+    // now the one with the partition key the conversion built) and the requeue and state
+    // indexes it built: attaching it built none. Its indexes on status are gone.
     let after_swap = indexes_of(&db, "executions_legacy").await;
+    let status_indexes = [
+        "executions_dead_idx",
+        "executions_held_idx",
+        "executions_queued_idx",
+        "executions_retrying_idx",
+        "executions_running_by_worker_idx",
+    ];
     let mut expected: Vec<String> = before_swap
         .iter()
+        .filter(|name| !status_indexes.contains(&name.as_str()))
         .map(|name| name.replacen("executions_", "executions_legacy_", 1))
-        .chain(["executions_legacy_requeued_idx".to_string()])
+        .chain(
+            [
+                "requeued",
+                "unfinished",
+                "failed",
+                "held_by_time",
+                "retry_due",
+            ]
+            .map(|index| format!("executions_legacy_{index}_idx")),
+        )
         .collect();
     expected.sort();
     assert_eq!(after_swap, expected);

@@ -177,6 +177,11 @@ async fn keep_locked(
     let Some(before) = before else {
         return Ok(kept);
     };
+    if !state_indexed(conn).await? {
+        // Whether a day is all final is read from its state index: until `migrate` has
+        // built them all, days are kept.
+        return Ok(kept);
+    }
     for name in partitions_ending_by(conn, before).await? {
         let (unfinished, requeued) = holds(conn, &name, before).await?;
         if unfinished > 0 || requeued > 0 {
@@ -238,7 +243,8 @@ async fn partitions_ending_by(
 }
 
 /// The fires of partition `name` that keep it: not final yet, and put back from the dead
-/// letters since `before`. Each count reads one partial index.
+/// letters since `before`. Each count reads one partial index (the state index and
+/// the requeue index).
 async fn holds(
     conn: &mut PgConnection,
     name: &str,
@@ -246,10 +252,8 @@ async fn holds(
 ) -> Result<(u64, u64), StoreError> {
     let row = sqlx::query(&format!(
         "SELECT \
-             (SELECT count(*) FROM {name} WHERE status = 'QUEUED' AND NOT held) \
-           + (SELECT count(*) FROM {name} WHERE held AND status = 'QUEUED') \
-           + (SELECT count(*) FROM {name} WHERE status = 'RETRYING') \
-           + (SELECT count(*) FROM {name} WHERE status = 'RUNNING') AS unfinished, \
+             (SELECT count(*) FROM {name} WHERE finished_at IS NULL \
+                 AND status IN ('QUEUED', 'RUNNING', 'RETRYING')) AS unfinished, \
              (SELECT count(*) FROM {name} WHERE requeued_at IS NOT NULL AND requeued_at >= $1) \
                  AS requeued"
     ))
@@ -396,6 +400,11 @@ enum Step {
     Bound,
     /// In one short transaction, make the tables the first partition of new ones.
     Swap,
+    /// Build, without blocking writes, a partition's index for the fire's states (one
+    /// partition and index per step), and attach it to the partitioned index.
+    StateIndexes,
+    /// Drop the indexes on status the state indexes replace (migration 18).
+    DropStatusIndexes,
     /// Nothing left.
     Done,
 }
@@ -408,6 +417,8 @@ impl Step {
             Step::Validate => "validate checks",
             Step::Bound => "bound the history before the cutoff",
             Step::Swap => "swap in the partitioned tables",
+            Step::StateIndexes => "index the fire's states",
+            Step::DropStatusIndexes => "drop the indexes on status",
             Step::Done => "done",
         }
     }
@@ -418,8 +429,24 @@ const BACKFILL_BATCH: i64 = 10_000;
 
 /// Indexes the existing tables need before they can be attached as a partition without
 /// an index being built under lock: (name, definition).
-const INDEXES: [(&str, &str); 3] = [
+const INDEXES: [(&str, &str); 7] = [
     ("executions_legacy_key", "ON executions (id, scheduled_at)"),
+    (
+        "executions_unfinished_idx",
+        "ON executions (queued_at) WHERE finished_at IS NULL",
+    ),
+    (
+        "executions_failed_idx",
+        "ON executions (id) WHERE finished_at IS NOT NULL AND error IS NOT NULL",
+    ),
+    (
+        "executions_held_by_time_idx",
+        "ON executions (scheduled_at, id) WHERE held",
+    ),
+    (
+        "executions_retry_due_idx",
+        "ON executions (next_attempt_at) WHERE next_attempt_at IS NOT NULL",
+    ),
     (
         "attempts_legacy_key",
         "ON attempts (execution_id, attempt, scheduled_at)",
@@ -428,6 +455,42 @@ const INDEXES: [(&str, &str); 3] = [
         "executions_requeued_idx",
         "ON executions (requeued_at) WHERE requeued_at IS NOT NULL",
     ),
+];
+
+/// The indexes of `executions` for the fire's states (migration 18): (name, what follows
+/// `ON <table>`). None names a column a claim changes, so a claim is a HOT update.
+const STATE_INDEXES: [(&str, &str); 4] = [
+    (
+        "executions_unfinished_idx",
+        "(queued_at) WHERE finished_at IS NULL",
+    ),
+    (
+        "executions_failed_idx",
+        "(id) WHERE finished_at IS NOT NULL AND error IS NOT NULL",
+    ),
+    (
+        "executions_held_by_time_idx",
+        "(scheduled_at, id) WHERE held",
+    ),
+    (
+        "executions_retry_due_idx",
+        "(next_attempt_at) WHERE next_attempt_at IS NOT NULL",
+    ),
+];
+
+/// The indexes on status the state indexes replace, on the partitioned table and (as the
+/// swap renamed them) on the history from before the conversion.
+const STATUS_INDEXES: [&str; 10] = [
+    "executions_dead_idx",
+    "executions_held_idx",
+    "executions_queued_idx",
+    "executions_retrying_idx",
+    "executions_running_by_worker_idx",
+    "executions_legacy_dead_idx",
+    "executions_legacy_held_idx",
+    "executions_legacy_queued_idx",
+    "executions_legacy_retrying_idx",
+    "executions_legacy_running_by_worker_idx",
 ];
 
 /// The cutoff is chosen this far ahead (the next UTC day boundary after it), and chosen
@@ -474,6 +537,15 @@ pub(super) async fn convert(
 async fn next_step(conn: &mut PgConnection) -> Result<Step, StoreError> {
     let layout = layout(conn).await?;
     if layout.partitioned {
+        if unindexed_state(conn).await?.is_some() {
+            return Ok(Step::StateIndexes);
+        }
+        if unvalidated_checks(conn).await? {
+            return Ok(Step::Validate);
+        }
+        if !status_indexes_left(conn).await?.is_empty() {
+            return Ok(Step::DropStatusIndexes);
+        }
         return Ok(Step::Done);
     }
     if layout.conversion.0.get("backfilled") != Some(&Value::Bool(true)) {
@@ -485,14 +557,7 @@ async fn next_step(conn: &mut PgConnection) -> Result<Step, StoreError> {
             return Ok(Step::Indexes);
         }
     }
-    let unvalidated: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'executions'::regclass \
-         AND contype = 'c' AND NOT convalidated \
-         AND conname NOT IN ('executions_legacy_bound'))",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if unvalidated {
+    if unvalidated_checks(conn).await? {
         return Ok(Step::Validate);
     }
     let bounded: i64 = sqlx::query_scalar(
@@ -561,8 +626,109 @@ async fn run_step(conn: &mut PgConnection, step: Step) -> Result<String, StoreEr
                 "the existing history is the first partition, before {cutoff}"
             ))
         }
+        Step::StateIndexes => index_state(conn).await,
+        Step::DropStatusIndexes => drop_status_indexes(conn).await,
         Step::Done => Ok(String::new()),
     }
+}
+
+/// Whether `executions` has a check not proved for the stored rows yet (the bound of the
+/// history from before the conversion is proved by its own step).
+async fn unvalidated_checks(conn: &mut PgConnection) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'executions'::regclass \
+         AND contype = 'c' AND NOT convalidated \
+         AND conname NOT IN ('executions_legacy_bound'))",
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// A partition of `executions` and a state index it lacks, if any: (partition, index).
+async fn unindexed_state(conn: &mut PgConnection) -> Result<Option<(String, String)>, StoreError> {
+    let names: Vec<&str> = STATE_INDEXES.iter().map(|(name, _)| *name).collect();
+    Ok(sqlx::query_as(
+        "SELECT p.relname::text, n.name FROM pg_inherits h \
+         JOIN pg_class p ON p.oid = h.inhrelid CROSS JOIN unnest($1::text[]) AS n(name) \
+         WHERE h.inhparent = 'executions'::regclass AND NOT h.inhdetachpending \
+           AND to_regclass(n.name) IS NOT NULL \
+           AND NOT EXISTS ( \
+               SELECT 1 FROM pg_inherits ih JOIN pg_index x ON x.indexrelid = ih.inhrelid \
+               WHERE ih.inhparent = to_regclass(n.name) AND x.indrelid = p.oid) \
+         ORDER BY 1, 2 LIMIT 1",
+    )
+    .bind(&names)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Builds one partition's missing state index concurrently (again, if an earlier build
+/// was interrupted) and attaches it to the partitioned index.
+async fn index_state(conn: &mut PgConnection) -> Result<String, StoreError> {
+    let Some((partition, index)) = unindexed_state(conn).await? else {
+        return Ok("every partition has its state indexes".to_string());
+    };
+    let Some((_, definition)) = STATE_INDEXES.iter().find(|(name, _)| *name == index) else {
+        return Ok(format!("{index} is not a state index"));
+    };
+    let child = format!(
+        "{partition}_{}",
+        index.strip_prefix("executions_").unwrap_or(&index)
+    );
+    let valid = index_validity(conn, &child).await?;
+    if valid == Some(false) {
+        run(conn, format!("DROP INDEX CONCURRENTLY {child}")).await?;
+    }
+    if valid != Some(true) {
+        run(
+            conn,
+            format!("CREATE INDEX CONCURRENTLY {child} ON {partition} {definition}"),
+        )
+        .await?;
+    }
+    run(
+        conn,
+        format!("ALTER INDEX {index} ATTACH PARTITION {child}"),
+    )
+    .await?;
+    Ok(format!("built {child}"))
+}
+
+/// The indexes on status still there.
+async fn status_indexes_left(conn: &mut PgConnection) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT n FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NOT NULL ORDER BY n",
+    )
+    .bind(STATUS_INDEXES.as_slice())
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Drops the indexes on status. Those of the partitioned table cannot be dropped
+/// concurrently: a plain drop holds its lock for a moment, and gives up rather than queue
+/// behind a long statement (the next step tries again).
+async fn drop_status_indexes(conn: &mut PgConnection) -> Result<String, StoreError> {
+    let names = status_indexes_left(conn).await?;
+    for name in &names {
+        if name.starts_with("executions_legacy_") {
+            run(conn, format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")).await?;
+            continue;
+        }
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query("SET LOCAL lock_timeout = '5s'")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("DROP INDEX IF EXISTS {name}"))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(format!("dropped {}", names.join(", ")))
+}
+
+/// Whether every partition has every state index (retention reads them).
+async fn state_indexed(conn: &mut PgConnection) -> Result<bool, StoreError> {
+    Ok(unindexed_state(conn).await?.is_none())
 }
 
 /// One batch of the backfill, in key order from where the last one stopped.

@@ -440,10 +440,11 @@ impl Store for PgStore {
     }
 
     async fn count_retrying(&self) -> Result<u64, StoreError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM executions WHERE status = 'RETRYING'")
-                .fetch_one(&self.pool)
-                .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM executions WHERE finished_at IS NULL AND status = 'RETRYING'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -755,7 +756,7 @@ impl Store for PgStore {
         let sql = format!(
             "WITH ready AS ( \
                  SELECT x.id, x.scheduled_at FROM executions x JOIN jobs j ON j.id = x.job_id \
-                 WHERE x.status = 'QUEUED' AND NOT x.held \
+                 WHERE x.finished_at IS NULL AND x.status = 'QUEUED' AND NOT x.held \
                      AND x.queued_at < (SELECT clock_timestamp()) - interval '1 second' \
                      AND {PAST_DEADLINE} \
                  ORDER BY x.queued_at LIMIT $1 \
@@ -842,7 +843,7 @@ impl Store for PgStore {
         let rows: Vec<(Uuid, String)> = sqlx::query_as(
             "WITH expired AS ( \
                  SELECT id, scheduled_at FROM executions \
-                 WHERE status = 'RUNNING' AND worker_id = ANY($3) \
+                 WHERE finished_at IS NULL AND status = 'RUNNING' AND worker_id = ANY($3) \
                  ORDER BY id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED \
              ), reaped AS ( \
                  UPDATE executions e SET \
@@ -882,7 +883,8 @@ impl Store for PgStore {
         if rows.len() < limit as usize {
             sqlx::query(
                 "DELETE FROM workers w WHERE dead AND NOT EXISTS ( \
-                     SELECT 1 FROM executions e WHERE e.worker_id = w.id AND e.status = 'RUNNING')",
+                     SELECT 1 FROM executions e WHERE e.finished_at IS NULL \
+                     AND e.worker_id = w.id AND e.status = 'RUNNING')",
             )
             .execute(&self.pool)
             .await?;
@@ -976,6 +978,7 @@ impl Store for PgStore {
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions \
              WHERE status IN ('FAILED', 'ABANDONED', 'EXPIRED') \
+               AND finished_at IS NOT NULL AND error IS NOT NULL \
                AND ($1::uuid IS NULL OR job_id = $1) AND ($2::uuid IS NULL OR id < $2) \
                AND job_id IN (SELECT id FROM jobs WHERE tenant = COALESCE($4, tenant)) \
              ORDER BY id DESC LIMIT $3"
@@ -1146,7 +1149,9 @@ impl Store for PgStore {
                          scheduled_at) \
                  ), done AS ( \
                      UPDATE {executions} e SET status = o.status, duration_ms = o.duration_ms, \
-                         http_status = o.http_status, error = o.error, response_body = o.response_body, \
+                         http_status = o.http_status, response_body = o.response_body, \
+                         error = COALESCE(o.error, CASE WHEN o.status = 'FAILED' \
+                             THEN 'failed; the worker gave no reason' END), \
                          finished_at = CASE WHEN o.status = 'RETRYING' THEN NULL ELSE clock_timestamp() END, \
                          next_attempt_at = CASE WHEN o.status = 'RETRYING' \
                              THEN clock_timestamp() + o.retry_ms * interval '1 millisecond' END \

@@ -270,7 +270,8 @@ pub(super) const CANCEL_WAITING: &str = "UPDATE executions SET status = 'CANCELL
 
 /// QUEUED fires queued before `$1` and due by `$3`, at most `$2`; held fires are not lost.
 pub(super) const STALE_QUEUED: &str = "SELECT id, queued_at FROM executions \
-     WHERE status = 'QUEUED' AND NOT held AND queued_at < $1 AND scheduled_at <= $3 \
+     WHERE finished_at IS NULL AND status = 'QUEUED' AND NOT held AND queued_at < $1 \
+     AND scheduled_at <= $3 \
      ORDER BY queued_at LIMIT $2";
 
 /// Whether any fire is held.
@@ -567,6 +568,7 @@ pub(super) const REVOKE_API_KEY: &str = "UPDATE api_keys \
 pub(super) const TENANT_COUNTS: &str = "SELECT e.status, count(*) FROM executions e \
      JOIN jobs j ON j.id = e.job_id WHERE j.tenant = $1 \
      AND e.status IN ('QUEUED', 'RUNNING', 'RETRYING', 'FAILED', 'ABANDONED', 'EXPIRED') \
+     AND (e.finished_at IS NULL OR (e.finished_at IS NOT NULL AND e.error IS NOT NULL)) \
      GROUP BY e.status";
 
 /// An API key row.
