@@ -1,5 +1,5 @@
 -- A fire's claim as a HOT update: no index of `executions` names a column the claim changes
--- (status, attempt, started_at, worker_id), and each day's partition leaves half of every
+-- (status, attempt, started_at, worker_id), and each day's partition leaves a tenth of every
 -- page free, so PostgreSQL writes the claimed row beside the queued one and adds no index
 -- entry. The partial indexes on status give way to indexes on columns the happy path leaves
 -- alone until the outcome:
@@ -82,7 +82,8 @@ END
 $fn$;
 
 -- The partitions of UTC day `day` of both tables, as in migration 16; a day of `executions`
--- keeps half of each page free for the claims of the fires on it.
+-- keeps a tenth of each page free for the claims of the fires on it (more would have every
+-- read of a page try to prune it).
 CREATE OR REPLACE FUNCTION tickwork_history_partition(day date) RETURNS boolean LANGUAGE plpgsql AS $fn$
 DECLARE
     from_ts timestamptz := day::timestamp AT TIME ZONE 'UTC';
@@ -102,7 +103,7 @@ BEGIN
     FOREACH tbl IN ARRAY ARRAY['executions', 'attempts'] LOOP
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS) %s',
             tbl || '_p' || suffix, tbl,
-            CASE WHEN tbl = 'executions' THEN 'WITH (fillfactor = 50)' ELSE '' END);
+            CASE WHEN tbl = 'executions' THEN 'WITH (fillfactor = 90)' ELSE '' END);
         EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
             tbl, tbl || '_p' || suffix, from_ts, to_ts);
     END LOOP;
@@ -138,7 +139,7 @@ BEGIN
         SELECT c.relname::text FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
         WHERE h.inhparent = 'executions'::regclass
     LOOP
-        EXECUTE format('ALTER TABLE %I SET (fillfactor = 50)', part);
+        EXECUTE format('ALTER TABLE %I SET (fillfactor = 90)', part);
         -- An empty partition (every one, on a new database) is indexed at once.
         EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %I)', part) INTO empty;
         CONTINUE WHEN NOT empty;
@@ -160,3 +161,13 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Whether any fire is held (the tick asks several times a second). Read from the index of
+-- held fires whatever the statistics: a day's partition that has none yet (a new day, or a
+-- server without autovacuum) would otherwise be read whole, held being unselective to a
+-- planner that knows nothing of it.
+CREATE FUNCTION tickwork_holds_any() RETURNS boolean LANGUAGE sql STABLE
+    SET enable_seqscan = off SET enable_bitmapscan = off
+AS $fn$
+    SELECT EXISTS (SELECT 1 FROM executions WHERE held AND status = 'QUEUED')
+$fn$;

@@ -174,6 +174,7 @@ async fn keep_locked(
         .filter(|(_, made)| *made)
         .map(|(day, _)| partition_name("executions", day))
         .collect();
+    analyze_today(conn).await?;
     let Some(before) = before else {
         return Ok(kept);
     };
@@ -203,6 +204,26 @@ async fn keep_locked(
         }
     }
     Ok(kept)
+}
+
+/// Gathers statistics of today's partition of `executions` when it has none from the last
+/// minute. Autovacuum does so too, where it runs; without it, PostgreSQL would know nothing
+/// of a day's fires (how few are held or unfinished) and could read a whole day to find them.
+async fn analyze_today(conn: &mut PgConnection) -> Result<(), StoreError> {
+    let today = Utc::now().date_naive();
+    let name = partition_name("executions", today);
+    let stale: Option<bool> = sqlx::query_scalar(
+        "SELECT COALESCE(GREATEST(last_analyze, last_autoanalyze) \
+             < now() - interval '50 seconds', true) \
+         FROM pg_stat_user_tables WHERE relname = $1",
+    )
+    .bind(&name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if stale == Some(true) {
+        run(conn, format!("ANALYZE {name}")).await?;
+    }
+    Ok(())
 }
 
 /// Partitions of `executions` whose every fire is due before `before`, oldest first.

@@ -12,7 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::Connection;
 use uuid::Uuid;
 
-use super::fire_id::{fire_id, FireTimes};
+use super::fire_id::{fire_id, named_time, FireTimes};
 use super::partitions::{self, Conversion, KnownDays};
 use super::rows::{
     bind_job, bind_reseal, change_job, first_uuid_at, may_requeue, millis, read_status, taken_back,
@@ -82,7 +82,16 @@ pub struct PgStore {
 
 impl PgStore {
     /// A store over a pool that connects on first use and reconnects after a restart.
+    ///
+    /// Every statement is planned for its parameters and the tables as they are: a plan
+    /// cached while a day's partition was nearly empty would otherwise be kept all day (on a
+    /// server without autovacuum nothing tells PostgreSQL the partition grew), and a
+    /// statement over a few thousand fires would read the whole day.
     pub fn connect_lazy(options: PgConnectOptions, max_connections: u32) -> Self {
+        let options = options.options([
+            ("plan_cache_mode", "force_custom_plan"),
+            ("random_page_cost", "1.1"),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -176,11 +185,24 @@ impl PgStore {
         table: &str,
         claim: Claim,
     ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-        sqlx::query_as(&claim_sql(table, claim))
-            .bind(ids)
+        let sql = claim_sql(table, claim);
+        if whole_history(table) {
+            return sqlx::query_as(&sql)
+                .bind(ids)
+                .bind(worker)
+                .bind(times.from)
+                .bind(times.until)
+                .fetch_all(&self.pool)
+                .await;
+        }
+        // A day's partition is only named for fire-named ids.
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        let named: Vec<Option<DateTime<Utc>>> = sorted.iter().map(|id| named_time(*id)).collect();
+        sqlx::query_as(&sql)
+            .bind(&sorted)
             .bind(worker)
-            .bind(times.from)
-            .bind(times.until)
+            .bind(named)
             .fetch_all(&self.pool)
             .await
     }
@@ -553,7 +575,12 @@ impl Store for PgStore {
     }
 
     async fn holds_any(&self) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar(HOLDS_ANY).fetch_one(&self.pool).await?)
+        if !self.history_partitioned().await? {
+            return Ok(sqlx::query_scalar(HOLDS_ANY).fetch_one(&self.pool).await?);
+        }
+        Ok(sqlx::query_scalar("SELECT tickwork_holds_any()")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn release_held(&self, limit: u32) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
@@ -676,17 +703,30 @@ impl Store for PgStore {
         // statement over the whole history, which their overlap check reads.
         let times = self.fire_times(ids).await?;
         let tables = self.tables(&times).await?;
+        let mut over_a_day = !whole_history(&tables.executions);
         let mut rows: Vec<DeliveryRow> = match self
             .claim(ids, worker, &times, &tables.executions, Claim::AllButForbid)
             .await
         {
             Err(e) if partitions::is_missing_table(&e) => {
+                over_a_day = false;
                 self.claim(ids, worker, &times, "executions", Claim::AllButForbid)
                     .await?
             }
             other => other?,
         };
-        let deferred: Vec<Uuid> = rows.iter().filter(|r| r.deferred).map(|r| r.id).collect();
+        // Left to the second statement: fires the first deferred (over the whole history),
+        // or did not return (over a day: FORBID jobs' fires, and those no longer QUEUED,
+        // which the second passes over too).
+        let deferred: Vec<Uuid> = if over_a_day {
+            let returned: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.id).collect();
+            ids.iter()
+                .filter(|id| !returned.contains(id))
+                .copied()
+                .collect()
+        } else {
+            rows.iter().filter(|r| r.deferred).map(|r| r.id).collect()
+        };
         rows.retain(|r| !r.deferred);
         if !deferred.is_empty() {
             let times = self.fire_times(&deferred).await?;
@@ -1141,10 +1181,12 @@ impl Store for PgStore {
             &retry_ms,
         );
         let write = |tables: Tables| {
+            // As in the claim: a day's partition named directly is given no range of times.
+            let whole = whole_history(&tables.executions);
             let sql = format!(
                 "WITH o AS ( \
                      SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::bigint[], \
-                         $5::int[], $6::text[], $7::text[], $8::bigint[], $11::timestamptz[]) \
+                         $5::int[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[]) \
                      AS o(id, attempt, status, duration_ms, http_status, error, response_body, retry_ms, \
                          scheduled_at) \
                  ), done AS ( \
@@ -1156,8 +1198,7 @@ impl Store for PgStore {
                          next_attempt_at = CASE WHEN o.status = 'RETRYING' \
                              THEN clock_timestamp() + o.retry_ms * interval '1 millisecond' END \
                      FROM o \
-                     WHERE e.id = o.id AND e.scheduled_at = o.scheduled_at \
-                         AND e.scheduled_at >= $9 AND e.scheduled_at < $10 \
+                     WHERE e.id = o.id AND e.scheduled_at = o.scheduled_at{range} \
                          AND e.status = 'RUNNING' AND e.attempt = o.attempt \
                      RETURNING e.id, e.scheduled_at, e.attempt, e.started_at, e.status, e.next_attempt_at, \
                          o.duration_ms, o.http_status, o.error, o.response_body \
@@ -1172,9 +1213,14 @@ impl Store for PgStore {
                  SELECT id, status, next_attempt_at FROM done",
                 executions = tables.executions,
                 attempts = tables.attempts,
+                range = if whole {
+                    " AND e.scheduled_at >= $10 AND e.scheduled_at < $11"
+                } else {
+                    ""
+                },
             );
             async move {
-                sqlx::query_as::<_, (Uuid, String, Option<DateTime<Utc>>)>(&sql)
+                let query = sqlx::query_as::<_, (Uuid, String, Option<DateTime<Utc>>)>(&sql)
                     .bind(ids)
                     .bind(attempts)
                     .bind(statuses)
@@ -1183,11 +1229,13 @@ impl Store for PgStore {
                     .bind(errors)
                     .bind(bodies)
                     .bind(retry_ms)
-                    .bind(times.from)
-                    .bind(times.until)
-                    .bind(fire_times)
-                    .fetch_all(&self.pool)
-                    .await
+                    .bind(fire_times);
+                let query = if whole {
+                    query.bind(times.from).bind(times.until)
+                } else {
+                    query
+                };
+                query.fetch_all(&self.pool).await
             }
         };
         let rows = match write(tables).await {
@@ -1204,6 +1252,11 @@ impl Store for PgStore {
             })
             .collect()
     }
+}
+
+/// Whether `table` is the whole history (partitioned or not), not one day's partition.
+fn whole_history(table: &str) -> bool {
+    table == "executions"
 }
 
 /// The two tables of the history a statement writes.
@@ -1241,8 +1294,13 @@ enum Claim {
     Forbid,
 }
 
-/// The claim statement over `table` (see [`PgStore::start_executions`]).
+/// The claim statement over `table` (see [`PgStore::start_executions`]): over the whole
+/// history, where the fires' range of times (`$3`, `$4`) picks the partitions, each fire is
+/// locked (`SKIP LOCKED`), then decided; over a day's partition, [`day_claim_sql`].
 fn claim_sql(table: &str, claim: Claim) -> String {
+    if claim == Claim::AllButForbid && !whole_history(table) {
+        return day_claim_sql(table);
+    }
     let (deferred, overlap, rest) = match claim {
         Claim::AllButForbid => (
             "j.concurrency_policy = 'FORBID'",
@@ -1306,6 +1364,47 @@ fn claim_sql(table: &str, claim: Claim) -> String {
                  GREATEST(0, ceil(extract(epoch FROM e.scheduled_at - clock_timestamp()) * 1000))::bigint \
                      AS wait_ms, false AS deferred \
              ) SELECT * FROM claimed{rest}"
+    )
+}
+
+/// The claim of fires of one day (`$1` their ids, `$3` the times the ids name), of jobs that
+/// allow overlap, in one statement over the day's partition: each fire is found by its
+/// whole key (a plan PostgreSQL picks even before it has statistics of the day; `id =
+/// ANY($1)` alone would be taken, without them, to match most of the day), and changed in
+/// place (a HOT update, no index names what changes). A fire another claim holds is waited
+/// for and then passed over, no longer QUEUED; ids come sorted, so two claims wait on each
+/// other in one order. Fires of FORBID jobs are left, unchanged and not returned, to the
+/// caller's second statement. The deadline is read once per fire, at `k.now`.
+fn day_claim_sql(table: &str) -> String {
+    let past_deadline = PAST_DEADLINE
+        .replace("x.", "e.")
+        .replace("clock_timestamp()", "k.now");
+    format!(
+        "WITH holder AS ( \
+             SELECT id FROM workers WHERE id = $2 AND NOT dead FOR KEY SHARE \
+         ) \
+         UPDATE {table} e SET \
+             status = CASE WHEN {past_deadline} THEN 'EXPIRED' ELSE 'RUNNING' END, \
+             attempt = CASE WHEN {past_deadline} THEN e.attempt ELSE e.attempt + 1 END, \
+             started_at = CASE WHEN {past_deadline} THEN NULL \
+                 ELSE GREATEST(k.now, e.scheduled_at) END, \
+             finished_at = CASE WHEN {past_deadline} THEN k.now END, \
+             error = CASE WHEN {past_deadline} THEN {EXPIRED_ERROR} END, \
+             execution_type = j.execution_type, \
+             worker_id = CASE WHEN {past_deadline} THEN e.worker_id ELSE $2 END \
+         FROM (SELECT id, scheduled_at, clock_timestamp() AS now \
+               FROM UNNEST($1::uuid[], $3::timestamptz[]) AS k(id, scheduled_at)) k, jobs j \
+         WHERE e.id = k.id AND e.scheduled_at = k.scheduled_at AND e.status = 'QUEUED' \
+             AND j.id = e.job_id AND j.concurrency_policy <> 'FORBID' \
+             AND EXISTS (SELECT 1 FROM holder) \
+         RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, $2 AS worker_id, e.crashes, \
+             e.handbacks, e.attempt_base, j.execution_type, j.max_retries, j.http_method, \
+             j.http_url, j.http_headers, j.http_body, j.timeout_seconds, j.signing_secret, \
+             CASE WHEN j.previous_secret_expires_at > clock_timestamp() \
+                 THEN j.previous_signing_secret END AS previous_signing_secret, \
+             false AS overlap, e.status = 'EXPIRED' AS expired, \
+             GREATEST(0, ceil(extract(epoch FROM e.scheduled_at - clock_timestamp()) * 1000))::bigint \
+                 AS wait_ms, false AS deferred"
     )
 }
 
