@@ -33,11 +33,8 @@ fn day_name(table: &str, day: NaiveDate) -> String {
     format!("{table}_p{}", day.format("%Y%m%d"))
 }
 
-#[tokio::test]
-async fn a_fire_lives_in_the_partition_of_its_day_and_a_lookup_by_id_reads_that_one_alone() {
-    let app = spawn_app().await;
-    let db = &app.servers().db;
-    app.target.respond_with(500);
+/// Creates a job that never comes due by itself and triggers it: the fire, as the API shows it.
+async fn fire_once(app: &TestApp) -> serde_json::Value {
     let job = app
         .create_job(json!({"cronExpression": "0 0 0 1 1 *", "maxRetries": 0}))
         .await;
@@ -52,7 +49,15 @@ async fn a_fire_lives_in_the_partition_of_its_day_and_a_lookup_by_id_reads_that_
         .await
         .unwrap();
     assert_eq!(fired.status(), 202);
-    let execution: serde_json::Value = fired.json().await.unwrap();
+    fired.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_fire_lives_in_the_partition_of_its_day_and_a_lookup_by_id_reads_that_one_alone() {
+    let app = spawn_app().await;
+    let db = &app.servers().db;
+    app.target.respond_with(500);
+    let execution = fire_once(&app).await;
     let id = Uuid::parse_str(execution["id"].as_str().unwrap()).unwrap();
     let scheduled_at = crate::helpers::time(&execution["scheduledAt"]);
     assert_eq!(
@@ -102,21 +107,7 @@ const CLAIMED_COLUMNS: [&str; 4] = ["status", "attempt", "started_at", "worker_i
 async fn a_claim_is_a_hot_update_no_index_of_the_history_names_a_column_it_changes() {
     let app = spawn_app().await;
     let db = &app.servers().db;
-    let job = app
-        .create_job(json!({"cronExpression": "0 0 0 1 1 *", "maxRetries": 0}))
-        .await;
-    let fired = app
-        .client
-        .post(format!(
-            "{}/api/v1/jobs/{}/trigger",
-            app.address,
-            job["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(fired.status(), 202);
-    let execution: serde_json::Value = fired.json().await.unwrap();
+    let execution = fire_once(&app).await;
     let partition = day_name(
         "executions",
         crate::helpers::time(&execution["scheduledAt"]).date_naive(),
