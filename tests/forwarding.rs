@@ -146,10 +146,10 @@ impl Store for Forwarding {
         horizon: DateTime<Utc>,
         limit: u32,
         plan: Planner<'_>,
-        hold: bool,
+        room: u64,
     ) -> Result<FiredBatch, StoreError> {
         self.inner
-            .fire_due_jobs(now, horizon, limit, plan, hold)
+            .fire_due_jobs(now, horizon, limit, plan, room)
             .await
     }
     async fn holds_any(&self) -> Result<bool, StoreError> {
@@ -160,11 +160,14 @@ impl Store for Forwarding {
     }
     async fn stale_queued(
         &self,
+        queued_from: DateTime<Utc>,
         queued_before: DateTime<Utc>,
         due_by: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
-        self.inner.stale_queued(queued_before, due_by, limit).await
+        self.inner
+            .stale_queued(queued_from, queued_before, due_by, limit)
+            .await
     }
     async fn delete_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
         self.inner.delete_history(before, limit).await

@@ -448,13 +448,14 @@ impl TestApp {
         .expect("tick pass failed")
     }
 
-    /// One sweep at `now`.
+    /// One sweep at `now`, scanning from the beginning.
     pub async fn sweep(&self, now: DateTime<Utc>) -> usize {
         tickwork::maintenance::sweep_once(
             now,
             self.store.as_ref(),
             self.queue.as_ref(),
             &self.tick_settings.maintenance,
+            &tickwork::maintenance::SweepFloor::default(),
         )
         .await
         .expect("sweep failed")

@@ -6,6 +6,9 @@
 use std::fmt;
 use std::time::Duration;
 
+/// The longest `SCHEDULER_LOOKAHEAD`: no fire is recorded further ahead of its time.
+pub const MAX_LOOKAHEAD: Duration = Duration::from_secs(10);
+
 /// A setting that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable} {message}")]
@@ -294,7 +297,7 @@ impl Settings {
                 "SCHEDULER_LOOKAHEAD",
                 Duration::from_secs(2),
                 Duration::ZERO,
-                Duration::from_secs(10),
+                MAX_LOOKAHEAD,
             )?,
             scheduler_release_lead: env.duration(
                 "SCHEDULER_RELEASE_LEAD",

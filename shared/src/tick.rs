@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::maintenance::{
     keep_history_every_minute, promote_due, release_held, release_upcoming, sweep_once, take_turn,
-    trim_history, Duty, MaintenanceSettings, RetentionClock,
+    trim_history, Duty, MaintenanceSettings, RetentionClock, SweepFloor,
 };
 use crate::metrics::METRICS;
 use crate::model::MisfirePolicy;
@@ -273,9 +273,9 @@ async fn run_pass(
     let planner = |job: &DueJob| schedules.plan(job, now, horizon, settings.misfire_threshold);
     let mut size = settings.batch_size.max(1);
     loop {
-        let hold = queue_is_full(store, queue, &settings.maintenance).await?;
+        let room = room_for_new_fires(store, queue, &settings.maintenance).await?;
         let batch = store
-            .fire_due_jobs(now, horizon, size, &planner, hold)
+            .fire_due_jobs(now, horizon, size, &planner, room)
             .await?;
         outcome.batches += 1;
         if batch.jobs == 0 {
@@ -287,18 +287,17 @@ async fn run_pass(
                 .min(MAX_BATCH.max(settings.batch_size));
         }
         METRICS.tick_batch.observe(batch.jobs as f64);
-        METRICS.fires_queued.add(batch.executions.len() as u64);
+        METRICS
+            .fires_queued
+            .add((batch.executions.len() + batch.held) as u64);
         METRICS.fires_skipped_misfire.add(batch.uncounted);
         outcome.jobs += batch.jobs;
-        outcome.fired += batch.executions.len();
+        outcome.fired += batch.executions.len() + batch.held;
         outcome.uncounted += batch.uncounted;
-        if hold {
-            // Recorded, not pushed: the release duty pushes them, oldest first, when the
-            // queue has room.
-            outcome.held += batch.executions.len();
-            METRICS.fires_held.add(batch.executions.len() as u64);
-            continue;
-        }
+        // Fires past the room left are recorded, not pushed: the release duty pushes them,
+        // oldest first, when the queue has room.
+        outcome.held += batch.held;
+        METRICS.fires_held.add(batch.held as u64);
         // Fires due now go to the ready list; fires ahead of time wait in the upcoming set
         // until the loop releases them at their second.
         let committed = batch.executions.len();
@@ -317,20 +316,23 @@ async fn run_pass(
     }
 }
 
-/// Whether new fires must be held: the ready work in the queue has reached the window, or
+/// How many new fires may be pushed: the room left in the queue's window, or none while
 /// fires are held already (so new fires do not pass older ones).
-async fn queue_is_full(
+async fn room_for_new_fires(
     store: &dyn Store,
     queue: &dyn Queue,
     settings: &MaintenanceSettings,
-) -> Result<bool, TickError> {
+) -> Result<u64, TickError> {
     let room = crate::maintenance::room_in_queue(queue, settings)
         .await
         .map_err(|source| TickError::Push {
             committed: 0,
             source,
         })?;
-    Ok(room == 0 || store.holds_any().await?)
+    if room == 0 || store.holds_any().await? {
+        return Ok(0);
+    }
+    Ok(room)
 }
 
 /// Time from `now` to the next multiple of `interval` since the epoch.
@@ -366,6 +368,7 @@ pub async fn run(
     // Jobs the last pass claimed: the next pass's first batch.
     let mut last_jobs = 0u32;
     let schedules = ScheduleCache::default();
+    let sweep_floor = SweepFloor::default();
     // The history's partitions are seen to while the loop waits between passes (the
     // round never ends; dropping a partition may wait for other transactions).
     let history = keep_history_every_minute(store, &settings.maintenance);
@@ -432,7 +435,7 @@ pub async fn run(
                 }
             }
             if take_turn(queue, Duty::Sweep).await {
-                match sweep_once(now, store, queue, &settings.maintenance).await {
+                match sweep_once(now, store, queue, &settings.maintenance, &sweep_floor).await {
                     Ok(requeued) => summary.swept_requeued += requeued as u64,
                     Err(error) => tracing::error!(error = %error_chain(&error), "sweep failed"),
                 }

@@ -35,7 +35,7 @@ pub use hold::{release_held, room_in_queue};
 pub use promote::promote_due;
 pub use release::release_upcoming;
 pub use retention::{trim_history, RetentionClock};
-pub use sweep::sweep_once;
+pub use sweep::{sweep_once, SweepFloor};
 
 use crate::queue::{Queue, QueueError, RateLimit};
 use crate::store::{Store, StoreError};
@@ -135,7 +135,12 @@ pub async fn take_turn(queue: &dyn Queue, duty: Duty) -> bool {
 /// past their starting deadline (when it is this process's turn), releases held fires while
 /// the queue has room (by turn), and sweeps (by turn); expiry comes before the last two, so neither
 /// pushes what just expired. Failures are logged; the next round tries again.
-pub async fn run_duties(store: &dyn Store, queue: &dyn Queue, settings: &MaintenanceSettings) {
+pub async fn run_duties(
+    store: &dyn Store,
+    queue: &dyn Queue,
+    settings: &MaintenanceSettings,
+    floor: &SweepFloor,
+) {
     let now: DateTime<Utc> = match store.clock().await {
         Ok(now) => now,
         Err(error) => {
@@ -160,7 +165,7 @@ pub async fn run_duties(store: &dyn Store, queue: &dyn Queue, settings: &Mainten
         }
     }
     if take_turn(queue, Duty::Sweep).await {
-        if let Err(error) = sweep_once(now, store, queue, settings).await {
+        if let Err(error) = sweep_once(now, store, queue, settings, floor).await {
             tracing::warn!(error = %error_chain(&error), "sweep failed");
         }
     }

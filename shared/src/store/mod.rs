@@ -96,9 +96,12 @@ pub struct FirePlan {
 pub struct FiredBatch {
     /// Due jobs claimed (and whose `next_run_at` moved on).
     pub jobs: usize,
-    /// QUEUED executions created, with their fire times; fires that already had one are not
-    /// listed.
+    /// QUEUED executions created to be pushed now, with their fire times; fires that
+    /// already had one are not listed.
     pub executions: Vec<(Uuid, DateTime<Utc>)>,
+    /// QUEUED executions created held (past the room the queue had), to be pushed by
+    /// [`Store::release_held`].
+    pub held: usize,
     /// Missed fires dropped by misfire policies.
     pub uncounted: u64,
 }
@@ -334,15 +337,15 @@ pub trait Store: Send + Sync + 'static {
     /// In one transaction: claims up to `limit` active jobs due by `horizon` (skipping jobs
     /// another tick holds), records one execution per planned fire (none twice for the same
     /// job and time), and moves each job's `next_run_at` on. `now` stamps the rows.
-    /// With `hold`, the executions are recorded held: QUEUED, to be pushed by
-    /// [`Store::release_held`] when the queue has room.
+    /// The first `room` fires by time are recorded to be pushed now; the rest are recorded
+    /// held: QUEUED, to be pushed by [`Store::release_held`] when the queue has room.
     async fn fire_due_jobs(
         &self,
         now: DateTime<Utc>,
         horizon: DateTime<Utc>,
         limit: u32,
         plan: Planner<'_>,
-        hold: bool,
+        room: u64,
     ) -> Result<FiredBatch, StoreError>;
 
     /// Whether any QUEUED fire is held (recorded while the queue was full).
@@ -354,11 +357,12 @@ pub trait Store: Send + Sync + 'static {
     /// that the sweeper finds.
     async fn release_held(&self, limit: u32) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
 
-    /// Executions QUEUED since before `queued_before` and due by `due_by`, with when they
-    /// were queued: their push may have been lost. Fires recorded ahead of time are not
-    /// listed before their time, nor are held fires.
+    /// Executions QUEUED from `queued_from` and before `queued_before` and due by `due_by`,
+    /// oldest first, with when they were queued: their push may have been lost. Fires
+    /// recorded ahead of time are not listed before their time, nor are held fires.
     async fn stale_queued(
         &self,
+        queued_from: DateTime<Utc>,
         queued_before: DateTime<Utc>,
         due_by: DateTime<Utc>,
         limit: u32,

@@ -207,6 +207,32 @@ impl PgStore {
             .await
     }
 
+    /// Of `ids`, those the claim over the day's partition `table` leaves to the statement
+    /// over the whole history: fires of FORBID jobs still QUEUED, and any not found there
+    /// by the time its id names. Nearly always `ids` is empty and nothing is read; fires
+    /// no longer QUEUED (expired, taken by another worker) are not passed on.
+    async fn left_to_whole_history(
+        &self,
+        ids: &[Uuid],
+        table: &str,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let named: Vec<Option<DateTime<Utc>>> = ids.iter().map(|id| named_time(*id)).collect();
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT k.id FROM UNNEST($1::uuid[], $2::timestamptz[]) AS k(id, scheduled_at) \
+             LEFT JOIN {table} e ON e.id = k.id AND e.scheduled_at = k.scheduled_at \
+             LEFT JOIN jobs j ON j.id = e.job_id \
+             WHERE e.id IS NULL \
+                 OR (e.status = 'QUEUED' AND j.concurrency_policy = 'FORBID')"
+        ))
+        .bind(ids)
+        .bind(named)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The scheduled times the fires of `ids` can have.
     async fn fire_times(&self, ids: &[Uuid]) -> Result<FireTimes, StoreError> {
         let named_from = match self.named_from.get() {
@@ -496,7 +522,7 @@ impl Store for PgStore {
         horizon: DateTime<Utc>,
         limit: u32,
         plan: Planner<'_>,
-        hold: bool,
+        room: u64,
     ) -> Result<FiredBatch, StoreError> {
         let mut tx = self.pool.begin().await?;
         // NO KEY UPDATE: enough to keep other ticks off the row, without blocking the
@@ -518,7 +544,7 @@ impl Store for PgStore {
             .into_iter()
             .map(DueJob::try_from)
             .collect::<Result<_, _>>()?;
-        let writes = ClaimWrites::plan(&due, plan);
+        let writes = ClaimWrites::plan(&due, plan).hold_past(room);
         let exec_ids: Vec<Uuid> = writes.fires.iter().map(|f| f.0).collect();
         let exec_jobs: Vec<Uuid> = writes.fires.iter().map(|f| f.1).collect();
         let exec_times: Vec<DateTime<Utc>> = writes.fires.iter().map(|f| f.2).collect();
@@ -529,22 +555,22 @@ impl Store for PgStore {
         // The partitions of the fires' days, the first time this process writes to each.
         let days = self.days.unknown(&exec_times);
         partitions::ensure_days(&mut tx, &days).await?;
-        let executions: Vec<(Uuid, DateTime<Utc>)> = if exec_ids.is_empty() {
+        let created: Vec<(Uuid, DateTime<Utc>, bool)> = if exec_ids.is_empty() {
             Vec::new()
         } else {
             sqlx::query_as(
                 "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at, held) \
-                 SELECT f.id, f.job_id, f.scheduled_at, 'QUEUED', $4, $5 \
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[]) \
-                     AS f(id, job_id, scheduled_at) \
+                 SELECT f.id, f.job_id, f.scheduled_at, 'QUEUED', $4, f.held \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $5::bool[]) \
+                     AS f(id, job_id, scheduled_at, held) \
                  ON CONFLICT ON CONSTRAINT executions_one_per_fire DO NOTHING \
-                 RETURNING id, scheduled_at",
+                 RETURNING id, scheduled_at, held",
             )
             .bind(&exec_ids)
             .bind(&exec_jobs)
             .bind(&exec_times)
             .bind(now)
-            .bind(hold)
+            .bind(&writes.held)
             .fetch_all(&mut *tx)
             .await
             .inspect_err(|e| {
@@ -567,9 +593,11 @@ impl Store for PgStore {
         tx.commit().await?;
         self.days.learn(&days);
 
+        let (held, executions) = super::rows::split_held(created);
         Ok(FiredBatch {
             jobs: job_ids.len(),
             executions,
+            held,
             uncounted: writes.uncounted,
         })
     }
@@ -592,6 +620,7 @@ impl Store for PgStore {
 
     async fn stale_queued(
         &self,
+        queued_from: DateTime<Utc>,
         queued_before: DateTime<Utc>,
         due_by: DateTime<Utc>,
         limit: u32,
@@ -600,6 +629,7 @@ impl Store for PgStore {
             .bind(queued_before)
             .bind(i64::from(limit))
             .bind(due_by)
+            .bind(queued_from)
             .fetch_all(&self.pool)
             .await?;
         Ok(ids)
@@ -716,14 +746,17 @@ impl Store for PgStore {
             other => other?,
         };
         // Left to the second statement: fires the first deferred (over the whole history),
-        // or did not return (over a day: FORBID jobs' fires, and those no longer QUEUED,
-        // which the second passes over too).
+        // or, over a day, those it did not return that are FORBID jobs' fires still QUEUED
+        // or not in the day's partition at all.
         let deferred: Vec<Uuid> = if over_a_day {
             let returned: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.id).collect();
-            ids.iter()
+            let left: Vec<Uuid> = ids
+                .iter()
                 .filter(|id| !returned.contains(id))
                 .copied()
-                .collect()
+                .collect();
+            self.left_to_whole_history(&left, &tables.executions)
+                .await?
         } else {
             rows.iter().filter(|r| r.deferred).map(|r| r.id).collect()
         };
@@ -778,50 +811,75 @@ impl Store for PgStore {
         if checked.is_some_and(|at| at.elapsed() < NO_DEADLINES_FOR) {
             return Ok(Vec::new());
         }
-        let any: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM jobs WHERE starting_deadline_seconds IS NOT NULL)",
+        // The shortest deadline any job sets: a fire queued more recently than that cannot
+        // be past its deadline, so the read below looks only at fires queued before it.
+        let shortest: Option<i32> = sqlx::query_scalar(
+            "SELECT min(starting_deadline_seconds) FROM jobs \
+             WHERE starting_deadline_seconds IS NOT NULL",
         )
         .fetch_one(&self.pool)
         .await?;
         if let Ok(mut at) = self.no_deadlines_at.lock() {
-            *at = (!any).then(std::time::Instant::now);
+            *at = shortest.is_none().then(std::time::Instant::now);
         }
-        if !any {
+        let Some(shortest) = shortest else {
             return Ok(Vec::new());
-        }
-        // QUEUED rows through their two partial indexes, from a second before now (no
-        // deadline is shorter): those pushed to the queue by when they were queued, then
-        // those held back while the queue was full by their time, oldest first; each joined
-        // to its job by key. SKIP LOCKED leaves alone what a claim or a release holds.
+        };
+        // First the fires past their deadline, read without locks: QUEUED rows through
+        // their two partial indexes, those pushed to the queue by when they were queued,
+        // then those held back while the queue was full by their time, oldest first, each
+        // joined to its job by key. Under a backlog this read is long; a claim must not
+        // wait for it.
         let sql = format!(
             "WITH ready AS ( \
                  SELECT x.id, x.scheduled_at FROM executions x JOIN jobs j ON j.id = x.job_id \
                  WHERE x.finished_at IS NULL AND x.status = 'QUEUED' AND NOT x.held \
-                     AND x.queued_at < (SELECT clock_timestamp()) - interval '1 second' \
+                     AND x.queued_at < (SELECT clock_timestamp()) - $2 * interval '1 second' \
                      AND {PAST_DEADLINE} \
                  ORDER BY x.queued_at LIMIT $1 \
-                 FOR NO KEY UPDATE OF x SKIP LOCKED \
              ), held AS ( \
                  SELECT x.id, x.scheduled_at FROM executions x JOIN jobs j ON j.id = x.job_id \
                  WHERE x.status = 'QUEUED' AND x.held \
-                     AND x.scheduled_at < (SELECT clock_timestamp()) - interval '1 second' \
+                     AND x.scheduled_at < (SELECT clock_timestamp()) - $2 * interval '1 second' \
                      AND {PAST_DEADLINE} \
                  ORDER BY x.scheduled_at, x.id LIMIT (SELECT $1 - count(*) FROM ready) \
-                 FOR NO KEY UPDATE OF x SKIP LOCKED \
-             ), due AS (SELECT * FROM ready UNION ALL SELECT * FROM held) \
-             UPDATE executions x SET status = 'EXPIRED', started_at = NULL, \
-                 finished_at = clock_timestamp(), error = {EXPIRED_ERROR}, \
-                 execution_type = j.execution_type \
-             FROM due, jobs j \
-             WHERE x.id = due.id AND x.scheduled_at = due.scheduled_at \
-                 AND j.id = x.job_id AND x.status = 'QUEUED' \
-             RETURNING x.id"
+             ) \
+             SELECT id, scheduled_at FROM ready UNION ALL SELECT id, scheduled_at FROM held"
         );
-        let ids = sqlx::query_scalar(&sql)
+        let due: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(&sql)
             .bind(i64::from(limit))
+            .bind(shortest)
             .fetch_all(&self.pool)
             .await?;
-        Ok(ids)
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Then each, by its whole key, if it is still QUEUED and past its deadline; a fire
+        // a claim or a release holds is passed over (SKIP LOCKED), so this statement is
+        // short and waits for nothing.
+        let (ids, times): (Vec<Uuid>, Vec<DateTime<Utc>>) = due.into_iter().unzip();
+        let sql = format!(
+            "WITH due AS ( \
+                 SELECT e.id, e.scheduled_at FROM executions e \
+                 JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS k(id, scheduled_at) \
+                     ON e.id = k.id AND e.scheduled_at = k.scheduled_at \
+                 WHERE e.status = 'QUEUED' \
+                 FOR NO KEY UPDATE OF e SKIP LOCKED \
+             ) \
+             UPDATE executions x SET status = 'EXPIRED', started_at = NULL, \
+                 finished_at = clock_timestamp(), error = {EXPIRED_ERROR}, \
+                 execution_type = j.execution_type, held = false \
+             FROM due, jobs j \
+             WHERE x.id = due.id AND x.scheduled_at = due.scheduled_at \
+                 AND j.id = x.job_id AND x.status = 'QUEUED' AND {PAST_DEADLINE} \
+             RETURNING x.id"
+        );
+        let expired = sqlx::query_scalar(&sql)
+            .bind(&ids)
+            .bind(&times)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(expired)
     }
 
     async fn register_worker(&self, lease: Duration) -> Result<Uuid, StoreError> {

@@ -263,15 +263,17 @@ pub(super) const SOFT_DELETE_JOB: &str = "UPDATE jobs SET is_active = false, \
      next_run_at = NULL, updated_at = CASE WHEN deleted_at IS NULL THEN $2 ELSE updated_at END, \
      deleted_at = COALESCE(deleted_at, $2) WHERE id = $1";
 
-/// Cancels the QUEUED and RETRYING fires of job `$1` at `$2`.
+/// Cancels the QUEUED and RETRYING fires of job `$1` at `$2` (a finished fire is never
+/// held: the index of held fires keeps only those waiting).
 pub(super) const CANCEL_WAITING: &str = "UPDATE executions SET status = 'CANCELLED', \
-     finished_at = $2, next_attempt_at = NULL \
+     finished_at = $2, next_attempt_at = NULL, held = false \
      WHERE job_id = $1 AND status IN ('QUEUED', 'RETRYING')";
 
-/// QUEUED fires queued before `$1` and due by `$3`, at most `$2`; held fires are not lost.
+/// QUEUED fires queued from `$4` and before `$1` and due by `$3`, at most `$2`; held fires
+/// are not lost.
 pub(super) const STALE_QUEUED: &str = "SELECT id, queued_at FROM executions \
-     WHERE finished_at IS NULL AND status = 'QUEUED' AND NOT held AND queued_at < $1 \
-     AND scheduled_at <= $3 \
+     WHERE finished_at IS NULL AND status = 'QUEUED' AND NOT held \
+     AND queued_at >= $4 AND queued_at < $1 AND scheduled_at <= $3 \
      ORDER BY queued_at LIMIT $2";
 
 /// Whether any fire is held.
@@ -403,6 +405,8 @@ impl TryFrom<DueRow> for DueJob {
 pub(super) struct ClaimWrites {
     /// New executions: id, job, fire time.
     pub(super) fires: Vec<(Uuid, Uuid, DateTime<Utc>)>,
+    /// Per new execution, whether it is recorded held (see [`ClaimWrites::hold_past`]).
+    pub(super) held: Vec<bool>,
     /// Per job: id, next fire time, missed fires dropped.
     pub(super) jobs: Vec<(Uuid, Option<DateTime<Utc>>, i64)>,
     /// Missed fires dropped in all.
@@ -422,7 +426,23 @@ impl ClaimWrites {
             writes.jobs.push((job.id, fire_plan.next_run_at, uncounted));
             writes.uncounted += fire_plan.uncounted;
         }
+        writes.held = vec![false; writes.fires.len()];
         writes
+    }
+
+    /// Marks held every fire past the first `room` by time: those are recorded held, to be
+    /// pushed when the queue has room, and the rest pushed now.
+    pub(super) fn hold_past(mut self, room: u64) -> Self {
+        let room = usize::try_from(room).unwrap_or(usize::MAX);
+        if room >= self.fires.len() {
+            return self;
+        }
+        let mut by_time: Vec<usize> = (0..self.fires.len()).collect();
+        by_time.sort_by_key(|&i| (self.fires[i].2, self.fires[i].0));
+        for &i in &by_time[room..] {
+            self.held[i] = true;
+        }
+        self
     }
 }
 
@@ -491,7 +511,7 @@ pub(super) const REQUEUE_DEAD_LETTER: &str = "UPDATE executions SET status = 'QU
      queued_at = $2, started_at = NULL, finished_at = NULL, duration_ms = NULL, \
      http_status = NULL, error = NULL, response_body = NULL, \
      next_attempt_at = NULL, crashes = 0, handbacks = 0, \
-     attempt_base = attempt, requeued_at = $2 \
+     attempt_base = attempt, requeued_at = $2, held = false \
      WHERE id = $1 AND status IN ('FAILED', 'ABANDONED', 'EXPIRED')";
 
 /// What a dead letter is, as the requeue decision needs it.
@@ -608,4 +628,17 @@ pub(super) fn tenant_counts(rows: Vec<(String, i64)>) -> TenantCounts {
         }
     }
     counts
+}
+
+/// Created executions split into how many were held and those to push now.
+pub(super) fn split_held(
+    created: Vec<(Uuid, DateTime<Utc>, bool)>,
+) -> (usize, Vec<(Uuid, DateTime<Utc>)>) {
+    let held = created.iter().filter(|(_, _, held)| *held).count();
+    let pushed = created
+        .into_iter()
+        .filter(|(_, _, held)| !held)
+        .map(|(id, at, _)| (id, at))
+        .collect();
+    (held, pushed)
 }

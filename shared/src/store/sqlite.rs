@@ -553,7 +553,7 @@ impl Store for SqliteStore {
         horizon: DateTime<Utc>,
         limit: u32,
         plan: Planner<'_>,
-        hold: bool,
+        room: u64,
     ) -> Result<FiredBatch, StoreError> {
         let mut tx = self.write().await?;
         let sql = format!(
@@ -573,25 +573,27 @@ impl Store for SqliteStore {
             .into_iter()
             .map(DueJob::try_from)
             .collect::<Result<_, _>>()?;
-        let writes = ClaimWrites::plan(&due, plan);
-        let mut executions = Vec::with_capacity(writes.fires.len());
-        for fires in writes.fires.chunks(ROWS_PER_STATEMENT) {
+        let writes = ClaimWrites::plan(&due, plan).hold_past(room);
+        let mut created = Vec::with_capacity(writes.fires.len());
+        let rows: Vec<_> = writes.fires.iter().zip(&writes.held).collect();
+        for fires in rows.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::new(
                 "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at, held) ",
             );
-            insert.push_values(fires, |mut row, (id, job_id, at)| {
+            insert.push_values(fires, |mut row, ((id, job_id, at), held)| {
                 row.push_bind(*id)
                     .push_bind(*job_id)
                     .push_bind(*at)
                     .push("'QUEUED'")
                     .push_bind(now)
-                    .push_bind(hold);
+                    .push_bind(**held);
             });
-            insert
-                .push(" ON CONFLICT (job_id, scheduled_at) DO NOTHING RETURNING id, scheduled_at");
-            let inserted: Vec<(Uuid, DateTime<Utc>)> =
+            insert.push(
+                " ON CONFLICT (job_id, scheduled_at) DO NOTHING RETURNING id, scheduled_at, held",
+            );
+            let inserted: Vec<(Uuid, DateTime<Utc>, bool)> =
                 insert.build_query_as().fetch_all(&mut *tx).await?;
-            executions.extend(inserted);
+            created.extend(inserted);
         }
         for jobs in writes.jobs.chunks(ROWS_PER_STATEMENT) {
             let mut update = QueryBuilder::new("WITH n(id, next_run_at, uncounted) AS (");
@@ -607,9 +609,11 @@ impl Store for SqliteStore {
             update.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        let (held, executions) = super::rows::split_held(created);
         Ok(FiredBatch {
             jobs: writes.jobs.len(),
             executions,
+            held,
             uncounted: writes.uncounted,
         })
     }
@@ -637,6 +641,7 @@ impl Store for SqliteStore {
 
     async fn stale_queued(
         &self,
+        queued_from: DateTime<Utc>,
         queued_before: DateTime<Utc>,
         due_by: DateTime<Utc>,
         limit: u32,
@@ -645,6 +650,7 @@ impl Store for SqliteStore {
             .bind(queued_before)
             .bind(i64::from(limit))
             .bind(due_by)
+            .bind(queued_from)
             .fetch_all(&self.reader)
             .await?;
         Ok(ids)

@@ -220,6 +220,8 @@ pub struct Worker {
     lease: Arc<Lease>,
     /// Fires this worker holds, for handing back at shutdown.
     in_flight: Mutex<HashMap<Uuid, Unfinished>>,
+    /// Where this worker's next sweep starts.
+    sweep_floor: crate::maintenance::SweepFloor,
 }
 
 impl Worker {
@@ -250,6 +252,7 @@ impl Worker {
             recorder,
             lease,
             in_flight: Mutex::new(HashMap::new()),
+            sweep_floor: crate::maintenance::SweepFloor::default(),
         })
     }
 
@@ -546,6 +549,7 @@ impl Worker {
                         self.store.as_ref(),
                         self.queue.as_ref(),
                         &self.settings.maintenance,
+                        &self.sweep_floor,
                     )
                     .await;
                 }
