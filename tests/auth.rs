@@ -86,15 +86,21 @@ async fn every_route_but_health_needs_a_valid_key(app: TestApp) {
         assert_eq!(error["error"]["code"], "unauthorized");
         let (status, _) = call(&api, "tw_not-a-key-anyone-made", method, path, body).await;
         assert_eq!(status, 401, "{method} {path} with a wrong key");
+        // Another scheme, even carrying the operator key.
+        for scheme in [
+            "Basic dXNlcjpwYXNz".to_string(),
+            format!("Token {OPERATOR_KEY}"),
+        ] {
+            let response = reqwest::Client::new()
+                .request(method.parse().unwrap(), format!("{api}{path}"))
+                .header("Authorization", scheme.as_str())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401, "{method} {path} with {scheme}");
+            assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        }
     }
-    let response = reqwest::Client::new()
-        .get(format!("{api}/api/v1/jobs"))
-        .header("Authorization", "Basic dXNlcjpwYXNz")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
-    assert_eq!(response.headers()["www-authenticate"], "Bearer");
     assert_eq!(app.job_rows().await, 0, "nothing made without a key");
     let (status, _) = call(&api, OPERATOR_KEY, "GET", "/api/v1/jobs", None).await;
     assert_eq!(status, 200);
@@ -250,6 +256,8 @@ async fn no_endpoint_reveals_another_tenants_job_or_its_fires(app: TestApp) {
         assert_eq!(status, 404, "{method} {path} from another tenant");
         assert_eq!(error["error"]["code"], "not_found", "{method} {path}");
     }
+    // Whatever a probe might have queued is delivered now, so the target would see it.
+    app.drain_queue().await;
     let (_, list) = call(&api, &beta, "GET", "/api/v1/jobs?includeDeleted=true", None).await;
     assert!(list["jobs"].as_array().unwrap().is_empty());
     let (_, dead) = call(&api, &beta, "GET", "/api/v1/dead-letters", None).await;
@@ -280,6 +288,19 @@ async fn no_endpoint_reveals_another_tenants_job_or_its_fires(app: TestApp) {
         app.target.received().len(),
         1,
         "the other tenant triggered nothing"
+    );
+    assert_eq!(
+        app.rows.count("SELECT count(*) FROM executions").await,
+        1,
+        "the other tenant recorded no fire"
+    );
+    assert!(own["previousSigningSecretExpiresAt"].is_null());
+    assert_eq!(
+        app.rows
+            .count("SELECT count(*) FROM jobs WHERE previous_signing_secret IS NOT NULL")
+            .await,
+        0,
+        "the other tenant rotated no signing secret"
     );
 
     // Idempotency keys are per tenant.

@@ -118,25 +118,32 @@ async fn requests_are_signed_with_the_secret_shown_once_and_both_secrets_during_
     }
 }
 
-/// Everything stored about jobs, as text, and for the embedded backend the database file
-/// itself: where a value in clear would show.
+/// Everything tickwork stores: on PostgreSQL every table's rows as text, on the embedded
+/// backend the database file itself, and every value under the run's Redis prefix as Redis
+/// returns it: where a value in clear would show.
 async fn stored_bytes(app: &TestApp) -> Vec<u8> {
     let mut bytes = Vec::new();
-    let sql = match app.backend {
-        Backend::Servers => {
-            "SELECT string_agg(http_headers::text || ' ' || coalesce(signing_secret, '') || ' ' \
-             || coalesce(previous_signing_secret, ''), ' ') FROM jobs"
+    match &app.rows {
+        Rows::Postgres(pool) => {
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT quote_ident(table_name) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            assert!(tables.len() > 3, "tables: {tables:?}");
+            for table in tables {
+                let text: Option<String> =
+                    sqlx::query_scalar(&format!("SELECT string_agg(t::text, ' ') FROM {table} t"))
+                        .fetch_one(pool)
+                        .await
+                        .unwrap();
+                bytes.extend(text.unwrap_or_default().into_bytes());
+            }
         }
-        Backend::Embedded => {
-            "SELECT group_concat(http_headers || ' ' || coalesce(signing_secret, '') || ' ' \
-             || coalesce(previous_signing_secret, ''), ' ') FROM jobs"
-        }
-    };
-    let text: Option<String> = match &app.rows {
-        Rows::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-        Rows::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-    };
-    bytes.extend(text.unwrap_or_default().into_bytes());
+        Rows::Sqlite(_) => {}
+    }
     if let Some(path) = app.embedded_path() {
         for suffix in ["", "-wal"] {
             let mut file = path.as_os_str().to_owned();
@@ -152,15 +159,53 @@ async fn stored_bytes(app: &TestApp) -> Vec<u8> {
             .await
             .unwrap();
         for key in keys {
-            let dump: Option<Vec<u8>> = redis::cmd("DUMP")
+            let kind: String = redis::cmd("TYPE")
                 .arg(&key)
                 .query_async(&mut redis)
                 .await
                 .unwrap();
-            bytes.extend(dump.unwrap_or_default());
+            let values: Vec<Vec<u8>> = match kind.as_str() {
+                "string" => vec![redis.get(&key).await.unwrap()],
+                "list" => redis.lrange(&key, 0, -1).await.unwrap(),
+                "set" => redis.smembers(&key).await.unwrap(),
+                "zset" => redis.zrange(&key, 0, -1).await.unwrap(),
+                "hash" => redis.hgetall::<_, Vec<Vec<u8>>>(&key).await.unwrap(),
+                other => panic!("{key}: a Redis {other} the scan does not read"),
+            };
+            for value in values {
+                bytes.extend(value);
+                bytes.push(b' ');
+            }
         }
     }
     bytes
+}
+
+/// The scan finds a value planted in a table no other check reads and in Redis.
+async fn plant_and_find(app: &TestApp) {
+    let planted = format!("planted-{}", uuid::Uuid::now_v7().simple());
+    let sql = format!("UPDATE jobs SET description = '{planted}'");
+    match &app.rows {
+        Rows::Postgres(pool) => sqlx::query(&sql).execute(pool).await.map(|_| ()),
+        Rows::Sqlite(pool) => sqlx::query(&sql).execute(pool).await.map(|_| ()),
+    }
+    .unwrap();
+    assert!(
+        holds(&stored_bytes(app).await, &planted),
+        "the scan misses a table"
+    );
+    if app.backend == Backend::Servers {
+        let servers = app.servers();
+        let mut redis = servers.redis.clone();
+        let key = format!("{}:planted", servers.key_prefix);
+        let in_redis = format!("{planted}-redis");
+        redis.set::<_, _, ()>(&key, &in_redis).await.unwrap();
+        assert!(
+            holds(&stored_bytes(app).await, &in_redis),
+            "the scan misses Redis"
+        );
+        redis.del::<_, ()>(&key).await.unwrap();
+    }
 }
 
 fn holds(haystack: &[u8], needle: &str) -> bool {
@@ -230,6 +275,7 @@ async fn credentials_are_sealed_at_rest_masked_by_the_api_and_sent_in_clear(app:
         "canary: {} stored bytes searched, no credential or signing secret in clear",
         stored.len()
     );
+    plant_and_find(&app).await;
 
     // Values that look sealed are tickwork's own: refused from callers.
     let response = app
