@@ -1273,10 +1273,23 @@ async fn measure(args: &Args, setup: &Setup, suffix: &str) -> anyhow::Result<()>
         "tickwork_history_deleted_total",
     )
     .await;
+    // Each process's RSS at the end of every minute of the window (the overload workload
+    // samples its own, every 10 s).
+    let mut rss_by_minute: Vec<Vec<f64>> = Vec::new();
     let overloaded = if args.workload == Workload::Overload {
         Some(run_overload(args, setup, &rows, &created, &pids, t0, window_start).await?)
     } else {
-        tokio::time::sleep(Duration::from_secs(args.duration)).await;
+        let end = window_start + Duration::from_secs(args.duration);
+        let mut minute = window_start;
+        while minute < end {
+            minute = (minute + Duration::from_secs(60)).min(end);
+            tokio::time::sleep_until(minute).await;
+            rss_by_minute.push(
+                pids.iter()
+                    .map(|(_, pid)| (memory_mib(*pid, "VmRSS:") * 10.0).round() / 10.0)
+                    .collect(),
+            );
+        }
         None
     };
     let deleted_end = scrape(
@@ -1329,6 +1342,7 @@ async fn measure(args: &Args, setup: &Setup, suffix: &str) -> anyhow::Result<()>
                 "rss_mib_start": (before.rss[i] * 10.0).round() / 10.0,
                 "rss_mib_end": (after.rss[i] * 10.0).round() / 10.0,
                 "rss_mib_peak": (after.rss_peak[i] * 10.0).round() / 10.0,
+                "rss_mib_by_minute": rss_by_minute.iter().map(|minute| minute[i]).collect::<Vec<_>>(),
             })
         })
         .chain(servers.iter().enumerate().map(|(i, (name, _))| {
@@ -1491,6 +1505,21 @@ fn print_summary(s: &serde_json::Value) {
                 p["cpu_cores"].to_string(),
                 rss
             );
+        }
+        // Over more than one minute, whether memory is flat: each process's RSS by minute.
+        for p in processes {
+            if let Some(series) = p["rss_mib_by_minute"].as_array().filter(|m| m.len() > 1) {
+                let line: Vec<String> = series
+                    .iter()
+                    .enumerate()
+                    .map(|(i, mib)| format!("{}: {mib}", i + 1))
+                    .collect();
+                println!(
+                    "  {:<20} rss MiB by minute  {}",
+                    text(&p["process"]),
+                    line.join("  ")
+                );
+            }
         }
     }
     print_statements(s);
