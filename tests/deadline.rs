@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{json, Value};
-use tickwork::maintenance::{expire_overdue, MaintenanceSettings};
+use tickwork::maintenance::{expire_overdue, release_held, MaintenanceSettings};
 use uuid::Uuid;
 
 use crate::cluster::{Binary, Process};
-use crate::helpers::{on_both_backends, spawn_app, time, Rows, TestApp};
+use crate::helpers::{on_both_backends, spawn_app, time, Backend, Rows, TestApp};
 
 /// A job that will not fire by itself for months; returns its id.
 async fn quiet_job(app: &TestApp, overrides: Value) -> String {
@@ -442,6 +442,52 @@ async fn the_expiry_pass_ends_a_backlog_in_batches_without_a_claim(app: TestApp)
     assert_eq!(app.target.received().len(), 2);
 }
 
+async fn held_fires_past_their_deadline_are_never_sent_and_end_at_their_release_on_postgresql(
+    app: TestApp,
+) {
+    let job = quiet_job(&app, json!({"startingDeadlineSeconds": 1})).await;
+    let late = trigger(&app, &job).await;
+    let unbounded = quiet_job(&app, json!({})).await;
+    let waiting = trigger(&app, &unbounded).await;
+    // Both a minute old and held, as the tick records fires while the queue's window is
+    // full (they are in the ready list too here, which changes nothing below).
+    for id in [&late, &waiting] {
+        age(&app, id, TimeDelta::minutes(1)).await;
+        let sql = "UPDATE executions SET held = true WHERE id = $1";
+        let id = Uuid::parse_str(id).unwrap();
+        match &app.rows {
+            Rows::Postgres(pool) => sqlx::query(sql).bind(id).execute(pool).await.map(|_| ()),
+            Rows::Sqlite(pool) => sqlx::query(sql).bind(id).execute(pool).await.map(|_| ()),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let settings = MaintenanceSettings::default();
+    let pushed = release_held(
+        app.clock().await,
+        app.store.as_ref(),
+        app.queue.as_ref(),
+        &settings,
+    )
+    .await
+    .unwrap();
+    if app.backend == Backend::Servers {
+        // The late one ends at its release, a dead letter, and only the other is pushed.
+        assert_eq!(pushed, 1);
+        assert_eq!(execution(&app, &late).await["status"], "EXPIRED");
+        assert_eq!(app.queue.stats().await.unwrap().failed, 1);
+    } else {
+        // The embedded backend pushes both; the claim expires the late one.
+        assert_eq!(pushed, 2);
+    }
+    assert!(!app.store.holds_any().await.unwrap());
+    app.drain_queue().await;
+    let late_fire = execution(&app, &late).await;
+    assert_eq!(late_fire["status"], "EXPIRED");
+    assert_eq!(late_fire["attempt"], 0);
+    assert_eq!(execution(&app, &waiting).await["status"], "SUCCEEDED");
+    assert_eq!((sent(&app, &late), sent(&app, &waiting)), (0, 1));
+}
+
 async fn an_expired_fire_is_a_dead_letter_counted_and_requeued_without_force_then_sent(
     app: TestApp,
 ) {
@@ -575,6 +621,7 @@ on_both_backends!(
     fires_taken_back_from_a_dead_or_stopping_worker_are_exempt,
     a_catch_up_fire_recorded_late_by_the_misfire_policy_is_not_expired_at_birth,
     the_expiry_pass_ends_a_backlog_in_batches_without_a_claim,
+    held_fires_past_their_deadline_are_never_sent_and_end_at_their_release_on_postgresql,
     an_expired_fire_is_a_dead_letter_counted_and_requeued_without_force_then_sent,
     a_requeued_expired_fire_that_waits_past_its_deadline_again_expires_again,
     an_expired_fire_does_not_hide_a_running_one_from_the_overlap_check,

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use tickwork::model::{ApiKey, Attempt, Execution, Job, Outcome, Recorded};
 use tickwork::store::{
     Claimed, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner, Reaped,
-    Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
+    Released, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
 };
 use uuid::Uuid;
 
@@ -155,7 +155,7 @@ impl Store for Forwarding {
     async fn holds_any(&self) -> Result<bool, StoreError> {
         self.inner.holds_any().await
     }
-    async fn release_held(&self, limit: u32) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+    async fn release_held(&self, limit: u32) -> Result<Released, StoreError> {
         self.inner.release_held(limit).await
     }
     async fn stale_queued(

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{MaintenanceError, MaintenanceSettings};
-use crate::queue::{Queue, QueueError};
+use crate::metrics::METRICS;
+use crate::queue::{Queue, QueueError, Settled};
 use crate::store::Store;
 
 /// Most held fires released per statement.
@@ -23,7 +24,8 @@ pub async fn room_in_queue(
 }
 
 /// Pushes held fires, oldest first, while the queue has room (fires due by `now` to the
-/// ready list, later ones to the upcoming set). Returns how many were released. Safe in
+/// ready list, later ones to the upcoming set); those past their starting deadline end
+/// EXPIRED instead and go to the dead-letter list. Returns how many were pushed. Safe in
 /// every process at once: each held fire is released once.
 pub async fn release_held(
     now: DateTime<Utc>,
@@ -40,14 +42,26 @@ pub async fn release_held(
         if room == 0 {
             return Ok(released);
         }
-        let fires = store
+        let batch = store
             .release_held(u32::try_from(room).unwrap_or(u32::MAX))
             .await?;
-        if fires.is_empty() {
+        if batch.fires.is_empty() && batch.expired.is_empty() {
             return Ok(released);
         }
-        released += fires.len();
-        let (due, ahead): (Vec<_>, Vec<_>) = fires.into_iter().partition(|(_, at)| *at <= now);
+        if !batch.expired.is_empty() {
+            // Past their starting deadline while held: dead letters, never pushed.
+            METRICS.executions_expired.add(batch.expired.len() as u64);
+            METRICS.dead_letters.add(batch.expired.len() as u64);
+            let settled: Vec<_> = batch
+                .expired
+                .iter()
+                .map(|id| (*id, Settled::Failed))
+                .collect();
+            queue.settle(&settled).await?;
+        }
+        released += batch.fires.len();
+        let (due, ahead): (Vec<_>, Vec<_>) =
+            batch.fires.into_iter().partition(|(_, at)| *at <= now);
         let due: Vec<_> = due.into_iter().map(|(id, _)| id).collect();
         queue.push(&due).await?;
         queue.push_upcoming(&ahead).await?;

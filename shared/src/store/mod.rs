@@ -91,6 +91,15 @@ pub struct FirePlan {
     pub next_run_at: Option<DateTime<Utc>>,
 }
 
+/// Held fires released ([`Store::release_held`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Released {
+    /// Fires to push, with their fire times.
+    pub fires: Vec<(Uuid, DateTime<Utc>)>,
+    /// Fires past their starting deadline, ended EXPIRED instead.
+    pub expired: Vec<Uuid>,
+}
+
 /// What one claim transaction did.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FiredBatch {
@@ -351,11 +360,13 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any QUEUED fire is held (recorded while the queue was full).
     async fn holds_any(&self) -> Result<bool, StoreError>;
 
-    /// Releases up to `limit` held fires, oldest first (by fire time), for the caller to
-    /// push; returns them with their fire times. Safe in every process at once (`SKIP
-    /// LOCKED`): each fire is released once. A crash before the push leaves QUEUED fires
-    /// that the sweeper finds.
-    async fn release_held(&self, limit: u32) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
+    /// Releases up to `limit` held fires, oldest first (by fire time): those past their
+    /// job's starting deadline end EXPIRED there and then (PostgreSQL; the embedded
+    /// backend leaves them to the expiry pass), the others are returned with their fire
+    /// times for the caller to push. Safe in every process at once (`SKIP LOCKED`): each
+    /// fire is released once. A crash before the push leaves QUEUED fires that the sweeper
+    /// finds.
+    async fn release_held(&self, limit: u32) -> Result<Released, StoreError>;
 
     /// Executions QUEUED from `queued_from` and before `queued_before` and due by `due_by`,
     /// oldest first, with when they were queued: their push may have been lost. Fires

@@ -18,13 +18,12 @@ use super::rows::{
     bind_job, bind_reseal, change_job, first_uuid_at, may_requeue, millis, read_status, taken_back,
     tenant_counts, ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow,
     JobRow, WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS,
-    EXPIRED_ERROR, HOLDS_ANY, INSERT_API_KEY, OVERDUE_RETRIES, RELEASE_HELD, REQUEUE_DEAD_LETTER,
-    RESEAL_JOB, REVOKE_API_KEY, SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS,
-    WRITE_JOB,
+    EXPIRED_ERROR, HOLDS_ANY, INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, RESEAL_JOB,
+    REVOKE_API_KEY, SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS, WRITE_JOB,
 };
 use super::{
     Claimed, DueJob, FiredBatch, HistoryKept, IdempotentInsert, JobChange, JobCursor, JobFilter,
-    Planner, Reaped, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
+    Planner, Reaped, Released, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
 };
 use crate::config::{ConfigError, DatabaseSettings};
 use crate::model::{ApiKey, Attempt, Delivery, Execution, InvalidField, Job, Outcome, Recorded};
@@ -611,11 +610,35 @@ impl Store for PgStore {
             .await?)
     }
 
-    async fn release_held(&self, limit: u32) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
-        Ok(sqlx::query_as(RELEASE_HELD)
+    async fn release_held(&self, limit: u32) -> Result<Released, StoreError> {
+        // Under a backlog held fires wait longer than a deadline: those past theirs end
+        // here, in bulk, rather than each going through the queue to a claim that expires it.
+        let sql = format!(
+            "UPDATE executions x SET held = false, \
+                 status = CASE WHEN {PAST_DEADLINE} THEN 'EXPIRED' ELSE x.status END, \
+                 finished_at = CASE WHEN {PAST_DEADLINE} THEN clock_timestamp() END, \
+                 error = CASE WHEN {PAST_DEADLINE} THEN {EXPIRED_ERROR} END, \
+                 execution_type = CASE WHEN {PAST_DEADLINE} THEN j.execution_type \
+                     ELSE x.execution_type END \
+             FROM ( \
+                 SELECT id, scheduled_at FROM executions WHERE held AND status = 'QUEUED' \
+                 ORDER BY scheduled_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) h, jobs j \
+             WHERE x.id = h.id AND x.scheduled_at = h.scheduled_at AND j.id = x.job_id \
+             RETURNING x.id, x.scheduled_at, x.status = 'EXPIRED'"
+        );
+        let rows: Vec<(Uuid, DateTime<Utc>, bool)> = sqlx::query_as(&sql)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
-            .await?)
+            .await?;
+        let mut released = Released::default();
+        for (id, at, expired) in rows {
+            if expired {
+                released.expired.push(id);
+            } else {
+                released.fires.push((id, at));
+            }
+        }
+        Ok(released)
     }
 
     async fn stale_queued(

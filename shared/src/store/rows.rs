@@ -280,14 +280,6 @@ pub(super) const STALE_QUEUED: &str = "SELECT id, queued_at FROM executions \
 pub(super) const HOLDS_ANY: &str =
     "SELECT EXISTS (SELECT 1 FROM executions WHERE held AND status = 'QUEUED')";
 
-/// Releases the `$1` oldest held fires (the PostgreSQL text; SQLite has no row locks and
-/// needs none, its writer holding the database).
-pub(super) const RELEASE_HELD: &str = "UPDATE executions e SET held = false FROM ( \
-     SELECT id, scheduled_at FROM executions WHERE held AND status = 'QUEUED' \
-     ORDER BY scheduled_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) h \
-     WHERE e.id = h.id AND e.scheduled_at = h.scheduled_at \
-     RETURNING e.id, e.scheduled_at";
-
 /// RETRYING fires due before `$1`, at most `$2`.
 pub(super) const OVERDUE_RETRIES: &str = "SELECT id FROM executions \
      WHERE status = 'RETRYING' AND next_attempt_at < $1 \

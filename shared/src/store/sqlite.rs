@@ -35,7 +35,7 @@ use super::rows::{
 };
 use super::{
     Claimed, DueJob, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
-    Reaped, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
+    Reaped, Released, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
 };
 use crate::model::{
     ApiKey, Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job,
@@ -624,7 +624,7 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn release_held(&self, limit: u32) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+    async fn release_held(&self, limit: u32) -> Result<Released, StoreError> {
         let mut tx = self.write().await?;
         let released: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
             "UPDATE executions SET held = 0 WHERE id IN ( \
@@ -636,7 +636,10 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(released)
+        Ok(Released {
+            fires: released,
+            expired: Vec::new(),
+        })
     }
 
     async fn stale_queued(
