@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{on_both_backends, time, TestApp};
+use chrono::DurationRound;
+
+use crate::helpers::{on_both_backends, time, Rows, TestApp};
 
 /// A job that will not fire by itself for months.
 async fn quiet_job(app: &TestApp, overrides: Value) -> String {
@@ -254,6 +256,8 @@ async fn the_schedule_preview_needs_no_job_and_names_the_bad_parameter(app: Test
         ("timezone=UTC", "cron"),
         ("cron=*%20*%20*%20*%20*%20*&count=0", "count"),
         ("cron=*%20*%20*%20*%20*%20*&when=now", "when"),
+        // Never fires (30 February), as creating a job with it is refused.
+        ("cron=0%200%200%2030%202%20*", "cron"),
     ] {
         let response = app.get(&format!("/api/v1/schedule/preview?{query}")).await;
         assert_eq!(response.status(), 400, "{query}");
@@ -263,7 +267,88 @@ async fn the_schedule_preview_needs_no_job_and_names_the_bad_parameter(app: Test
     }
 }
 
+/// Every second, listing each value of its first two fields: valid, over the length a
+/// request may submit, and within the items a field may list.
+fn every_second_listed() -> String {
+    let all: Vec<String> = (0..60).map(|n| n.to_string()).collect();
+    format!("{} {} * * * *", all.join(","), all.join(","))
+}
+
+async fn cron_expressions_are_capped_where_requests_come_in_and_a_longer_stored_one_keeps_firing(
+    app: TestApp,
+) {
+    let long = every_second_listed();
+    assert!(long.len() > tickwork::schedule::MAX_SUBMITTED_LENGTH);
+    let huge = format!("{} * * * * *", vec!["1"; 250_000].join(","));
+    let too_many = format!("{} * * * * *", vec!["1"; 61].join(","));
+    for (cron, says) in [
+        (huge.as_str(), "at most 256"),
+        (long.as_str(), "at most 256"),
+        (too_many.as_str(), "field 1 lists 61"),
+    ] {
+        let response = app
+            .post_job(&app.job_body(json!({"cronExpression": cron})))
+            .await;
+        assert_eq!(response.status(), 422, "{says}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["field"], "cronExpression", "{says}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+        assert!(
+            message.len() < 300,
+            "the answer does not echo the expression"
+        );
+    }
+    let response = app
+        .get(&format!(
+            "/api/v1/schedule/preview?cron={}",
+            long.replace(' ', "%20").replace(',', "%2C")
+        ))
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "cron");
+    assert_eq!(app.job_rows().await, 0, "nothing stored");
+
+    // A job stored with a longer expression (before the limit) keeps firing.
+    let id = quiet_job(&app, json!({})).await;
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let sql = "UPDATE jobs SET cron_expression = $1 WHERE id = $2";
+    match &app.rows {
+        Rows::Postgres(pool) => sqlx::query(sql)
+            .bind(&long)
+            .bind(uuid)
+            .execute(pool)
+            .await
+            .map(|_| ()),
+        Rows::Sqlite(pool) => sqlx::query(sql)
+            .bind(&long)
+            .bind(uuid)
+            .execute(pool)
+            .await
+            .map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let due = app
+        .clock()
+        .await
+        .duration_trunc(chrono::Duration::seconds(1))
+        .unwrap();
+    app.rows.set_next_run(uuid, due).await;
+    let pass = app.run_tick_once(due).await;
+    assert_eq!(pass.fired, 1, "{pass:?}");
+    assert_eq!(app.drain_queue().await.succeeded, 1);
+    let job = app.get_json(&format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(job["cronExpression"], long.as_str());
+    assert_eq!(
+        time(&job["nextRunAt"]),
+        due + chrono::Duration::seconds(1),
+        "it fires every second"
+    );
+}
+
 on_both_backends!(
+    cron_expressions_are_capped_where_requests_come_in_and_a_longer_stored_one_keeps_firing,
     trigger_runs_a_job_now_once_as_a_manual_fire,
     pause_and_resume_stop_and_restart_the_schedule,
     a_failed_fire_is_listed_and_requeued_as_the_same_execution_with_new_attempts,

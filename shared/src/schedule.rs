@@ -33,7 +33,26 @@ pub enum ScheduleError {
     /// The time zone is not an IANA name known to this build.
     #[error("timezone {0:?} is not a known IANA time zone; expected a name such as \"UTC\" or \"Europe/Paris\"")]
     UnknownTimezone(String),
+    /// A submitted expression is longer than [`MAX_SUBMITTED_LENGTH`].
+    #[error("cronExpression is {0} characters long; at most {MAX_SUBMITTED_LENGTH} are accepted")]
+    TooLong(usize),
+    /// A field of a submitted expression lists more than [`MAX_FIELD_ITEMS`] items.
+    #[error("cronExpression field {field} lists {items} comma-separated items; at most {MAX_FIELD_ITEMS} are accepted (use a range or a step)")]
+    TooManyItems {
+        /// The field, counted from 1.
+        field: usize,
+        /// How many items it lists.
+        items: usize,
+    },
 }
+
+/// The longest expression a request may submit. Stored expressions are not held to it, so
+/// a job stored before the limit keeps firing.
+pub const MAX_SUBMITTED_LENGTH: usize = 256;
+
+/// Most comma-separated items one field of a submitted expression may list (a seconds field
+/// can list each of its 60 values).
+pub const MAX_FIELD_ITEMS: usize = 60;
 
 /// A parsed cron expression: 6 fields with seconds first, or 5 minute-level fields.
 #[derive(Clone)]
@@ -69,6 +88,26 @@ impl CronExpression {
             source: trimmed.split_whitespace().collect::<Vec<_>>().join(" "),
             cron,
         })
+    }
+
+    /// [`CronExpression::parse`] for an expression a request submits, within the limits on
+    /// its length and on the items a field lists, checked before the parser runs: the
+    /// parser's work grows with the expression, and the tick computes each fire from it.
+    pub fn parse_submitted(source: &str) -> Result<Self, ScheduleError> {
+        let length = source.chars().count();
+        if length > MAX_SUBMITTED_LENGTH {
+            return Err(ScheduleError::TooLong(length));
+        }
+        for (i, field) in source.split_whitespace().enumerate() {
+            let items = field.split(',').count();
+            if items > MAX_FIELD_ITEMS {
+                return Err(ScheduleError::TooManyItems {
+                    field: i + 1,
+                    items,
+                });
+            }
+        }
+        Self::parse(source)
     }
 
     /// The expression as stored: trimmed, fields separated by one space.

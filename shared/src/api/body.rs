@@ -210,7 +210,7 @@ fn job_fields(fields: &Fields<'_>) -> Result<JobFields, ApiError> {
             .transpose()?,
         cron: fields
             .optional_str("cronExpression")?
-            .map(|c| CronExpression::parse(c).map_err(schedule_error))
+            .map(|c| CronExpression::parse_submitted(c).map_err(schedule_error))
             .transpose()?,
         timezone: fields
             .optional_str("timezone")?

@@ -327,8 +327,9 @@ pub struct JobRequest {
     #[schema(max_length = 2000)]
     description: Option<String>,
     /// Six fields, seconds first: `sec min hour day-of-month month day-of-week`
-    /// (e.g. `31 10-15 1 * * MON-FRI`); five fields (minute first) fire at second 0.
-    #[schema(example = "31 10-15 1 * * MON-FRI")]
+    /// (e.g. `31 10-15 1 * * MON-FRI`); five fields (minute first) fire at second 0. At
+    /// most 256 characters, and at most 60 comma-separated items in a field.
+    #[schema(min_length = 1, max_length = 256, example = "31 10-15 1 * * MON-FRI")]
     cron_expression: String,
     /// The IANA zone the expression is read in (default `UTC`).
     #[schema(example = "America/New_York")]

@@ -18,7 +18,7 @@ use super::path::RawId;
 use super::views::{time, ExecutionView, HistoryPage, JobView, RotatedSecretView, ScheduleView};
 use super::AppState;
 use crate::model::{Job, JobPatch};
-use crate::schedule::{Schedule, ScheduleError};
+use crate::schedule::{CronExpression, Schedule, ScheduleError, Timezone};
 use crate::secrets::{new_signing_secret, signing_context};
 use crate::store::Requeued;
 
@@ -360,7 +360,7 @@ pub async fn requeue(
     summary = "Preview a schedule",
     description = "The next fire times of a cron expression from now, without creating a job.",
     params(
-        ("cron" = String, Query, description = "A cron expression (six fields, seconds first, or five, minute first), URL-encoded.", example = "*/5 * * * * *"),
+        ("cron" = String, Query, max_length = 256, description = "A cron expression (six fields, seconds first, or five, minute first), URL-encoded; at most 256 characters and 60 comma-separated items a field. One that never fires is refused (400 `invalid_query`) as creating a job with it is.", example = "*/5 * * * * *"),
         ("timezone" = Option<String>, Query, nullable = false, description = "An IANA zone (default UTC).", example = "Europe/Paris"),
         ("count" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 1000, description = "How many (default 10)."),
     ),
@@ -383,14 +383,19 @@ pub async fn preview(
         ));
     };
     let timezone = param("timezone").unwrap_or("UTC");
-    let schedule = Schedule::parse(cron, timezone).map_err(|error| {
+    let refused = |error: ScheduleError| {
         let name = match error {
             ScheduleError::UnknownTimezone(_) => "timezone",
             _ => "cron",
         };
         ApiError::invalid_query(name, format!("{name}: {error}"))
-    })?;
+    };
+    let schedule = CronExpression::parse_submitted(cron)
+        .and_then(|cron| Ok(Schedule::new(cron, Timezone::parse(timezone)?)))
+        .map_err(refused)?;
     let now = state.store.clock().await?;
+    // An expression that never fires is refused here as creating a job with it is.
+    schedule.first_fire(now).map_err(refused)?;
     Ok(Json(ScheduleView {
         next_runs: schedule
             .upcoming(now, count as usize)
