@@ -101,6 +101,26 @@ async fn every_route_but_health_needs_a_valid_key(app: TestApp) {
             assert_eq!(response.headers()["www-authenticate"], "Bearer");
         }
     }
+    // Two keys, as two headers or joined by a comma (as a proxy joins repeated headers):
+    // neither is taken, even when one is the operator's.
+    let twice = reqwest::Client::new()
+        .get(format!("{api}/api/v1/jobs"))
+        .header("Authorization", format!("Bearer {OPERATOR_KEY}"))
+        .header("Authorization", "Bearer tw_not-a-key-anyone-made");
+    let joined = reqwest::Client::new()
+        .get(format!("{api}/api/v1/jobs"))
+        .header(
+            "Authorization",
+            format!("Bearer {OPERATOR_KEY}, Bearer tw_other"),
+        );
+    for request in [twice, joined] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_header");
+        assert_eq!(body["error"]["field"], "Authorization");
+    }
     assert_eq!(app.job_rows().await, 0, "nothing made without a key");
     let (status, _) = call(&api, OPERATOR_KEY, "GET", "/api/v1/jobs", None).await;
     assert_eq!(status, 200);

@@ -65,7 +65,12 @@ impl Caller {
 }
 
 fn unauthorized(message: &str) -> Response {
-    let mut response = ApiError::unauthorized(message).into_response();
+    challenge(ApiError::unauthorized(message))
+}
+
+/// A 401 with the `WWW-Authenticate` challenge.
+fn challenge(error: ApiError) -> Response {
+    let mut response = error.into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Bearer"),
@@ -82,11 +87,18 @@ pub async fn require_key(
     let (caller, bucket) = match &state.auth {
         Auth::Disabled => (Caller::operator(), "anonymous".to_string()),
         Auth::Keys { operator_hash } => {
-            let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+            let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
+            let Some(value) = values.next() else {
                 return unauthorized(
                     "this endpoint needs an API key: send Authorization: Bearer <key>",
                 );
             };
+            // Never the first of several: which one a proxy keeps is not ours to guess.
+            if values.next().is_some() || value.as_bytes().contains(&b',') {
+                return challenge(ApiError::ambiguous_authorization(
+                    "Authorization is sent more than once; send one \"Bearer <key>\"",
+                ));
+            }
             // The scheme name is case-insensitive (RFC 9110).
             let key = value
                 .to_str()

@@ -164,6 +164,12 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// 401: an `Authorization` header that cannot be read as one key (sent twice, or two
+    /// values joined by a comma as a proxy joins repeated headers).
+    pub fn ambiguous_authorization(message: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_header", message).with_field("Authorization")
+    }
+
     /// 429: a caller past its rate limit.
     pub fn rate_limited(message: &str) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)

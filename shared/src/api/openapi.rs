@@ -137,7 +137,8 @@ mod answers {
     use super::ErrorBody;
 
     /// No key, a malformed Authorization header, or a key that is unknown or revoked
-    /// (`unauthorized`).
+    /// (`unauthorized`); Authorization sent more than once, or two values joined by a
+    /// comma (`invalid_header`, `field` `Authorization`).
     #[derive(ToResponse)]
     #[response(headers(("WWW-Authenticate" = String, description = "Always `Bearer`.")))]
     pub struct Unauthorized(ErrorBody<'static>);
@@ -343,7 +344,10 @@ pub struct JobRequest {
     /// Headers sent to the target: at most 32, 8 KiB of names and values in all; names
     /// are HTTP tokens, each once (ignoring case), values visible ASCII. tickwork sets
     /// `Host`, `Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade`,
-    /// `Idempotency-Key` and `X-Tickwork-*` itself, so those are refused. Credential headers
+    /// `Idempotency-Key`, `X-Tickwork-*` and (on signed jobs) `webhook-id`,
+    /// `webhook-signature` and `webhook-timestamp` itself, so those are refused, as are the
+    /// hop-by-hop and framing headers `TE`, `Trailer`, `Keep-Alive`, `Proxy-Connection` and
+    /// `Expect`. Values are visible ASCII and spaces (no tab). Credential headers
     /// (`Authorization`, `*-Key`, `*-Token`, cookies...) are sealed at rest and read back as
     /// `********`; sending the mask back in a PATCH keeps the stored value.
     #[schema(value_type = Option<HttpHeadersSchema>)]

@@ -39,6 +39,31 @@ impl InvalidField {
     }
 }
 
+/// Characters that change the order text is shown in: a name holding one can read as
+/// something else.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing: whitespace, zero-width and other default-ignorable ones.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200D}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+        )
+}
+
 /// A job's display name: 1 to 200 characters once surrounding whitespace is trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobName(String);
@@ -67,6 +92,18 @@ impl JobName {
             return Err(InvalidField::new(
                 "name",
                 "name must not contain control characters",
+            ));
+        }
+        if trimmed.chars().any(is_bidi_control) {
+            return Err(InvalidField::new(
+                "name",
+                "name must not contain bidirectional controls (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069): they reorder how the name reads",
+            ));
+        }
+        if trimmed.chars().all(is_invisible) {
+            return Err(InvalidField::new(
+                "name",
+                "name has no visible character (only spaces or zero-width characters)",
             ));
         }
         Ok(Self(trimmed.to_string()))
@@ -261,15 +298,24 @@ impl HttpHeaders {
     /// Most bytes of names and values together.
     pub const MAX_TOTAL_BYTES: usize = 8 * 1024;
 
-    /// Headers that tickwork sets on every request or that belong to the connection.
-    const RESERVED: [&'static str; 6] = [
+    /// Headers that tickwork sets on every request (or, the Standard Webhooks ones, on
+    /// every signed request) or that belong to the connection.
+    const RESERVED: [&'static str; 9] = [
         "idempotency-key",
         "host",
         "content-length",
         "transfer-encoding",
         "connection",
         "upgrade",
+        "webhook-id",
+        "webhook-signature",
+        "webhook-timestamp",
     ];
+
+    /// Hop-by-hop and framing headers: they speak of one connection or of how a message
+    /// is framed, never of the request a job sends.
+    const HOP_BY_HOP: [&'static str; 5] =
+        ["te", "trailer", "keep-alive", "proxy-connection", "expect"];
 
     /// Checks each name and value.
     pub fn parse(pairs: Vec<(String, String)>) -> Result<Self, InvalidField> {
@@ -309,7 +355,14 @@ impl HttpHeaders {
                     format!("httpHeaders {name:?} is set by tickwork on every request and cannot be overridden"),
                 ));
             }
-            if http::HeaderValue::from_str(&value).is_err() {
+            if Self::HOP_BY_HOP.contains(&lower.as_str()) {
+                return Err(InvalidField::new(
+                    "httpHeaders",
+                    format!("httpHeaders {name:?} is a hop-by-hop or framing header; the HTTP client sets what the connection needs"),
+                ));
+            }
+            let visible = value.bytes().all(|b| (0x20..=0x7e).contains(&b));
+            if !visible || http::HeaderValue::from_str(&value).is_err() {
                 return Err(InvalidField::new(
                     "httpHeaders",
                     format!("httpHeaders value of {name:?} is not a valid HTTP header value (visible ASCII only, no line breaks)"),
@@ -929,6 +982,50 @@ mod tests {
         assert!(h(&[("A", "1"), ("a", "2")]).is_err());
         assert!(h(&[("bad name", "1")]).is_err());
         assert!(h(&[("X-Ok", "line\nbreak")]).is_err());
+    }
+
+    #[test]
+    fn header_values_are_visible_ascii_and_hop_by_hop_and_webhook_headers_are_refused() {
+        let h = |name: &str, value: &str| {
+            HttpHeaders::parse(vec![(name.to_string(), value.to_string())])
+        };
+        assert!(h("X-Ok", "a b ~!").is_ok());
+        for value in ["tab\there", "caf\u{e9}", "del\u{7f}"] {
+            let err = h("X-Value", value).unwrap_err();
+            assert_eq!(err.field, "httpHeaders");
+            assert!(err.message.contains("visible ASCII"), "{}", err.message);
+        }
+        for name in ["TE", "Trailer", "Keep-Alive", "Proxy-Connection", "Expect"] {
+            let err = h(name, "x").unwrap_err();
+            assert!(
+                err.message.contains("hop-by-hop"),
+                "{name}: {}",
+                err.message
+            );
+        }
+        for name in ["webhook-id", "Webhook-Signature", "webhook-timestamp"] {
+            let err = h(name, "x").unwrap_err();
+            assert!(
+                err.message.contains("set by tickwork"),
+                "{name}: {}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn names_need_a_visible_character_and_no_bidirectional_control() {
+        for invisible in ["\u{200B}", "\u{200B}\u{200D}\u{FEFF}", " \u{2060} "] {
+            let err = JobName::parse(invisible).unwrap_err();
+            assert!(
+                err.message.contains("no visible character"),
+                "{}",
+                err.message
+            );
+        }
+        let err = JobName::parse("invoice\u{202E}fdp.exe").unwrap_err();
+        assert!(err.message.contains("bidirectional"), "{}", err.message);
+        assert!(JobName::parse("caf\u{e9} \u{1F600}").is_ok());
     }
 
     #[test]
