@@ -2,7 +2,7 @@
 
 use super::{MaintenanceError, MaintenanceSettings};
 use crate::metrics::METRICS;
-use crate::queue::{Queue, Settled};
+use crate::queue::{Queue, QueueError, Settled};
 use crate::store::Store;
 
 /// Ends as EXPIRED, unsent, the QUEUED fires whose first attempt has not started within
@@ -21,11 +21,8 @@ pub async fn expire_overdue(
     let mut expired = 0;
     loop {
         let ids = store.expire_overdue(batch).await?;
-        METRICS.executions_expired.add(ids.len() as u64);
-        METRICS.dead_letters.add(ids.len() as u64);
         expired += ids.len();
-        let settled: Vec<_> = ids.iter().map(|id| (*id, Settled::Failed)).collect();
-        queue.settle(&settled).await?;
+        record_expired(queue, &ids).await?;
         if ids.len() < batch as usize {
             if expired > 0 {
                 tracing::warn!(
@@ -36,4 +33,18 @@ pub async fn expire_overdue(
             return Ok(expired);
         }
     }
+}
+
+/// Counts fires just ended EXPIRED and puts them on the queue's dead-letter list.
+pub(super) async fn record_expired(
+    queue: &dyn Queue,
+    ids: &[uuid::Uuid],
+) -> Result<(), QueueError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    METRICS.executions_expired.add(ids.len() as u64);
+    METRICS.dead_letters.add(ids.len() as u64);
+    let settled: Vec<_> = ids.iter().map(|id| (*id, Settled::Failed)).collect();
+    queue.settle(&settled).await
 }

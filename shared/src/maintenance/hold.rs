@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{MaintenanceError, MaintenanceSettings};
-use crate::metrics::METRICS;
-use crate::queue::{Queue, QueueError, Settled};
+use crate::queue::{Queue, QueueError};
 use crate::store::Store;
 
 /// Most held fires released per statement.
@@ -48,17 +47,8 @@ pub async fn release_held(
         if batch.fires.is_empty() && batch.expired.is_empty() {
             return Ok(released);
         }
-        if !batch.expired.is_empty() {
-            // Past their starting deadline while held: dead letters, never pushed.
-            METRICS.executions_expired.add(batch.expired.len() as u64);
-            METRICS.dead_letters.add(batch.expired.len() as u64);
-            let settled: Vec<_> = batch
-                .expired
-                .iter()
-                .map(|id| (*id, Settled::Failed))
-                .collect();
-            queue.settle(&settled).await?;
-        }
+        // Past their starting deadline while held: dead letters, never pushed.
+        super::expire::record_expired(queue, &batch.expired).await?;
         released += batch.fires.len();
         let (due, ahead): (Vec<_>, Vec<_>) =
             batch.fires.into_iter().partition(|(_, at)| *at <= now);
