@@ -168,6 +168,30 @@ fn bad_bodies(target: &str) -> Vec<(String, u16, &'static str, Option<&'static s
         ("".into(), 400, "invalid_json", None),
         ("[1, 2]".into(), 400, "invalid_body", None),
         ("\"a string\"".into(), 400, "invalid_body", None),
+        // A number too large to read names its field, as one merely out of range does.
+        (
+            format!(
+                r#"{{"name": "n", "maxRetries": {}, "cronExpression": "* * * * * *"}}"#,
+                "9".repeat(5000)
+            ),
+            422,
+            "invalid_field",
+            Some("maxRetries"),
+        ),
+        (
+            ok(json!({"timeoutSeconds": 9_223_372_036_854_775_808u64})),
+            422,
+            "invalid_field",
+            Some("timeoutSeconds"),
+        ),
+        (
+            r#"{"name": "n", "httpHeaders": {"X-A": 1e999}}"#.into(),
+            422,
+            "invalid_field",
+            Some("httpHeaders"),
+        ),
+        // Still not JSON after the number: the first fault found is the one named.
+        ("{\"maxRetries\": 3,".into(), 400, "invalid_json", None),
         (without("name"), 422, "missing_field", Some("name")),
         (
             without("cronExpression"),
@@ -480,6 +504,7 @@ async fn metrics_are_not_on_the_public_port_and_the_metrics_router_shows_queue_d
     tokio::spawn(tickwork::api::serve_metrics(
         listener,
         Some(state),
+        tickwork::config::ConnectionSettings::default(),
         std::future::pending(),
     ));
     let text = reqwest::get(format!("{address}/metrics"))

@@ -382,8 +382,161 @@ async fn each_key_has_its_own_rate_limit_answered_with_429_and_retry_after(app: 
 }
 
 on_both_backends!(
+    a_flood_of_wrong_keys_from_one_address_gets_429_without_store_lookups,
+    behind_a_trusted_proxy_wrong_keys_are_counted_by_forwarded_address,
     each_key_has_its_own_rate_limit_answered_with_429_and_retry_after,
     every_route_but_health_needs_a_valid_key,
     keys_are_shown_once_stored_as_hashes_and_revoked_at_once,
     no_endpoint_reveals_another_tenants_job_or_its_fires,
 );
+
+/// A reqwest client whose connections come from `address` (a loopback address), so the
+/// API sees a client of its own.
+fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(Some(address.parse().unwrap()))
+        .build()
+        .unwrap()
+}
+
+/// `GET /api/v1/jobs` with `key` from `client`; the status and `Retry-After`.
+async fn list_with(
+    client: &reqwest::Client,
+    api: &str,
+    key: &str,
+    forwarded_for: Option<&str>,
+) -> (StatusCode, Option<String>) {
+    let mut request = client.get(format!("{api}/api/v1/jobs")).bearer_auth(key);
+    if let Some(forwarded_for) = forwarded_for {
+        request = request.header("X-Forwarded-For", forwarded_for);
+    }
+    let response = request.send().await.unwrap();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (response.status(), retry_after)
+}
+
+/// A `tw_` key of the right shape that nobody made.
+fn guessed_key(n: usize) -> String {
+    format!("tw_{n:0>43}")
+}
+
+async fn a_flood_of_wrong_keys_from_one_address_gets_429_without_store_lookups(app: TestApp) {
+    use crate::forwarding::Forwarding;
+    use std::sync::Arc;
+    use tickwork::api::KeyFailures;
+
+    let limit = RateLimit {
+        per_second: 1,
+        burst: 20,
+    };
+    let store = Arc::new(Forwarding::new(app.store.clone()));
+    let api = serve_api(AppState {
+        store: store.clone(),
+        auth: Auth::keys(Some(OPERATOR_KEY)),
+        key_failures: KeyFailures::new(Some(limit), Vec::new()),
+        ..app.state()
+    })
+    .await;
+    let tenant_key = key_for(&api, "acme").await;
+
+    let guesser = client_from("127.0.0.4");
+    let before = store.key_lookups();
+    let (mut unauthorized, mut throttled) = (0, 0);
+    for n in 0..100 {
+        match list_with(&guesser, &api, &guessed_key(n), None).await {
+            (StatusCode::UNAUTHORIZED, _) => unauthorized += 1,
+            (StatusCode::TOO_MANY_REQUESTS, retry_after) => {
+                assert!(retry_after.is_some(), "429 without Retry-After");
+                throttled += 1;
+            }
+            other => panic!("a guessed key got {other:?}"),
+        }
+    }
+    let lookups = store.key_lookups() - before;
+    assert_eq!(unauthorized + throttled, 100);
+    // The burst, and what refilled while the flood went on.
+    assert!(unauthorized >= 20, "{unauthorized} wrong keys answered 401");
+    assert!(
+        throttled >= 50,
+        "only {throttled} of 100 wrong keys got 429"
+    );
+    assert_eq!(
+        lookups, unauthorized,
+        "each 401 is one lookup, each 429 none"
+    );
+
+    // The same address: the operator key is compared first and still works; a right
+    // tenant key waits like the guesses (the address cannot be told apart from them).
+    let (status, _) = list_with(&guesser, &api, OPERATOR_KEY, None).await;
+    assert_eq!(status, StatusCode::OK, "the operator key was throttled");
+    let (status, _) = list_with(&guesser, &api, &tenant_key, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Another address is not slowed: its right key is looked up once, and a key that
+    // cannot be ours is refused without a lookup.
+    let other = client_from("127.0.0.5");
+    let before = store.key_lookups();
+    let (status, _) = list_with(&other, &api, &tenant_key, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = list_with(&other, &api, "not-one-of-our-keys", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(store.key_lookups() - before, 1);
+
+    // The 401s and 429s are counted in the metrics.
+    let scrape = tickwork::metrics::render(None);
+    let count = |family: &str| -> u64 {
+        scrape
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{family} ")))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("tickwork_api_wrong_keys_throttled_total") >= throttled as u64);
+    assert!(count("tickwork_api_unauthorized_total") >= unauthorized as u64);
+}
+
+async fn behind_a_trusted_proxy_wrong_keys_are_counted_by_forwarded_address(app: TestApp) {
+    use tickwork::api::KeyFailures;
+
+    let limit = RateLimit {
+        per_second: 1,
+        burst: 3,
+    };
+    let api = serve_api(AppState {
+        auth: Auth::keys(Some(OPERATOR_KEY)),
+        key_failures: KeyFailures::new(Some(limit), vec!["127.0.0.6/32".parse().unwrap()]),
+        ..app.state()
+    })
+    .await;
+    let tenant_key = key_for(&api, "acme").await;
+    let proxy = client_from("127.0.0.6");
+    for n in 0..10 {
+        list_with(&proxy, &api, &guessed_key(n), Some("203.0.113.7")).await;
+    }
+    let (status, _) = list_with(&proxy, &api, &guessed_key(99), Some("203.0.113.7")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the guesser");
+    // Another client behind the same proxy.
+    let (status, _) = list_with(&proxy, &api, &tenant_key, Some("198.51.100.2")).await;
+    assert_eq!(status, StatusCode::OK, "another client behind the proxy");
+    // A client that is not a trusted proxy cannot choose the address it is counted by.
+    let direct = client_from("127.0.0.7");
+    for n in 0..10 {
+        list_with(
+            &direct,
+            &api,
+            &guessed_key(n),
+            Some(&format!("198.51.100.{n}")),
+        )
+        .await;
+    }
+    let (status, _) = list_with(&direct, &api, &tenant_key, Some("198.51.100.99")).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a forged X-Forwarded-For"
+    );
+}

@@ -9,12 +9,23 @@ use std::time::Duration;
 
 use crate::helpers::{Services, TestApp};
 
-/// A port nothing listens on now.
+/// A port nothing listens on now, below the kernel's ephemeral range (from 32768), so that
+/// the outgoing connections of tests running meanwhile cannot take it before the process
+/// it is for binds it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Spread over the range by process, then counted up: tests in one process never get
+    // the same port.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = (std::process::id() % 6000) as u16;
+    for _ in 0..12_000 {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        let port = 20_000 + offset;
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000")
 }
 
 fn log_dir() -> PathBuf {
@@ -56,6 +67,27 @@ impl Process {
         env: &[(&str, &str)],
         unset: &[&str],
     ) -> Self {
+        Self::start(app, binary, env, unset, None)
+    }
+
+    /// As [`Process::spawn`], under an open-file limit of `files` (soft and hard, so the
+    /// process cannot raise it).
+    pub fn spawn_with_file_limit(
+        app: &TestApp,
+        binary: Binary,
+        env: &[(&str, &str)],
+        files: u32,
+    ) -> Self {
+        Self::start(app, binary, env, &[], Some(files))
+    }
+
+    fn start(
+        app: &TestApp,
+        binary: Binary,
+        env: &[(&str, &str)],
+        unset: &[&str],
+        files: Option<u32>,
+    ) -> Self {
         let (path, name) = match binary {
             Binary::Api => (env!("CARGO_BIN_EXE_tickwork-test-api"), "api"),
             Binary::Tick => (env!("CARGO_BIN_EXE_tickwork-test-tick"), "tick"),
@@ -69,7 +101,17 @@ impl Process {
         ));
         let out = std::fs::File::create(&log).expect("cannot create a process log");
         let err = out.try_clone().expect("cannot share the process log");
-        let mut command = Command::new(path);
+        let mut command = match files {
+            None => Command::new(path),
+            Some(files) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -n {files} && exec \"$0\""))
+                    .arg(path);
+                shell
+            }
+        };
         command
             .env_remove("RUST_LOG")
             .env_remove("RUST_BACKTRACE")

@@ -1,7 +1,8 @@
 //! A [`Store`] that forwards every call to a real store (the test's PostgreSQL database or
-//! embedded file), with two hooks for what a test cannot do to a real server: its clock
-//! read shifted by a fixed offset, and `record_outcomes` calls that fail on demand (after
-//! the write committed, as when only the answer is lost, or before writing anything).
+//! embedded file), counting API key lookups, with two hooks for what a test cannot do to a
+//! real server: its clock read shifted by a fixed offset, and `record_outcomes` calls that
+//! fail on demand (after the write committed, as when only the answer is lost, or before
+//! writing anything).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,6 +33,7 @@ pub struct Forwarding {
     clock_offset: chrono::Duration,
     failures: Mutex<VecDeque<Failure>>,
     record_calls: AtomicUsize,
+    key_lookups: AtomicUsize,
 }
 
 impl Forwarding {
@@ -42,6 +44,7 @@ impl Forwarding {
             clock_offset: chrono::Duration::zero(),
             failures: Mutex::new(VecDeque::new()),
             record_calls: AtomicUsize::new(0),
+            key_lookups: AtomicUsize::new(0),
         }
     }
 
@@ -57,6 +60,11 @@ impl Forwarding {
             .lock()
             .unwrap()
             .extend(failures.iter().copied());
+    }
+
+    /// How many times an API key was looked up (`api_key_by_hash`).
+    pub fn key_lookups(&self) -> usize {
+        self.key_lookups.load(Ordering::SeqCst)
     }
 
     /// How many times `record_outcomes` was called.
@@ -239,6 +247,7 @@ impl Store for Forwarding {
         self.inner.insert_api_key(key, hash).await
     }
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.key_lookups.fetch_add(1, Ordering::SeqCst);
         self.inner.api_key_by_hash(hash).await
     }
     async fn api_keys(&self, tenant: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {

@@ -12,6 +12,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use tickwork::api::{self, AppState};
+use tickwork::config::ConnectionSettings;
 use tickwork::outbound::TargetPolicy;
 use tickwork::queue::{MemoryQueue, Queue, RedisQueue};
 use tickwork::secrets::Keyring;
@@ -283,12 +284,18 @@ async fn assemble(
         keyring: keyring.clone(),
         auth: tickwork::api::Auth::Disabled,
         rate_limit: None,
+        key_failures: tickwork::api::KeyFailures::off(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("could not bind the API");
     let address = format!("http://{}", listener.local_addr().expect("no API address"));
-    tokio::spawn(api::serve(listener, state, std::future::pending()));
+    tokio::spawn(api::serve(
+        listener,
+        state,
+        ConnectionSettings::default(),
+        std::future::pending(),
+    ));
 
     let worker = Arc::new(
         Worker::new(
@@ -328,11 +335,21 @@ async fn assemble(
 
 /// Serves an API over `state` on a free port; returns its address.
 pub async fn serve_api(state: AppState) -> String {
+    serve_api_with(state, ConnectionSettings::default()).await
+}
+
+/// As [`serve_api`], with connection settings of the test's own.
+pub async fn serve_api_with(state: AppState, settings: ConnectionSettings) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("could not bind an API");
     let address = format!("http://{}", listener.local_addr().expect("no API address"));
-    tokio::spawn(api::serve(listener, state, std::future::pending()));
+    tokio::spawn(api::serve(
+        listener,
+        state,
+        settings,
+        std::future::pending(),
+    ));
     address
 }
 
@@ -370,6 +387,7 @@ impl TestApp {
             keyring: self.keyring.clone(),
             auth: tickwork::api::Auth::Disabled,
             rate_limit: None,
+            key_failures: tickwork::api::KeyFailures::off(),
         }
     }
 

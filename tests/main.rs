@@ -10,6 +10,7 @@ mod cluster; // real tick and worker processes, and PostgreSQL and Redis servers
 mod conformance; // the store and queue contracts, directly, on both backends
 mod deadline; // startingDeadlineSeconds: late first attempts end EXPIRED, never sent
 mod deploy; // Dockerfile, compose files, SAM template and README name the same binaries
+mod edge; // idle and slow clients cut off, oversize requests refused early, hyper's own refusals
 mod faults; // crashes, restarts, concurrent instances: nothing lost or doubled where promised
 mod forwarding; // a store forwarding to the real one, with a shifted clock or lost answers on demand
 mod handover; // a stopping tick releases what it recorded ahead; workers move due fires alone

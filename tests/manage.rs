@@ -206,7 +206,55 @@ async fn unknown_executions_are_404(app: TestApp) {
     }
 }
 
+async fn a_list_page_ends_at_its_byte_budget_and_its_cursor_leads_to_the_rest(app: TestApp) {
+    // 80 jobs of 64 KiB bodies: about 5 MiB, more than one page's budget (4 MiB).
+    let body = "x".repeat(64 * 1024);
+    let mut made = std::collections::HashSet::new();
+    for n in 0..80 {
+        let job = app
+            .create_job(json!({"name": format!("big {n}"), "httpBody": body}))
+            .await;
+        made.insert(job["id"].as_str().unwrap().to_string());
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = Vec::new();
+    loop {
+        let path = match &cursor {
+            None => "/api/v1/jobs?limit=500".to_string(),
+            Some(c) => format!("/api/v1/jobs?limit=500&cursor={c}"),
+        };
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 200);
+        let bytes = response.bytes().await.unwrap();
+        let page: Value = serde_json::from_slice(&bytes).unwrap();
+        let jobs = page["jobs"].as_array().unwrap();
+        pages.push((jobs.len(), bytes.len()));
+        seen.extend(jobs.iter().map(|j| j["id"].as_str().unwrap().to_string()));
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert!(pages.len() >= 2, "one page of 80 big jobs: {pages:?}");
+    assert!(pages[0].0 < 80, "the first page holds all 80: {pages:?}");
+    for (_, bytes) in &pages {
+        assert!(
+            *bytes < 4 * 1024 * 1024 + 128 * 1024,
+            "a page of {bytes} bytes"
+        );
+    }
+    assert_eq!(seen.len(), 80, "each job once: {pages:?}");
+    assert_eq!(
+        seen.iter()
+            .cloned()
+            .collect::<std::collections::HashSet<_>>(),
+        made
+    );
+}
+
 on_both_backends!(
+    a_list_page_ends_at_its_byte_budget_and_its_cursor_leads_to_the_rest,
     patching_the_schedule_moves_next_run_at_and_leaves_other_fields,
     patching_the_time_zone_recomputes_next_run_at,
     a_bad_patch_is_refused_naming_the_field_and_changes_nothing,

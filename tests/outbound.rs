@@ -52,6 +52,14 @@ async fn every_blocked_range_is_refused_when_a_job_is_stored_naming_http_url(app
         "http://127.1/",
         "http://localhost/",
         "https://localhost:8443/",
+        // Names that can only be local, whether DNS answers now or not.
+        "http://localhost./",
+        "http://api.localhost/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://10.0.0.1.nip.io/",
+        "http://app-192-168-1-1.sslip.io/",
+        "http://0a000001.nip.io/",
+        "http://fd00--1.sslip.io/",
     ];
     for url in blocked {
         let response = client

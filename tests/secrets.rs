@@ -332,15 +332,20 @@ async fn stored(app: &TestApp, id: &str) -> tickwork::model::Job {
 
 async fn a_reseal_moves_every_stored_secret_to_the_current_key_so_the_old_one_can_go(app: TestApp) {
     let sealed = app
-        .create_job(json!({"httpHeaders": {"Authorization": "Bearer canary-1", "X-Plain": "seen"}}))
+        .create_job(json!({
+            "httpHeaders": {"Authorization": "Bearer canary-1", "X-Plain": "seen"},
+            "httpUrl": format!("{}/hook?token=url-canary-1", app.target.url),
+        }))
         .await;
     let sealed_id = sealed["id"].as_str().unwrap().to_string();
     // A job whose credential was stored in clear, before sealing existed.
     let legacy = app.create_job(json!({})).await;
     let legacy_id = legacy["id"].as_str().unwrap().to_string();
+    let legacy_url = format!("{}/hook?token=legacy-url-canary", app.target.url);
     let plant = |mut job: tickwork::model::Job, _| {
         job.http_headers
             .insert("X-Api-Key".into(), "legacy-canary".into());
+        job.http_url = legacy_url.clone();
         Ok(job)
     };
     let id = uuid::Uuid::parse_str(&legacy_id).unwrap();
@@ -376,8 +381,8 @@ async fn a_reseal_moves_every_stored_secret_to_the_current_key_so_the_old_one_ca
             None => break,
         }
     }
-    // Two jobs; each had a credential header and a signing secret to move.
-    assert_eq!(totals, (2, 2, 4, 0));
+    // Two jobs; each had a credential header, a URL token and a signing secret to move.
+    assert_eq!(totals, (2, 2, 6, 0));
 
     // Only the new key is needed now, and every value is what it was.
     let only_new = Keyring::new(&new, &[]).unwrap();
@@ -398,6 +403,14 @@ async fn a_reseal_moves_every_stored_secret_to_the_current_key_so_the_old_one_ca
         assert_eq!(only_new.open(value, &context).unwrap(), credential.1);
         let secret = job.signing_secret.as_deref().unwrap();
         assert!(only_new.open(secret, &signing_context(job.id)).is_ok());
+        let (url, _) = tickwork::secrets::query::open(Some(&only_new), job.id, &job.http_url)
+            .expect("the URL's token opens under the new key");
+        let token = if plain {
+            "url-canary-1"
+        } else {
+            "legacy-url-canary"
+        };
+        assert_eq!(url, format!("{}/hook?token={token}", app.target.url));
         if plain {
             assert_eq!(
                 job.http_headers["X-Plain"], "seen",
@@ -429,7 +442,200 @@ async fn a_reseal_moves_every_stored_secret_to_the_current_key_so_the_old_one_ca
     );
 }
 
+/// The attempts of a job's latest execution, as the history shows them.
+async fn latest_attempts(app: &TestApp, job_id: &str) -> Vec<Value> {
+    let history = app
+        .get_json(&format!("/api/v1/jobs/{job_id}/history"))
+        .await;
+    history["executions"][0]["attempts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn a_url_token_is_sealed_masked_and_reaches_the_target_byte_for_byte(app: TestApp) {
+    let token = format!("tok-{}", uuid::Uuid::now_v7().simple());
+    let signature = format!("sig{}", uuid::Uuid::now_v7().simple());
+    let query = format!("page=2&token={token}%2Fx%3D&X-Amz-Signature={signature}");
+    let created = app
+        .create_job(json!({
+            "cronExpression": "* * * * * *",
+            "httpUrl": format!("{}/echo?{query}", app.target.url),
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let shown = created["httpUrl"].as_str().unwrap();
+    assert_eq!(
+        shown,
+        format!(
+            "{}/echo?page=2&token=********&X-Amz-Signature=********",
+            app.target.url
+        )
+    );
+    let listed = app.get_json("/api/v1/jobs").await;
+    assert_eq!(listed["jobs"][0]["httpUrl"], shown);
+
+    let request = fire_and_deliver(&app, id).await;
+    assert_eq!(request.uri.query(), Some(query.as_str()), "sent as given");
+    let bytes = stored_bytes(&app).await;
+    for secret in [&token, &signature] {
+        assert!(!holds(&bytes, secret), "{secret} is stored in clear");
+    }
+    // The target echoed the URL back: the stored answer carries the mask instead.
+    let attempts = latest_attempts(&app, id).await;
+    let answer = attempts[0]["responseBody"].as_str().unwrap_or_default();
+    assert!(answer.contains("/echo?page=2"), "{answer}");
+    assert!(
+        !answer.contains(&token) && !answer.contains(&signature),
+        "{answer}"
+    );
+
+    // The URL as read, sent back with another path, keeps the stored values.
+    let moved = shown.replace("/echo?page=2", "/echo?page=3");
+    let response = app.patch_job(id, &json!({ "httpUrl": moved })).await;
+    assert_eq!(response.status(), 200);
+    let request = fire_and_deliver(&app, id).await;
+    assert_eq!(
+        request.uri.query(),
+        Some(query.replace("page=2", "page=3").as_str())
+    );
+    // Not to another origin; and not where nothing was stored.
+    let elsewhere = shown.replace("127.0.0.1", "127.0.0.2");
+    let response = app.patch_job(id, &json!({ "httpUrl": elsewhere })).await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "httpUrl");
+    let response = app
+        .patch_job(
+            id,
+            &json!({ "httpUrl": format!("{}/echo?api_key=********", app.target.url) }),
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let response = app
+        .patch_job(
+            id,
+            &json!({ "httpUrl": format!("{}/echo?sig=tw1:0011aabb:AAAA", app.target.url) }),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        422,
+        "values that look sealed are tickwork's"
+    );
+}
+
+async fn an_unreachable_target_s_error_names_neither_its_url_nor_its_token(app: TestApp) {
+    let token = format!("tok-{}", uuid::Uuid::now_v7().simple());
+    let port = crate::cluster::free_port();
+    let created = app
+        .create_job(json!({
+            "cronExpression": "* * * * * *",
+            "maxRetries": 0,
+            "httpUrl": format!("http://127.0.0.1:{port}/hooks/PATHSECRET?token={token}"),
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    assert!(app.run_tick_once(time(&created["nextRunAt"])).await.fired >= 1);
+    app.drain_queue().await;
+    let attempts = latest_attempts(&app, id).await;
+    let error = attempts[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("could not connect"), "{error}");
+    for secret in [&token, "PATHSECRET", "/hooks"] {
+        assert!(!error.contains(secret), "{secret} in {error:?}");
+    }
+}
+
+async fn a_header_marked_secret_is_sealed_masked_sent_opened_and_scrubbed_from_an_echo(
+    app: TestApp,
+) {
+    let marked = format!("marked-{}", uuid::Uuid::now_v7().simple());
+    let by_name = format!("jwt-{}", uuid::Uuid::now_v7().simple());
+    let created = app
+        .create_job(json!({
+            "cronExpression": "* * * * * *",
+            "httpUrl": format!("{}/echo", app.target.url),
+            "httpHeaders": {"X-Custom-Thing": marked, "X-Jwt": by_name, "X-Trace": "visible"},
+            "secretHeaders": ["x-custom-thing"],
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created["httpHeaders"]["X-Custom-Thing"], "********");
+    assert_eq!(created["httpHeaders"]["X-Jwt"], "********");
+    assert_eq!(created["httpHeaders"]["X-Trace"], "visible");
+    assert_eq!(created["secretHeaders"], json!(["X-Custom-Thing", "X-Jwt"]));
+    let bytes = stored_bytes(&app).await;
+    for secret in [&marked, &by_name] {
+        assert!(!holds(&bytes, secret), "{secret} is stored in clear");
+    }
+
+    let request = fire_and_deliver(&app, id).await;
+    assert_eq!(request.header("x-custom-thing"), Some(marked.as_str()));
+    assert_eq!(request.header("x-jwt"), Some(by_name.as_str()));
+    let attempts = latest_attempts(&app, id).await;
+    let answer = attempts[0]["responseBody"].as_str().unwrap_or_default();
+    assert!(answer.contains("visible"), "{answer}");
+    assert!(answer.contains("********"), "{answer}");
+    assert!(
+        !answer.contains(&marked) && !answer.contains(&by_name),
+        "{answer}"
+    );
+
+    // The view sent back as it reads keeps both.
+    let job = app.get_json(&format!("/api/v1/jobs/{id}")).await;
+    let response = app
+        .patch_job(
+            id,
+            &json!({"httpHeaders": job["httpHeaders"], "secretHeaders": job["secretHeaders"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let request = fire_and_deliver(&app, id).await;
+    assert_eq!(request.header("x-custom-thing"), Some(marked.as_str()));
+
+    // Marks name headers of the same request.
+    for body in [
+        json!({"httpHeaders": {"A": "b"}, "secretHeaders": ["B"]}),
+        json!({"secretHeaders": ["X-Trace"]}),
+        json!({"httpHeaders": {"A": "b"}, "secretHeaders": "A"}),
+    ] {
+        let response = app.patch_job(id, &body).await;
+        assert_eq!(response.status(), 422, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["field"], "secretHeaders", "{body}");
+    }
+
+    // A value stored in clear under a name that is a credential's now (before an
+    // upgrade): read back masked, and the mask sent back seals it.
+    let legacy = uuid::Uuid::parse_str(id).unwrap();
+    let plant = |mut job: tickwork::model::Job, _| {
+        job.http_headers.insert("X-Pwd".into(), "legacy-pwd".into());
+        Ok(job)
+    };
+    app.store
+        .update_job(legacy, &plant)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let job = app.get_json(&format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(job["httpHeaders"]["X-Pwd"], "********");
+    let response = app
+        .patch_job(id, &json!({"httpHeaders": job["httpHeaders"]}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let stored_job = stored(&app, id).await;
+    assert!(tickwork::secrets::is_sealed(
+        &stored_job.http_headers["X-Pwd"]
+    ));
+    let request = fire_and_deliver(&app, id).await;
+    assert_eq!(request.header("x-pwd"), Some("legacy-pwd"));
+}
+
 on_both_backends!(
+    a_url_token_is_sealed_masked_and_reaches_the_target_byte_for_byte,
+    an_unreachable_target_s_error_names_neither_its_url_nor_its_token,
+    a_header_marked_secret_is_sealed_masked_sent_opened_and_scrubbed_from_an_echo,
     requests_are_signed_with_the_secret_shown_once_and_both_secrets_during_a_rotation,
     credentials_are_sealed_at_rest_masked_by_the_api_and_sent_in_clear,
     a_reseal_moves_every_stored_secret_to_the_current_key_so_the_old_one_can_go,

@@ -2,8 +2,9 @@
 //! `/sleep/{ms}` answers after that long, `/flaky` answers 503 to first attempts (and
 //! `/slow-flaky` does so after 1.5 s),
 //! `/poison` announces itself and hangs; `/to-metadata` redirects (302) to the cloud
-//! metadata address; `/binary` answers bytes that are not text (NUL, not UTF-8); anything else answers the chosen status (or the scripted answers
-//! first).
+//! metadata address; `/binary` answers bytes that are not text (NUL, not UTF-8); `/echo`
+//! answers the request's URI and headers as JSON; anything else answers the chosen status
+//! (or the scripted answers first).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -224,6 +225,21 @@ async fn handle(
     } else {
         scripted.unwrap_or((answer.load(Ordering::SeqCst), None))
     };
+    if path == "/echo" {
+        // What a debugging endpoint does: the request back, as JSON.
+        let echoed = {
+            let s = state.lock().unwrap_or_else(|p| p.into_inner());
+            s.received.last().map(|r| {
+                let headers: HashMap<String, String> = r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                    .collect();
+                serde_json::json!({"uri": r.uri.to_string(), "headers": headers})
+            })
+        };
+        return (StatusCode::OK, axum::Json(echoed)).into_response();
+    }
     if path == "/binary" {
         return (StatusCode::OK, &b"\0\xffok\0"[..]).into_response();
     }

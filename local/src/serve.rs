@@ -166,9 +166,13 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         keyring: keyring.clone(),
         auth: settings.auth(true),
         rate_limit: settings.rate_limit,
+        key_failures: api::KeyFailures::new(
+            settings.wrong_key_limit,
+            settings.trusted_proxies.clone(),
+        ),
     };
     tickwork::startup::spawn_metrics_server(&settings, Some(state.clone())).await?;
-    let api = tokio::spawn(api::serve(listener, state, stopped()));
+    let api = tokio::spawn(api::serve(listener, state, settings.connections, stopped()));
 
     let (tick_store, tick_queue) = (store.clone(), queue.clone());
     let tick_settings = TickSettings::from(&settings);

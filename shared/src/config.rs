@@ -98,6 +98,34 @@ pub enum LogFormat {
     Text,
 }
 
+/// How long a server waits for a client and how many it serves at once: the API's port
+/// and the `/metrics` port. On AWS Lambda, API Gateway holds the connections and these do
+/// not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// `API_HEAD_TIMEOUT` (default 10 s): how long a connection may take to send a
+    /// request's line and headers, counted from when it opens or its previous answer was
+    /// sent; it is therefore also how long an idle keep-alive connection stays open.
+    pub head_timeout: Duration,
+    /// `API_BODY_TIMEOUT` (default 30 s): how long a request's whole body may take to
+    /// arrive once its headers have (408 after it).
+    pub body_timeout: Duration,
+    /// `API_MAX_CONNECTIONS`: connections served at once; further ones wait in the
+    /// listen queue. Unset (or 0): the open-file limit less 64 kept for the database,
+    /// Redis and logs.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            head_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: None,
+        }
+    }
+}
+
 /// Everything the three functions read from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -109,6 +137,8 @@ pub struct Settings {
     pub server_host: String,
     /// `SERVER_PORT`: port the API binds.
     pub server_port: u16,
+    /// How long the API (and `/metrics`) waits for clients, and how many it serves at once.
+    pub connections: ConnectionSettings,
     /// `WORKER_POOL_SIZE`: most requests one worker process has in flight at once (a
     /// ceiling, not a size to tune: a request in flight costs memory, not a thread).
     pub worker_pool_size: usize,
@@ -159,6 +189,13 @@ pub struct Settings {
     /// (default 1000): requests each tenant's API key may make, kept in the queue so every
     /// API instance shares the count. The operator key is not limited.
     pub rate_limit: Option<crate::queue::RateLimit>,
+    /// `WRONG_KEY_LIMIT_PER_SECOND` (default 1; 0 turns it off) and `WRONG_KEY_LIMIT_BURST`
+    /// (default 20): wrong API keys one client address may send, counted in each API
+    /// process; past them, 429 before the key is looked up.
+    pub wrong_key_limit: Option<crate::queue::RateLimit>,
+    /// `TRUSTED_PROXY_CIDRS`: proxies in front of the API whose `X-Forwarded-For` is
+    /// believed when the API tells clients apart (none by default).
+    pub trusted_proxies: Vec<crate::outbound::Cidr>,
     /// `TARGET_ALLOW_CIDRS`: which addresses job targets may reach. Guarded by default
     /// (no loopback, private, link-local or reserved addresses); the listed ranges are
     /// opened (comma-separated, e.g. `10.20.0.0/16,127.0.0.1`).
@@ -243,6 +280,24 @@ impl Settings {
             },
             server_host: env.string_or("SERVER_HOST", "0.0.0.0"),
             server_port: env.port("SERVER_PORT", 8080)?,
+            connections: ConnectionSettings {
+                head_timeout: env.duration(
+                    "API_HEAD_TIMEOUT",
+                    ConnectionSettings::default().head_timeout,
+                    Duration::from_millis(100),
+                    Duration::from_secs(3600),
+                )?,
+                body_timeout: env.duration(
+                    "API_BODY_TIMEOUT",
+                    ConnectionSettings::default().body_timeout,
+                    Duration::from_millis(100),
+                    Duration::from_secs(3600),
+                )?,
+                max_connections: match env.number("API_MAX_CONNECTIONS", 0, 0, 1_000_000)? {
+                    0 => None,
+                    n => Some(n as usize),
+                },
+            },
             worker_pool_size: env.number("WORKER_POOL_SIZE", 10_000, 1, 100_000)? as usize,
             worker_http_timeout: env.duration(
                 "WORKER_HTTP_TIMEOUT",
@@ -332,6 +387,15 @@ impl Settings {
                         .unwrap_or(u32::MAX),
                 }),
             },
+            wrong_key_limit: match env.number("WRONG_KEY_LIMIT_PER_SECOND", 1, 0, 100_000)? {
+                0 => None,
+                per_second => Some(crate::queue::RateLimit {
+                    per_second: u32::try_from(per_second).unwrap_or(u32::MAX),
+                    burst: u32::try_from(env.number("WRONG_KEY_LIMIT_BURST", 20, 1, 1_000_000)?)
+                        .unwrap_or(u32::MAX),
+                }),
+            },
+            trusted_proxies: env.cidrs("TRUSTED_PROXY_CIDRS")?,
             auth_disabled: match env.string("AUTH_DISABLED") {
                 None => None,
                 Some(_) => Some(env.boolean("AUTH_DISABLED", false)?),
@@ -641,6 +705,38 @@ mod tests {
         );
         let err = settings(&[("RATE_LIMIT_BURST", "0")]).unwrap_err();
         assert_eq!(err.variable, "RATE_LIMIT_BURST");
+    }
+
+    #[test]
+    fn wrong_keys_are_limited_by_default_and_the_edge_settings_read_their_variables() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            s.wrong_key_limit,
+            Some(crate::queue::RateLimit {
+                per_second: 1,
+                burst: 20
+            })
+        );
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.connections, ConnectionSettings::default());
+        let s = settings(&[
+            ("WRONG_KEY_LIMIT_PER_SECOND", "0"),
+            ("TRUSTED_PROXY_CIDRS", "10.0.0.0/8, 192.0.2.1"),
+            ("API_HEAD_TIMEOUT", "2s"),
+            ("API_MAX_CONNECTIONS", "100"),
+        ])
+        .unwrap();
+        assert_eq!(s.wrong_key_limit, None);
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(s.connections.head_timeout, Duration::from_secs(2));
+        assert_eq!(s.connections.max_connections, Some(100));
+        for (name, value) in [
+            ("TRUSTED_PROXY_CIDRS", "10.0.0.0/33"),
+            ("API_BODY_TIMEOUT", "0"),
+            ("WRONG_KEY_LIMIT_BURST", "0"),
+        ] {
+            assert_eq!(settings(&[(name, value)]).unwrap_err().variable, name);
+        }
     }
 
     #[test]

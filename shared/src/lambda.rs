@@ -54,6 +54,10 @@ pub async fn serve_api(services: Services, settings: &Settings) -> Result<(), La
         keyring: settings.require_keyring()?,
         auth: settings.auth(false),
         rate_limit: settings.rate_limit,
+        key_failures: api::KeyFailures::new(
+            settings.wrong_key_limit,
+            settings.trusted_proxies.clone(),
+        ),
     };
     lambda_http::run(api::router(state)).await
 }

@@ -18,10 +18,11 @@
 //! - [`api`]: the axum router, request parsing and the error mapping.
 //! - [`metrics`]: counters and histograms in the Prometheus text format.
 //! - [`outbound`]: which addresses job targets may reach (the SSRF guard).
-//! - [`secrets`]: sealing credentials at rest (AES-256-GCM) and signing requests
-//!   (Standard Webhooks).
+//! - [`secrets`]: sealing credentials at rest (AES-256-GCM; those in URL queries in
+//!   `secrets::query`) and signing requests (Standard Webhooks).
 //! - [`config`]: settings from the environment.
 //! - [`telemetry`]: tracing setup.
+//! - [`os`]: the open-file limit, raised at start.
 //! - [`startup`]: clients built once from settings, migrations, shutdown signal.
 //! - `lambda` (feature `lambda`): the three functions inside AWS Lambda invocations.
 
@@ -32,6 +33,7 @@ pub mod lambda;
 pub mod maintenance;
 pub mod metrics;
 pub mod model;
+pub mod os;
 pub mod outbound;
 pub mod queue;
 pub mod schedule;

@@ -121,6 +121,10 @@ pub struct Metrics {
     pub history_deleted: Counter,
     /// History partitions (a day each) dropped past the retention period.
     pub history_partitions_dropped: Counter,
+    /// API answers 401: no key, a malformed `Authorization`, or a wrong key.
+    pub api_unauthorized: Counter,
+    /// API answers 429 to a client address past its wrong keys, before any lookup.
+    pub api_wrong_keys_throttled: Counter,
     /// From the fire time to sending the first byte, seconds.
     pub fire_lag: Histogram,
     /// HTTP attempt latency, seconds.
@@ -145,6 +149,8 @@ pub static METRICS: Metrics = Metrics {
     dead_letters: Counter::new(),
     history_deleted: Counter::new(),
     history_partitions_dropped: Counter::new(),
+    api_unauthorized: Counter::new(),
+    api_wrong_keys_throttled: Counter::new(),
     fire_lag: Histogram::new(&SECONDS_BUCKETS),
     attempt_latency: Histogram::new(&SECONDS_BUCKETS),
     tick_pass: Histogram::new(&SECONDS_BUCKETS),
@@ -248,6 +254,19 @@ pub fn render(depths: Option<Depths>) -> String {
         "History partitions (a UTC day of fires each) dropped past the retention period.",
         &[("", m.history_partitions_dropped.get())],
     );
+    counter(
+        &mut out,
+        "tickwork_api_unauthorized_total",
+        "API requests answered 401: no key, a malformed Authorization header, or a wrong key.",
+        &[("", m.api_unauthorized.get())],
+    );
+    counter(
+        &mut out,
+        "tickwork_api_wrong_keys_throttled_total",
+        "API requests answered 429 because their client address sent too many wrong keys \
+         (refused before the key was looked up).",
+        &[("", m.api_wrong_keys_throttled.get())],
+    );
     m.fire_lag.render(
         &mut out,
         "tickwork_fire_lag_seconds",
@@ -306,6 +325,8 @@ mod tests {
             "tickwork_executions_total{status=\"EXPIRED\"}",
             "# TYPE tickwork_fire_lag_seconds histogram",
             "# TYPE tickwork_tick_pass_seconds histogram",
+            "# TYPE tickwork_api_unauthorized_total counter",
+            "# TYPE tickwork_api_wrong_keys_throttled_total counter",
         ] {
             assert!(text.contains(family), "{family} missing from {text}");
         }

@@ -261,6 +261,9 @@ impl TargetPolicy {
             Some(url::Host::Ipv4(ip)) => self.check_all(host, [IpAddr::V4(ip)]),
             Some(url::Host::Ipv6(ip)) => self.check_all(host, [IpAddr::V6(ip)]),
             Some(url::Host::Domain(name)) => {
+                if let Some(address) = fixed_address(name) {
+                    return self.check_all(host, [address]);
+                }
                 let port = url.port_or_known_default().unwrap_or(80);
                 match tokio::net::lookup_host((name, port)).await {
                     Ok(addresses) => self.check_all(host, addresses.map(|a| a.ip())),
@@ -270,6 +273,75 @@ impl TargetPolicy {
             None => Ok(()),
         }
     }
+}
+
+/// Wildcard-DNS services that answer a name with the address written in it
+/// (`10.0.0.1.nip.io`, `app-10-0-0-1.sslip.io`, `0a000001.nip.io`, `--1.sslip.io`).
+pub const ADDRESS_IN_NAME_DOMAINS: [&str; 4] = ["nip.io", "sslip.io", "xip.io", "traefik.me"];
+
+/// Names that always stand for 127.0.0.1 whatever DNS says: `localhost` and names under it
+/// (RFC 6761), and public names that resolve to it for local development.
+pub const LOOPBACK_DOMAINS: [&str; 3] = ["localhost", "localtest.me", "lvh.me"];
+
+/// Cloud metadata services' names (169.254.169.254).
+pub const METADATA_NAMES: [&str; 2] = ["metadata.google.internal", "metadata"];
+
+/// The address a host name can only stand for, known without asking DNS (which may not
+/// answer when the job is stored, and answers the worker later): see [`LOOPBACK_DOMAINS`],
+/// [`METADATA_NAMES`] and [`ADDRESS_IN_NAME_DOMAINS`]. A trailing dot and letter case do
+/// not matter.
+pub fn fixed_address(name: &str) -> Option<IpAddr> {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let under = |domain: &str| -> Option<String> {
+        if name == domain {
+            return Some(String::new());
+        }
+        name.strip_suffix(domain)?
+            .strip_suffix('.')
+            .map(str::to_owned)
+    };
+    if LOOPBACK_DOMAINS
+        .iter()
+        .any(|domain| under(domain).is_some())
+    {
+        return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    if METADATA_NAMES.contains(&name.as_str()) {
+        return Some(IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)));
+    }
+    ADDRESS_IN_NAME_DOMAINS
+        .iter()
+        .find_map(|domain| under(domain))
+        .and_then(|labels| address_in_labels(&labels))
+}
+
+/// The address written in the labels before a wildcard-DNS domain: the last four labels
+/// (`a.10.0.0.1`), the last four dash-separated parts of the last label (`a-10-0-0-1`),
+/// eight hex digits (`0a000001`), or an IPv6 address with dashes for colons (`fd00--1`).
+fn address_in_labels(labels: &str) -> Option<IpAddr> {
+    let labels: Vec<&str> = labels.split('.').collect();
+    if let Some(last_four) = labels.len().checked_sub(4).map(|at| &labels[at..]) {
+        if let Ok(v4) = last_four.join(".").parse::<Ipv4Addr>() {
+            return Some(IpAddr::V4(v4));
+        }
+    }
+    let last = labels.last()?;
+    let parts: Vec<&str> = last.split('-').collect();
+    if let Some(last_four) = parts.len().checked_sub(4).map(|at| &parts[at..]) {
+        if let Ok(v4) = last_four.join(".").parse::<Ipv4Addr>() {
+            return Some(IpAddr::V4(v4));
+        }
+    }
+    let hex = parts.last()?;
+    if hex.len() == 8 {
+        if let Ok(bits) = u32::from_str_radix(hex, 16) {
+            return Some(IpAddr::V4(Ipv4Addr::from(bits)));
+        }
+    }
+    last.replace('-', ":")
+        .parse::<Ipv6Addr>()
+        .ok()
+        .map(IpAddr::V6)
 }
 
 /// The worker's DNS resolver: resolves with the system resolver, refuses the whole answer
@@ -320,6 +392,33 @@ mod tests {
         TargetPolicy::default()
             .refuses(raw.parse().expect("address"))
             .is_some()
+    }
+
+    #[test]
+    fn names_that_can_only_be_one_address_are_known_without_dns() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        for (name, address) in [
+            ("localhost.", ip("127.0.0.1")),
+            ("LocalHost", ip("127.0.0.1")),
+            ("api.localhost", ip("127.0.0.1")),
+            ("x.localtest.me", ip("127.0.0.1")),
+            ("metadata.google.internal.", ip("169.254.169.254")),
+            ("10.0.0.1.nip.io", ip("10.0.0.1")),
+            ("app.192.168.1.1.nip.io.", ip("192.168.1.1")),
+            ("app-10-1-2-3.sslip.io", ip("10.1.2.3")),
+            ("0a000001.nip.io", ip("10.0.0.1")),
+            ("app-7f000001.nip.io", ip("127.0.0.1")),
+            ("fd00--1.sslip.io", ip("fd00::1")),
+            ("--1.sslip.io", ip("::1")),
+            ("8.8.8.8.nip.io", ip("8.8.8.8")),
+            ("nip.io", None),
+            ("example.nip.io", None),
+            ("notlocalhost", None),
+            ("localhost.example.com", None),
+            ("example.com", None),
+        ] {
+            assert_eq!(fixed_address(name), address, "{name}");
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! long as that key is listed in `ENCRYPTION_PREVIOUS_KEYS`; new values are always sealed
 //! under `ENCRYPTION_KEY`.
 
+pub mod query;
+
 use std::fmt;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -212,27 +214,35 @@ pub fn is_sealed(value: &str) -> bool {
     value.starts_with(SEALED_PREFIX)
 }
 
-/// Whether a header carries a credential and is sealed at rest and masked by the API:
-/// `Authorization`, `Proxy-Authorization`, `Cookie`, and any name that mentions a token,
-/// secret, key, password, credential, signature, session or auth.
+/// Words that mark a header name as a credential's ([`is_secret_header`]).
+pub const SECRET_HEADER_WORDS: [&str; 17] = [
+    "auth",
+    "token",
+    "secret",
+    "key",
+    "pass",
+    "pwd",
+    "cred",
+    "sig",
+    "session",
+    "cookie",
+    "jwt",
+    "bearer",
+    "otp",
+    "hmac",
+    "assertion",
+    "nonce",
+    "private",
+];
+
+/// Whether a header carries a credential by its name, and is sealed at rest and masked by
+/// the API: any name that contains one of [`SECRET_HEADER_WORDS`] (`Authorization`,
+/// `Proxy-Authorization`, `Cookie`, `Cookie2`, `X-Api-Key`, `X-Jwt-Assertion`, `X-Pwd`,
+/// `X-Passphrase`, `X-Hmac`, ...). A job may mark any other header secret
+/// (`secretHeaders`).
 pub fn is_secret_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    matches!(
-        name.as_str(),
-        "authorization" | "proxy-authorization" | "cookie"
-    ) || [
-        "token",
-        "secret",
-        "key",
-        "password",
-        "passwd",
-        "credential",
-        "signature",
-        "session",
-        "auth",
-    ]
-    .iter()
-    .any(|word| name.contains(word))
+    SECRET_HEADER_WORDS.iter().any(|word| name.contains(word))
 }
 
 /// Fills `buf` from the thread's CSPRNG (ChaCha, seeded from the OS).
@@ -250,6 +260,17 @@ pub fn new_api_key() -> String {
     let mut bytes = [0u8; 32];
     fill_random(&mut bytes);
     format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Whether `key` has the shape of a key [`new_api_key`] makes: the prefix and 32 bytes in
+/// unpadded base64url. Anything else is refused without a lookup.
+pub fn looks_like_api_key(key: &str) -> bool {
+    key.strip_prefix(API_KEY_PREFIX).is_some_and(|rest| {
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// How an API key is stored and looked up: its SHA-256, in hex. A key has 256 random bits,
@@ -384,10 +405,29 @@ mod tests {
             "X-Auth-Token",
             "Client-Secret",
             "X-Session-Id",
+            "X-Jwt",
+            "X-JWT-Assertion",
+            "X-Bearer",
+            "X-Creds",
+            "X-Pwd",
+            "X-Pass",
+            "X-Passphrase",
+            "X-Otp",
+            "X-Hmac",
+            "Cookie2",
         ] {
             assert!(is_secret_header(name), "{name}");
         }
-        for name in ["Content-Type", "Accept", "X-Request-Source", "User-Agent"] {
+        for name in [
+            "Content-Type",
+            "Accept",
+            "Accept-Encoding",
+            "X-Request-Source",
+            "User-Agent",
+            "Cache-Control",
+            "X-Correlation-Id",
+            "X-GitHub-Event",
+        ] {
             assert!(!is_secret_header(name), "{name}");
         }
     }

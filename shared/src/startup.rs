@@ -153,7 +153,7 @@ const FILES_KEPT: u64 = 256;
 /// a warning, if the limit cannot hold that many requests.
 pub fn worker_settings(settings: &Settings) -> WorkerSettings {
     let mut worker = WorkerSettings::from(settings);
-    if let Some(limit) = raise_open_file_limit() {
+    if let Some(limit) = crate::os::raise_open_file_limit() {
         let fits = usize::try_from(limit.saturating_sub(FILES_KEPT))
             .unwrap_or(usize::MAX)
             .max(1);
@@ -168,37 +168,6 @@ pub fn worker_settings(settings: &Settings) -> WorkerSettings {
         }
     }
     worker
-}
-
-/// Raises this process's soft open-file limit to its hard limit; returns the limit now in
-/// force, or `None` where it cannot be read.
-#[cfg(unix)]
-fn raise_open_file_limit() -> Option<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return None;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
-    }
-    Some(limit.rlim_cur)
-}
-
-#[cfg(not(unix))]
-fn raise_open_file_limit() -> Option<u64> {
-    None
 }
 
 impl From<&Settings> for WorkerSettings {
@@ -242,6 +211,7 @@ pub async fn spawn_metrics_server(
     tokio::spawn(crate::api::serve_metrics(
         listener,
         state,
+        settings.connections,
         std::future::pending(),
     ));
     Ok(())

@@ -66,9 +66,13 @@ async fn run() -> anyhow::Result<()> {
         keyring,
         auth: auth(&settings),
         rate_limit: settings.rate_limit,
+        key_failures: api::KeyFailures::new(
+            settings.wrong_key_limit,
+            settings.trusted_proxies.clone(),
+        ),
     };
     tickwork::startup::spawn_metrics_server(&settings, Some(state.clone())).await?;
-    api::serve(listener, state, shutdown_signal())
+    api::serve(listener, state, settings.connections, shutdown_signal())
         .await
         .context("the API server failed")
 }

@@ -18,12 +18,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::body::json_object;
+use super::client;
 use super::error::{ApiError, ErrorBody};
 use super::openapi::{ApiKeyRequest, BadBody, TooLarge};
 use super::path::RawId;
 use super::AppState;
+use crate::metrics::METRICS;
 use crate::model::{ApiKey, Tenant, DEFAULT_TENANT};
-use crate::secrets::{api_key_hash, api_key_prefix, new_api_key};
+use crate::secrets::{api_key_hash, api_key_prefix, looks_like_api_key, new_api_key};
 
 /// How callers are recognised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +70,9 @@ fn unauthorized(message: &str) -> Response {
     challenge(ApiError::unauthorized(message))
 }
 
-/// A 401 with the `WWW-Authenticate` challenge.
+/// A 401 with the `WWW-Authenticate` challenge, counted.
 fn challenge(error: ApiError) -> Response {
+    METRICS.api_unauthorized.add(1);
     let mut response = error.into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -111,19 +114,20 @@ pub async fn require_key(
             };
             let hash = api_key_hash(key);
             let bucket = format!("key:{}", &hash[..16]);
+            // The operator's key first: it is never throttled, and need not look like ours.
             if operator_hash.as_deref() == Some(hash.as_str()) {
                 (Caller::operator(), bucket)
             } else {
-                match state.store.api_key_by_hash(&hash).await {
-                    Ok(Some(stored)) if stored.revoked_at.is_none() => (
+                let client = client::address(&request, state.key_failures.trusted_proxies());
+                match tenant_of_key(&state, key, &hash, client).await {
+                    Ok(tenant) => (
                         Caller {
-                            tenant: stored.tenant,
+                            tenant,
                             operator: false,
                         },
                         bucket,
                     ),
-                    Ok(_) => return unauthorized("the API key is not valid (unknown or revoked)"),
-                    Err(error) => return ApiError::from(error).into_response(),
+                    Err(refused) => return refused,
                 }
             }
         }
@@ -144,19 +148,77 @@ pub async fn require_key(
     next.run(request).await
 }
 
-/// 429 with `Retry-After` (whole seconds, at least 1).
+/// 429 for a key past its rate limit, with `Retry-After`.
 fn rate_limited(wait: std::time::Duration, limit: crate::queue::RateLimit) -> Response {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let seconds = seconds.max(1);
-    let mut response = ApiError::rate_limited(&format!(
-        "too many requests for this API key (at most {} a second, {} at once); retry in {seconds} s",
-        limit.per_second, limit.burst
-    ))
-    .into_response();
-    if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+    with_retry_after(
+        ApiError::rate_limited(&format!(
+            "too many requests for this API key (at most {} a second, {} at once); retry in {} s",
+            limit.per_second,
+            limit.burst,
+            whole_seconds(wait)
+        )),
+        wait,
+    )
+}
+
+/// `wait` rounded up to whole seconds, at least 1.
+fn whole_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// `error` with `Retry-After: wait` in whole seconds.
+fn with_retry_after(error: ApiError, wait: std::time::Duration) -> Response {
+    let mut response = error.into_response();
+    if let Ok(value) = header::HeaderValue::from_str(&whole_seconds(wait).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+/// The tenant whose key `key` (hashed: `hash`) is, or the answer refusing it. A client
+/// address that has sent too many wrong keys is refused before the lookup; a key that
+/// cannot be one of ours is refused without one.
+async fn tenant_of_key(
+    state: &AppState,
+    key: &str,
+    hash: &str,
+    client: Option<std::net::IpAddr>,
+) -> Result<String, Response> {
+    let failures = &state.key_failures;
+    if let (Some(client), Some(limit)) = (client, failures.limit()) {
+        if let Some(wait) = failures.wait(client) {
+            METRICS.api_wrong_keys_throttled.add(1);
+            return Err(too_many_wrong_keys(wait, limit));
+        }
+    }
+    let refused = || {
+        if let Some(client) = client {
+            failures.failed(client);
+        }
+        unauthorized("the API key is not valid (unknown or revoked)")
+    };
+    if !looks_like_api_key(key) {
+        return Err(refused());
+    }
+    match state.store.api_key_by_hash(hash).await {
+        Ok(Some(stored)) if stored.revoked_at.is_none() => Ok(stored.tenant),
+        Ok(_) => Err(refused()),
+        Err(error) => Err(ApiError::from(error).into_response()),
+    }
+}
+
+/// 429 for a client address past its wrong keys, with `Retry-After`.
+fn too_many_wrong_keys(wait: std::time::Duration, limit: crate::queue::RateLimit) -> Response {
+    with_retry_after(
+        ApiError::rate_limited(&format!(
+            "too many wrong API keys from this address (at most {} in a row, then {} a \
+             second); retry in {} s",
+            limit.burst,
+            limit.per_second,
+            whole_seconds(wait)
+        )),
+        wait,
+    )
 }
 
 /// An API key as the API shows it (the key itself only when it is made).

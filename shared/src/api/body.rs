@@ -7,18 +7,21 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
+use std::cell::RefCell;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use crate::model::{
     CatchUpLimit, ConcurrencyPolicy, Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod,
-    HttpTarget, JobName, JobPatch, MaxRetries, MisfirePolicy, NewJob, StartingDeadline, TargetUrl,
-    TimeoutSeconds,
+    HttpTarget, InvalidField, JobName, JobPatch, MaxRetries, MisfirePolicy, NewJob,
+    StartingDeadline, TargetUrl, TimeoutSeconds,
 };
 use crate::schedule::{CronExpression, Schedule, Timezone};
 
 /// Fields a job request may carry.
-pub(super) const JOB_FIELDS: [&str; 16] = [
+pub(super) const JOB_FIELDS: [&str; 17] = [
     "name",
     "description",
     "cronExpression",
@@ -26,6 +29,7 @@ pub(super) const JOB_FIELDS: [&str; 16] = [
     "httpMethod",
     "httpUrl",
     "httpHeaders",
+    "secretHeaders",
     "httpBody",
     "executionType",
     "maxRetries",
@@ -64,27 +68,101 @@ pub fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-/// Parses bytes into a JSON object.
+/// Parses bytes into a JSON object. A number too large to read is refused naming the
+/// field it is in (422), like any other value out of its field's range.
 pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid_json(
             "request body is empty; expected a JSON object",
         ));
     }
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::invalid_json(format!("request body is not valid JSON: {e}")))?;
-    match value {
-        Value::Object(map) => Ok(map),
-        other => Err(ApiError::invalid_body(format!(
-            "request body must be a JSON object, got {}",
-            match other {
-                Value::Array(_) => "an array",
-                Value::String(_) => "a string",
-                Value::Number(_) => "a number",
-                Value::Bool(_) => "a boolean",
-                _ => "null",
-            }
+    let reading = RefCell::new(None);
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let parsed = TopLevelSeed { reading: &reading }
+        .deserialize(&mut json)
+        .and_then(|top| json.end().map(|()| top));
+    match parsed {
+        Ok(TopLevel::Object(map)) => Ok(map),
+        Ok(TopLevel::Other(kind)) => Err(ApiError::invalid_body(format!(
+            "request body must be a JSON object, got {kind}"
         ))),
+        Err(error) => match reading.into_inner() {
+            Some(field) if error.to_string().starts_with("number out of range") => {
+                Err(ApiError::number_out_of_range(&field))
+            }
+            _ => Err(ApiError::invalid_json(format!(
+                "request body is not valid JSON: {error}"
+            ))),
+        },
+    }
+}
+
+/// A request body's top level.
+enum TopLevel {
+    Object(Map<String, Value>),
+    /// Anything else, named for the error message.
+    Other(&'static str),
+}
+
+/// Reads the top level field by field, keeping in `reading` the field whose value is being
+/// read, so an error inside a value can name its field.
+struct TopLevelSeed<'a> {
+    reading: &'a RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for TopLevelSeed<'_> {
+    type Value = TopLevel;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<TopLevel, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevelSeed<'_> {
+    type Value = TopLevel;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<TopLevel, A::Error> {
+        let mut map = Map::new();
+        while let Some(name) = fields.next_key::<String>()? {
+            *self.reading.borrow_mut() = Some(name.clone());
+            let value: Value = fields.next_value()?;
+            map.insert(name, value);
+        }
+        *self.reading.borrow_mut() = None;
+        Ok(TopLevel::Object(map))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<TopLevel, A::Error> {
+        while items.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(TopLevel::Other("an array"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a string"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a number"))
+    }
+
+    fn visit_unit<E>(self) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("null"))
     }
 }
 
@@ -151,6 +229,20 @@ impl Fields<'_> {
                 "an object of header names to string values",
                 other,
             )),
+        }
+    }
+
+    fn optional_string_list(&self, name: &str) -> Result<Vec<String>, ApiError> {
+        match self.get(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(ApiError::wrong_type(name, "an array of strings", other)),
+                })
+                .collect(),
+            Some(other) => Err(ApiError::wrong_type(name, "an array of strings", other)),
         }
     }
 
@@ -225,10 +317,17 @@ fn job_fields(fields: &Fields<'_>) -> Result<JobFields, ApiError> {
             .map(TargetUrl::parse)
             .transpose()?,
         headers: match fields.get("httpHeaders") {
+            None if fields.get("secretHeaders").is_some() => {
+                return Err(ApiError::from(InvalidField::new(
+                    "secretHeaders",
+                    "secretHeaders marks headers of httpHeaders; send httpHeaders with it",
+                )))
+            }
             None => None,
-            Some(_) => Some(HttpHeaders::parse(
-                fields.optional_string_map("httpHeaders")?,
-            )?),
+            Some(_) => Some(
+                HttpHeaders::parse(fields.optional_string_map("httpHeaders")?)?
+                    .with_secret(fields.optional_string_list("secretHeaders")?)?,
+            ),
         },
         body: fields
             .optional_str("httpBody")?

@@ -40,7 +40,8 @@ struct ErrorDetail<'a> {
     /// Stable and machine-readable: `invalid_json`, `invalid_body`, `invalid_query`,
     /// `invalid_header`, `missing_field`, `invalid_field`, `unknown_field`,
     /// `target_not_allowed`, `idempotency_key_reused`, `unauthorized`, `forbidden`,
-    /// `not_found`, `method_not_allowed`, `payload_too_large`, `rate_limited`, a conflict
+    /// `not_found`, `method_not_allowed`, `request_timeout`, `payload_too_large`,
+    /// `uri_too_long`, `headers_too_large`, `rate_limited`, a conflict
     /// (`job_deleted`, `fire_exists`, `not_dead_letter`, `at_most_once`), `internal`,
     /// `unavailable`.
     code: &'a str,
@@ -97,6 +98,16 @@ impl ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
             format!("{field} must be {expected}, got {}", json_kind(got)),
+        )
+        .with_field(field)
+    }
+
+    /// 422: a number too large to read at all (beyond any field's range).
+    pub fn number_out_of_range(field: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field} is a number too large to read; see the field's range"),
         )
         .with_field(field)
     }
@@ -231,6 +242,36 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("request body is larger than {limit} bytes"),
+        )
+    }
+
+    /// 408: the body did not arrive within `API_BODY_TIMEOUT` of the headers.
+    pub fn body_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s of its headers",
+                limit.as_secs_f64()
+            ),
+        )
+    }
+
+    /// 414: the path and query are longer than the API reads.
+    pub fn uri_too_long(limit: usize) -> Self {
+        Self::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request's path and query are longer than {limit} bytes"),
+        )
+    }
+
+    /// 431: the headers together are larger than the API reads.
+    pub fn headers_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request's headers together are larger than {limit} bytes"),
         )
     }
 

@@ -1,6 +1,6 @@
 //! `/api/v1/jobs`: create, read, list, and a job's history.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -20,7 +20,7 @@ use super::path::RawId;
 use super::views::{
     time, Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView,
 };
-use super::{body, cursor, AppState};
+use super::{body, cursor, page, AppState};
 use crate::model::{InvalidField, Job, TargetUrl};
 use crate::schedule::Schedule;
 use crate::secrets::{
@@ -101,15 +101,24 @@ pub(super) fn seal(keyring: &Keyring, plain: &str, context: &str) -> Result<Stri
         .map_err(|e| ApiError::internal(&e))
 }
 
-/// Seals the values of job `job_id`'s credential headers. A value equal to the mask keeps
-/// the stored (sealed) value of the same header from `stored`; there must be one. Values
-/// that look sealed are refused: only tickwork seals.
+/// Seals the values of job `job_id`'s credential headers: those secret by name and those
+/// in `marked` (lowercase names, `secretHeaders`). A value equal to the mask keeps the
+/// stored value of the same header from `stored` (sealing it, when it was stored in clear
+/// before its name became a credential's); there must be one. Values that look sealed are
+/// refused: only tickwork seals.
 fn seal_headers(
     keyring: &Keyring,
     job_id: Uuid,
     headers: BTreeMap<String, String>,
+    marked: &BTreeSet<String>,
     stored: Option<&BTreeMap<String, String>>,
 ) -> Result<BTreeMap<String, String>, InvalidField> {
+    let secret = |name: &str| is_secret_header(name) || marked.contains(&name.to_ascii_lowercase());
+    let seal_value = |name: &str, value: &str| {
+        keyring
+            .seal(value, &header_context(job_id, name))
+            .map_err(|e| InvalidField::new("httpHeaders", format!("httpHeaders.{name}: {e}")))
+    };
     headers
         .into_iter()
         .map(|(name, value)| {
@@ -117,11 +126,17 @@ fn seal_headers(
                 let kept = stored.and_then(|stored| {
                     stored
                         .iter()
-                        .find(|(n, v)| n.eq_ignore_ascii_case(&name) && is_sealed(v))
+                        .find(|(n, v)| {
+                            n.eq_ignore_ascii_case(&name) && (is_sealed(v) || secret(&name))
+                        })
                         .map(|(_, v)| v.clone())
                 });
                 return match kept {
-                    Some(kept) => Ok((name, kept)),
+                    Some(kept) if is_sealed(&kept) => Ok((name, kept)),
+                    Some(clear) => {
+                        let sealed = seal_value(&name, &clear)?;
+                        Ok((name, sealed))
+                    }
                     None => Err(InvalidField::new(
                         "httpHeaders",
                         format!(
@@ -142,17 +157,25 @@ fn seal_headers(
                     ),
                 ));
             }
-            if is_secret_header(&name) {
-                let sealed = keyring
-                    .seal(&value, &header_context(job_id, &name))
-                    .map_err(|e| {
-                        InvalidField::new("httpHeaders", format!("httpHeaders.{name}: {e}"))
-                    })?;
+            if secret(&name) {
+                let sealed = seal_value(&name, &value)?;
                 return Ok((name, sealed));
             }
             Ok((name, value))
         })
         .collect()
+}
+
+/// Seals the credential values in the query of job `job_id`'s URL (see
+/// [`crate::secrets::query`]); `stored` is the URL before a change.
+fn seal_query(
+    keyring: &Keyring,
+    job_id: Uuid,
+    url: &str,
+    stored: Option<&str>,
+) -> Result<String, InvalidField> {
+    crate::secrets::query::seal(keyring, job_id, url, stored)
+        .map_err(|refusal| InvalidField::new("httpUrl", refusal.to_string()))
 }
 
 /// The scheme, host and port of a URL: where credentials go.
@@ -269,9 +292,11 @@ pub async fn create(
     let new_job = body::new_job(&bytes)?;
     target_allowed(&state, &new_job.target.url).await?;
     let now = state.store.clock().await?;
+    let marked = new_job.target.headers.marked_secret().clone();
     let mut job = new_job.into_job(Uuid::now_v7(), now)?;
     job.tenant = caller.tenant.clone();
-    job.http_headers = seal_headers(&state.keyring, job.id, job.http_headers, None)?;
+    job.http_headers = seal_headers(&state.keyring, job.id, job.http_headers, &marked, None)?;
+    job.http_url = seal_query(&state.keyring, job.id, &job.http_url, None)?;
     let secret = new_signing_secret();
     job.signing_secret = Some(seal(&state.keyring, &secret, &signing_context(job.id))?);
     if let Some(key) = key {
@@ -411,11 +436,26 @@ pub async fn list(
         include_deleted: flag("includeDeleted", param("includeDeleted"))?.unwrap_or(false),
     };
     let mut jobs = state.store.jobs(filter, after, limit + 1).await?;
-    let next_cursor = cut_to_page(&mut jobs, limit);
+    let mut next_cursor = cut_to_page(&mut jobs, limit);
+    let positions: Vec<JobCursor> = jobs.iter().map(job_position).collect();
+    let mut views: Vec<JobView> = jobs.into_iter().map(JobView::from).collect();
+    let fitting = page::fitting(&views);
+    if fitting < views.len() {
+        views.truncate(fitting);
+        next_cursor = Some(cursor::encode_jobs(positions[fitting - 1]));
+    }
     Ok(Json(JobPage {
-        jobs: jobs.into_iter().map(JobView::from).collect(),
+        jobs: views,
         next_cursor,
     }))
+}
+
+/// Where `job` stands in a newest-first list.
+fn job_position(job: &Job) -> JobCursor {
+    JobCursor {
+        created_at: job.created_at,
+        id: job.id,
+    }
 }
 
 /// Cuts jobs read with one more than `limit` to a page; the cursor of the next page, if
@@ -425,12 +465,8 @@ pub(super) fn cut_to_page(jobs: &mut Vec<Job>, limit: u32) -> Option<String> {
         return None;
     }
     jobs.truncate(limit as usize);
-    jobs.last().map(|j| {
-        cursor::encode_jobs(JobCursor {
-            created_at: j.created_at,
-            id: j.id,
-        })
-    })
+    jobs.last()
+        .map(|job| cursor::encode_jobs(job_position(job)))
 }
 
 /// `GET /api/v1/jobs/{id}/history?limit=&cursor=`: latest fire first.
@@ -463,17 +499,35 @@ pub async fn history(
     let limit = count("limit", param("limit"), HISTORY_PAGE)?;
     let before = param("cursor").map(cursor::decode_history).transpose()?;
     owned_job(&state, &caller, &id).await?;
-    let mut executions = state.store.executions(job_id, before, limit + 1).await?;
-    let next_cursor = if executions.len() > limit as usize {
+    let executions = state.store.executions(job_id, before, limit + 1).await?;
+    let positions: Vec<String> = executions
+        .iter()
+        .map(|e| cursor::encode_history(e.scheduled_at))
+        .collect();
+    history_page(&state, executions, limit, positions).await
+}
+
+/// A page of `executions` read with one more than `limit`, cut to `limit` and to the
+/// page's byte budget; `positions[i]` is the cursor of the page after `executions[i]`.
+pub(super) async fn history_page(
+    state: &AppState,
+    mut executions: Vec<crate::model::Execution>,
+    limit: u32,
+    positions: Vec<String>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let mut next_cursor = None;
+    if executions.len() > limit as usize {
         executions.truncate(limit as usize);
-        executions
-            .last()
-            .map(|e| cursor::encode_history(e.scheduled_at))
-    } else {
-        None
-    };
+        next_cursor = positions.get(executions.len() - 1).cloned();
+    }
+    let mut views = with_attempts(state, executions).await?;
+    let fitting = page::fitting(&views);
+    if fitting < views.len() {
+        views.truncate(fitting);
+        next_cursor = positions.get(fitting - 1).cloned();
+    }
     Ok(Json(HistoryPage {
-        executions: with_attempts(&state, executions).await?,
+        executions: views,
         next_cursor,
     }))
 }
@@ -524,13 +578,18 @@ pub async fn update(
     let keyring = state.keyring.clone();
     let change = move |job: Job, now| {
         let before = job.clone();
-        let new_headers = patch.headers.is_some();
+        let marked = patch.headers.as_ref().map(|h| h.marked_secret().clone());
+        let new_url = patch.url.is_some();
         let mut job = patch.clone().apply(job, now)?;
-        if new_headers {
+        if new_url {
+            job.http_url = seal_query(&keyring, job.id, &job.http_url, Some(&before.http_url))?;
+        }
+        if let Some(marked) = marked {
             job.http_headers = seal_headers(
                 &keyring,
                 job.id,
                 job.http_headers,
+                &marked,
                 Some(&before.http_headers),
             )?;
         }

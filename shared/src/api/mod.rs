@@ -5,14 +5,19 @@
 
 mod auth;
 mod body;
+mod client;
 mod cursor;
 mod error;
 mod health;
 mod jobs;
+mod key_failures;
+mod limits;
 mod openapi;
 mod operate;
+mod page;
 mod path;
 mod reseal;
+mod server;
 mod views;
 
 use std::future::Future;
@@ -30,8 +35,11 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use auth::{Auth, Caller};
 pub use error::ApiError;
+pub use key_failures::KeyFailures;
+pub use limits::{HEADERS_LIMIT, URI_LIMIT};
 pub use views::time as format_time;
 
+use crate::config::ConnectionSettings;
 use crate::queue::Queue;
 use crate::store::Store;
 
@@ -53,6 +61,9 @@ pub struct AppState {
     pub auth: Auth,
     /// Requests each caller may make (`RATE_LIMIT_PER_SECOND`, `RATE_LIMIT_BURST`).
     pub rate_limit: Option<crate::queue::RateLimit>,
+    /// Wrong keys counted per client address (`WRONG_KEY_LIMIT_PER_SECOND`,
+    /// `WRONG_KEY_LIMIT_BURST`, `TRUSTED_PROXY_CIDRS`).
+    pub key_failures: KeyFailures,
 }
 
 /// Every route, from the handlers' OpenAPI annotations: those open to anyone, and those
@@ -87,7 +98,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The router with every route, `/openapi.json` and Swagger UI at `/docs`, JSON 404/405
-/// fallbacks and the body limit.
+/// fallbacks, and the limits on bodies, paths and headers.
 pub fn router(state: AppState) -> Router {
     let (open, keyed) = routes();
     let (open, open_doc) = open.split_for_parts();
@@ -105,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()) })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(limits::within_limits))
         .with_state(state)
 }
 
@@ -127,21 +139,19 @@ pub fn metrics_router(state: Option<AppState>) -> Router {
 pub async fn serve_metrics(
     listener: TcpListener,
     state: Option<AppState>,
+    settings: ConnectionSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, metrics_router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, metrics_router(state), settings, shutdown).await
 }
 
 /// Serves the API on `listener` until `shutdown` completes, letting requests in flight
-/// finish.
+/// finish; `settings` bound how long clients may take and how many are served at once.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    settings: ConnectionSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, router(state), settings, shutdown).await
 }

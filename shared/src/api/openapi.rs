@@ -55,6 +55,9 @@ const KEY_SCHEME: &str = "apiKey";
             BadQuery,
             BadBody,
             TooLarge,
+            RequestTimeout,
+            UriTooLong,
+            HeadersTooLarge,
             InvalidFields,
             JobNotFound,
             ExecutionNotFound,
@@ -70,22 +73,15 @@ const KEY_SCHEME: &str = "apiKey";
 )]
 struct Fixed;
 
-/// The whole document: `open` routes as they are, `keyed` routes with the key requirement
-/// and the answers every keyed request can get.
-pub fn document(open: Document, mut keyed: Document) -> Document {
-    for item in keyed.paths.paths.values_mut() {
-        for operation in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            require_key(operation);
-        }
+/// The whole document: `open` routes with the answers of the edge, `keyed` routes also
+/// with the key requirement and the answers every keyed request can get.
+pub fn document(mut open: Document, mut keyed: Document) -> Document {
+    for operation in operations(&mut open) {
+        add_edge_answers(operation);
+    }
+    for operation in operations(&mut keyed) {
+        require_key(operation);
+        add_edge_answers(operation);
     }
     let mut document = Fixed::openapi().merge_from(open).merge_from(keyed);
     document
@@ -107,6 +103,34 @@ pub fn document(open: Document, mut keyed: Document) -> Document {
     document
 }
 
+/// Every operation in `document`.
+fn operations(document: &mut Document) -> impl Iterator<Item = &mut Operation> {
+    document.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// Adds the answers any request can get before its route runs: a body too slow to
+/// arrive, a path and query or a header block over the API's limits.
+fn add_edge_answers(operation: &mut Operation) {
+    add_answers(
+        operation,
+        &[
+            ("408", "RequestTimeout"),
+            ("414", "UriTooLong"),
+            ("431", "HeadersTooLarge"),
+        ],
+    );
+}
+
 /// Marks `operation` as needing a key and adds the answers of the key check and the
 /// storage behind every keyed route.
 fn require_key(operation: &mut Operation) {
@@ -114,12 +138,20 @@ fn require_key(operation: &mut Operation) {
         .security
         .get_or_insert_with(Vec::new)
         .push(SecurityRequirement::new(KEY_SCHEME, Vec::<String>::new()));
-    for (status, name) in [
-        ("401", "Unauthorized"),
-        ("429", "RateLimited"),
-        ("500", "Internal"),
-        ("503", "Unavailable"),
-    ] {
+    add_answers(
+        operation,
+        &[
+            ("401", "Unauthorized"),
+            ("429", "RateLimited"),
+            ("500", "Internal"),
+            ("503", "Unavailable"),
+        ],
+    );
+}
+
+/// Adds the shared answers `(status, name)` an operation does not describe itself.
+fn add_answers(operation: &mut Operation, answers: &[(&str, &str)]) {
+    for &(status, name) in answers {
         operation
             .responses
             .responses
@@ -143,8 +175,9 @@ mod answers {
     #[response(headers(("WWW-Authenticate" = String, description = "Always `Bearer`.")))]
     pub struct Unauthorized(ErrorBody<'static>);
 
-    /// Past this key's rate limit (`RATE_LIMIT_PER_SECOND`, `RATE_LIMIT_BURST`)
-    /// (`rate_limited`).
+    /// Past this key's rate limit (`RATE_LIMIT_PER_SECOND`, `RATE_LIMIT_BURST`), or too
+    /// many wrong keys from this client address (`WRONG_KEY_LIMIT_PER_SECOND`,
+    /// `WRONG_KEY_LIMIT_BURST`; the key is not looked up) (`rate_limited`).
     #[derive(ToResponse)]
     #[response(headers(("Retry-After" = String, description = "Whole seconds to wait.")))]
     pub struct RateLimited(ErrorBody<'static>);
@@ -166,9 +199,26 @@ mod answers {
     #[derive(ToResponse)]
     pub struct BadBody(ErrorBody<'static>);
 
-    /// The body is larger than 1 MiB (`payload_too_large`).
+    /// The body is larger than 1 MiB, or says it is in `Content-Length`
+    /// (`payload_too_large`); the connection is closed after it.
     #[derive(ToResponse)]
     pub struct TooLarge(ErrorBody<'static>);
+
+    /// The body did not arrive whole within `API_BODY_TIMEOUT` (default 30 s) of the
+    /// request's headers (`request_timeout`); the connection is closed after it.
+    #[derive(ToResponse)]
+    pub struct RequestTimeout(ErrorBody<'static>);
+
+    /// The path and query are longer than 8 KiB (`uri_too_long`). Past 65,534 bytes the
+    /// HTTP server answers 414 itself, with an empty body, and closes the connection.
+    #[derive(ToResponse)]
+    pub struct UriTooLong(ErrorBody<'static>);
+
+    /// The headers add up to more than 16 KiB, counted as `name: value` and a line end
+    /// each (`headers_too_large`). Past 100 headers or about 400 KiB the HTTP server
+    /// answers 431 itself, with an empty body, and closes the connection.
+    #[derive(ToResponse)]
+    pub struct HeadersTooLarge(ErrorBody<'static>);
 
     /// A field is missing, of the wrong type, invalid or unknown (`missing_field`,
     /// `invalid_field`, `unknown_field`, `target_not_allowed`); `field` names it.
@@ -185,8 +235,8 @@ mod answers {
 }
 
 pub use answers::{
-    BadBody, BadQuery, ExecutionNotFound, Internal, InvalidFields, JobNotFound, RateLimited,
-    TooLarge, Unauthorized, Unavailable,
+    BadBody, BadQuery, ExecutionNotFound, HeadersTooLarge, Internal, InvalidFields, JobNotFound,
+    RateLimited, RequestTimeout, TooLarge, Unauthorized, Unavailable, UriTooLong,
 };
 
 /// Parameters many routes share; handlers name them in `params(...)`.
@@ -215,7 +265,8 @@ mod parameters {
     #[derive(IntoParams)]
     #[into_params(parameter_in = Query)]
     pub struct Page {
-        /// Page size (default 50).
+        /// Most items in the page (default 50); a page also ends when its items reach
+        /// 4 MiB, so it may hold fewer.
         #[param(minimum = 1, maximum = 500)]
         limit: Option<u32>,
         /// `nextCursor` of the previous page.
@@ -347,11 +398,18 @@ pub struct JobRequest {
     /// `Idempotency-Key`, `X-Tickwork-*` and (on signed jobs) `webhook-id`,
     /// `webhook-signature` and `webhook-timestamp` itself, so those are refused, as are the
     /// hop-by-hop and framing headers `TE`, `Trailer`, `Keep-Alive`, `Proxy-Connection` and
-    /// `Expect`. Values are visible ASCII and spaces (no tab). Credential headers
-    /// (`Authorization`, `*-Key`, `*-Token`, cookies...) are sealed at rest and read back as
-    /// `********`; sending the mask back in a PATCH keeps the stored value.
+    /// `Expect`. Values are visible ASCII and spaces (no tab). Credential headers (names
+    /// with `auth`, `token`, `secret`, `key`, `pass`, `pwd`, `cred`, `sig`, `session`,
+    /// `cookie`, `jwt`, `bearer`, `otp`, `hmac`, `assertion`, `nonce` or `private`, and those
+    /// named in `secretHeaders`) are sealed at rest and read back as `********`; sending the
+    /// mask back in a PATCH keeps the stored value.
     #[schema(value_type = Option<HttpHeadersSchema>)]
     http_headers: Option<BTreeMap<String, String>>,
+    /// Names of `httpHeaders` to keep secret beside the credential headers recognised by
+    /// name: their values are sealed at rest, read back as `********` and sent as given.
+    /// Sent with `httpHeaders` (it marks headers of that request).
+    #[schema(max_items = 32)]
+    secret_headers: Option<Vec<String>>,
     /// The request body sent to the target: at most 65,536 bytes of UTF-8, without NUL.
     #[schema(max_length = 65536)]
     http_body: Option<String>,
@@ -448,6 +506,18 @@ impl PartialSchema for JobPatchRequest {
     }
 }
 
+/// `types` without `null`.
+fn without_null(types: SchemaType) -> SchemaType {
+    let SchemaType::Array(types) = types else {
+        return types;
+    };
+    let kept: Vec<Type> = types.into_iter().filter(|t| *t != Type::Null).collect();
+    match kept.as_slice() {
+        [one] => SchemaType::Type(one.clone()),
+        _ => SchemaType::Array(kept),
+    }
+}
+
 /// A field's description without what it says of its default at creation: a
 /// "(default ...)" aside or a "Default `...`." sentence.
 fn without_default(description: &str) -> Option<String> {
@@ -468,18 +538,12 @@ fn without_default(description: &str) -> Option<String> {
 fn not_null(schema: RefOr<Schema>) -> RefOr<Schema> {
     match schema {
         RefOr::T(Schema::Object(mut object)) => {
-            if let SchemaType::Array(types) = &object.schema_type {
-                let kept: Vec<Type> = types
-                    .iter()
-                    .filter(|t| **t != Type::Null)
-                    .cloned()
-                    .collect();
-                object.schema_type = match kept.as_slice() {
-                    [one] => SchemaType::Type(one.clone()),
-                    _ => SchemaType::Array(kept),
-                };
-            }
+            object.schema_type = without_null(object.schema_type);
             RefOr::T(Schema::Object(object))
+        }
+        RefOr::T(Schema::Array(mut array)) => {
+            array.schema_type = without_null(array.schema_type);
+            RefOr::T(Schema::Array(array))
         }
         RefOr::T(Schema::OneOf(mut one_of)) => {
             one_of.items.retain(|item| {

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::jobs::{
-    count, owned_execution, owned_job, query, query_map, seal, with_attempts, QueryParams,
-    SCHEDULE_COUNT,
+    count, history_page, owned_execution, owned_job, query, query_map, seal, with_attempts,
+    QueryParams, SCHEDULE_COUNT,
 };
 use super::openapi::{BadQuery, ExecutionId, ExecutionNotFound, JobId, JobNotFound, Page};
 use super::path::RawId;
@@ -267,21 +267,13 @@ pub async fn dead_letters(
             .transpose()
     };
     let (job_id, before) = (id_param("jobId")?, id_param("cursor")?);
-    let mut executions = state
+    let executions = state
         .store
         .dead_letters(Some(&caller.tenant), job_id, before, limit + 1)
         .await?;
     // One more than asked tells whether another page follows.
-    let next_cursor = if executions.len() > limit as usize {
-        executions.truncate(limit as usize);
-        executions.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
-    Ok(Json(HistoryPage {
-        executions: with_attempts(&state, executions).await?,
-        next_cursor,
-    }))
+    let positions = executions.iter().map(|e| e.id.to_string()).collect();
+    history_page(&state, executions, limit, positions).await
 }
 
 /// `POST /api/v1/dead-letters/{executionId}/requeue[?force=true]`: the same execution back

@@ -1,6 +1,7 @@
 //! `POST /api/v1/admin/reseal`: finishing a key rotation. Values sealed under an earlier key
 //! (one of `ENCRYPTION_PREVIOUS_KEYS`) are sealed again under `ENCRYPTION_KEY`, and
-//! credential headers stored in clear (before sealing existed) are sealed, so the earlier
+//! credential headers and URL query values stored in clear (before sealing existed, or
+//! before their name was recognised) are sealed, so the earlier
 //! keys can then be dropped. Operator key only; one page of jobs (every tenant's, deleted
 //! ones too) per call, so a call stays short behind an API gateway.
 
@@ -29,7 +30,7 @@ pub struct ResealReport {
     scanned: u64,
     /// Jobs whose values were sealed again.
     resealed_jobs: u64,
-    /// Values sealed again (credential headers, signing secrets).
+    /// Values sealed again (credential headers, URL query values, signing secrets).
     resealed_values: u64,
     /// Values that did not open under any key this process holds (their job and field are
     /// in the log); they are left as they are.
@@ -84,7 +85,9 @@ fn resealed(keyring: &Keyring, job_id: Uuid, before: &SealedValues) -> (SealedVa
     let signing_secret = secret(&before.signing_secret, "signing secret");
     let previous_signing_secret =
         secret(&before.previous_signing_secret, "previous signing secret");
+    let http_url = crate::secrets::query::reseal(job_id, &before.http_url, &mut again);
     let after = SealedValues {
+        http_url,
         http_headers,
         signing_secret,
         previous_signing_secret,
@@ -99,7 +102,7 @@ fn resealed(keyring: &Keyring, job_id: Uuid, before: &SealedValues) -> (SealedVa
     operation_id = "resealSecrets",
     tag = "operate",
     summary = "Reseal stored secrets under the current key",
-    description = "Finishes a key rotation: credential headers and signing secrets sealed under an earlier key (ENCRYPTION_PREVIOUS_KEYS) are sealed again under ENCRYPTION_KEY, and credential headers stored in clear are sealed. Nothing else about a job changes. One page of jobs per call; call again with `nextCursor` until it is null, then the earlier keys can be dropped. Operator key only.",
+    description = "Finishes a key rotation: credential headers, credential values in URL queries and signing secrets sealed under an earlier key (ENCRYPTION_PREVIOUS_KEYS) are sealed again under ENCRYPTION_KEY, and those stored in clear are sealed (run it once after upgrading to a version that recognises more credential names). Nothing else about a job changes. One page of jobs per call; call again with `nextCursor` until it is null, then the earlier keys can be dropped. Operator key only.",
     params(
         ("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 5000, description = "Jobs read in this call (default 500)."),
         ("cursor" = Option<String>, Query, nullable = false, description = "`nextCursor` of the previous call."),

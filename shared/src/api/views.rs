@@ -38,6 +38,9 @@ pub struct JobView {
     /// Headers sent to the target; credential headers read back as `********` (send the
     /// mask back in a PATCH to keep the stored value).
     http_headers: BTreeMap<String, String>,
+    /// Headers read back as `********`: credential headers by name, and those marked
+    /// secret.
+    secret_headers: Vec<String>,
     #[schema(required = true)]
     http_body: Option<String>,
     #[schema(value_type = ExecutionTypeName)]
@@ -93,6 +96,12 @@ impl JobView {
     }
 }
 
+/// Whether a stored header reads back as the mask: sealed, or a credential's by name
+/// (stored in clear before its name was one).
+fn is_masked(name: &str, value: &str) -> bool {
+    crate::secrets::is_sealed(value) || crate::secrets::is_secret_header(name)
+}
+
 impl From<Job> for JobView {
     fn from(job: Job) -> Self {
         Self {
@@ -102,15 +111,21 @@ impl From<Job> for JobView {
             cron_expression: job.cron_expression,
             timezone: job.timezone,
             http_method: job.http_method.as_str(),
-            http_url: job.http_url,
+            // Credentials in the query read back as the mask.
+            http_url: crate::secrets::query::masked(&job.http_url),
+            secret_headers: job
+                .http_headers
+                .iter()
+                .filter(|(name, value)| is_masked(name, value))
+                .map(|(name, _)| name.clone())
+                .collect(),
             // Sealed values (credentials) are never shown; the mask sent back means
             // "unchanged".
             http_headers: job
                 .http_headers
                 .into_iter()
                 .map(|(name, value)| {
-                    if crate::secrets::is_sealed(&value) || crate::secrets::is_secret_header(&name)
-                    {
+                    if is_masked(&name, &value) {
                         (name, crate::secrets::MASK.to_string())
                     } else {
                         (name, value)
@@ -339,7 +354,9 @@ impl Counts {
 pub struct JobPage {
     /// Newest first.
     pub jobs: Vec<JobView>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
+    /// Pass as `cursor` for the next page; `null` on the last page. A page ends early when
+    /// its items reach 4 MiB, so one shorter than `limit` is not the last unless this is
+    /// `null`.
     #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
@@ -351,7 +368,9 @@ pub struct JobPage {
 pub struct HistoryPage {
     /// The executions, each with its attempts.
     pub executions: Vec<ExecutionView>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
+    /// Pass as `cursor` for the next page; `null` on the last page. A page ends early when
+    /// its items reach 4 MiB, so one shorter than `limit` is not the last unless this is
+    /// `null`.
     #[schema(required = true)]
     pub next_cursor: Option<String>,
 }

@@ -1,6 +1,6 @@
 //! A job: what to call, when, and with which delivery guarantee.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -249,6 +249,16 @@ impl TargetUrl {
                 ),
             ));
         }
+        Self::checked(raw)
+    }
+
+    /// A URL read back from storage: checked as at creation but for its length, which
+    /// sealed query values add to.
+    pub fn from_stored(raw: &str) -> Result<Self, InvalidField> {
+        Self::checked(raw.trim())
+    }
+
+    fn checked(raw: &str) -> Result<Self, InvalidField> {
         let url = url::Url::parse(raw).map_err(|e| {
             InvalidField::new(
                 "httpUrl",
@@ -288,9 +298,13 @@ impl TargetUrl {
 }
 
 /// Headers sent with each request: at most 32, names unique (ignoring case), none that
-/// tickwork sets itself.
+/// tickwork sets itself; with the names the caller marked secret (`secretHeaders`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpHeaders(BTreeMap<String, String>);
+pub struct HttpHeaders {
+    map: BTreeMap<String, String>,
+    /// Lowercase names of headers marked secret, beside those secret by name.
+    secret: BTreeSet<String>,
+}
 
 impl HttpHeaders {
     /// Most headers a job may carry.
@@ -376,22 +390,52 @@ impl HttpHeaders {
             }
             map.insert(name, value);
         }
-        Ok(Self(map))
+        Ok(Self {
+            map,
+            secret: BTreeSet::new(),
+        })
+    }
+
+    /// Marks the headers `names` secret (`secretHeaders`): their values are sealed at rest
+    /// and masked like a credential header's. Each must be one of these headers.
+    pub fn with_secret(mut self, names: Vec<String>) -> Result<Self, InvalidField> {
+        for name in names {
+            if !self.map.keys().any(|n| n.eq_ignore_ascii_case(&name)) {
+                return Err(InvalidField::new(
+                    "secretHeaders",
+                    format!(
+                        "secretHeaders names {name:?}, which is not in httpHeaders; list the \
+                         names of headers this request sends"
+                    ),
+                ));
+            }
+            self.secret.insert(name.to_ascii_lowercase());
+        }
+        Ok(self)
+    }
+
+    /// Lowercase names of the headers marked secret by the caller.
+    pub fn marked_secret(&self) -> &BTreeSet<String> {
+        &self.secret
     }
 
     /// Name/value pairs, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The headers as a map, for storage.
     pub fn as_map(&self) -> &BTreeMap<String, String> {
-        &self.0
+        &self.map
     }
 
-    /// Rebuilds headers read back from storage, where they were already checked.
+    /// Rebuilds headers read back from storage, where they were already checked (a secret
+    /// header is stored sealed, which says so itself).
     pub fn from_stored(map: BTreeMap<String, String>) -> Self {
-        Self(map)
+        Self {
+            map,
+            secret: BTreeSet::new(),
+        }
     }
 }
 

@@ -243,6 +243,8 @@ pub struct JobFilter {
 /// finishing a key rotation rewrites.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedValues {
+    /// The target URL, credential query values sealed.
+    pub http_url: String,
     /// Every header, credentials sealed.
     pub http_headers: std::collections::BTreeMap<String, String>,
     /// The signing secret, sealed.
@@ -255,6 +257,7 @@ impl SealedValues {
     /// A job's.
     pub fn of(job: &Job) -> Self {
         Self {
+            http_url: job.http_url.clone(),
             http_headers: job.http_headers.clone(),
             signing_secret: job.signing_secret.clone(),
             previous_signing_secret: job.previous_signing_secret.clone(),

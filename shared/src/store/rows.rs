@@ -243,7 +243,7 @@ impl TryFrom<DeliveryRow> for Delivery {
                 .collect(),
             target: HttpTarget {
                 method: HttpMethod::parse(&row.http_method).map_err(bad)?,
-                url: TargetUrl::parse(&row.http_url).map_err(bad)?,
+                url: TargetUrl::from_stored(&row.http_url).map_err(bad)?,
                 headers: HttpHeaders::from_stored(row.http_headers.0),
                 body: HttpBody::parse(row.http_body).map_err(bad)?,
             },
@@ -551,10 +551,10 @@ pub(super) const INSERT_API_KEY: &str = "INSERT INTO api_keys \
 /// about the job changes. Parameters: id, the new headers and signing secrets, then the
 /// ones read (see [`bind_reseal`]).
 pub(super) const RESEAL_JOB: &str = "UPDATE jobs \
-     SET http_headers = $2, signing_secret = $3, previous_signing_secret = $4 \
+     SET http_headers = $2, signing_secret = $3, previous_signing_secret = $4, http_url = $8 \
      WHERE id = $1 AND http_headers = $5 \
        AND signing_secret IS NOT DISTINCT FROM $6 \
-       AND previous_signing_secret IS NOT DISTINCT FROM $7";
+       AND previous_signing_secret IS NOT DISTINCT FROM $7 AND http_url = $9";
 
 /// Binds [`RESEAL_JOB`]'s parameters.
 macro_rules! bind_reseal {
@@ -569,6 +569,8 @@ macro_rules! bind_reseal {
             .bind(sqlx::types::Json(&before.http_headers))
             .bind(&before.signing_secret)
             .bind(&before.previous_signing_secret)
+            .bind(&after.http_url)
+            .bind(&before.http_url)
     }};
 }
 pub(super) use bind_reseal;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::model::Delivery;
 use crate::outbound::{refusal_in, GuardedResolver, Refused, TargetPolicy};
-use crate::secrets::{header_context, is_sealed, is_secret_header, sign, signing_context, Keyring};
+use crate::secrets::{header_context, is_sealed, sign, signing_context, Keyring};
 use crate::telemetry::error_chain;
 
 /// Most response bytes read before the rest is dropped.
@@ -106,17 +106,26 @@ pub fn tickwork_headers(delivery: &Delivery) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn request_headers(delivery: &Delivery, keyring: Option<&Keyring>) -> Result<HeaderMap, String> {
+/// The request's headers, and the secret values opened for them (to scrub from what the
+/// target answers).
+fn request_headers(
+    delivery: &Delivery,
+    keyring: Option<&Keyring>,
+) -> Result<(HeaderMap, Vec<String>), String> {
     let open = |value: &str, context: &str| -> Result<String, String> {
         let keyring = keyring.ok_or("a sealed value needs ENCRYPTION_KEY, which is not set")?;
         keyring.open(value, context).map_err(|e| e.to_string())
     };
     let mut headers = HeaderMap::new();
+    let mut secrets = Vec::new();
     for (name, value) in delivery.target.headers.iter() {
-        // Only values the API sealed (credential headers) are opened, in this job's context.
-        let value = if is_secret_header(name) && is_sealed(value) {
-            open(value, &header_context(delivery.job_id, name))
-                .map_err(|e| format!("header {name}: {e}"))?
+        // Every value the API sealed (credential headers, those marked secret) is opened, in
+        // this job's context.
+        let value = if is_sealed(value) {
+            let opened = open(value, &header_context(delivery.job_id, name))
+                .map_err(|e| format!("header {name}: {e}"))?;
+            secrets.push(opened.clone());
+            opened
         } else {
             value.to_string()
         };
@@ -164,7 +173,7 @@ fn request_headers(delivery: &Delivery, keyring: Option<&Keyring>) -> Result<Hea
             headers.insert(HeaderName::from_static(name), value);
         }
     }
-    Ok(headers)
+    Ok((headers, secrets))
 }
 
 /// Calls the target once. The timeout is the job's, never more than `ceiling`.
@@ -178,21 +187,33 @@ pub async fn call(
     if let Err(refused) = literal_address_allowed(&settings.targets, delivery) {
         return CallResult::refused(&refused, Duration::ZERO);
     }
-    let headers = match request_headers(delivery, settings.keyring.as_deref()) {
-        Ok(headers) => headers,
+    let (headers, mut secrets) = match request_headers(delivery, settings.keyring.as_deref()) {
+        Ok(opened) => opened,
+        Err(why) => return CallResult::unsendable(format!("request not sent: {why}")),
+    };
+    let url = match crate::secrets::query::open(
+        settings.keyring.as_deref(),
+        delivery.job_id,
+        delivery.target.url.as_str(),
+    ) {
+        Ok((url, opened)) => {
+            secrets.extend(opened);
+            url
+        }
         Err(why) => return CallResult::unsendable(format!("request not sent: {why}")),
     };
     let timeout = Duration::from_secs(u64::from(delivery.timeout_seconds)).min(ceiling);
     let method = reqwest::Method::from_bytes(delivery.target.method.as_str().as_bytes())
         .unwrap_or(reqwest::Method::POST);
     let mut request = client
-        .request(method, delivery.target.url.as_str())
+        .request(method, url.as_str())
         .headers(headers)
         .timeout(timeout);
     if let Some(body) = delivery.target.body.as_deref() {
         request = request.body(body.to_string());
     }
 
+    let scrubber = Scrubber::new(&secrets);
     let started = Instant::now();
     let outcome = tokio::time::timeout(timeout, async {
         let mut response = request.send().await?;
@@ -202,13 +223,15 @@ pub async fn call(
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        // Read up to the limit, keeping the start, so the connection can be reused.
+        // Read up to the limit, keeping the start, so the connection can be reused. With
+        // secrets to scrub, a little more: one that starts in the excerpt and ends past it.
+        let keep = RESPONSE_KEPT + scrubber.longest();
         let mut kept = Vec::new();
         let mut read = 0usize;
         while read < RESPONSE_READ_LIMIT {
             match response.chunk().await? {
                 Some(chunk) => {
-                    let room = RESPONSE_KEPT.saturating_sub(kept.len());
+                    let room = keep.saturating_sub(kept.len());
                     kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
                     read += chunk.len();
                 }
@@ -219,11 +242,12 @@ pub async fn call(
         // cannot hold), shown as U+FFFD.
         let body = (!kept.is_empty()).then(|| {
             let text = String::from_utf8_lossy(&kept);
-            if text.contains('\0') {
+            let text = if text.contains('\0') {
                 text.replace('\0', "\u{FFFD}")
             } else {
                 text.into_owned()
-            }
+            };
+            scrubber.excerpt(text)
         });
         Ok::<_, reqwest::Error>((status, retry_after, body))
     })
@@ -243,7 +267,8 @@ pub async fn call(
             Some(refused) => CallResult::refused(refused, duration),
             None => CallResult {
                 status: None,
-                error: Some(describe_error(&error, timeout)),
+                // Without the URL: its path and query may hold credentials.
+                error: Some(describe_error(&error.without_url(), timeout)),
                 duration,
                 retry_after: None,
                 body: None,
@@ -258,6 +283,62 @@ pub async fn call(
             body: None,
             refused: false,
         },
+    }
+}
+
+/// Secret values shorter than this are not scrubbed from answers: a one- or two-character
+/// value would mask ordinary text.
+pub const SHORTEST_SCRUBBED: usize = 4;
+
+/// Takes the secrets a request carried out of what its target answered: each as sent,
+/// JSON-escaped and percent-encoded becomes the mask, before the excerpt is cut.
+struct Scrubber {
+    /// Every form of every secret, longest first (so a form holding another goes first).
+    forms: Vec<String>,
+}
+
+impl Scrubber {
+    fn new(secrets: &[String]) -> Self {
+        let mut forms: Vec<String> = secrets
+            .iter()
+            .filter(|secret| secret.len() >= SHORTEST_SCRUBBED)
+            .flat_map(|secret| {
+                let json = serde_json::to_string(secret).unwrap_or_default();
+                let json = json.trim_matches('"').to_string();
+                let form: String =
+                    url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+                let percent = form.replace('+', "%20");
+                [secret.clone(), json, form, percent]
+            })
+            .collect();
+        forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+        forms.dedup();
+        Self { forms }
+    }
+
+    /// The longest form, in bytes (0 without secrets).
+    fn longest(&self) -> usize {
+        self.forms.first().map_or(0, String::len)
+    }
+
+    /// `text` scrubbed and cut to [`RESPONSE_KEPT`] bytes.
+    fn excerpt(&self, mut text: String) -> String {
+        if self.forms.is_empty() {
+            return text;
+        }
+        for form in &self.forms {
+            if text.contains(form.as_str()) {
+                text = text.replace(form.as_str(), crate::secrets::MASK);
+            }
+        }
+        if text.len() > RESPONSE_KEPT {
+            let mut end = RESPONSE_KEPT;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        text
     }
 }
 
@@ -297,6 +378,36 @@ fn describe_error(error: &reqwest::Error, timeout: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_scrubbed_from_answers_in_every_form_before_the_cut() {
+        let secret = "s3cr\"et value/+&".to_string();
+        let scrubber = Scrubber::new(&[secret.clone(), "ab".to_string()]);
+        let answer = format!(
+            "{{\"headers\":{{\"X-Custom\":{}}}}} raw={secret} query=s3cr%22et%20value%2F%2B%26 \
+             form=s3cr%22et+value%2F%2B%26 ab",
+            serde_json::to_string(&secret).unwrap()
+        );
+        let scrubbed = scrubber.excerpt(answer);
+        assert!(!scrubbed.contains("s3cr"), "{scrubbed}");
+        assert_eq!(
+            scrubbed.matches(crate::secrets::MASK).count(),
+            4,
+            "{scrubbed}"
+        );
+        assert!(
+            scrubbed.ends_with(" ab"),
+            "short values are left: {scrubbed}"
+        );
+
+        // One that starts inside the excerpt and ends past it.
+        let long = format!("{}{secret}", "x".repeat(RESPONSE_KEPT - 3));
+        let scrubbed = scrubber.excerpt(long);
+        assert!(!scrubbed.contains("s3c"), "a piece of the secret was kept");
+        assert!(scrubbed.len() <= RESPONSE_KEPT);
+        assert!(scrubber.longest() >= secret.len());
+        assert_eq!(Scrubber::new(&[]).longest(), 0);
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {
