@@ -120,7 +120,10 @@ async fn a_target_refused_at_call_time_fails_without_a_request_and_is_not_retrie
         latest = latest.max(time(&job["nextRunAt"]));
         jobs.push(job["id"].as_str().unwrap().to_string());
     }
-    assert!(app.run_tick_once(latest).await.fired >= 2);
+    // Two fires, or three when the jobs were made either side of a second boundary (the
+    // first then fires at both seconds).
+    let fired = app.run_tick_once(latest).await.fired;
+    assert!(fired >= 2);
     let guarded = Worker::new(
         app.store.clone(),
         app.queue.clone(),
@@ -132,7 +135,7 @@ async fn a_target_refused_at_call_time_fails_without_a_request_and_is_not_retrie
     )
     .unwrap();
     let pass = guarded.run_once(10).await.unwrap();
-    assert_eq!((pass.failed, pass.retrying), (2, 0), "{pass:?}");
+    assert_eq!((pass.failed, pass.retrying), (fired, 0), "{pass:?}");
     assert!(app.target.received().is_empty(), "no request left tickwork");
     for (job, expected) in jobs
         .iter()
@@ -148,7 +151,7 @@ async fn a_target_refused_at_call_time_fails_without_a_request_and_is_not_retrie
         assert!(error.contains("loopback"), "{error}");
     }
     let dead = app.get_json("/api/v1/dead-letters").await;
-    assert_eq!(dead["executions"].as_array().unwrap().len(), 2);
+    assert_eq!(dead["executions"].as_array().unwrap().len(), fired);
 }
 
 async fn a_redirect_to_the_metadata_address_is_a_failed_attempt_never_followed(app: TestApp) {

@@ -154,13 +154,25 @@ impl Timezone {
         name.trim()
             .parse::<Tz>()
             .map(Self)
-            .map_err(|_| ScheduleError::UnknownTimezone(name.to_string()))
+            .map_err(|_| ScheduleError::UnknownTimezone(shortened(name)))
     }
 
     /// The canonical name, as stored and returned by the API.
     pub fn name(&self) -> &'static str {
         self.0.name()
     }
+}
+
+/// `name` as an error quotes it: its first 64 characters (IANA names are shorter), so a
+/// long submission is not echoed back whole.
+fn shortened(name: &str) -> String {
+    const SHOWN: usize = 64;
+    if name.chars().count() <= SHOWN {
+        return name.to_string();
+    }
+    let mut shown: String = name.chars().take(SHOWN).collect();
+    shown.push('…');
+    shown
 }
 
 impl Default for Timezone {
@@ -272,6 +284,16 @@ mod tests {
 
     fn schedule(expr: &str, tz: &str) -> Schedule {
         Schedule::parse(expr, tz).unwrap()
+    }
+
+    #[test]
+    fn an_unknown_time_zone_is_quoted_shortened() {
+        let long = "Europe/".repeat(10_000);
+        let message = Timezone::parse(&long).unwrap_err().to_string();
+        assert!(message.len() < 300, "{message}");
+        assert!(message.contains("Europe/Europe/"));
+        let message = Timezone::parse("Mars/Olympus").unwrap_err().to_string();
+        assert!(message.contains("\"Mars/Olympus\""), "{message}");
     }
 
     #[test]
