@@ -503,16 +503,37 @@ async fn trigger_dead_letters_and_requeue_from_the_command_line() {
 #[tokio::test]
 async fn reseal_from_the_command_line_reads_every_page_and_says_when_old_keys_can_go() {
     let app = crate::helpers::spawn_embedded_app().await;
-    for _ in 0..3 {
-        app.create_job(serde_json::json!({"httpHeaders": {"Authorization": "Bearer x"}}))
-            .await;
+    // Three pages of 500: each job has a credential header sealed under the app's key.
+    let jobs: u64 = 1001;
+    for chunk in 0..jobs.div_ceil(50) {
+        let creates = (chunk * 50..(chunk * 50 + 50).min(jobs)).map(|_| {
+            app.create_job(serde_json::json!({"httpHeaders": {"Authorization": "Bearer x"}}))
+        });
+        futures_util::future::join_all(creates).await;
     }
-    let output = ok(&app, &["reseal", "--json"]).await;
+    // The key changes: an API sealing under a new key, which still opens the old one.
+    let mut state = app.state();
+    let new = tickwork::secrets::Keyring::generate_key();
+    state.keyring = std::sync::Arc::new(
+        tickwork::secrets::Keyring::new(&new, &[app.encryption_key.as_str()]).unwrap(),
+    );
+    let api = crate::helpers::serve_api(state).await;
+    let output = local(&["reseal", "--json", "--url", api.as_str()]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
     let report = json(&output);
-    // Everything is under the app's one key already: read, nothing to move.
-    assert_eq!(report["scanned"], 3);
-    assert_eq!(report["resealedJobs"], 0);
-    let output = ok(&app, &["reseal"]).await;
+    // Every page read; each job's header and signing secret moved.
+    assert_eq!(report["scanned"], jobs);
+    assert_eq!(report["resealedJobs"], jobs);
+    assert_eq!(report["resealedValues"], 2 * jobs);
+    assert_eq!(report["unreadable"], 0);
+    // Run again: read, nothing left to move, and the old key can go.
+    let output = local(&["reseal", "--url", api.as_str()]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(&format!("{jobs} jobs read, 0 secrets")),
+        "{}",
+        stdout(&output)
+    );
     assert!(
         stdout(&output).contains("ENCRYPTION_PREVIOUS_KEYS can go"),
         "{}",

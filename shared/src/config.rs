@@ -206,8 +206,9 @@ pub struct Settings {
     /// `WORKER_INTAKE_BUDGET`: on AWS Lambda, how long one worker invocation takes new work.
     pub worker_intake_budget: Duration,
     /// `LAMBDA_FALLBACK_TIMEOUT`: how long an invocation may run when the runtime gives no
-    /// deadline in the future (the `cargo lambda watch` emulator).
-    pub lambda_fallback_timeout: Duration,
+    /// deadline in the future (the `cargo lambda watch` emulator). Unset: the function's
+    /// timeout in `template.yaml` (tick 70 s, worker 190 s).
+    pub lambda_fallback_timeout: Option<Duration>,
     /// Whether the process runs on AWS Lambda (`AWS_LAMBDA_RUNTIME_API` is set).
     pub on_lambda: bool,
     /// `ENVIRONMENT`: free text such as `development` or `production`, logged at start.
@@ -417,12 +418,15 @@ impl Settings {
                 Duration::from_secs(1),
                 Duration::from_secs(900),
             )?,
-            lambda_fallback_timeout: env.duration(
-                "LAMBDA_FALLBACK_TIMEOUT",
-                Duration::from_secs(60),
-                Duration::from_secs(1),
-                Duration::from_secs(900),
-            )?,
+            lambda_fallback_timeout: match env.string("LAMBDA_FALLBACK_TIMEOUT") {
+                None => None,
+                Some(_) => Some(env.duration(
+                    "LAMBDA_FALLBACK_TIMEOUT",
+                    Duration::from_secs(60),
+                    Duration::from_secs(1),
+                    Duration::from_secs(900),
+                )?),
+            },
             on_lambda,
             environment: env.string_or("ENVIRONMENT", "development"),
         })
@@ -705,6 +709,15 @@ mod tests {
         );
         let err = settings(&[("RATE_LIMIT_BURST", "0")]).unwrap_err();
         assert_eq!(err.variable, "RATE_LIMIT_BURST");
+    }
+
+    #[test]
+    fn the_lambda_fallback_is_the_functions_own_unless_set() {
+        assert_eq!(settings(&[]).unwrap().lambda_fallback_timeout, None);
+        let s = settings(&[("LAMBDA_FALLBACK_TIMEOUT", "20s")]).unwrap();
+        assert_eq!(s.lambda_fallback_timeout, Some(Duration::from_secs(20)));
+        let err = settings(&[("LAMBDA_FALLBACK_TIMEOUT", "0")]).unwrap_err();
+        assert_eq!(err.variable, "LAMBDA_FALLBACK_TIMEOUT");
     }
 
     #[test]

@@ -40,6 +40,13 @@ pub const TICK_MARGIN: Duration = Duration::from_secs(2);
 /// Time a worker invocation leaves itself before its deadline, after the longest request.
 pub const WORKER_MARGIN: Duration = Duration::from_secs(5);
 
+/// The tick function's timeout in `template.yaml`: how long a tick invocation runs when the
+/// runtime gives no deadline and `LAMBDA_FALLBACK_TIMEOUT` is unset.
+pub const TICK_FALLBACK: Duration = Duration::from_secs(70);
+
+/// The worker function's timeout in `template.yaml`, used likewise.
+pub const WORKER_FALLBACK: Duration = Duration::from_secs(190);
+
 /// Whether this process was started by the Lambda runtime.
 pub fn detected() -> bool {
     std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
@@ -98,7 +105,7 @@ pub async fn serve_tick(services: Services, settings: Settings) -> Result<(), La
                     tracing::info!("migrations applied");
                     // The history's conversion goes on, a step at a time, for as long as
                     // this invocation has; invoke again until `done`.
-                    let left = time_left(event.context.deadline(), settings);
+                    let left = time_left(event.context.deadline(), settings, TICK_FALLBACK);
                     let deadline = tokio::time::Instant::now() + left.saturating_sub(TICK_MARGIN);
                     let history = services
                         .convert_history(settings, Some(deadline))
@@ -110,7 +117,7 @@ pub async fn serve_tick(services: Services, settings: Settings) -> Result<(), La
                     }))
                 }
                 TickEvent::Scheduled => {
-                    let left = time_left(event.context.deadline(), settings);
+                    let left = time_left(event.context.deadline(), settings, TICK_FALLBACK);
                     // After the stop, the tick releases what it recorded ahead (at most
                     // the look-ahead) before it returns.
                     let stop = left.saturating_sub(TICK_MARGIN + tick_settings.lookahead);
@@ -162,7 +169,7 @@ pub async fn serve_worker(
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<Value>| async move {
             let started = tokio::time::Instant::now();
-            let left = time_left(event.context.deadline(), settings);
+            let left = time_left(event.context.deadline(), settings, WORKER_FALLBACK);
             let (intake, grace) = worker_windows(
                 left,
                 settings.worker_intake_budget,
@@ -196,13 +203,14 @@ pub async fn serve_worker(
     .await
 }
 
-/// Time left before the invocation's deadline; `LAMBDA_FALLBACK_TIMEOUT` when the runtime
-/// gives none in the future (the `cargo lambda watch` emulator sends a fixed one).
-fn time_left(deadline: SystemTime, settings: &Settings) -> Duration {
+/// Time left before the invocation's deadline; when the runtime gives none in the future
+/// (the `cargo lambda watch` emulator sends a fixed one), `LAMBDA_FALLBACK_TIMEOUT` or the
+/// function's own `fallback`.
+fn time_left(deadline: SystemTime, settings: &Settings, fallback: Duration) -> Duration {
     invocation_length(
         deadline,
         SystemTime::now(),
-        settings.lambda_fallback_timeout,
+        settings.lambda_fallback_timeout.unwrap_or(fallback),
     )
 }
 
