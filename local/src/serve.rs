@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use tickwork::api::{self, AppState};
+use tickwork::api;
 use tickwork::config::Settings;
-use tickwork::outbound::TargetPolicy;
 use tickwork::queue::{MemoryQueue, Queue};
 use tickwork::secrets::Keyring;
-use tickwork::startup::{database_target, shutdown_signal, Services};
+use tickwork::startup::{app_state, database_target, shutdown_signal, Runner, Services};
 use tickwork::store::{SqliteStore, Store};
 use tickwork::tick::{self, TickSettings};
 use tickwork::worker::{Worker, WorkerSettings};
@@ -94,9 +93,9 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let backend = Backend::choose(args).map_err(anyhow::Error::msg)?;
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
-    let keyring = match (&backend, settings.keyring.clone()) {
+    let keyring = match (&backend, tickwork::startup::keyring(&settings)?) {
         (_, Some(keyring)) => keyring,
-        (Backend::Servers, None) => settings.require_keyring()?,
+        (Backend::Servers, None) => tickwork::startup::require_keyring(&settings)?,
         (Backend::Embedded(path), None) => embedded_keyring(path)?,
     };
     let (store, queue): (Arc<dyn Store>, Arc<dyn Queue>) = match &backend {
@@ -137,7 +136,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     println!(
         "tickwork-local: outbound calls may reach loopback and private addresses (development use)"
     );
-    if settings.auth(true) == tickwork::api::Auth::Disabled {
+    if tickwork::startup::auth(&settings, Runner::Local) == tickwork::api::Auth::Disabled {
         println!(
             "tickwork-local: API keys are off (development use; AUTH_DISABLED=false and \
              API_ADMIN_KEY turn them on)"
@@ -158,20 +157,15 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     };
 
     // For development: targets on this machine and the local network are allowed.
-    let targets = TargetPolicy::open();
-    let state = AppState {
-        store: store.clone(),
-        queue: queue.clone(),
-        targets: targets.clone(),
-        keyring: keyring.clone(),
-        auth: settings.auth(true),
-        rate_limit: settings.rate_limit,
-        key_failures: api::KeyFailures::new(
-            settings.wrong_key_limit,
-            settings.trusted_proxies.clone(),
-        ),
-    };
+    let state = app_state(
+        &settings,
+        store.clone(),
+        queue.clone(),
+        keyring.clone(),
+        Runner::Local,
+    );
     tickwork::startup::spawn_metrics_server(&settings, Some(state.clone())).await?;
+    let targets = state.targets.clone();
     let api = tokio::spawn(api::serve(listener, state, settings.connections, stopped()));
 
     let (tick_store, tick_queue) = (store.clone(), queue.clone());

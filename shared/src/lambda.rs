@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use lambda_http::lambda_runtime::{self, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
-use crate::api::{self, AppState};
+use crate::api;
 use crate::config::Settings;
 use crate::queue::Queue;
 use crate::startup::Services;
@@ -47,25 +47,15 @@ pub const TICK_FALLBACK: Duration = Duration::from_secs(70);
 /// The worker function's timeout in `template.yaml`, used likewise.
 pub const WORKER_FALLBACK: Duration = Duration::from_secs(190);
 
-/// Whether this process was started by the Lambda runtime.
-pub fn detected() -> bool {
-    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
-}
-
 /// Serves the API router to Lambda invocations until the runtime stops the process.
 pub async fn serve_api(services: Services, settings: &Settings) -> Result<(), LambdaError> {
-    let state = AppState {
-        store: services.store,
-        queue: services.queue,
-        targets: settings.targets.clone(),
-        keyring: settings.require_keyring()?,
-        auth: settings.auth(false),
-        rate_limit: settings.rate_limit,
-        key_failures: api::KeyFailures::new(
-            settings.wrong_key_limit,
-            settings.trusted_proxies.clone(),
-        ),
-    };
+    let state = crate::startup::app_state(
+        settings,
+        services.store,
+        services.queue,
+        crate::startup::require_keyring(settings)?,
+        crate::startup::Runner::Function,
+    );
     lambda_http::run(api::router(state)).await
 }
 

@@ -20,10 +20,13 @@
 //! - [`outbound`]: which addresses job targets may reach (the SSRF guard).
 //! - [`secrets`]: sealing credentials at rest (AES-256-GCM; those in URL queries in
 //!   `secrets::query`) and signing requests (Standard Webhooks).
-//! - [`config`]: settings from the environment.
+//! - [`config`]: settings from the environment, as plain values; it imports nothing else
+//!   of the crate.
 //! - [`telemetry`]: tracing setup.
 //! - [`os`]: the open-file limit, raised at start.
-//! - [`startup`]: clients built once from settings, migrations, shutdown signal.
+//! - [`startup`]: what is built from the settings, in one place: the store and queue
+//!   clients, the keyring, auth, the outbound guard, the API's state; migrations; the
+//!   shutdown signal.
 //! - `lambda` (feature `lambda`): the three functions inside AWS Lambda invocations.
 
 pub mod api;

@@ -1,11 +1,17 @@
-//! Wiring shared by the binaries: clients built once from [`Settings`], migrations, and
-//! the shutdown signal.
+//! Wiring shared by the binaries, and the one place things are built from [`Settings`]:
+//! the store and queue clients, the keyring, auth, the outbound guard and the API's state;
+//! migrations; the shutdown signal.
 
 use std::sync::Arc;
 
-use crate::config::{ConfigError, Settings};
+use crate::api::{AppState, Auth, KeyFailures};
+use crate::config::{ConfigError, Secret, Settings};
 use crate::maintenance::MaintenanceSettings;
+use crate::outbound::TargetPolicy;
+use crate::queue::Queue;
 use crate::queue::{redis_connection_info, QueueError, RedisQueue};
+use crate::secrets::Keyring;
+use crate::store::Store;
 use crate::store::{connect_options, Conversion, PgStore, StoreError};
 use crate::tick::TickSettings;
 use crate::worker::{RetryPolicy, WorkerSettings};
@@ -183,10 +189,90 @@ impl From<&Settings> for WorkerSettings {
             crash_limit: settings.crash_limit,
             shutdown_grace: settings.shutdown_grace,
             maintenance: MaintenanceSettings::from(settings),
-            targets: settings.targets.clone(),
-            keyring: settings.keyring.clone(),
+            targets: target_policy(settings),
+            // Malformed keys were refused when the settings were read.
+            keyring: keyring(settings).ok().flatten(),
             ..WorkerSettings::default()
         }
+    }
+}
+
+/// The keyring the settings' keys make, if `ENCRYPTION_KEY` is set.
+pub fn keyring(settings: &Settings) -> Result<Option<Arc<Keyring>>, ConfigError> {
+    let Some(keys) = &settings.encryption_keys else {
+        return Ok(None);
+    };
+    let previous: Vec<&str> = keys.previous.iter().map(Secret::expose).collect();
+    Keyring::new(keys.current.expose(), &previous)
+        .map(|ring| Some(Arc::new(ring)))
+        .map_err(|error| match error {
+            crate::secrets::SecretError::BadKey(name) => ConfigError::new(
+                name,
+                "is not a key: expected 32 random bytes in base64 (openssl rand -base64 32)",
+            ),
+            other => ConfigError::new("ENCRYPTION_KEY", other.to_string()),
+        })
+}
+
+/// The keyring, or an error naming `ENCRYPTION_KEY` and how to make one: the API and the
+/// worker refuse to start without it.
+pub fn require_keyring(settings: &Settings) -> Result<Arc<Keyring>, ConfigError> {
+    keyring(settings)?.ok_or_else(|| {
+        ConfigError::new(
+            "ENCRYPTION_KEY",
+            "is not set; the API and the worker seal credentials and signing secrets with it. \
+             Make one with `openssl rand -base64 32` and give the same value to every api and \
+             worker",
+        )
+    })
+}
+
+/// The outbound guard, with the ranges `TARGET_ALLOW_CIDRS` opens.
+pub fn target_policy(settings: &Settings) -> TargetPolicy {
+    TargetPolicy::guarded(settings.target_allow.clone())
+}
+
+/// Which program serves the API: the defaults differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// `tickwork-api`, on a server or on AWS Lambda: keys required unless
+    /// `AUTH_DISABLED=true`; targets guarded (`TARGET_ALLOW_CIDRS`).
+    Function,
+    /// `tickwork-local serve`, for development: keys off unless `AUTH_DISABLED=false`;
+    /// targets on this machine and the local network allowed.
+    Local,
+}
+
+/// How the API recognises callers: keys (with `API_ADMIN_KEY` as the operator key) unless
+/// `AUTH_DISABLED` says otherwise or, unset, the runner's default does.
+pub fn auth(settings: &Settings, runner: Runner) -> Auth {
+    if settings.auth_disabled.unwrap_or(runner == Runner::Local) {
+        Auth::Disabled
+    } else {
+        Auth::keys(settings.api_admin_key.as_ref().map(Secret::expose))
+    }
+}
+
+/// The API's state, the one place it is put together: the store and queue, the keyring,
+/// and what the settings say of callers and targets.
+pub fn app_state(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    keyring: Arc<Keyring>,
+    runner: Runner,
+) -> AppState {
+    AppState {
+        store,
+        queue,
+        targets: match runner {
+            Runner::Function => target_policy(settings),
+            Runner::Local => TargetPolicy::open(),
+        },
+        keyring,
+        auth: auth(settings, runner),
+        rate_limit: settings.rate_limit,
+        key_failures: KeyFailures::new(settings.wrong_key_limit, settings.trusted_proxies.clone()),
     }
 }
 
@@ -240,4 +326,48 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        Settings::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_keyring_is_made_from_the_keys_and_required_by_name() {
+        let err = require_keyring(&settings(&[])).unwrap_err();
+        assert_eq!(err.variable, "ENCRYPTION_KEY");
+        assert!(err.to_string().contains("openssl rand -base64 32"), "{err}");
+        let key = Keyring::generate_key();
+        let ring = require_keyring(&settings(&[("ENCRYPTION_KEY", &key)])).unwrap();
+        assert_eq!(ring.key_id(), Keyring::new(&key, &[]).unwrap().key_id());
+    }
+
+    #[test]
+    fn keys_are_on_for_the_functions_and_off_for_local_unless_auth_disabled_says() {
+        let none = Auth::Keys {
+            operator_hash: None,
+        };
+        assert_eq!(auth(&settings(&[]), Runner::Function), none);
+        assert_eq!(auth(&settings(&[]), Runner::Local), Auth::Disabled);
+        let on = settings(&[("AUTH_DISABLED", "false")]);
+        assert_eq!(auth(&on, Runner::Local), none);
+        let off = settings(&[("AUTH_DISABLED", "true")]);
+        assert_eq!(auth(&off, Runner::Function), Auth::Disabled);
+        let key = "tw_0123456789abcdefghijklmnopqrstuvwxyz";
+        assert!(matches!(
+            auth(&settings(&[("API_ADMIN_KEY", key)]), Runner::Function),
+            Auth::Keys {
+                operator_hash: Some(_)
+            }
+        ));
+    }
 }

@@ -7,9 +7,9 @@
 use anyhow::Context;
 use std::process::ExitCode;
 
-use tickwork::api::{self, AppState};
+use tickwork::api::{self, Auth};
 use tickwork::config::Settings;
-use tickwork::startup::{shutdown_signal, Services};
+use tickwork::startup::{app_state, shutdown_signal, Runner, Services};
 use tickwork::telemetry::error_chain;
 
 #[tokio::main]
@@ -47,9 +47,9 @@ async fn run() -> anyhow::Result<()> {
         None => {}
     }
 
-    let keyring = settings.require_keyring()?;
+    let keyring = tickwork::startup::require_keyring(&settings)?;
     let services = Services::start(&settings).await?;
-    if tickwork::lambda::detected() {
+    if settings.on_lambda {
         return tickwork::lambda::serve_api(services, &settings)
             .await
             .map_err(anyhow::Error::from_boxed);
@@ -59,38 +59,32 @@ async fn run() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("failed to listen on {address} (SERVER_HOST, SERVER_PORT)"))?;
     tracing::info!(%address, environment = %settings.environment, "tickwork-api listening");
-    let state = AppState {
-        store: services.store,
-        queue: services.queue,
-        targets: settings.targets.clone(),
+    let state = app_state(
+        &settings,
+        services.store,
+        services.queue,
         keyring,
-        auth: auth(&settings),
-        rate_limit: settings.rate_limit,
-        key_failures: api::KeyFailures::new(
-            settings.wrong_key_limit,
-            settings.trusted_proxies.clone(),
-        ),
-    };
+        Runner::Function,
+    );
+    announce(&state.auth);
     tickwork::startup::spawn_metrics_server(&settings, Some(state.clone())).await?;
     api::serve(listener, state, settings.connections, shutdown_signal())
         .await
         .context("the API server failed")
 }
 
-/// Keys required unless `AUTH_DISABLED=true`, which is said loudly.
-fn auth(settings: &Settings) -> tickwork::api::Auth {
-    let auth = settings.auth(false);
-    match &auth {
-        tickwork::api::Auth::Disabled => tracing::warn!(
+/// Says loudly that keys are off, and when no operator key is set.
+fn announce(auth: &Auth) {
+    match auth {
+        Auth::Disabled => tracing::warn!(
             "AUTH_DISABLED=true: anyone who reaches this API can create, read and delete \
              every job; never run it like this where others can reach it"
         ),
-        tickwork::api::Auth::Keys {
+        Auth::Keys {
             operator_hash: None,
         } => tracing::info!(
             "API_ADMIN_KEY is not set: only API keys already stored can call the API"
         ),
-        tickwork::api::Auth::Keys { .. } => {}
+        Auth::Keys { .. } => {}
     }
-    auth
 }

@@ -23,7 +23,7 @@ async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
     let services = Services::start(&settings).await?;
-    if tickwork::lambda::detected() {
+    if settings.on_lambda {
         return tickwork::lambda::serve_tick(services, settings)
             .await
             .map_err(anyhow::Error::from_boxed);

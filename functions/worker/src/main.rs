@@ -30,13 +30,13 @@ async fn main() -> ExitCode {
 async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
-    settings.require_keyring()?;
+    tickwork::startup::require_keyring(&settings)?;
     let services = Services::start(&settings).await?;
     let worker_settings = tickwork::startup::worker_settings(&settings);
     let queue = services.queue.clone();
     let worker = Worker::new(services.store, services.queue, worker_settings.clone())
         .context("failed to build the worker")?;
-    if tickwork::lambda::detected() {
+    if settings.on_lambda {
         return tickwork::lambda::serve_worker(Arc::new(worker), queue, settings)
             .await
             .map_err(anyhow::Error::from_boxed);

@@ -3,8 +3,12 @@
 //! A missing or malformed value stops the process with a message naming the variable.
 //! Secrets are wrapped so they never reach a log line.
 
+mod cidr;
+
 use std::fmt;
 use std::time::Duration;
+
+pub use cidr::Cidr;
 
 /// The longest `SCHEDULER_LOOKAHEAD`: no fire is recorded further ahead of its time.
 pub const MAX_LOOKAHEAD: Duration = Duration::from_secs(10);
@@ -98,6 +102,36 @@ pub enum LogFormat {
     Text,
 }
 
+/// A rate limit: a bucket of `burst` tokens refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Tokens added per second (at least 1).
+    pub per_second: u32,
+    /// Most tokens the bucket holds (requests allowed at once after a quiet spell).
+    pub burst: u32,
+}
+
+/// The keys credentials are sealed with, each checked to be 32 bytes in base64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptionKeys {
+    /// `ENCRYPTION_KEY`: seals every new value.
+    pub current: Secret,
+    /// `ENCRYPTION_PREVIOUS_KEYS`: open values sealed before a key change.
+    pub previous: Vec<Secret>,
+}
+
+/// A key as `variable` gives it, if it is 32 bytes in base64.
+fn encryption_key(variable: &'static str, raw: &str) -> Result<Secret, ConfigError> {
+    use base64::Engine;
+    match base64::engine::general_purpose::STANDARD.decode(raw.trim()) {
+        Ok(bytes) if bytes.len() == 32 => Ok(Secret::new(raw.trim())),
+        _ => Err(ConfigError::new(
+            variable,
+            "is not a key: expected 32 random bytes in base64 (openssl rand -base64 32)",
+        )),
+    }
+}
+
 /// How long a server waits for a client and how many it serves at once: the API's port
 /// and the `/metrics` port. On AWS Lambda, API Gateway holds the connections and these do
 /// not apply.
@@ -175,9 +209,9 @@ pub struct Settings {
     /// API serves it on its own port).
     pub metrics_port: Option<u16>,
     /// `ENCRYPTION_KEY` (and `ENCRYPTION_PREVIOUS_KEYS`, comma-separated, for values sealed
-    /// before a key rotation): seals credential headers and signing secrets at rest. The
-    /// API and the worker need it ([`Settings::keyring`]).
-    pub keyring: Option<std::sync::Arc<crate::secrets::Keyring>>,
+    /// before a key rotation): seals credentials and signing secrets at rest. The API and
+    /// the worker need it (`startup::require_keyring`).
+    pub encryption_keys: Option<EncryptionKeys>,
     /// `AUTH_DISABLED`: `true` lets anyone call the API as the operator (development only;
     /// said loudly at start). `None` when unset: the three functions require keys,
     /// `tickwork-local` does not.
@@ -188,18 +222,18 @@ pub struct Settings {
     /// `RATE_LIMIT_PER_SECOND` (default 500; 0 turns limits off) and `RATE_LIMIT_BURST`
     /// (default 1000): requests each tenant's API key may make, kept in the queue so every
     /// API instance shares the count. The operator key is not limited.
-    pub rate_limit: Option<crate::queue::RateLimit>,
+    pub rate_limit: Option<RateLimit>,
     /// `WRONG_KEY_LIMIT_PER_SECOND` (default 1; 0 turns it off) and `WRONG_KEY_LIMIT_BURST`
     /// (default 20): wrong API keys one client address may send, counted in each API
     /// process; past them, 429 before the key is looked up.
-    pub wrong_key_limit: Option<crate::queue::RateLimit>,
+    pub wrong_key_limit: Option<RateLimit>,
     /// `TRUSTED_PROXY_CIDRS`: proxies in front of the API whose `X-Forwarded-For` is
     /// believed when the API tells clients apart (none by default).
-    pub trusted_proxies: Vec<crate::outbound::Cidr>,
-    /// `TARGET_ALLOW_CIDRS`: which addresses job targets may reach. Guarded by default
-    /// (no loopback, private, link-local or reserved addresses); the listed ranges are
-    /// opened (comma-separated, e.g. `10.20.0.0/16,127.0.0.1`).
-    pub targets: crate::outbound::TargetPolicy,
+    pub trusted_proxies: Vec<Cidr>,
+    /// `TARGET_ALLOW_CIDRS`: ranges job targets may reach in spite of the outbound guard,
+    /// which refuses loopback, private, link-local and reserved addresses (comma-separated,
+    /// e.g. `10.20.0.0/16,127.0.0.1`; none by default).
+    pub target_allow: Vec<Cidr>,
     /// `MIGRATE_ON_START`: apply pending migrations when a binary starts (default: true,
     /// false on AWS Lambda, where a cold start must not migrate).
     pub migrate_on_start: bool,
@@ -216,29 +250,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// How the API recognises callers: keys (with `API_ADMIN_KEY` as the operator key)
-    /// unless `AUTH_DISABLED` is true; `disabled_by_default` applies when it is unset.
-    pub fn auth(&self, disabled_by_default: bool) -> crate::api::Auth {
-        if self.auth_disabled.unwrap_or(disabled_by_default) {
-            crate::api::Auth::Disabled
-        } else {
-            crate::api::Auth::keys(self.api_admin_key.as_ref().map(Secret::expose))
-        }
-    }
-
-    /// The keyring, or an error naming `ENCRYPTION_KEY` and how to make one: the API and
-    /// the worker refuse to start without it.
-    pub fn require_keyring(&self) -> Result<std::sync::Arc<crate::secrets::Keyring>, ConfigError> {
-        self.keyring.clone().ok_or_else(|| {
-            ConfigError::new(
-                "ENCRYPTION_KEY",
-                "is not set; the API and the worker seal credentials and signing secrets with \
-                 it. Make one with `openssl rand -base64 32` and give the same value to every \
-                 api and worker",
-            )
-        })
-    }
-
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -378,11 +389,11 @@ impl Settings {
                 None => None,
                 Some(_) => Some(env.port("METRICS_PORT", 0)?),
             },
-            targets: crate::outbound::TargetPolicy::guarded(env.cidrs("TARGET_ALLOW_CIDRS")?),
-            keyring: env.keyring()?,
+            target_allow: env.cidrs("TARGET_ALLOW_CIDRS")?,
+            encryption_keys: env.encryption_keys()?,
             rate_limit: match env.number("RATE_LIMIT_PER_SECOND", 500, 0, 100_000)? {
                 0 => None,
-                per_second => Some(crate::queue::RateLimit {
+                per_second => Some(RateLimit {
                     per_second: u32::try_from(per_second).unwrap_or(u32::MAX),
                     burst: u32::try_from(env.number("RATE_LIMIT_BURST", 1000, 1, 1_000_000)?)
                         .unwrap_or(u32::MAX),
@@ -390,7 +401,7 @@ impl Settings {
             },
             wrong_key_limit: match env.number("WRONG_KEY_LIMIT_PER_SECOND", 1, 0, 100_000)? {
                 0 => None,
-                per_second => Some(crate::queue::RateLimit {
+                per_second => Some(RateLimit {
                     per_second: u32::try_from(per_second).unwrap_or(u32::MAX),
                     burst: u32::try_from(env.number("WRONG_KEY_LIMIT_BURST", 20, 1, 1_000_000)?)
                         .unwrap_or(u32::MAX),
@@ -533,28 +544,23 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         }
     }
 
-    fn keyring(&self) -> Result<Option<std::sync::Arc<crate::secrets::Keyring>>, ConfigError> {
+    fn encryption_keys(&self) -> Result<Option<EncryptionKeys>, ConfigError> {
         let Some(current) = self.string("ENCRYPTION_KEY") else {
             return Ok(None);
         };
         let previous = self.string("ENCRYPTION_PREVIOUS_KEYS").unwrap_or_default();
-        let previous: Vec<&str> = previous
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .collect();
-        crate::secrets::Keyring::new(&current, &previous)
-            .map(|ring| Some(std::sync::Arc::new(ring)))
-            .map_err(|e| match e {
-                crate::secrets::SecretError::BadKey(name) => ConfigError::new(
-                    name,
-                    "is not a key: expected 32 random bytes in base64 (openssl rand -base64 32)",
-                ),
-                other => ConfigError::new("ENCRYPTION_KEY", other.to_string()),
-            })
+        Ok(Some(EncryptionKeys {
+            current: encryption_key("ENCRYPTION_KEY", &current)?,
+            previous: previous
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| encryption_key("ENCRYPTION_PREVIOUS_KEYS", k))
+                .collect::<Result<_, _>>()?,
+        }))
     }
 
-    fn cidrs(&self, name: &'static str) -> Result<Vec<crate::outbound::Cidr>, ConfigError> {
+    fn cidrs(&self, name: &'static str) -> Result<Vec<Cidr>, ConfigError> {
         let Some(raw) = self.string(name) else {
             return Ok(Vec::new());
         };
@@ -643,16 +649,16 @@ mod tests {
     #[test]
     fn the_encryption_key_is_optional_to_read_and_named_when_malformed() {
         let s = settings(&[]).unwrap();
-        assert!(s.keyring.is_none());
-        let err = s.require_keyring().unwrap_err();
+        assert!(s.encryption_keys.is_none());
+        let err = settings(&[("ENCRYPTION_KEY", "c2hvcnQ=")]).unwrap_err();
         assert_eq!(err.variable, "ENCRYPTION_KEY");
         assert!(err.to_string().contains("openssl rand -base64 32"), "{err}");
-        let key = crate::secrets::Keyring::generate_key();
-        let keyed = settings(&[("ENCRYPTION_KEY", &key)]).unwrap();
-        assert!(keyed.keyring.is_some());
-        assert!(!format!("{keyed:?}").contains(&key), "the key never prints");
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let keyed = settings(&[("ENCRYPTION_KEY", key)]).unwrap();
+        assert!(keyed.encryption_keys.is_some());
+        assert!(!format!("{keyed:?}").contains(key), "the key never prints");
         let err = settings(&[
-            ("ENCRYPTION_KEY", &key),
+            ("ENCRYPTION_KEY", key),
             ("ENCRYPTION_PREVIOUS_KEYS", "nope"),
         ])
         .unwrap_err();
@@ -665,30 +671,17 @@ mod tests {
     }
 
     #[test]
-    fn auth_is_on_unless_disabled_and_a_short_operator_key_is_refused() {
+    fn auth_is_read_and_a_short_operator_key_is_refused() {
         let s = settings(&[]).unwrap();
-        assert_eq!(
-            s.auth(false),
-            crate::api::Auth::Keys {
-                operator_hash: None
-            }
-        );
-        assert_eq!(s.auth(true), crate::api::Auth::Disabled);
-        let s = settings(&[("AUTH_DISABLED", "false")]).unwrap();
-        assert!(matches!(s.auth(true), crate::api::Auth::Keys { .. }));
+        assert_eq!((s.auth_disabled, s.api_admin_key.is_none()), (None, true));
         let s = settings(&[("AUTH_DISABLED", "true")]).unwrap();
-        assert_eq!(s.auth(false), crate::api::Auth::Disabled);
+        assert_eq!(s.auth_disabled, Some(true));
         let err = settings(&[("API_ADMIN_KEY", "short")]).unwrap_err();
         assert_eq!(err.variable, "API_ADMIN_KEY");
         let key = "tw_0123456789abcdefghijklmnopqrstuvwxyz";
         let s = settings(&[("API_ADMIN_KEY", key)]).unwrap();
         assert!(!format!("{s:?}").contains(key), "the key never prints");
-        assert!(matches!(
-            s.auth(false),
-            crate::api::Auth::Keys {
-                operator_hash: Some(_)
-            }
-        ));
+        assert_eq!(s.api_admin_key.as_ref().map(Secret::expose), Some(key));
     }
 
     #[test]
@@ -696,7 +689,7 @@ mod tests {
         let s = settings(&[]).unwrap();
         assert_eq!(
             s.rate_limit,
-            Some(crate::queue::RateLimit {
+            Some(RateLimit {
                 per_second: 500,
                 burst: 1000
             })
@@ -725,7 +718,7 @@ mod tests {
         let s = settings(&[]).unwrap();
         assert_eq!(
             s.wrong_key_limit,
-            Some(crate::queue::RateLimit {
+            Some(RateLimit {
                 per_second: 1,
                 burst: 20
             })
@@ -753,12 +746,11 @@ mod tests {
     }
 
     #[test]
-    fn targets_are_guarded_by_default_and_the_allow_list_names_its_variable() {
+    fn nothing_is_allowed_past_the_guard_by_default_and_the_allow_list_names_its_variable() {
         let s = settings(&[]).unwrap();
-        assert!(s.targets.is_guarded());
-        assert!(s.targets.allowed().is_empty());
+        assert!(s.target_allow.is_empty());
         let s = settings(&[("TARGET_ALLOW_CIDRS", "127.0.0.0/8, 10.1.0.0/16,")]).unwrap();
-        assert_eq!(s.targets.allowed().len(), 2);
+        assert_eq!(s.target_allow.len(), 2);
         let err = settings(&[("TARGET_ALLOW_CIDRS", "10.0.0.0/8,intranet")]).unwrap_err();
         assert_eq!(err.variable, "TARGET_ALLOW_CIDRS");
         assert!(err.to_string().contains("\"intranet\""), "{err}");

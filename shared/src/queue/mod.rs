@@ -58,14 +58,7 @@ pub struct QueueStats {
     pub failed: u64,
 }
 
-/// A rate limit: a bucket of `burst` tokens refilled at `per_second`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Tokens added per second (at least 1).
-    pub per_second: u32,
-    /// Most tokens the bucket holds (requests allowed at once after a quiet spell).
-    pub burst: u32,
-}
+pub use crate::config::RateLimit;
 
 /// The work queue between the tick and the workers.
 #[async_trait]

@@ -224,7 +224,10 @@ pub fn open(
     stored: &str,
 ) -> Result<(String, Vec<String>), String> {
     let mut opened = Vec::new();
-    let Some(parts) = Parts::of(stored).filter(|_| stored.contains(super::SEALED_PREFIX)) else {
+    if !stored.contains(super::SEALED_PREFIX) {
+        return Ok((stored.to_string(), opened));
+    }
+    let Some(parts) = Parts::of(stored) else {
         return Ok((stored.to_string(), opened));
     };
     let url = parts.rebuild(|name, value| {
