@@ -150,7 +150,7 @@ async fn bad_list_queries_are_400_naming_the_parameter(app: TestApp) {
 }
 
 /// Each bad body: (body, status, code, field).
-fn bad_bodies(target: &str) -> Vec<(String, u16, &'static str, Option<&'static str>)> {
+pub(crate) fn bad_bodies(target: &str) -> Vec<(String, u16, &'static str, Option<&'static str>)> {
     let ok = |overrides: Value| {
         let mut body = json!({"name": "n", "cronExpression": "* * * * * *", "httpUrl": target});
         if let (Some(b), Value::Object(o)) = (body.as_object_mut(), overrides) {
