@@ -540,3 +540,22 @@ async fn reseal_from_the_command_line_reads_every_page_and_says_when_old_keys_ca
         stdout(&output)
     );
 }
+
+#[tokio::test]
+async fn serve_refuses_db_when_the_servers_are_configured() {
+    let output = tokio::task::spawn_blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_tickwork-test-local"))
+            .args(["serve", "--db", "/nonexistent/tickwork.db"])
+            .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
+            .output()
+            .expect("cannot run tickwork-local")
+    })
+    .await
+    .expect("tickwork-local runner panicked");
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--db names the embedded database, but DATABASE_URL"),
+        "{}",
+        stderr(&output)
+    );
+}

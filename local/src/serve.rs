@@ -1,129 +1,48 @@
 //! `tickwork-local serve`: the API, the tick and a worker pool in one process, over the
 //! same store and queue, stopping together on Ctrl-C or SIGTERM.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use tickwork::api;
 use tickwork::config::Settings;
-use tickwork::queue::{MemoryQueue, Queue};
-use tickwork::secrets::Keyring;
-use tickwork::startup::{app_state, database_target, shutdown_signal, Runner, Services};
-use tickwork::store::{SqliteStore, Store};
+use tickwork::startup::{app_state, database_target, shutdown_signal, Backend, Runner};
 use tickwork::tick::{self, TickSettings};
 use tickwork::worker::{Worker, WorkerSettings};
 use tokio::sync::watch;
 
 use crate::args::Args;
 
-/// Where jobs, history and work live.
-enum Backend {
-    /// PostgreSQL and Redis, exactly as the three functions use them.
-    Servers,
-    /// An SQLite file and an in-memory queue.
-    Embedded(PathBuf),
+/// The backend `serve` runs on, from `--db` and the environment.
+fn choose(args: &Args) -> Result<Backend, String> {
+    args.only(&["db"], 1)?;
+    Backend::choose(args.value("db"))
 }
-
-impl Backend {
-    /// Servers when any of their variables is set; otherwise the embedded file from
-    /// `--db`, `TICKWORK_DB` or `./tickwork.db`.
-    fn choose(args: &Args) -> Result<Self, String> {
-        args.only(&["db"], 1)?;
-        let configured = ["DATABASE_URL", "DB_HOST", "REDIS_URL", "REDIS_HOST"]
-            .iter()
-            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
-        if configured {
-            if args.flag("db") {
-                return Err(
-                    "--db names the embedded database, but DATABASE_URL/DB_HOST or \
-                     REDIS_URL/REDIS_HOST is set, which selects PostgreSQL and Redis; \
-                     unset them or drop --db"
-                        .into(),
-                );
-            }
-            return Ok(Backend::Servers);
-        }
-        let path = args
-            .value("db")
-            .map(str::to_string)
-            .or_else(|| std::env::var("TICKWORK_DB").ok().filter(|p| !p.is_empty()))
-            .unwrap_or_else(|| DEFAULT_DB.to_string());
-        Ok(Backend::Embedded(PathBuf::from(path)))
-    }
-}
-
-/// The key that seals credentials in an embedded database when `ENCRYPTION_KEY` is not
-/// set: `FILE.key` beside it, made on first start (readable by this user only).
-fn embedded_keyring(db: &Path) -> anyhow::Result<Arc<Keyring>> {
-    let mut path = db.as_os_str().to_owned();
-    path.push(".key");
-    let path = PathBuf::from(path);
-    let key = match std::fs::read_to_string(&path) {
-        Ok(key) => key,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = Keyring::generate_key();
-            let mut file = std::fs::OpenOptions::new();
-            file.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-            std::io::Write::write_all(&mut file.open(&path)?, key.as_bytes())
-                .with_context(|| format!("cannot write the key file {}", path.display()))?;
-            key
-        }
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the key file {}", path.display()))
-        }
-    };
-    let keyring = Keyring::new(&key, &[])
-        .with_context(|| format!("the key file {} does not hold a key", path.display()))?;
-    Ok(Arc::new(keyring))
-}
-
-/// The embedded database file when neither `--db` nor `TICKWORK_DB` names one.
-pub const DEFAULT_DB: &str = "tickwork.db";
 
 /// Checks the command line of `serve` before anything starts.
 pub fn check(args: &Args) -> Result<(), String> {
-    Backend::choose(args).map(|_| ())
+    choose(args).map(|_| ())
 }
 
 /// Runs until Ctrl-C or SIGTERM, then lets each part stop in turn.
 pub async fn run(args: &Args) -> anyhow::Result<()> {
-    let backend = Backend::choose(args).map_err(anyhow::Error::msg)?;
+    let backend = choose(args).map_err(anyhow::Error::msg)?;
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
-    let keyring = match (&backend, tickwork::startup::keyring(&settings)?) {
-        (_, Some(keyring)) => keyring,
-        (Backend::Servers, None) => tickwork::startup::require_keyring(&settings)?,
-        (Backend::Embedded(path), None) => embedded_keyring(path)?,
-    };
-    let (store, queue): (Arc<dyn Store>, Arc<dyn Queue>) = match &backend {
-        Backend::Servers => {
-            let services = Services::start(&settings).await?;
-            println!(
-                "tickwork-local: backend PostgreSQL at {} and Redis (key prefix {:?})",
-                database_target(&settings),
-                settings.redis.key_prefix
-            );
-            (services.store, services.queue)
-        }
-        Backend::Embedded(path) => {
-            let store = SqliteStore::open(path)
-                .await
-                .with_context(|| format!("cannot use the embedded database {}", path.display()))?;
-            store.migrate().await.with_context(|| {
-                format!("cannot migrate the embedded database {}", path.display())
-            })?;
-            println!(
-                "tickwork-local: backend embedded: jobs and history in the SQLite file {}, \
-                 work queue in memory (one process at a time; set DATABASE_URL and REDIS_URL \
-                 to use PostgreSQL and Redis)",
-                path.display()
-            );
-            (Arc::new(store), Arc::new(MemoryQueue::new()))
-        }
-    };
+    let (store, queue, keyring) = backend.open(&settings).await?;
+    match &backend {
+        Backend::Servers => println!(
+            "tickwork-local: backend PostgreSQL at {} and Redis (key prefix {:?})",
+            database_target(&settings),
+            settings.redis.key_prefix
+        ),
+        Backend::Embedded(path) => println!(
+            "tickwork-local: backend embedded: jobs and history in the SQLite file {}, \
+             work queue in memory (one process at a time; set DATABASE_URL and REDIS_URL \
+             to use PostgreSQL and Redis)",
+            path.display()
+        ),
+    }
     let address = format!("{}:{}", settings.server_host, settings.server_port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await

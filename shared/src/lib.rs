@@ -24,9 +24,9 @@
 //!   of the crate.
 //! - [`telemetry`]: tracing setup.
 //! - [`os`]: the open-file limit, raised at start.
-//! - [`startup`]: what is built from the settings, in one place: the store and queue
-//!   clients, the keyring, auth, the outbound guard, the API's state; migrations; the
-//!   shutdown signal.
+//! - [`startup`]: what is built from the settings, in one place: the backend (servers or
+//!   embedded) with its store and queue clients, the keyring, auth, the outbound guard,
+//!   the API's state; migrations; the shutdown signal.
 //! - `lambda` (feature `lambda`): the three functions inside AWS Lambda invocations.
 
 pub mod api;

@@ -2,17 +2,18 @@
 //! the store and queue clients, the keyring, auth, the outbound guard and the API's state;
 //! migrations; the shutdown signal.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::api::{AppState, Auth, KeyFailures};
 use crate::config::{ConfigError, Secret, Settings};
 use crate::maintenance::MaintenanceSettings;
 use crate::outbound::TargetPolicy;
-use crate::queue::Queue;
 use crate::queue::{redis_connection_info, QueueError, RedisQueue};
+use crate::queue::{MemoryQueue, Queue};
 use crate::secrets::Keyring;
-use crate::store::Store;
 use crate::store::{connect_options, Conversion, PgStore, StoreError};
+use crate::store::{SqliteStore, Store};
 use crate::tick::TickSettings;
 use crate::worker::{RetryPolicy, WorkerSettings};
 
@@ -34,6 +35,30 @@ pub enum StartupError {
     /// The Redis client could not be made.
     #[error("could not set up the Redis client")]
     Queue(#[from] QueueError),
+    /// The embedded database could not be opened or migrated.
+    #[error("cannot use the embedded database {}", path.display())]
+    Embedded {
+        /// The SQLite file.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: StoreError,
+    },
+    /// The embedded database's key file could not be read or written.
+    #[error("cannot use the key file {}", path.display())]
+    KeyFile {
+        /// The file beside the database.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The embedded database's key file does not hold a key.
+    #[error("the key file {} does not hold a key", path.display())]
+    NotAKey {
+        /// The file beside the database.
+        path: PathBuf,
+    },
     /// A port could not be bound (in use? `METRICS_PORT`, `SERVER_PORT`).
     #[error("could not listen on {address}")]
     Listen {
@@ -225,6 +250,104 @@ pub fn require_keyring(settings: &Settings) -> Result<Arc<Keyring>, ConfigError>
              worker",
         )
     })
+}
+
+/// Where jobs, history and work live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL and Redis, exactly as the three functions use them.
+    Servers,
+    /// An SQLite file and an in-memory queue (`tickwork-local`, one process).
+    Embedded(PathBuf),
+}
+
+/// The embedded database file when neither `--db` nor `TICKWORK_DB` names one.
+pub const DEFAULT_DB: &str = "tickwork.db";
+
+impl Backend {
+    /// Servers when any of their variables is set (`DATABASE_URL`, `DB_HOST`, `REDIS_URL`,
+    /// `REDIS_HOST`); otherwise the embedded file `db` (`--db`), `TICKWORK_DB` or
+    /// [`DEFAULT_DB`].
+    pub fn choose(db: Option<&str>) -> Result<Self, String> {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        if ["DATABASE_URL", "DB_HOST", "REDIS_URL", "REDIS_HOST"]
+            .iter()
+            .any(|name| set(name))
+        {
+            if db.is_some() {
+                return Err(
+                    "--db names the embedded database, but DATABASE_URL/DB_HOST or \
+                     REDIS_URL/REDIS_HOST is set, which selects PostgreSQL and Redis; \
+                     unset them or drop --db"
+                        .into(),
+                );
+            }
+            return Ok(Backend::Servers);
+        }
+        let path = db
+            .map(str::to_string)
+            .or_else(|| std::env::var("TICKWORK_DB").ok().filter(|p| !p.is_empty()))
+            .unwrap_or_else(|| DEFAULT_DB.to_string());
+        Ok(Backend::Embedded(PathBuf::from(path)))
+    }
+
+    /// The store, the queue and the keyring: `ENCRYPTION_KEY` when set; otherwise required
+    /// on servers, and on the embedded backend the key in `FILE.key` beside the database,
+    /// made on first start.
+    pub async fn open(
+        &self,
+        settings: &Settings,
+    ) -> Result<(Arc<dyn Store>, Arc<dyn Queue>, Arc<Keyring>), StartupError> {
+        let keyring = match (self, keyring(settings)?) {
+            (_, Some(keyring)) => keyring,
+            (Backend::Servers, None) => require_keyring(settings)?,
+            (Backend::Embedded(path), None) => embedded_keyring(path)?,
+        };
+        match self {
+            Backend::Servers => {
+                let services = Services::start(settings).await?;
+                Ok((services.store, services.queue, keyring))
+            }
+            Backend::Embedded(path) => {
+                let failed = |source| StartupError::Embedded {
+                    path: path.clone(),
+                    source,
+                };
+                let store = SqliteStore::open(path).await.map_err(failed)?;
+                store.migrate().await.map_err(failed)?;
+                Ok((Arc::new(store), Arc::new(MemoryQueue::new()), keyring))
+            }
+        }
+    }
+}
+
+/// The key that seals credentials in an embedded database when `ENCRYPTION_KEY` is not
+/// set: `FILE.key` beside it, made on first start (readable by this user only).
+fn embedded_keyring(db: &Path) -> Result<Arc<Keyring>, StartupError> {
+    let mut path = db.as_os_str().to_owned();
+    path.push(".key");
+    let path = PathBuf::from(path);
+    let failed = |source| StartupError::KeyFile {
+        path: path.clone(),
+        source,
+    };
+    let key = match std::fs::read_to_string(&path) {
+        Ok(key) => key,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = Keyring::generate_key();
+            let mut file = std::fs::OpenOptions::new();
+            file.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+            std::io::Write::write_all(&mut file.open(&path).map_err(failed)?, key.as_bytes())
+                .map_err(failed)?;
+            key
+        }
+        Err(e) => return Err(failed(e)),
+    };
+    let keyring =
+        Keyring::new(&key, &[]).map_err(|_| StartupError::NotAKey { path: path.clone() })?;
+    Ok(Arc::new(keyring))
 }
 
 /// The outbound guard, with the ranges `TARGET_ALLOW_CIDRS` opens.
