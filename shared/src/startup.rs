@@ -2,6 +2,7 @@
 //! the store and queue clients, the keyring, auth, the outbound guard and the API's state;
 //! migrations; the shutdown signal.
 
+#[cfg(feature = "embedded")]
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,10 +11,14 @@ use crate::config::{ConfigError, Secret, Settings};
 use crate::maintenance::MaintenanceSettings;
 use crate::outbound::TargetPolicy;
 use crate::queue::{redis_connection_info, QueueError, RedisQueue};
-use crate::queue::{MemoryQueue, Queue};
+#[cfg(feature = "embedded")]
+use crate::queue::MemoryQueue;
+use crate::queue::Queue;
 use crate::secrets::Keyring;
 use crate::store::{connect_options, Conversion, PgStore, StoreError};
-use crate::store::{SqliteStore, Store};
+#[cfg(feature = "embedded")]
+use crate::store::SqliteStore;
+use crate::store::Store;
 use crate::tick::TickSettings;
 use crate::worker::{RetryPolicy, WorkerSettings};
 
@@ -36,6 +41,7 @@ pub enum StartupError {
     #[error("could not set up the Redis client")]
     Queue(#[from] QueueError),
     /// The embedded database could not be opened or migrated.
+    #[cfg(feature = "embedded")]
     #[error("cannot use the embedded database {}", path.display())]
     Embedded {
         /// The SQLite file.
@@ -45,6 +51,7 @@ pub enum StartupError {
         source: StoreError,
     },
     /// The embedded database's key file could not be read or written.
+    #[cfg(feature = "embedded")]
     #[error("cannot use the key file {}", path.display())]
     KeyFile {
         /// The file beside the database.
@@ -54,6 +61,7 @@ pub enum StartupError {
         source: std::io::Error,
     },
     /// The embedded database's key file does not hold a key.
+    #[cfg(feature = "embedded")]
     #[error("the key file {} does not hold a key", path.display())]
     NotAKey {
         /// The file beside the database.
@@ -252,7 +260,8 @@ pub fn require_keyring(settings: &Settings) -> Result<Arc<Keyring>, ConfigError>
     })
 }
 
-/// Where jobs, history and work live.
+/// Where jobs, history and work live (`tickwork-local`; feature `embedded`).
+#[cfg(feature = "embedded")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     /// PostgreSQL and Redis, exactly as the three functions use them.
@@ -262,8 +271,10 @@ pub enum Backend {
 }
 
 /// The embedded database file when neither `--db` nor `TICKWORK_DB` names one.
+#[cfg(feature = "embedded")]
 pub const DEFAULT_DB: &str = "tickwork.db";
 
+#[cfg(feature = "embedded")]
 impl Backend {
     /// Servers when any of their variables is set (`DATABASE_URL`, `DB_HOST`, `REDIS_URL`,
     /// `REDIS_HOST`); otherwise the embedded file `db` (`--db`), `TICKWORK_DB` or
@@ -323,6 +334,7 @@ impl Backend {
 
 /// The key that seals credentials in an embedded database when `ENCRYPTION_KEY` is not
 /// set: `FILE.key` beside it, made on first start (readable by this user only).
+#[cfg(feature = "embedded")]
 fn embedded_keyring(db: &Path) -> Result<Arc<Keyring>, StartupError> {
     let mut path = db.as_os_str().to_owned();
     path.push(".key");
