@@ -10,15 +10,15 @@ use crate::api::{AppState, Auth, KeyFailures};
 use crate::config::{ConfigError, Secret, Settings};
 use crate::maintenance::MaintenanceSettings;
 use crate::outbound::TargetPolicy;
-use crate::queue::{redis_connection_info, QueueError, RedisQueue};
 #[cfg(feature = "embedded")]
 use crate::queue::MemoryQueue;
 use crate::queue::Queue;
+use crate::queue::{redis_connection_info, QueueError, RedisQueue};
 use crate::secrets::Keyring;
-use crate::store::{connect_options, Conversion, PgStore, StoreError};
 #[cfg(feature = "embedded")]
 use crate::store::SqliteStore;
 use crate::store::Store;
+use crate::store::{connect_options, Conversion, PgStore, StoreError};
 use crate::tick::TickSettings;
 use crate::worker::{RetryPolicy, WorkerSettings};
 
