@@ -3,15 +3,20 @@
 //! People register jobs (a cron expression with seconds, a time zone, an HTTP target and
 //! a delivery guarantee) through the API; every second the tick turns due jobs into
 //! executions in PostgreSQL and pushes them to Redis; workers call the targets and record
-//! the outcomes. PostgreSQL is the truth, Redis carries the work.
+//! the outcomes. PostgreSQL is the truth, Redis carries the work; `tickwork-local` runs
+//! all three in one process, on the same servers or on an SQLite file and a queue in
+//! memory.
 //!
 //! # Layout
 //!
 //! - [`schedule`]: cron parsing (croner), time zones, next fire times. Pure.
 //! - [`model`]: jobs, executions, their states, and the checked values a job is made of.
-//! - [`store`]: the storage trait and its PostgreSQL implementation.
-//! - [`queue`]: the queue trait and its Redis implementation (Lua scripts in `queue/lua`).
-//! - [`tick`]: one tick pass at a given `now`, and the loop around it.
+//! - [`store`]: the storage trait and its two implementations: PostgreSQL (with the
+//!   history in daily partitions) and the embedded SQLite file (feature `embedded`).
+//! - [`queue`]: the queue trait and its two implementations: Redis (Lua scripts in
+//!   `queue/lua`) and the in-memory queue of `tickwork-local`.
+//! - [`tick`]: which fires a due job gets, one tick pass at a given `now`, and the loop
+//!   around it.
 //! - [`maintenance`]: the duties any process runs: releasing fires recorded ahead,
 //!   promoting due retries, sweeping lost pushes, history retention.
 //! - [`worker`]: taking, calling and recording executions; one pass and the pool loop.
