@@ -1,31 +1,29 @@
 //! `/api/v1/jobs`: create, read, list, and a job's history.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use uuid::Uuid;
 
 use super::auth::Caller;
+use super::credentials::{credentials_stay_with_their_origin, seal, seal_headers, seal_query};
 use super::error::{ApiError, ErrorBody};
 use super::openapi::{
     BadBody, BadQuery, ExecutionId, ExecutionNotFound, InvalidFields, JobId, JobNotFound,
     JobPatchRequest, JobRequest, Page, TooLarge,
 };
+use super::params::{count, flag, parse_id, query, query_map, QueryParams};
 use super::path::RawId;
 use super::views::{
     time, Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView,
 };
 use super::{body, cursor, page, AppState};
-use crate::model::{InvalidField, Job, TargetUrl};
+use crate::model::{Job, TargetUrl};
 use crate::schedule::Schedule;
-use crate::secrets::{
-    header_context, is_sealed, is_secret_header, new_signing_secret, signing_context, Keyring, MASK,
-};
+use crate::secrets::{new_signing_secret, signing_context};
 use crate::store::{IdempotentInsert, JobCursor, JobFilter};
 
 /// Default and largest page of jobs.
@@ -34,190 +32,6 @@ const JOBS_PAGE: (u32, u32) = (50, 500);
 const HISTORY_PAGE: (u32, u32) = (50, 500);
 /// Default and largest number of upcoming fire times.
 pub(super) const SCHEDULE_COUNT: (u32, u32) = (10, 1000);
-
-pub(super) type QueryParams =
-    Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
-
-pub(super) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::job_not_found(raw))
-}
-
-/// Reads the query string, refusing parameters the route does not take.
-pub(super) fn query<'a>(
-    params: &'a HashMap<String, String>,
-    allowed: &[&str],
-) -> Result<impl Fn(&str) -> Option<&'a str>, ApiError> {
-    if let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::invalid_query(
-            unknown,
-            format!(
-                "unknown query parameter {unknown:?}; expected {}",
-                allowed.join(", ")
-            ),
-        ));
-    }
-    Ok(move |name: &str| params.get(name).map(String::as_str))
-}
-
-pub(super) fn count(
-    name: &str,
-    raw: Option<&str>,
-    (default, max): (u32, u32),
-) -> Result<u32, ApiError> {
-    match raw {
-        None => Ok(default),
-        Some(raw) => match raw.parse::<u32>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::invalid_query(
-                name,
-                format!("{name} is {raw:?}; expected a whole number from 1 to {max}"),
-            )),
-        },
-    }
-}
-
-pub(super) fn flag(name: &str, raw: Option<&str>) -> Result<Option<bool>, ApiError> {
-    match raw {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(other) => Err(ApiError::invalid_query(
-            name,
-            format!("{name} is {other:?}; expected true or false"),
-        )),
-    }
-}
-
-pub(super) fn query_map(query: QueryParams) -> Result<HashMap<String, String>, ApiError> {
-    query
-        .map(|Query(map)| map)
-        .map_err(|e| ApiError::invalid_query("query", format!("query string is malformed: {e}")))
-}
-
-/// Seals a value for storage in `context` (see `secrets::header_context`).
-pub(super) fn seal(keyring: &Keyring, plain: &str, context: &str) -> Result<String, ApiError> {
-    keyring
-        .seal(plain, context)
-        .map_err(|e| ApiError::internal(&e))
-}
-
-/// Seals the values of job `job_id`'s credential headers: those secret by name and those
-/// in `marked` (lowercase names, `secretHeaders`). A value equal to the mask keeps the
-/// stored value of the same header from `stored` (sealing it, when it was stored in clear
-/// before its name became a credential's); there must be one. Values that look sealed are
-/// refused: only tickwork seals.
-fn seal_headers(
-    keyring: &Keyring,
-    job_id: Uuid,
-    headers: BTreeMap<String, String>,
-    marked: &BTreeSet<String>,
-    stored: Option<&BTreeMap<String, String>>,
-) -> Result<BTreeMap<String, String>, InvalidField> {
-    let secret = |name: &str| is_secret_header(name) || marked.contains(&name.to_ascii_lowercase());
-    let seal_value = |name: &str, value: &str| {
-        keyring
-            .seal(value, &header_context(job_id, name))
-            .map_err(|e| InvalidField::new("httpHeaders", format!("httpHeaders.{name}: {e}")))
-    };
-    headers
-        .into_iter()
-        .map(|(name, value)| {
-            if value == MASK {
-                let kept = stored.and_then(|stored| {
-                    stored
-                        .iter()
-                        .find(|(n, v)| {
-                            n.eq_ignore_ascii_case(&name) && (is_sealed(v) || secret(&name))
-                        })
-                        .map(|(_, v)| v.clone())
-                });
-                return match kept {
-                    Some(kept) if is_sealed(&kept) => Ok((name, kept)),
-                    Some(clear) => {
-                        let sealed = seal_value(&name, &clear)?;
-                        Ok((name, sealed))
-                    }
-                    None => Err(InvalidField::new(
-                        "httpHeaders",
-                        format!(
-                            "httpHeaders.{name} is the mask {MASK:?}, which keeps a stored \
-                             secret value, but the job has no such secret header; send the \
-                             value itself"
-                        ),
-                    )),
-                };
-            }
-            if is_sealed(&value) {
-                return Err(InvalidField::new(
-                    "httpHeaders",
-                    format!(
-                        "httpHeaders.{name} starts with \"tw1:\", which marks values tickwork \
-                         sealed itself; send the value in clear (credentials are sealed on \
-                         arrival)"
-                    ),
-                ));
-            }
-            if secret(&name) {
-                let sealed = seal_value(&name, &value)?;
-                return Ok((name, sealed));
-            }
-            Ok((name, value))
-        })
-        .collect()
-}
-
-/// Seals the credential values in the query of job `job_id`'s URL (see
-/// [`crate::secrets::query`]); `stored` is the URL before a change.
-fn seal_query(
-    keyring: &Keyring,
-    job_id: Uuid,
-    url: &str,
-    stored: Option<&str>,
-) -> Result<String, InvalidField> {
-    crate::secrets::query::seal(keyring, job_id, url, stored)
-        .map_err(|refusal| InvalidField::new("httpUrl", refusal.to_string()))
-}
-
-/// The scheme, host and port of a URL: where credentials go.
-fn origin(url: &str) -> Option<String> {
-    url::Url::parse(url)
-        .ok()
-        .map(|u| u.origin().ascii_serialization())
-}
-
-/// Stored credentials follow a job only to the origin they were given for: a change of
-/// `httpUrl` to another origin must send them again (in clear, not as the mask).
-fn credentials_stay_with_their_origin(before: &Job, after: &Job) -> Result<(), InvalidField> {
-    if origin(&before.http_url) == origin(&after.http_url) {
-        return Ok(());
-    }
-    let kept: Vec<&String> = after
-        .http_headers
-        .iter()
-        .filter(|(name, value)| {
-            is_sealed(value)
-                && before
-                    .http_headers
-                    .iter()
-                    .any(|(n, v)| n.eq_ignore_ascii_case(name) && v == *value)
-        })
-        .map(|(name, _)| name)
-        .collect();
-    if kept.is_empty() {
-        return Ok(());
-    }
-    Err(InvalidField::new(
-        "httpUrl",
-        format!(
-            "httpUrl moves the job to another origin, and the stored credentials ({}) were \
-             given for the old one; send httpHeaders with their values again, or without them",
-            kept.iter()
-                .map(|n| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    ))
-}
 
 /// The caller's job `raw_id`: 404 when there is none, or it is another tenant's (whose jobs
 /// the caller must not learn exist).

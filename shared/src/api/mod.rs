@@ -6,15 +6,18 @@
 mod auth;
 mod body;
 mod client;
+mod credentials;
 mod cursor;
 mod error;
 mod health;
 mod jobs;
 mod key_failures;
+mod keys;
 mod limits;
 mod openapi;
 mod operate;
 mod page;
+mod params;
 mod path;
 mod reseal;
 mod server;
@@ -85,8 +88,8 @@ fn routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(operate::dead_letters))
         .routes(routes!(operate::requeue))
         .routes(routes!(operate::preview))
-        .routes(routes!(auth::list_keys, auth::create_key))
-        .routes(routes!(auth::revoke_key))
+        .routes(routes!(keys::list_keys, keys::create_key))
+        .routes(routes!(keys::revoke_key))
         .routes(routes!(reseal::reseal));
     (open, keyed)
 }

@@ -571,7 +571,7 @@ impl ToSchema for JobPatchRequest {
 #[derive(ToSchema)]
 #[schema(example = json!({"name": "billing-ci", "tenant": "billing"}))]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // Read by hand in `auth::create_key`; this is its schema.
+#[allow(dead_code)] // Read by hand in `keys::create_key`; this is its schema.
 pub struct ApiKeyRequest {
     /// What the key is for: trimmed, no control characters.
     #[schema(min_length = 1, max_length = 100, pattern = "\\S")]

@@ -8,12 +8,11 @@ use axum::{Extension, Json};
 use uuid::Uuid;
 
 use super::auth::Caller;
+use super::credentials::seal;
 use super::error::{ApiError, ErrorBody};
-use super::jobs::{
-    count, history_page, owned_execution, owned_job, query, query_map, seal, with_attempts,
-    QueryParams, SCHEDULE_COUNT,
-};
+use super::jobs::{history_page, owned_execution, owned_job, with_attempts, SCHEDULE_COUNT};
 use super::openapi::{BadQuery, ExecutionId, ExecutionNotFound, JobId, JobNotFound, Page};
+use super::params::{count, query, query_map, QueryParams};
 use super::path::RawId;
 use super::views::{time, ExecutionView, HistoryPage, JobView, RotatedSecretView, ScheduleView};
 use super::AppState;
@@ -305,7 +304,7 @@ pub async fn requeue(
 ) -> Result<Response, ApiError> {
     let params = query_map(params)?;
     let param = query(&params, &["force"])?;
-    let force = super::jobs::flag("force", param("force"))?.unwrap_or(false);
+    let force = super::params::flag("force", param("force"))?.unwrap_or(false);
     let execution_id = owned_execution(&state, &caller, &id).await?.id;
     match state.store.requeue_dead_letter(execution_id, force).await? {
         Requeued::NoExecution => Err(ApiError::execution_not_found(&id)),

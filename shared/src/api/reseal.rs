@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::jobs::{count, cut_to_page, query, query_map, QueryParams};
+use super::jobs::cut_to_page;
 use super::openapi::BadQuery;
+use super::params::{count, query, query_map, QueryParams};
 use super::{cursor, AppState};
 use crate::secrets::{header_context, is_sealed, is_secret_header, signing_context, Keyring};
 use crate::store::{JobFilter, SealedValues};
