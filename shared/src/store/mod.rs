@@ -86,7 +86,7 @@ pub struct FirePlan {
     /// Fire times to record, oldest first; may be empty.
     pub fires: Vec<DateTime<Utc>>,
     /// Missed fire times dropped by the misfire policy, counted on the job.
-    pub uncounted: u64,
+    pub skipped_fires: u64,
     /// The job's next fire time after these; `None` when the schedule has ended.
     pub next_run_at: Option<DateTime<Utc>>,
 }
@@ -112,7 +112,7 @@ pub struct FiredBatch {
     /// [`Store::release_held`].
     pub held: usize,
     /// Missed fires dropped by misfire policies.
-    pub uncounted: u64,
+    pub skipped_fires: u64,
 }
 
 /// What a claim did.

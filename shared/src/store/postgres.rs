@@ -549,7 +549,7 @@ impl Store for PgStore {
         let exec_times: Vec<DateTime<Utc>> = writes.fires.iter().map(|f| f.2).collect();
         let job_ids: Vec<Uuid> = writes.jobs.iter().map(|j| j.0).collect();
         let next_runs: Vec<Option<DateTime<Utc>>> = writes.jobs.iter().map(|j| j.1).collect();
-        let uncounted_per_job: Vec<i64> = writes.jobs.iter().map(|j| j.2).collect();
+        let skipped_per_job: Vec<i64> = writes.jobs.iter().map(|j| j.2).collect();
 
         // The partitions of the fires' days, the first time this process writes to each.
         let days = self.days.unknown(&exec_times);
@@ -580,13 +580,13 @@ impl Store for PgStore {
         };
 
         sqlx::query(
-            "UPDATE jobs SET next_run_at = n.next_run_at, skipped_fires = skipped_fires + n.uncounted \
-             FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bigint[]) AS n(id, next_run_at, uncounted) \
+            "UPDATE jobs SET next_run_at = n.next_run_at, skipped_fires = skipped_fires + n.skipped \
+             FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bigint[]) AS n(id, next_run_at, skipped) \
              WHERE jobs.id = n.id",
         )
         .bind(&job_ids)
         .bind(&next_runs)
-        .bind(&uncounted_per_job)
+        .bind(&skipped_per_job)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -597,7 +597,7 @@ impl Store for PgStore {
             jobs: job_ids.len(),
             executions,
             held,
-            uncounted: writes.uncounted,
+            skipped_fires: writes.skipped_fires,
         })
     }
 

@@ -402,7 +402,7 @@ pub(super) struct ClaimWrites {
     /// Per job: id, next fire time, missed fires dropped.
     pub(super) jobs: Vec<(Uuid, Option<DateTime<Utc>>, i64)>,
     /// Missed fires dropped in all.
-    pub(super) uncounted: u64,
+    pub(super) skipped_fires: u64,
 }
 
 impl ClaimWrites {
@@ -414,9 +414,11 @@ impl ClaimWrites {
             for fire in &fire_plan.fires {
                 writes.fires.push((fire_id(*fire), job.id, *fire));
             }
-            let uncounted = i64::try_from(fire_plan.uncounted).unwrap_or(i64::MAX);
-            writes.jobs.push((job.id, fire_plan.next_run_at, uncounted));
-            writes.uncounted += fire_plan.uncounted;
+            let skipped_fires = i64::try_from(fire_plan.skipped_fires).unwrap_or(i64::MAX);
+            writes
+                .jobs
+                .push((job.id, fire_plan.next_run_at, skipped_fires));
+            writes.skipped_fires += fire_plan.skipped_fires;
         }
         writes.held = vec![false; writes.fires.len()];
         writes

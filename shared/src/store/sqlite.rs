@@ -596,15 +596,15 @@ impl Store for SqliteStore {
             created.extend(inserted);
         }
         for jobs in writes.jobs.chunks(ROWS_PER_STATEMENT) {
-            let mut update = QueryBuilder::new("WITH n(id, next_run_at, uncounted) AS (");
-            update.push_values(jobs, |mut row, (job_id, next_run_at, uncounted)| {
+            let mut update = QueryBuilder::new("WITH n(id, next_run_at, skipped) AS (");
+            update.push_values(jobs, |mut row, (job_id, next_run_at, skipped)| {
                 row.push_bind(*job_id)
                     .push_bind(*next_run_at)
-                    .push_bind(*uncounted);
+                    .push_bind(*skipped);
             });
             update.push(
                 ") UPDATE jobs SET next_run_at = n.next_run_at, \
-                 skipped_fires = skipped_fires + n.uncounted FROM n WHERE jobs.id = n.id",
+                 skipped_fires = skipped_fires + n.skipped FROM n WHERE jobs.id = n.id",
             );
             update.build().execute(&mut *tx).await?;
         }
@@ -614,7 +614,7 @@ impl Store for SqliteStore {
             jobs: writes.jobs.len(),
             executions,
             held,
-            uncounted: writes.uncounted,
+            skipped_fires: writes.skipped_fires,
         })
     }
 

@@ -82,7 +82,7 @@ pub struct TickOutcome {
     /// Executions created (QUEUED).
     pub fired: usize,
     /// Missed fires dropped by misfire policies (counted on each job, no row).
-    pub uncounted: u64,
+    pub skipped_fires: u64,
     /// Executions newly pushed to the queue.
     pub pushed: usize,
     /// Executions recorded ahead of their time, waiting in the upcoming set.

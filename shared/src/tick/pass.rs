@@ -52,10 +52,10 @@ pub(super) async fn run_pass(
         METRICS
             .fires_queued
             .add((batch.executions.len() + batch.held) as u64);
-        METRICS.fires_skipped_misfire.add(batch.uncounted);
+        METRICS.fires_skipped_misfire.add(batch.skipped_fires);
         outcome.jobs += batch.jobs;
         outcome.fired += batch.executions.len() + batch.held;
-        outcome.uncounted += batch.uncounted;
+        outcome.skipped_fires += batch.skipped_fires;
         // Fires past the room left are recorded, not pushed: the release duty pushes them,
         // oldest first, when the queue has room.
         outcome.held += batch.held;

@@ -141,7 +141,7 @@ fn plan_misfire(job: &DueJob, schedule: &Schedule, now: DateTime<Utc>) -> FirePl
         MisfirePolicy::FireAll => oldest,
     };
     FirePlan {
-        uncounted: missed.saturating_sub(fires.len() as u64),
+        skipped_fires: missed.saturating_sub(fires.len() as u64),
         fires,
         next_run_at: schedule.next_after(now),
     }
@@ -181,22 +181,22 @@ mod tests {
         // 31 fire times were missed: 10:00:00 to 10:05:00 every 10 s.
         let once = plan_fires(&job(MisfirePolicy::FireOnce, 100), now, now, MINUTE);
         assert_eq!(
-            (once.fires.clone(), once.uncounted),
+            (once.fires.clone(), once.skipped_fires),
             (vec![at(10, 5, 0)], 30)
         );
         assert_eq!(once.next_run_at, Some(at(10, 5, 10)));
         let skip = plan_fires(&job(MisfirePolicy::Skip, 100), now, now, MINUTE);
-        assert_eq!((skip.fires.len(), skip.uncounted), (0, 31));
+        assert_eq!((skip.fires.len(), skip.skipped_fires), (0, 31));
         assert_eq!(skip.next_run_at, Some(at(10, 5, 10)));
         let all = plan_fires(&job(MisfirePolicy::FireAll, 100), now, now, MINUTE);
-        assert_eq!((all.fires.len(), all.uncounted), (31, 0));
+        assert_eq!((all.fires.len(), all.skipped_fires), (31, 0));
         assert_eq!(all.fires[0], at(10, 0, 0));
         let capped = plan_fires(&job(MisfirePolicy::FireAll, 5), now, now, MINUTE);
         assert_eq!(
             capped.fires,
             (0..5).map(|i| at(10, 0, 10 * i)).collect::<Vec<_>>()
         );
-        assert_eq!(capped.uncounted, 26);
+        assert_eq!(capped.skipped_fires, 26);
     }
 
     #[test]

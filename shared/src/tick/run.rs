@@ -149,7 +149,7 @@ impl LoopState {
                     jobs = outcome.jobs,
                     pushed = outcome.pushed,
                     held = outcome.held,
-                    skipped_misfired = outcome.uncounted,
+                    skipped_fires = outcome.skipped_fires,
                     "fired due jobs"
                 );
             }
