@@ -28,7 +28,7 @@ pub fn check(args: &Args) -> Result<(), String> {
 pub async fn run(args: &Args) -> anyhow::Result<()> {
     let backend = choose(args).map_err(anyhow::Error::msg)?;
     let settings = Settings::from_env()?;
-    tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
+    tickwork::telemetry::init(&settings.log.level, settings.log.format)?;
     let (store, queue, keyring) = backend.open(&settings).await?;
     match &backend {
         Backend::Servers => println!(
@@ -43,12 +43,12 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             path.display()
         ),
     }
-    let address = format!("{}:{}", settings.server_host, settings.server_port);
+    let address = format!("{}:{}", settings.api.host, settings.api.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .with_context(|| format!("failed to listen on {address} (SERVER_HOST, SERVER_PORT)"))?;
-    let reachable = match settings.server_host.as_str() {
-        "0.0.0.0" | "::" => format!("127.0.0.1:{}", settings.server_port),
+    let reachable = match settings.api.host.as_str() {
+        "0.0.0.0" | "::" => format!("127.0.0.1:{}", settings.api.port),
         _ => address.clone(),
     };
     println!("tickwork-local: API on http://{address} (try: curl http://{reachable}/health)");
@@ -85,7 +85,12 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     );
     tickwork::startup::spawn_metrics_server(&settings, Some(state.clone())).await?;
     let targets = state.targets.clone();
-    let api = tokio::spawn(api::serve(listener, state, settings.connections, stopped()));
+    let api = tokio::spawn(api::serve(
+        listener,
+        state,
+        settings.api.connections,
+        stopped(),
+    ));
 
     let (tick_store, tick_queue) = (store.clone(), queue.clone());
     let tick_settings = TickSettings::from(&settings);

@@ -162,15 +162,15 @@ pub async fn serve_worker(
             let left = time_left(event.context.deadline(), settings, WORKER_FALLBACK);
             let (intake, grace) = worker_windows(
                 left,
-                settings.worker_intake_budget,
-                settings.worker_http_timeout,
+                settings.lambda.intake_budget,
+                settings.delivery.http_timeout,
             );
             if intake.is_zero() {
                 return Err(invalid_event(format!(
                     "the invocation has {} s left, not enough for a request of up to \
                      WORKER_HTTP_TIMEOUT ({} s) plus {} s: raise the function timeout",
                     left.as_secs(),
-                    settings.worker_http_timeout.as_secs(),
+                    settings.delivery.http_timeout.as_secs(),
                     WORKER_MARGIN.as_secs()
                 )));
             }
@@ -200,7 +200,7 @@ fn time_left(deadline: SystemTime, settings: &Settings, fallback: Duration) -> D
     invocation_length(
         deadline,
         SystemTime::now(),
-        settings.lambda_fallback_timeout.unwrap_or(fallback),
+        settings.lambda.fallback_timeout.unwrap_or(fallback),
     )
 }
 

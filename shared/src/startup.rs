@@ -164,10 +164,10 @@ pub fn database_target(settings: &Settings) -> String {
 impl From<&Settings> for TickSettings {
     fn from(settings: &Settings) -> Self {
         Self {
-            misfire_threshold: settings.misfire_threshold,
-            poll_interval: settings.scheduler_poll_interval,
-            lookahead: settings.scheduler_lookahead,
-            release_lead: settings.scheduler_release_lead,
+            misfire_threshold: settings.scheduling.misfire_threshold,
+            poll_interval: settings.scheduling.poll_interval,
+            lookahead: settings.scheduling.lookahead,
+            release_lead: settings.scheduling.release_lead,
             maintenance: MaintenanceSettings::from(settings),
             ..TickSettings::default()
         }
@@ -177,7 +177,7 @@ impl From<&Settings> for TickSettings {
 impl From<&Settings> for MaintenanceSettings {
     fn from(settings: &Settings) -> Self {
         Self {
-            retention: settings.history_retention,
+            retention: settings.scheduling.history_retention,
             ..MaintenanceSettings::default()
         }
     }
@@ -212,15 +212,18 @@ pub fn worker_settings(settings: &Settings) -> WorkerSettings {
 impl From<&Settings> for WorkerSettings {
     fn from(settings: &Settings) -> Self {
         Self {
-            pool_size: settings.worker_pool_size,
-            http_timeout: settings.worker_http_timeout,
+            pool_size: settings.delivery.pool_size,
+            http_timeout: settings.delivery.http_timeout,
             retry: RetryPolicy {
-                base: settings.retry_backoff_base,
-                max: settings.retry_backoff_max.max(settings.retry_backoff_base),
+                base: settings.delivery.retry_backoff_base,
+                max: settings
+                    .delivery
+                    .retry_backoff_max
+                    .max(settings.delivery.retry_backoff_base),
             },
-            lease: settings.lease_duration,
-            crash_limit: settings.crash_limit,
-            shutdown_grace: settings.shutdown_grace,
+            lease: settings.delivery.lease_duration,
+            crash_limit: settings.delivery.crash_limit,
+            shutdown_grace: settings.delivery.shutdown_grace,
             maintenance: MaintenanceSettings::from(settings),
             targets: target_policy(settings),
             // Malformed keys were refused when the settings were read.
@@ -232,7 +235,7 @@ impl From<&Settings> for WorkerSettings {
 
 /// The keyring the settings' keys make, if `ENCRYPTION_KEY` is set.
 pub fn keyring(settings: &Settings) -> Result<Option<Arc<Keyring>>, ConfigError> {
-    let Some(keys) = &settings.encryption_keys else {
+    let Some(keys) = &settings.secrets else {
         return Ok(None);
     };
     let previous: Vec<&str> = keys.previous.iter().map(Secret::expose).collect();
@@ -364,7 +367,7 @@ fn embedded_keyring(db: &Path) -> Result<Arc<Keyring>, StartupError> {
 
 /// The outbound guard, with the ranges `TARGET_ALLOW_CIDRS` opens.
 pub fn target_policy(settings: &Settings) -> TargetPolicy {
-    TargetPolicy::guarded(settings.target_allow.clone())
+    TargetPolicy::guarded(settings.delivery.target_allow.clone())
 }
 
 /// Which program serves the API: the defaults differ.
@@ -381,10 +384,14 @@ pub enum Runner {
 /// How the API recognises callers: keys (with `API_ADMIN_KEY` as the operator key) unless
 /// `AUTH_DISABLED` says otherwise or, unset, the runner's default does.
 pub fn auth(settings: &Settings, runner: Runner) -> Auth {
-    if settings.auth_disabled.unwrap_or(runner == Runner::Local) {
+    if settings
+        .api
+        .auth_disabled
+        .unwrap_or(runner == Runner::Local)
+    {
         Auth::Disabled
     } else {
-        Auth::keys(settings.api_admin_key.as_ref().map(Secret::expose))
+        Auth::keys(settings.api.admin_key.as_ref().map(Secret::expose))
     }
 }
 
@@ -406,8 +413,11 @@ pub fn app_state(
         },
         keyring,
         auth: auth(settings, runner),
-        rate_limit: settings.rate_limit,
-        key_failures: KeyFailures::new(settings.wrong_key_limit, settings.trusted_proxies.clone()),
+        rate_limit: settings.api.rate_limit,
+        key_failures: KeyFailures::new(
+            settings.api.wrong_key_limit,
+            settings.api.trusted_proxies.clone(),
+        ),
     }
 }
 
@@ -421,7 +431,7 @@ pub async fn spawn_metrics_server(
     let Some(port) = settings.metrics_port else {
         return Ok(());
     };
-    let address = format!("{}:{port}", settings.server_host);
+    let address = format!("{}:{port}", settings.api.host);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .map_err(|source| StartupError::Listen {
@@ -432,7 +442,7 @@ pub async fn spawn_metrics_server(
     tokio::spawn(crate::api::serve_metrics(
         listener,
         state,
-        settings.connections,
+        settings.api.connections,
         std::future::pending(),
     ));
     Ok(())

@@ -25,7 +25,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
+    tickwork::telemetry::init(&settings.log.level, settings.log.format)?;
 
     match std::env::args().nth(1).as_deref() {
         Some("migrate") => {
@@ -49,12 +49,12 @@ async fn run() -> anyhow::Result<()> {
 
     let keyring = tickwork::startup::require_keyring(&settings)?;
     let services = Services::start(&settings).await?;
-    if settings.on_lambda {
+    if settings.lambda.detected {
         return tickwork::lambda::serve_api(services, &settings)
             .await
             .map_err(anyhow::Error::from_boxed);
     }
-    let address = format!("{}:{}", settings.server_host, settings.server_port);
+    let address = format!("{}:{}", settings.api.host, settings.api.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .with_context(|| format!("failed to listen on {address} (SERVER_HOST, SERVER_PORT)"))?;
@@ -68,7 +68,7 @@ async fn run() -> anyhow::Result<()> {
     );
     announce(&state.auth);
     tickwork::startup::spawn_metrics_server(&settings, Some(state.clone())).await?;
-    api::serve(listener, state, settings.connections, shutdown_signal())
+    api::serve(listener, state, settings.api.connections, shutdown_signal())
         .await
         .context("the API server failed")
 }

@@ -21,9 +21,9 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
+    tickwork::telemetry::init(&settings.log.level, settings.log.format)?;
     let services = Services::start(&settings).await?;
-    if settings.on_lambda {
+    if settings.lambda.detected {
         return tickwork::lambda::serve_tick(services, settings)
             .await
             .map_err(anyhow::Error::from_boxed);

@@ -29,14 +29,14 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    tickwork::telemetry::init(&settings.log_level, settings.log_format)?;
+    tickwork::telemetry::init(&settings.log.level, settings.log.format)?;
     tickwork::startup::require_keyring(&settings)?;
     let services = Services::start(&settings).await?;
     let worker_settings = tickwork::startup::worker_settings(&settings);
     let queue = services.queue.clone();
     let worker = Worker::new(services.store, services.queue, worker_settings.clone())
         .context("failed to build the worker")?;
-    if settings.on_lambda {
+    if settings.lambda.detected {
         return tickwork::lambda::serve_worker(Arc::new(worker), queue, settings)
             .await
             .map_err(anyhow::Error::from_boxed);
