@@ -7,35 +7,40 @@
 //! [`Worker::run`] keeps up to `pool_size` executions going, reaps and runs the
 //! maintenance duties ([`crate::maintenance`]) beside them, and on shutdown lets
 //! running requests finish within the grace period and hands back the rest.
+//!
+//! Rooms: `claiming` fills free slots from the queue, `execute` runs one claimed fire,
+//! `call` is the request and its [`CallOutcome`], `delivery` builds the request's
+//! headers, `retry` decides what follows a failed attempt, `recorder` batches outcomes
+//! into the store, `lease` keeps the worker's lease, `reaping` takes back fires of dead
+//! workers, `draining` finishes and hands back at shutdown.
 
+mod call;
+mod claiming;
 mod delivery;
+mod draining;
+mod execute;
 mod lease;
+mod reaping;
 mod recorder;
 mod retry;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
-use tracing::Instrument;
 use uuid::Uuid;
 
-pub use delivery::{
-    call, http_client, parse_retry_after, tickwork_headers, CallResult, RESPONSE_KEPT,
-    RESPONSE_READ_LIMIT,
-};
+pub use call::{call, parse_retry_after, CallOutcome};
+use claiming::Pool;
+pub use delivery::{http_client, tickwork_headers, RESPONSE_KEPT, RESPONSE_READ_LIMIT};
 pub use lease::Lease;
 pub use recorder::{Recorder, RecorderSettings, Written};
 pub use retry::{backoff, decide, is_retryable, RetryPolicy, Verdict};
 
-use crate::metrics::METRICS;
-use crate::model::{Delivery, ExecutionStatus, Outcome};
-use crate::queue::{Queue, QueueError, Settled};
-use crate::store::{Reaped, Store, StoreError, Unfinished};
-use crate::telemetry::error_chain;
+use crate::model::Delivery;
+use crate::queue::{Queue, QueueError};
+use crate::store::{Store, StoreError, Unfinished};
 
 /// Tuning of one worker process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,321 +261,6 @@ impl Worker {
         })
     }
 
-    /// Takes up to `max` items and claims their executions. Items whose execution is not
-    /// QUEUED are settled as dropped at once.
-    pub async fn take(&self, max: usize) -> Result<Taken, WorkerError> {
-        let worker = self
-            .lease
-            .holder(self.settings.lease)
-            .await
-            .ok_or(WorkerError::NoLease)?;
-        let ids = self.queue.pop(max).await?;
-        if ids.is_empty() {
-            return Ok(Taken::default());
-        }
-        let claimed = self.store.start_executions(&ids, worker).await?;
-        METRICS
-            .fires_skipped_overlap
-            .add(claimed.skipped.len() as u64);
-        METRICS
-            .executions_failed
-            .add(claimed.malformed.len() as u64);
-        METRICS.executions_expired.add(claimed.expired.len() as u64);
-        METRICS.dead_letters.add(claimed.expired.len() as u64);
-        if !claimed.expired.is_empty() {
-            // Counted in tickwork_executions_total{status="EXPIRED"}; the expiry pass logs
-            // a summary each second.
-            tracing::debug!(
-                count = claimed.expired.len(),
-                "fires not started within their startingDeadlineSeconds expired unsent"
-            );
-        }
-        let deliveries = claimed.deliveries;
-        if deliveries.len() < ids.len() {
-            let claimed_ids: HashSet<Uuid> = deliveries.iter().map(|d| d.execution_id).collect();
-            let expired: HashSet<Uuid> = claimed.expired.into_iter().collect();
-            // Expired fires are dead letters; the rest are not ours to run.
-            let dropped: Vec<(Uuid, Settled)> = ids
-                .iter()
-                .filter(|id| !claimed_ids.contains(id))
-                .map(|id| {
-                    let how = if expired.contains(id) {
-                        Settled::Failed
-                    } else {
-                        Settled::Dropped
-                    };
-                    (*id, how)
-                })
-                .collect();
-            tracing::debug!(
-                count = dropped.len(),
-                "dropped items whose execution is not queued"
-            );
-            if let Err(error) = self.queue.settle(&dropped).await {
-                tracing::warn!(error = %error_chain(&error), "could not settle dropped items");
-            }
-        }
-        Ok(Taken {
-            dropped: ids.len() - deliveries.len(),
-            deliveries,
-        })
-    }
-
-    /// Calls the target of one claimed execution, records the outcome, then settles the
-    /// queue item.
-    pub async fn execute(&self, delivery: Delivery) -> ExecutionOutcome {
-        self.execute_in_slot(delivery, None).await
-    }
-
-    /// As [`Worker::execute`], holding `slot` only while the request is being sent: the
-    /// pool bounds requests in flight, not outcomes waiting to be written.
-    async fn execute_in_slot(
-        &self,
-        delivery: Delivery,
-        slot: Option<tokio::sync::OwnedSemaphorePermit>,
-    ) -> ExecutionOutcome {
-        let span = tracing::info_span!(
-            "execution",
-            execution_id = %delivery.execution_id,
-            job_id = %delivery.job_id,
-            attempt = delivery.attempt,
-        );
-        let id = delivery.execution_id;
-        self.hold(&delivery);
-        let outcome = self.execute_inner(delivery, slot).instrument(span).await;
-        self.release(id);
-        outcome
-    }
-
-    fn hold(&self, delivery: &Delivery) {
-        if let Ok(mut held) = self.in_flight.lock() {
-            held.insert(
-                delivery.execution_id,
-                Unfinished {
-                    execution_id: delivery.execution_id,
-                    attempt: delivery.attempt,
-                    execution_type: delivery.execution_type,
-                },
-            );
-        }
-    }
-
-    fn release(&self, id: Uuid) {
-        if let Ok(mut held) = self.in_flight.lock() {
-            held.remove(&id);
-        }
-    }
-
-    async fn execute_inner(
-        &self,
-        delivery: Delivery,
-        slot: Option<tokio::sync::OwnedSemaphorePermit>,
-    ) -> ExecutionOutcome {
-        if !delivery.wait.is_zero() {
-            // Claimed just ahead of its time: send it at the second it is scheduled for.
-            tokio::time::sleep(delivery.wait).await;
-        }
-        if !self.lease.holds(delivery.worker_id) {
-            tracing::warn!("lease lost before sending: the fire is taken back, not sent from here");
-            self.settle(delivery.execution_id, Settled::Dropped).await;
-            return ExecutionOutcome::Refused;
-        }
-        if let Ok(lag) = (chrono::Utc::now() - delivery.scheduled_at).to_std() {
-            METRICS.fire_lag.observe_duration(lag);
-        }
-        let result = tokio::select! {
-            biased;
-            result = call(&self.http, &self.settings, &delivery) => result,
-            () = self.lease.lost(delivery.worker_id) => {
-                tracing::warn!("lease lost mid-request: another attempt owns this fire; abandoning this one");
-                self.settle(delivery.execution_id, Settled::Dropped).await;
-                return ExecutionOutcome::Refused;
-            }
-        };
-        drop(slot);
-        METRICS.attempt_latency.observe_duration(result.duration);
-        let verdict = decide(
-            &result,
-            &delivery,
-            self.settings.retry,
-            rand::random::<f64>(),
-        );
-        let (status, retry_in) = match verdict {
-            Verdict::Succeeded => (ExecutionStatus::Succeeded, None),
-            Verdict::Retry(delay) => (ExecutionStatus::Retrying, Some(delay)),
-            Verdict::Failed => (ExecutionStatus::Failed, None),
-        };
-        let outcome = Outcome {
-            execution_id: delivery.execution_id,
-            scheduled_at: delivery.scheduled_at,
-            attempt: delivery.attempt,
-            status,
-            retry_in,
-            duration_ms: i64::try_from(result.duration.as_millis()).unwrap_or(i64::MAX),
-            http_status: result.status,
-            error: result.error.clone(),
-            response_body: result.body.clone(),
-        };
-        // The worker's lease still covers the fire while its outcome waits in the recorder's
-        // batch (or for the store to come back), so the reaper leaves it alone.
-        let recorded = match self.recorder.record(outcome).await {
-            Written::Recorded(recorded) => recorded,
-            Written::Refused => {
-                tracing::warn!("outcome refused: another attempt owns this fire");
-                return ExecutionOutcome::Refused;
-            }
-            Written::Unrecorded => return ExecutionOutcome::Unrecorded,
-        };
-        match recorded.status {
-            ExecutionStatus::Succeeded => {
-                METRICS.executions_succeeded.add(1);
-                tracing::debug!(http_status = ?result.status, duration_ms = i64::try_from(result.duration.as_millis()).unwrap_or(i64::MAX), "execution succeeded");
-                ExecutionOutcome::Succeeded
-            }
-            ExecutionStatus::Retrying => {
-                METRICS.retries.add(1);
-                tracing::warn!(http_status = ?result.status, error = result.error.as_deref().unwrap_or(""), next_attempt_at = ?recorded.next_attempt_at, "attempt failed; retrying");
-                ExecutionOutcome::Retrying
-            }
-            _ => {
-                METRICS.executions_failed.add(1);
-                METRICS.dead_letters.add(1);
-                tracing::warn!(http_status = ?result.status, error = result.error.as_deref().unwrap_or(""), "execution failed");
-                ExecutionOutcome::Failed
-            }
-        }
-    }
-
-    async fn settle(&self, id: Uuid, how: Settled) {
-        if let Err(error) = self.queue.settle(&[(id, how)]).await {
-            // The outcome is committed; a stale processing entry is only cosmetic.
-            tracing::warn!(error = %error_chain(&error), "could not settle queue item");
-        }
-    }
-
-    /// Starts the executions a finished claim returned, one slot each (slots left over are
-    /// freed). Returns how long to wait before the next claim when the queue was empty
-    /// or could not be read.
-    fn start_claimed(
-        self: &Arc<Self>,
-        done: Result<
-            (Result<Taken, WorkerError>, Vec<OwnedSemaphorePermit>),
-            tokio::task::JoinError,
-        >,
-        running: &mut JoinSet<ExecutionOutcome>,
-    ) -> Option<Duration> {
-        match done {
-            Ok((Ok(taken), permits)) => {
-                let empty = taken.deliveries.is_empty() && taken.dropped == 0;
-                let mut permits = permits.into_iter();
-                for delivery in taken.deliveries {
-                    let permit = permits.next();
-                    let worker = Arc::clone(self);
-                    running.spawn(async move { worker.execute_in_slot(delivery, permit).await });
-                }
-                empty.then_some(self.settings.idle_poll)
-            }
-            Ok((Err(error), _)) => {
-                tracing::error!(error = %error_chain(&error), "could not take work");
-                Some(Duration::from_secs(1))
-            }
-            Err(error) => {
-                tracing::error!(%error, "a claim task failed");
-                Some(Duration::from_secs(1))
-            }
-        }
-    }
-
-    /// Takes back fires whose lease ran out (their worker died or stalled) and settles
-    /// their queue items: AT_LEAST_ONCE ones are queued again (or FAILED into the
-    /// dead-letter list at the crash limit), AT_MOST_ONCE ones are ABANDONED.
-    pub async fn reap_once(&self) -> Result<ReapPass, WorkerError> {
-        let reaped = self
-            .store
-            .reap_expired(self.settings.crash_limit, 1000)
-            .await?;
-        let pass = self.settle_taken_back(&reaped).await?;
-        METRICS.reaped.add(reaped.len() as u64);
-        METRICS.dead_letters.add(pass.failed as u64);
-        if !reaped.is_empty() {
-            tracing::warn!(
-                requeued = pass.requeued,
-                failed = pass.failed,
-                abandoned = pass.abandoned,
-                "took back fires whose worker lost its lease"
-            );
-        }
-        Ok(pass)
-    }
-
-    async fn settle_taken_back(&self, fires: &[Reaped]) -> Result<ReapPass, WorkerError> {
-        let mut pass = ReapPass::default();
-        let mut settled = Vec::with_capacity(fires.len());
-        let mut queued = Vec::new();
-        for fire in fires {
-            let how = match fire.status {
-                ExecutionStatus::Queued => {
-                    pass.requeued += 1;
-                    queued.push(fire.execution_id);
-                    Settled::Dropped
-                }
-                ExecutionStatus::Failed => {
-                    pass.failed += 1;
-                    Settled::Failed
-                }
-                _ => {
-                    pass.abandoned += 1;
-                    Settled::Dropped
-                }
-            };
-            settled.push((fire.execution_id, how));
-        }
-        self.queue.settle(&settled).await?;
-        self.queue.push(&queued).await?;
-        Ok(pass)
-    }
-
-    /// Reaps every `reap_interval` and runs the maintenance duties every second, until
-    /// aborted.
-    async fn upkeep(self: Arc<Self>) {
-        let mut reap = tokio::time::interval(self.settings.reap_interval);
-        reap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut duties = tokio::time::interval(Duration::from_secs(1));
-        duties.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = reap.tick() => {
-                    if let Err(error) = self.reap_once().await {
-                        tracing::error!(error = %error_chain(&error), "reaper pass failed");
-                    }
-                }
-                _ = duties.tick() => {
-                    crate::maintenance::run_duties(
-                        self.store.as_ref(),
-                        self.queue.as_ref(),
-                        &self.settings.maintenance,
-                        &self.sweep_floor,
-                    )
-                    .await;
-                }
-            }
-        }
-    }
-
-    /// Hands back every fire this worker still holds: AT_LEAST_ONCE to QUEUED (pushed for
-    /// another worker), AT_MOST_ONCE to ABANDONED.
-    pub async fn hand_back_unfinished(&self) -> Result<ReapPass, WorkerError> {
-        let unfinished: Vec<Unfinished> = match self.in_flight.lock() {
-            Ok(mut held) => held.drain().map(|(_, u)| u).collect(),
-            Err(_) => Vec::new(),
-        };
-        if unfinished.is_empty() {
-            return Ok(ReapPass::default());
-        }
-        let back = self.store.hand_back(&unfinished).await?;
-        self.settle_taken_back(&back).await
-    }
-
     /// One pass: takes up to `max` items, runs them all at once, and waits for them.
     pub async fn run_once(&self, max: usize) -> Result<WorkerPass, WorkerError> {
         let Taken {
@@ -612,18 +302,14 @@ impl Worker {
         self.run_finishing_by(shutdown, Some(finish_by)).await
     }
 
+    /// Keeps up to `pool_size` executions running beside the upkeep tasks until
+    /// `shutdown` completes, then drains: running requests finish by `finish_by` (or
+    /// within `shutdown_grace`) and what is still running is handed back.
     async fn run_finishing_by(
         self: Arc<Self>,
         shutdown: impl Future<Output = ()>,
         finish_by: Option<tokio::time::Instant>,
     ) -> WorkerRun {
-        tokio::pin!(shutdown);
-        let mut summary = WorkerRun::default();
-        let slots = Arc::new(Semaphore::new(self.settings.pool_size));
-        let mut running = JoinSet::new();
-        // Claims in flight, each holding the slots for what it may take.
-        let mut claiming: JoinSet<(Result<Taken, WorkerError>, Vec<OwnedSemaphorePermit>)> =
-            JoinSet::new();
         // Reaping and the maintenance duties run beside the pool, never holding up a claim.
         let upkeep = tokio::spawn(Arc::clone(&self).upkeep());
         // The history's partitions, in a task of their own: dropping one waits for the
@@ -636,93 +322,13 @@ impl Worker {
             )
             .await
         });
-        // After an empty take (or an error), no new claim starts before this.
-        let mut resume_at: Option<tokio::time::Instant> = None;
-        loop {
-            while let Some(done) = running.try_join_next() {
-                summary.count_joined(done);
-            }
-            let may_claim =
-                resume_at.is_none() && claiming.len() < self.settings.claims_in_flight.max(1);
-            let pause =
-                tokio::time::sleep_until(resume_at.unwrap_or_else(tokio::time::Instant::now));
-            tokio::select! {
-                _ = &mut shutdown => break,
-                Some(done) = claiming.join_next(), if !claiming.is_empty() => {
-                    if let Some(pause_for) = self.start_claimed(done, &mut running) {
-                        resume_at = Some(tokio::time::Instant::now() + pause_for);
-                    }
-                }
-                () = pause, if resume_at.is_some() => resume_at = None,
-                permit = slots.clone().acquire_owned(), if may_claim => {
-                    let Ok(first) = permit else { break };
-                    // Take as many slots as are free now (up to a claim batch) without waiting.
-                    let want = (1 + slots.available_permits()).min(self.settings.claim_batch.max(1));
-                    let mut permits = vec![first];
-                    while permits.len() < want {
-                        match slots.clone().try_acquire_owned() {
-                            Ok(permit) => permits.push(permit),
-                            Err(_) => break,
-                        }
-                    }
-                    let worker = Arc::clone(&self);
-                    claiming.spawn(async move {
-                        let taken = worker.take(permits.len()).await;
-                        (taken, permits)
-                    });
-                }
-            }
-        }
+        let mut pool = Pool::new(self.settings.pool_size);
+        self.claim_until(&mut pool, shutdown).await;
         upkeep.abort();
         history.abort();
         let finish_by =
             finish_by.unwrap_or_else(|| tokio::time::Instant::now() + self.settings.shutdown_grace);
-        let grace = finish_by.saturating_duration_since(tokio::time::Instant::now());
-        // Fires already claimed are RUNNING: run them (within the grace period) too.
-        let _ = tokio::time::timeout_at(finish_by, async {
-            while let Some(done) = claiming.join_next().await {
-                self.start_claimed(done, &mut running);
-            }
-        })
-        .await;
-        claiming.abort_all();
-
-        tracing::info!(
-            in_flight = running.len(),
-            grace_secs = grace.as_secs(),
-            "worker stopping: no new work; letting running requests finish"
-        );
-        let drained = tokio::time::timeout_at(finish_by, async {
-            while let Some(done) = running.join_next().await {
-                summary.count_joined(done);
-            }
-        })
-        .await;
-        if drained.is_err() {
-            running.abort_all();
-            while let Some(done) = running.join_next().await {
-                // Finished between the end of the grace period and the abort.
-                summary.count_joined(done);
-            }
-            match self.hand_back_unfinished().await {
-                Ok(back) => {
-                    let handed_back = back.requeued + back.failed + back.abandoned;
-                    summary.processed += handed_back;
-                    summary.handed_back += handed_back;
-                    // At the crash limit a handed-back AT_LEAST_ONCE fire is FAILED.
-                    summary.failed += back.failed;
-                    tracing::warn!(
-                        requeued = back.requeued,
-                        abandoned = back.abandoned,
-                        "grace period over: handed back unfinished fires"
-                    );
-                }
-                Err(error) => tracing::error!(
-                    error = %error_chain(&error),
-                    "could not hand back unfinished fires; a reaper takes them back once this worker is retired"
-                ),
-            }
-        }
+        let summary = self.drain(pool, finish_by).await;
         self.lease.retire(self.store.as_ref()).await;
         tracing::info!(?summary, "worker stopped");
         summary

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::CallResult;
+use super::CallOutcome;
 use crate::model::{Delivery, ExecutionType};
 
 /// Backoff bounds (`RETRY_BACKOFF_BASE`, `RETRY_BACKOFF_MAX`).
@@ -37,13 +37,11 @@ pub enum Verdict {
 
 /// True when another attempt could go differently: no answer at all (timeout, connection
 /// error), a 5xx, 408 Request Timeout or 429 Too Many Requests.
-pub fn is_retryable(result: &CallResult) -> bool {
-    if result.refused {
-        return false;
-    }
-    match result.status {
-        None => true,
-        Some(status) => status >= 500 || status == 408 || status == 429,
+pub fn is_retryable(outcome: &CallOutcome) -> bool {
+    match outcome {
+        CallOutcome::Answered { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+        CallOutcome::Unanswered { .. } => true,
+        CallOutcome::NotSent { .. } => false,
     }
 }
 
@@ -59,12 +57,12 @@ pub fn backoff(retry: u32, policy: RetryPolicy, jitter: f64) -> Duration {
 /// fires are retried while `maxRetries` allows and the failure is retryable, waiting at
 /// least as long as a `Retry-After` asks (up to the policy's max).
 pub fn decide(
-    result: &CallResult,
+    outcome: &CallOutcome,
     delivery: &Delivery,
     policy: RetryPolicy,
     jitter: f64,
 ) -> Verdict {
-    if result.succeeded() {
+    if outcome.succeeded() {
         return Verdict::Succeeded;
     }
     // Attempts lost to crashed or stopping workers are not retries, nor are attempts made
@@ -77,15 +75,19 @@ pub fn decide(
         .saturating_sub(delivery.handbacks);
     if delivery.execution_type == ExecutionType::AtMostOnce
         || retries_used >= delivery.max_retries
-        || !is_retryable(result)
+        || !is_retryable(outcome)
     {
         return Verdict::Failed;
     }
     let retry = u32::try_from(retries_used + 1).unwrap_or(u32::MAX);
     let mut delay = backoff(retry, policy, jitter);
-    if let Some(asked) = result.retry_after {
-        if asked > delay {
-            delay = asked.min(policy.max);
+    if let CallOutcome::Answered {
+        retry_after: Some(asked),
+        ..
+    } = outcome
+    {
+        if *asked > delay {
+            delay = (*asked).min(policy.max);
         }
     }
     Verdict::Retry(delay)
@@ -120,14 +122,22 @@ mod tests {
         }
     }
 
-    fn answer(status: Option<u16>) -> CallResult {
-        CallResult {
-            status,
-            error: (status != Some(200)).then(|| "failed".into()),
-            duration: Duration::ZERO,
-            retry_after: None,
-            body: None,
-            refused: false,
+    fn answer(status: Option<u16>) -> CallOutcome {
+        answer_asking(status, None)
+    }
+
+    fn answer_asking(status: Option<u16>, retry_after: Option<Duration>) -> CallOutcome {
+        match status {
+            Some(status) => CallOutcome::Answered {
+                status,
+                retry_after,
+                body: None,
+                duration: Duration::ZERO,
+            },
+            None => CallOutcome::Unanswered {
+                error: "failed".into(),
+                duration: Duration::ZERO,
+            },
         }
     }
 
@@ -193,8 +203,10 @@ mod tests {
     #[test]
     fn a_target_the_guard_refused_is_never_retried() {
         let d = delivery(1, 5, ExecutionType::AtLeastOnce);
-        let mut refused = answer(None);
-        refused.refused = true;
+        let refused = CallOutcome::NotSent {
+            error: "target refused, not called".into(),
+            duration: Duration::ZERO,
+        };
         assert_eq!(decide(&refused, &d, POLICY, 0.5), Verdict::Failed);
     }
 
@@ -230,18 +242,17 @@ mod tests {
     #[test]
     fn retry_after_wins_when_longer_and_is_capped_by_the_max() {
         let d = delivery(1, 3, ExecutionType::AtLeastOnce);
-        let mut r = answer(Some(429));
-        r.retry_after = Some(Duration::from_secs(3));
+        let r = answer_asking(Some(429), Some(Duration::from_secs(3)));
         assert_eq!(
             decide(&r, &d, POLICY, 0.1),
             Verdict::Retry(Duration::from_secs(3))
         );
-        r.retry_after = Some(Duration::from_secs(3600));
+        let r = answer_asking(Some(429), Some(Duration::from_secs(3600)));
         assert_eq!(
             decide(&r, &d, POLICY, 0.1),
             Verdict::Retry(Duration::from_secs(300))
         );
-        r.retry_after = Some(Duration::from_millis(1));
+        let r = answer_asking(Some(429), Some(Duration::from_millis(1)));
         assert_eq!(
             decide(&r, &d, POLICY, 0.5),
             Verdict::Retry(Duration::from_millis(500))
