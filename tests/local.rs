@@ -91,11 +91,26 @@ async fn a_bad_command_line_exits_2_and_says_what_is_wrong() {
 
     let bad_count = local(&["schedule", "* * * * * *", "--count", "many"]).await;
     assert_eq!(bad_count.status.code(), Some(2));
-    assert!(stderr(&bad_count).contains("--count is \"many\""));
+    let message = stderr(&bad_count);
+    assert!(
+        message.contains("'many'") && message.contains("--count"),
+        "{message}"
+    );
+    let too_many = local(&["schedule", "* * * * * *", "--count", "5000"]).await;
+    assert_eq!(too_many.status.code(), Some(2));
+    assert!(
+        stderr(&too_many).contains("1..=1000"),
+        "{}",
+        stderr(&too_many)
+    );
 
     let unknown = local(&["jobs", "frobnicate"]).await;
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(stderr(&unknown).contains("unknown jobs command \"frobnicate\""));
+    assert!(
+        stderr(&unknown).contains("unrecognized subcommand 'frobnicate'"),
+        "{}",
+        stderr(&unknown)
+    );
 
     let missing = local(&["jobs", "create", "--name", "x", "--cron", "* * * * * *"]).await;
     assert_eq!(missing.status.code(), Some(2));
@@ -104,6 +119,68 @@ async fn a_bad_command_line_exits_2_and_says_what_is_wrong() {
         "{}",
         stderr(&missing)
     );
+}
+
+#[tokio::test]
+async fn every_command_has_help_and_the_shells_get_completions() {
+    let commands: [&[&str]; 14] = [
+        &[],
+        &["serve"],
+        &["schedule"],
+        &["jobs"],
+        &["jobs", "list"],
+        &["jobs", "get"],
+        &["jobs", "create"],
+        &["jobs", "pause"],
+        &["jobs", "resume"],
+        &["jobs", "trigger"],
+        &["jobs", "delete"],
+        &["history"],
+        &["dead-letters"],
+        &["requeue"],
+    ];
+    for command in commands
+        .iter()
+        .chain([&["reseal"][..], &["completions"][..]].iter())
+    {
+        let mut words = command.to_vec();
+        words.push("--help");
+        let help = local(&words).await;
+        assert!(help.status.success(), "{words:?}: {}", stderr(&help));
+        assert!(
+            stdout(&help).contains("Usage: tickwork-local"),
+            "{words:?}: {}",
+            stdout(&help)
+        );
+    }
+    let top = stdout(&local(&["--help"]).await);
+    assert!(top.contains("EXIT CODES"), "{top}");
+    let create = stdout(&local(&["jobs", "create", "--help"]).await);
+    for option in [
+        "--from",
+        "--name",
+        "--cron",
+        "--target",
+        "--header",
+        "--type",
+        "--deadline",
+    ] {
+        assert!(
+            create.contains(option),
+            "jobs create --help lacks {option}: {create}"
+        );
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let script = local(&["completions", shell]).await;
+        assert!(script.status.success(), "{shell}: {}", stderr(&script));
+        let text = stdout(&script);
+        assert!(
+            text.contains("tickwork-local") && text.contains("dead-letters"),
+            "{shell}: {text}"
+        );
+    }
+    let wrong_shell = local(&["completions", "cmd.exe"]).await;
+    assert_eq!(wrong_shell.status.code(), Some(2));
 }
 
 #[tokio::test]

@@ -7,9 +7,7 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use tickwork::schedule::Schedule;
 
-use crate::args::Args;
-
-const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+use crate::args::{ApiArgs, CreateArgs, JobsCommand, ScheduleArgs};
 
 /// Why a command did not do what was asked; each kind has its exit code.
 #[derive(Debug)]
@@ -42,25 +40,15 @@ impl Failure {
     }
 }
 
-impl From<String> for Failure {
-    fn from(message: String) -> Self {
-        Failure::Usage(message)
-    }
-}
-
 /// `schedule CRON [--tz ZONE] [--count N]`: the next fire times, computed here.
-pub fn schedule(args: &Args) -> Result<(), Failure> {
-    args.only(&["tz", "count", "json"], 2)?;
-    let cron = args
-        .positional(1)
-        .ok_or_else(|| "schedule needs a cron expression, e.g. \"*/5 * * * * *\"".to_string())?;
-    let zone = args.value("tz").unwrap_or("UTC");
-    let count = args.number("count", 10, 1, 1000)? as usize;
+pub fn schedule(args: &ScheduleArgs) -> Result<(), Failure> {
+    let (cron, zone) = (args.cron.as_str(), args.tz.as_str());
+    let count = usize::try_from(args.count).unwrap_or(usize::MAX);
     let schedule = Schedule::parse(cron, zone)
         .map_err(|e| Failure::Usage(format!("schedule {cron:?} --tz {zone}: {e}")))?;
     let fires = schedule.upcoming(Utc::now(), count);
     let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
-    if args.flag("json") {
+    if args.json {
         let times: Vec<String> = fires
             .iter()
             .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -87,87 +75,84 @@ pub fn schedule(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `jobs list|get|create|pause|resume|delete`.
-pub async fn jobs(args: &Args) -> Result<(), Failure> {
-    let api = Api::new(args);
-    match args.positional(1) {
-        Some("list") => {
-            args.only(&["url", "json", "limit", "all"], 2)?;
-            let limit = args.number("limit", 50, 1, 500)?;
-            let mut path = format!("/api/v1/jobs?limit={limit}");
-            if args.flag("all") {
-                path.push_str("&includeDeleted=true");
-            }
-            let page = api.call("GET", &path, None).await?;
-            if api.json {
-                print_json(&page);
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = items(&page, "jobs")
-                .iter()
-                .map(|j| {
-                    vec![
-                        text(j, "id"),
-                        text(j, "name"),
-                        text(j, "cronExpression"),
-                        text(j, "timezone"),
-                        state(j),
-                        text(j, "nextRunAt"),
-                        text(j, "lastStatus"),
-                    ]
-                })
-                .collect();
-            print_table(
-                &["ID", "NAME", "CRON", "TZ", "STATE", "NEXT RUN", "LAST"],
-                &rows,
-            );
+/// `jobs list|get|create|pause|resume|trigger|delete`.
+pub async fn jobs(command: JobsCommand) -> Result<(), Failure> {
+    match command {
+        JobsCommand::List { limit, all, api } => list_jobs(limit, all, &Api::new(&api)).await,
+        JobsCommand::Get(job) => {
+            let api = Api::new(&job.api);
+            let found = api.call("GET", &job_path(&job.job_id), None).await?;
+            print_job(&api, &found);
             Ok(())
         }
-        Some("get") => {
-            args.only(&["url", "json"], 3)?;
-            let job = api.call("GET", &job_path(args)?, None).await?;
+        JobsCommand::Create(create) => {
+            let api = Api::new(&create.api);
+            let job = api
+                .call("POST", "/api/v1/jobs", Some(create_body(&create)?))
+                .await?;
             print_job(&api, &job);
             Ok(())
         }
-        Some("create") => {
-            let body = create_body(args)?;
-            let job = api.call("POST", "/api/v1/jobs", Some(body)).await?;
-            print_job(&api, &job);
-            Ok(())
-        }
-        Some(verb @ ("pause" | "resume")) => {
-            args.only(&["url", "json"], 3)?;
-            let path = format!("{}/{verb}", job_path(args)?);
-            let job = api.call("POST", &path, None).await?;
-            print_job(&api, &job);
-            Ok(())
-        }
-        Some("trigger") => {
-            args.only(&["url", "json"], 3)?;
-            let path = format!("{}/trigger", job_path(args)?);
+        JobsCommand::Pause(job) => change_job(&job.job_id, "pause", &Api::new(&job.api)).await,
+        JobsCommand::Resume(job) => change_job(&job.job_id, "resume", &Api::new(&job.api)).await,
+        JobsCommand::Trigger(job) => {
+            let api = Api::new(&job.api);
+            let path = format!("{}/trigger", job_path(&job.job_id));
             let execution = api.call("POST", &path, None).await?;
             print_queued(&api, &execution, "queued a manual fire");
             Ok(())
         }
-        Some("delete") => {
-            args.only(&["url", "json"], 3)?;
-            let id = args.positional(2).unwrap_or_default().to_string();
-            api.call("DELETE", &job_path(args)?, None).await?;
+        JobsCommand::Delete(job) => {
+            let api = Api::new(&job.api);
+            api.call("DELETE", &job_path(&job.job_id), None).await?;
             if api.json {
-                print_json(&json!({ "deleted": id }));
+                print_json(&json!({ "deleted": job.job_id }));
             } else {
-                println!("deleted job {id}");
+                println!("deleted job {}", job.job_id);
             }
             Ok(())
         }
-        Some(other) => Err(Failure::Usage(format!(
-            "unknown jobs command {other:?}; expected list, get, create, pause, resume, \
-             trigger or delete"
-        ))),
-        None => Err(Failure::Usage(
-            "jobs needs a command: list, get, create, pause, resume, trigger or delete".into(),
-        )),
     }
+}
+
+/// `jobs pause|resume JOB_ID`.
+async fn change_job(id: &str, verb: &str, api: &Api) -> Result<(), Failure> {
+    let path = format!("{}/{verb}", job_path(id));
+    let job = api.call("POST", &path, None).await?;
+    print_job(api, &job);
+    Ok(())
+}
+
+/// `jobs list [--limit N] [--all]`.
+async fn list_jobs(limit: u64, all: bool, api: &Api) -> Result<(), Failure> {
+    let mut path = format!("/api/v1/jobs?limit={limit}");
+    if all {
+        path.push_str("&includeDeleted=true");
+    }
+    let page = api.call("GET", &path, None).await?;
+    if api.json {
+        print_json(&page);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = items(&page, "jobs")
+        .iter()
+        .map(|j| {
+            vec![
+                text(j, "id"),
+                text(j, "name"),
+                text(j, "cronExpression"),
+                text(j, "timezone"),
+                state(j),
+                text(j, "nextRunAt"),
+                text(j, "lastStatus"),
+            ]
+        })
+        .collect();
+    print_table(
+        &["ID", "NAME", "CRON", "TZ", "STATE", "NEXT RUN", "LAST"],
+        &rows,
+    );
+    Ok(())
 }
 
 /// Prints an execution the API just queued (trigger, requeue).
@@ -185,14 +170,12 @@ fn print_queued(api: &Api, execution: &Value, what: &str) {
 }
 
 /// `dead-letters [--job JOB_ID] [--limit N]`.
-pub async fn dead_letters(args: &Args) -> Result<(), Failure> {
-    args.only(&["url", "json", "limit", "job"], 1)?;
-    let limit = args.number("limit", 20, 1, 500)?;
+pub async fn dead_letters(job: Option<&str>, limit: u64, api: &ApiArgs) -> Result<(), Failure> {
     let mut path = format!("/api/v1/dead-letters?limit={limit}");
-    if let Some(job) = args.value("job") {
+    if let Some(job) = job {
         path.push_str(&format!("&jobId={job}"));
     }
-    let api = Api::new(args);
+    let api = Api::new(api);
     let page = api.call("GET", &path, None).await?;
     if api.json {
         print_json(&page);
@@ -226,25 +209,20 @@ pub async fn dead_letters(args: &Args) -> Result<(), Failure> {
 }
 
 /// `requeue EXECUTION_ID [--force]`.
-pub async fn requeue(args: &Args) -> Result<(), Failure> {
-    args.only(&["url", "json", "force"], 2)?;
-    let id = args
-        .positional(1)
-        .ok_or_else(|| "requeue needs an execution id (see dead-letters)".to_string())?;
+pub async fn requeue(id: &str, force: bool, api: &ApiArgs) -> Result<(), Failure> {
     let mut path = format!("/api/v1/dead-letters/{id}/requeue");
-    if args.flag("force") {
+    if force {
         path.push_str("?force=true");
     }
-    let api = Api::new(args);
+    let api = Api::new(api);
     let execution = api.call("POST", &path, None).await?;
     print_queued(&api, &execution, "requeued");
     Ok(())
 }
 
 /// `reseal`: every page of `POST /api/v1/admin/reseal`, then the totals.
-pub async fn reseal(args: &Args) -> Result<(), Failure> {
-    args.only(&["url", "json"], 1)?;
-    let api = Api::new(args);
+pub async fn reseal(api: &ApiArgs) -> Result<(), Failure> {
+    let api = Api::new(api);
     let fields = [
         "scanned",
         "resealedJobs",
@@ -291,13 +269,8 @@ pub async fn reseal(args: &Args) -> Result<(), Failure> {
 }
 
 /// `history JOB_ID [--limit N]`.
-pub async fn history(args: &Args) -> Result<(), Failure> {
-    args.only(&["url", "json", "limit"], 2)?;
-    let id = args
-        .positional(1)
-        .ok_or_else(|| "history needs a job id".to_string())?;
-    let limit = args.number("limit", 20, 1, 500)?;
-    let api = Api::new(args);
+pub async fn history(id: &str, limit: u64, api: &ApiArgs) -> Result<(), Failure> {
+    let api = Api::new(api);
     let page = api
         .call(
             "GET",
@@ -339,18 +312,14 @@ pub async fn history(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `/api/v1/jobs/{id}` from the third positional word.
-fn job_path(args: &Args) -> Result<String, Failure> {
-    let id = args
-        .positional(2)
-        .ok_or_else(|| Failure::Usage("this command needs a job id".into()))?;
-    Ok(format!("/api/v1/jobs/{id}"))
+/// `/api/v1/jobs/{id}`.
+fn job_path(id: &str) -> String {
+    format!("/api/v1/jobs/{id}")
 }
 
 /// The body of `jobs create`, from `--from FILE` or from the options.
-fn create_body(args: &Args) -> Result<Value, Failure> {
-    if let Some(file) = args.value("from") {
-        args.only(&["url", "json", "from"], 2)?;
+fn create_body(args: &CreateArgs) -> Result<Value, Failure> {
+    if let Some(file) = &args.from {
         let text = if file == "-" {
             std::io::read_to_string(std::io::stdin())
         } else {
@@ -360,56 +329,34 @@ fn create_body(args: &Args) -> Result<Value, Failure> {
         return serde_json::from_str(&text)
             .map_err(|e| Failure::Usage(format!("{file} is not JSON: {e}")));
     }
-    args.only(
-        &[
-            "url",
-            "json",
-            "name",
-            "cron",
-            "target",
-            "method",
-            "tz",
-            "body",
-            "header",
-            "type",
-            "retries",
-            "timeout",
-            "deadline",
-            "description",
-        ],
-        2,
-    )?;
-    let required = |name: &str| {
-        args.value(name)
-            .ok_or_else(|| Failure::Usage(format!("jobs create needs --{name}")))
-    };
     let mut body = Map::new();
-    body.insert("name".into(), required("name")?.into());
-    body.insert("cronExpression".into(), required("cron")?.into());
-    body.insert("httpUrl".into(), required("target")?.into());
-    let optional = [
-        ("method", "httpMethod"),
-        ("tz", "timezone"),
-        ("body", "httpBody"),
-        ("type", "executionType"),
-        ("description", "description"),
+    let text_fields = [
+        ("name", &args.name),
+        ("cronExpression", &args.cron),
+        ("httpUrl", &args.target),
+        ("httpMethod", &args.method),
+        ("timezone", &args.tz),
+        ("httpBody", &args.body),
+        ("executionType", &args.guarantee),
+        ("description", &args.description),
     ];
-    for (option, field) in optional {
-        if let Some(value) = args.value(option) {
+    for (field, value) in text_fields {
+        if let Some(value) = value {
+            body.insert(field.into(), value.as_str().into());
+        }
+    }
+    let number_fields = [
+        ("maxRetries", args.retries),
+        ("timeoutSeconds", args.timeout),
+        ("startingDeadlineSeconds", args.deadline),
+    ];
+    for (field, value) in number_fields {
+        if let Some(value) = value {
             body.insert(field.into(), value.into());
         }
     }
-    for (option, field, min, max) in [
-        ("retries", "maxRetries", 0, 20),
-        ("timeout", "timeoutSeconds", 0, 90),
-        ("deadline", "startingDeadlineSeconds", 1, 86_400),
-    ] {
-        if args.value(option).is_some() {
-            body.insert(field.into(), args.number(option, 0, min, max)?.into());
-        }
-    }
     let mut headers = Map::new();
-    for header in args.values("header") {
+    for header in &args.header {
         let (name, value) = header
             .split_once(':')
             .ok_or_else(|| Failure::Usage(format!("--header {header:?} is not \"Name: value\"")))?;
@@ -432,15 +379,10 @@ struct Api {
 }
 
 impl Api {
-    fn new(args: &Args) -> Self {
-        let base = args
-            .value("url")
-            .map(str::to_string)
-            .or_else(|| std::env::var("TICKWORK_URL").ok().filter(|u| !u.is_empty()))
-            .unwrap_or_else(|| DEFAULT_URL.to_string());
+    fn new(args: &ApiArgs) -> Self {
         Self {
-            base: base.trim_end_matches('/').to_string(),
-            json: args.flag("json"),
+            base: args.url.trim_end_matches('/').to_string(),
+            json: args.json,
             key: std::env::var("TICKWORK_API_KEY")
                 .ok()
                 .filter(|k| !k.is_empty()),

@@ -11,56 +11,23 @@ use tickwork::tick::{self, TickSettings};
 use tickwork::worker::{Worker, WorkerSettings};
 use tokio::sync::watch;
 
-use crate::args::Args;
+use crate::args::ServeArgs;
 
 /// The backend `serve` runs on, from `--db` and the environment.
-fn choose(args: &Args) -> Result<Backend, String> {
-    args.only(&["db"], 1)?;
-    Backend::choose(args.value("db"))
-}
-
-/// Checks the command line of `serve` before anything starts.
-pub fn check(args: &Args) -> Result<(), String> {
-    choose(args).map(|_| ())
+pub fn backend(args: &ServeArgs) -> Result<Backend, String> {
+    let db = args
+        .db
+        .as_ref()
+        .map(|path| path.to_string_lossy().into_owned());
+    Backend::choose(db.as_deref())
 }
 
 /// Runs until Ctrl-C or SIGTERM, then lets each part stop in turn.
-pub async fn run(args: &Args) -> anyhow::Result<()> {
-    let backend = choose(args).map_err(anyhow::Error::msg)?;
+pub async fn run(backend: Backend) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     tickwork::telemetry::init(&settings.log.level, settings.log.format)?;
     let (store, queue, keyring) = backend.open(&settings).await?;
-    match &backend {
-        Backend::Servers => println!(
-            "tickwork-local: backend PostgreSQL at {} and Redis (key prefix {:?})",
-            database_target(&settings),
-            settings.redis.key_prefix
-        ),
-        Backend::Embedded(path) => println!(
-            "tickwork-local: backend embedded: jobs and history in the SQLite file {}, \
-             work queue in memory (one process at a time; set DATABASE_URL and REDIS_URL \
-             to use PostgreSQL and Redis)",
-            path.display()
-        ),
-    }
-    let address = format!("{}:{}", settings.api.host, settings.api.port);
-    let listener = tokio::net::TcpListener::bind(&address)
-        .await
-        .with_context(|| format!("failed to listen on {address} (SERVER_HOST, SERVER_PORT)"))?;
-    let reachable = match settings.api.host.as_str() {
-        "0.0.0.0" | "::" => format!("127.0.0.1:{}", settings.api.port),
-        _ => address.clone(),
-    };
-    println!("tickwork-local: API on http://{address} (try: curl http://{reachable}/health)");
-    println!(
-        "tickwork-local: outbound calls may reach loopback and private addresses (development use)"
-    );
-    if tickwork::startup::auth(&settings, Runner::Local) == tickwork::api::Auth::Disabled {
-        println!(
-            "tickwork-local: API keys are off (development use; AUTH_DISABLED=false and \
-             API_ADMIN_KEY turn them on)"
-        );
-    }
+    let listener = announce(&backend, &settings).await?;
 
     // One Ctrl-C stops all three parts.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -121,4 +88,43 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let worker = worker.context("the worker task failed")?;
     tracing::info!(?tick, ?worker, "tickwork-local stopped");
     Ok(())
+}
+
+/// Says which backend serves and where the API will listen, and binds its port.
+async fn announce(
+    backend: &Backend,
+    settings: &Settings,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    match &backend {
+        Backend::Servers => println!(
+            "tickwork-local: backend PostgreSQL at {} and Redis (key prefix {:?})",
+            database_target(settings),
+            settings.redis.key_prefix
+        ),
+        Backend::Embedded(path) => println!(
+            "tickwork-local: backend embedded: jobs and history in the SQLite file {}, \
+             work queue in memory (one process at a time; set DATABASE_URL and REDIS_URL \
+             to use PostgreSQL and Redis)",
+            path.display()
+        ),
+    }
+    let address = format!("{}:{}", settings.api.host, settings.api.port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("failed to listen on {address} (SERVER_HOST, SERVER_PORT)"))?;
+    let reachable = match settings.api.host.as_str() {
+        "0.0.0.0" | "::" => format!("127.0.0.1:{}", settings.api.port),
+        _ => address.clone(),
+    };
+    println!("tickwork-local: API on http://{address} (try: curl http://{reachable}/health)");
+    println!(
+        "tickwork-local: outbound calls may reach loopback and private addresses (development use)"
+    );
+    if tickwork::startup::auth(settings, Runner::Local) == tickwork::api::Auth::Disabled {
+        println!(
+            "tickwork-local: API keys are off (development use; AUTH_DISABLED=false and \
+             API_ADMIN_KEY turn them on)"
+        );
+    }
+    Ok(listener)
 }
