@@ -115,12 +115,12 @@ async fn a_workers_lease_covers_its_fires_until_it_lapses_then_they_are_reaped_b
     let (alo, amo) = two_fires(&app).await;
     let store = app.store.as_ref();
     let lease = Duration::from_millis(300);
-    let worker = store.register_worker(lease).await.unwrap();
-    let claimed = store.start_executions(&[alo, amo], worker).await.unwrap();
+    let worker = store.worker_register(lease).await.unwrap();
+    let claimed = store.execution_start(&[alo, amo], worker).await.unwrap();
     assert_eq!(claimed.deliveries.len(), 2);
     assert!(claimed.deliveries.iter().all(|d| d.attempt == 1));
     assert!(claimed.deliveries.iter().all(|d| d.worker_id == worker));
-    let again = store.start_executions(&[alo, amo], worker).await.unwrap();
+    let again = store.execution_start(&[alo, amo], worker).await.unwrap();
     assert!(
         again.deliveries.is_empty(),
         "a RUNNING fire is not taken twice"
@@ -129,23 +129,27 @@ async fn a_workers_lease_covers_its_fires_until_it_lapses_then_they_are_reaped_b
     // Renewed past its first expiry: one statement keeps both fires.
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        assert!(store.renew_worker(worker, lease).await.unwrap());
+        assert!(store.worker_renew(worker, lease).await.unwrap());
         assert!(
-            store.reap_expired(2, 100).await.unwrap().is_empty(),
+            store
+                .execution_reap_expired(2, 100)
+                .await
+                .unwrap()
+                .is_empty(),
             "the lease is still held"
         );
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let reaped = store.reap_expired(2, 100).await.unwrap();
+    let reaped = store.execution_reap_expired(2, 100).await.unwrap();
     assert_eq!(by_id(&reaped, alo), Some(ExecutionStatus::Queued));
     assert_eq!(by_id(&reaped, amo), Some(ExecutionStatus::Abandoned));
     assert!(
-        !store.renew_worker(worker, lease).await.unwrap(),
+        !store.worker_renew(worker, lease).await.unwrap(),
         "a worker declared dead cannot renew"
     );
     assert!(
         store
-            .start_executions(&[alo], worker)
+            .execution_start(&[alo], worker)
             .await
             .unwrap()
             .deliveries
@@ -153,20 +157,20 @@ async fn a_workers_lease_covers_its_fires_until_it_lapses_then_they_are_reaped_b
         "a worker declared dead claims nothing"
     );
 
-    let second = store.register_worker(lease).await.unwrap();
-    let claimed = store.start_executions(&[alo], second).await.unwrap();
+    let second = store.worker_register(lease).await.unwrap();
+    let claimed = store.execution_start(&[alo], second).await.unwrap();
     assert_eq!(claimed.deliveries[0].attempt, 2);
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let reaped = store.reap_expired(2, 100).await.unwrap();
+    let reaped = store.execution_reap_expired(2, 100).await.unwrap();
     assert_eq!(
         by_id(&reaped, alo),
         Some(ExecutionStatus::Failed),
         "CRASH_LIMIT reached"
     );
-    let execution = store.execution(alo).await.unwrap().unwrap();
+    let execution = store.execution_get(alo).await.unwrap().unwrap();
     assert_eq!((execution.crashes, execution.attempt), (2, 2));
     assert!(execution.finished_at.is_some());
-    let attempts = store.attempts(&[alo, amo]).await.unwrap();
+    let attempts = store.attempt_list(&[alo, amo]).await.unwrap();
     assert_eq!(attempts.len(), 3, "one attempt row per reap");
 }
 
@@ -174,18 +178,22 @@ async fn a_retired_workers_fires_are_reaped_at_once(app: TestApp) {
     let (alo, amo) = two_fires(&app).await;
     let store = app.store.as_ref();
     let worker = store
-        .register_worker(Duration::from_secs(60))
+        .worker_register(Duration::from_secs(60))
         .await
         .unwrap();
-    let claimed = store.start_executions(&[alo, amo], worker).await.unwrap();
+    let claimed = store.execution_start(&[alo, amo], worker).await.unwrap();
     assert_eq!(claimed.deliveries.len(), 2);
-    assert!(store.reap_expired(3, 100).await.unwrap().is_empty());
-    store.retire_worker(worker).await.unwrap();
-    let reaped = store.reap_expired(3, 100).await.unwrap();
+    assert!(store
+        .execution_reap_expired(3, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    store.worker_retire(worker).await.unwrap();
+    let reaped = store.execution_reap_expired(3, 100).await.unwrap();
     assert_eq!(by_id(&reaped, alo), Some(ExecutionStatus::Queued));
     assert_eq!(by_id(&reaped, amo), Some(ExecutionStatus::Abandoned));
     assert!(!store
-        .renew_worker(worker, Duration::from_secs(60))
+        .worker_renew(worker, Duration::from_secs(60))
         .await
         .unwrap());
 }
@@ -194,10 +202,10 @@ async fn a_stopping_worker_hands_back_only_the_attempt_it_holds(app: TestApp) {
     let (alo, amo) = two_fires(&app).await;
     let store = app.store.as_ref();
     let worker = store
-        .register_worker(Duration::from_secs(30))
+        .worker_register(Duration::from_secs(30))
         .await
         .unwrap();
-    let claimed = store.start_executions(&[alo, amo], worker).await.unwrap();
+    let claimed = store.execution_start(&[alo, amo], worker).await.unwrap();
     let held: Vec<Unfinished> = claimed
         .deliveries
         .iter()
@@ -214,12 +222,15 @@ async fn a_stopping_worker_hands_back_only_the_attempt_it_holds(app: TestApp) {
             ..u.clone()
         })
         .collect();
-    assert!(store.hand_back(&stale).await.unwrap().is_empty(), "fenced");
-    let back = store.hand_back(&held).await.unwrap();
+    assert!(
+        store.execution_hand_back(&stale).await.unwrap().is_empty(),
+        "fenced"
+    );
+    let back = store.execution_hand_back(&held).await.unwrap();
     assert_eq!(by_id(&back, alo), Some(ExecutionStatus::Queued));
     assert_eq!(by_id(&back, amo), Some(ExecutionStatus::Abandoned));
-    assert_eq!(store.attempts(&[alo, amo]).await.unwrap().len(), 2);
-    let queued = store.execution(alo).await.unwrap().unwrap();
+    assert_eq!(store.attempt_list(&[alo, amo]).await.unwrap().len(), 2);
+    let queued = store.execution_get(alo).await.unwrap().unwrap();
     assert_eq!(
         (queued.status, queued.crashes),
         (ExecutionStatus::Queued, 0)
@@ -253,12 +264,12 @@ async fn a_claim_that_skips_a_forbid_fire_still_delivers_the_rest_of_its_batch(a
     let other = trigger(ids[1].clone()).await;
     let store = app.store.as_ref();
     let worker = store
-        .register_worker(Duration::from_secs(30))
+        .worker_register(Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(
         store
-            .start_executions(&[first], worker)
+            .execution_start(&[first], worker)
             .await
             .unwrap()
             .deliveries
@@ -268,14 +279,14 @@ async fn a_claim_that_skips_a_forbid_fire_still_delivers_the_rest_of_its_batch(a
     // The second FORBID fire, never claimed before, is skipped in the same statement that
     // claims the other job's fire.
     let claimed = store
-        .start_executions(&[second, other], worker)
+        .execution_start(&[second, other], worker)
         .await
         .unwrap();
     assert_eq!(claimed.skipped, [second]);
     let delivered: Vec<Uuid> = claimed.deliveries.iter().map(|d| d.execution_id).collect();
     assert_eq!(delivered, [other]);
     assert_eq!(claimed.deliveries[0].worker_id, worker);
-    let skipped = store.execution(second).await.unwrap().unwrap();
+    let skipped = store.execution_get(second).await.unwrap().unwrap();
     assert_eq!(
         (skipped.status, skipped.attempt),
         (ExecutionStatus::Skipped, 0)

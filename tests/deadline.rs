@@ -285,12 +285,12 @@ async fn fires_taken_back_from_a_dead_or_stopping_worker_are_exempt(app: TestApp
 
     // One worker's lease runs out with the first fire; another stops holding the second.
     let dying = store
-        .register_worker(Duration::from_millis(200))
+        .worker_register(Duration::from_millis(200))
         .await
         .unwrap();
     assert_eq!(
         store
-            .start_executions(&ids[..1], dying)
+            .execution_start(&ids[..1], dying)
             .await
             .unwrap()
             .deliveries
@@ -298,20 +298,27 @@ async fn fires_taken_back_from_a_dead_or_stopping_worker_are_exempt(app: TestApp
         1
     );
     let stopping = store
-        .register_worker(Duration::from_secs(30))
+        .worker_register(Duration::from_secs(30))
         .await
         .unwrap();
-    let held = store.start_executions(&ids[1..], stopping).await.unwrap();
+    let held = store.execution_start(&ids[1..], stopping).await.unwrap();
     assert_eq!(held.deliveries.len(), 1);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let back = store.reap_expired(3, 100).await.unwrap();
+    let back = store.execution_reap_expired(3, 100).await.unwrap();
     assert_eq!(back.len(), 1);
     let unfinished = tickwork::store::Unfinished {
         execution_id: ids[1],
         attempt: held.deliveries[0].attempt,
         execution_type: held.deliveries[0].execution_type,
     };
-    assert_eq!(store.hand_back(&[unfinished]).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .execution_hand_back(&[unfinished])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Both back in QUEUED, long past the deadline: they already started once.
     for id in [&reaped, &handed_back] {
@@ -407,7 +414,7 @@ async fn the_expiry_pass_ends_a_backlog_in_batches_without_a_claim(app: TestApp)
 
     // One statement ends at most a batch: those in the queue oldest queued first, then the
     // held ones oldest first.
-    let first = app.store.expire_overdue(10).await.unwrap();
+    let first = app.store.execution_expire_overdue(10).await.unwrap();
     assert_eq!(first.len(), 10);
     // The pass goes on, batch after batch, until a batch comes back short.
     let settings = MaintenanceSettings {
@@ -479,7 +486,7 @@ async fn held_fires_past_their_deadline_are_never_sent_and_end_at_their_release_
         // The embedded backend pushes both; the claim expires the late one.
         assert_eq!(pushed, 2);
     }
-    assert!(!app.store.holds_any().await.unwrap());
+    assert!(!app.store.execution_any_held().await.unwrap());
     app.drain_queue().await;
     let late_fire = execution(&app, &late).await;
     assert_eq!(late_fire["status"], "EXPIRED");
@@ -569,13 +576,13 @@ async fn an_expired_fire_does_not_hide_a_running_one_from_the_overlap_check(app:
     let next = trigger(&app, &job).await;
     let store = app.store.as_ref();
     let worker = store
-        .register_worker(Duration::from_secs(30))
+        .worker_register(Duration::from_secs(30))
         .await
         .unwrap();
     let uuid = |id: &str| Uuid::parse_str(id).unwrap();
     assert_eq!(
         store
-            .start_executions(&[uuid(&running)], worker)
+            .execution_start(&[uuid(&running)], worker)
             .await
             .unwrap()
             .deliveries
@@ -598,17 +605,11 @@ async fn an_expired_fire_does_not_hide_a_running_one_from_the_overlap_check(app:
         now - TimeDelta::seconds(30),
     )
     .await;
-    let claimed = store
-        .start_executions(&[uuid(&late)], worker)
-        .await
-        .unwrap();
+    let claimed = store.execution_start(&[uuid(&late)], worker).await.unwrap();
     assert_eq!(claimed.expired, [uuid(&late)]);
     // The fire before it never ran, so it does not stand for the ones before it: the first
     // is still RUNNING, and the last is skipped under FORBID.
-    let claimed = store
-        .start_executions(&[uuid(&next)], worker)
-        .await
-        .unwrap();
+    let claimed = store.execution_start(&[uuid(&next)], worker).await.unwrap();
     assert!(claimed.deliveries.is_empty());
     assert_eq!(claimed.skipped, [uuid(&next)]);
     assert_eq!(execution(&app, &next).await["status"], "SKIPPED");

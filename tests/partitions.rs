@@ -96,7 +96,7 @@ async fn a_fire_lives_in_the_partition_of_its_day_and_a_lookup_by_id_reads_that_
     // And the API finds it, with its attempt.
     let read = app.execution(&id.to_string()).await;
     assert_eq!(read["status"], "FAILED");
-    assert_eq!(app.store.attempts(&[id]).await.unwrap().len(), 1);
+    assert_eq!(app.store.attempt_list(&[id]).await.unwrap().len(), 1);
 }
 
 /// Columns a claim changes: no index of the history may name one, or the claim cannot be a
@@ -236,14 +236,14 @@ async fn retention_drops_a_past_day_whose_fires_are_all_final_and_keeps_days_wit
     fire_on(db, job, days_ago(6), "SUCCEEDED").await;
 
     let store = app.store.as_ref();
-    let kept = store.keep_history(None).await.unwrap();
+    let kept = store.history_keep(None).await.unwrap();
     assert!(
         kept.dropped.is_empty(),
         "without retention nothing is dropped"
     );
 
     let week_ago = now - TimeDelta::days(7);
-    let kept = store.keep_history(Some(week_ago)).await.unwrap();
+    let kept = store.history_keep(Some(week_ago)).await.unwrap();
     let name = |n: i64| day_name("executions", days_ago(n).date_naive());
     assert_eq!(kept.dropped, [name(10)]);
     assert_eq!(
@@ -281,7 +281,7 @@ async fn retention_drops_a_past_day_whose_fires_are_all_final_and_keeps_days_wit
     .execute(db)
     .await
     .unwrap();
-    let kept = store.keep_history(Some(week_ago)).await.unwrap();
+    let kept = store.history_keep(Some(week_ago)).await.unwrap();
     assert_eq!(kept.dropped, [name(9)]);
 }
 
@@ -400,14 +400,14 @@ async fn a_history_written_by_an_earlier_version_is_converted_online_while_fires
     let before_swap = indexes_of(&db, "executions").await;
     for id in &legacy {
         assert!(
-            store.execution(*id).await.unwrap().is_some(),
+            store.execution_get(*id).await.unwrap().is_some(),
             "{id} is found"
         );
     }
 
     // Fires go on (recorded, claimed, finished, read back) all through the conversion.
     let worker = store
-        .register_worker(Duration::from_secs(60))
+        .worker_register(Duration::from_secs(60))
         .await
         .unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -416,11 +416,15 @@ async fn a_history_written_by_an_earlier_version_is_converted_online_while_fires
         async move {
             let mut done = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let fire = store.trigger(job).await.unwrap().expect("the job exists");
-                let claimed = store.start_executions(&[fire.id], worker).await.unwrap();
+                let fire = store
+                    .job_trigger(job)
+                    .await
+                    .unwrap()
+                    .expect("the job exists");
+                let claimed = store.execution_start(&[fire.id], worker).await.unwrap();
                 assert_eq!(claimed.deliveries.len(), 1, "the fire is claimed");
                 let recorded = store
-                    .record_outcomes(&[Outcome {
+                    .execution_record_outcomes(&[Outcome {
                         execution_id: fire.id,
                         scheduled_at: fire.scheduled_at,
                         attempt: 1,
@@ -434,9 +438,9 @@ async fn a_history_written_by_an_earlier_version_is_converted_online_while_fires
                     .await
                     .unwrap();
                 assert_eq!(recorded.len(), 1, "its outcome is recorded");
-                let read = store.execution(fire.id).await.unwrap().unwrap();
+                let read = store.execution_get(fire.id).await.unwrap().unwrap();
                 assert_eq!(read.status, ExecutionStatus::Failed);
-                assert_eq!(store.attempts(&[fire.id]).await.unwrap().len(), 1);
+                assert_eq!(store.attempt_list(&[fire.id]).await.unwrap().len(), 1);
                 done += 1;
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -489,12 +493,12 @@ async fn a_history_written_by_an_earlier_version_is_converted_online_while_fires
     assert!(cutoff > now + TimeDelta::hours(6));
     // Every fire is still found by id, with its attempts, through the partitioned tables.
     for id in &legacy {
-        let read = store.execution(*id).await.unwrap().expect("found");
+        let read = store.execution_get(*id).await.unwrap().expect("found");
         assert_eq!(
             partition_of(&db, "executions", "id", *id).await.as_deref(),
             Some("executions_legacy")
         );
-        assert_eq!(store.attempts(&[read.id]).await.unwrap().len(), 1);
+        assert_eq!(store.attempt_list(&[read.id]).await.unwrap().len(), 1);
     }
     let unfilled: i64 =
         sqlx::query_scalar("SELECT count(*) FROM attempts WHERE scheduled_at IS NULL")

@@ -327,7 +327,7 @@ async fn credentials_are_sealed_at_rest_masked_by_the_api_and_sent_in_clear(app:
 /// The stored job, as the store holds it (sealed values and all).
 async fn stored(app: &TestApp, id: &str) -> tickwork::model::Job {
     let id = uuid::Uuid::parse_str(id).unwrap();
-    app.store.job(id).await.unwrap().expect("the job")
+    app.store.job_get(id).await.unwrap().expect("the job")
 }
 
 async fn a_reseal_moves_every_stored_secret_to_the_current_key_so_the_old_one_can_go(app: TestApp) {
@@ -350,7 +350,7 @@ async fn a_reseal_moves_every_stored_secret_to_the_current_key_so_the_old_one_ca
     };
     let id = uuid::Uuid::parse_str(&legacy_id).unwrap();
     app.store
-        .update_job(id, &plant)
+        .job_update(id, &plant)
         .await
         .unwrap()
         .unwrap()
@@ -613,7 +613,7 @@ async fn a_header_marked_secret_is_sealed_masked_sent_opened_and_scrubbed_from_a
         Ok(job)
     };
     app.store
-        .update_job(legacy, &plant)
+        .job_update(legacy, &plant)
         .await
         .unwrap()
         .unwrap()

@@ -194,7 +194,7 @@ async fn past_the_ready_window_fires_are_held_in_the_store_and_released_oldest_f
     assert_eq!(app.target.received().len(), 20, "each fire sent once");
     let per_fire = app.target.requests_per_execution();
     assert!(per_fire.values().all(|n| *n == 1));
-    assert!(!app.store.holds_any().await.unwrap());
+    assert!(!app.store.execution_any_held().await.unwrap());
 }
 
 async fn concurrent_ticks_record_exactly_one_execution_per_fire(app: TestApp) {
@@ -252,7 +252,7 @@ async fn a_crash_between_commit_and_push_is_delivered_by_the_sweeper(app: TestAp
     let planner = |j: &DueJob| plan_fires(j, due, due, std::time::Duration::from_secs(60));
     let batch = app
         .store
-        .fire_due_jobs(due, due, 100, &planner, u64::MAX)
+        .job_fire_due(due, due, 100, &planner, u64::MAX)
         .await
         .unwrap();
     assert_eq!(batch.executions.len(), 1);

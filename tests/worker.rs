@@ -205,7 +205,7 @@ async fn an_outcome_for_another_attempt_is_refused(app: TestApp) {
     };
     assert!(app
         .store
-        .record_outcomes(&[stale])
+        .execution_record_outcomes(&[stale])
         .await
         .unwrap()
         .is_empty());

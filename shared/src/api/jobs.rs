@@ -41,7 +41,7 @@ pub(super) async fn owned_job(
     raw_id: &str,
 ) -> Result<Job, ApiError> {
     let job_id = parse_id(raw_id)?;
-    match state.store.job(job_id).await? {
+    match state.store.job_get(job_id).await? {
         Some(job) if job.tenant == caller.tenant => Ok(job),
         _ => Err(ApiError::job_not_found(raw_id)),
     }
@@ -57,10 +57,10 @@ pub(super) async fn owned_execution(
     let execution_id = Uuid::parse_str(raw_id).map_err(|_| not_found())?;
     let execution = state
         .store
-        .execution(execution_id)
+        .execution_get(execution_id)
         .await?
         .ok_or_else(not_found)?;
-    match state.store.job(execution.job_id).await? {
+    match state.store.job_get(execution.job_id).await? {
         Some(job) if job.tenant == caller.tenant => Ok(execution),
         _ => Err(not_found()),
     }
@@ -120,13 +120,13 @@ pub async fn create(
             fingerprint: first,
         } = state
             .store
-            .insert_job_once(&job, &key, &fingerprint)
+            .job_insert_once(&job, &key, &fingerprint)
             .await?
         {
             return replay(&state, &caller, &key, job_id, first == fingerprint).await;
         }
     } else {
-        state.store.insert_job(&job).await?;
+        state.store.job_insert(&job).await?;
     }
     tracing::info!(job_id = %job.id, cron = %job.cron_expression, "job created");
     let location = format!("/api/v1/jobs/{}", job.id);
@@ -249,7 +249,7 @@ pub async fn list(
         is_active: flag("isActive", param("isActive"))?,
         include_deleted: flag("includeDeleted", param("includeDeleted"))?.unwrap_or(false),
     };
-    let mut jobs = state.store.jobs(filter, after, limit + 1).await?;
+    let mut jobs = state.store.job_list(filter, after, limit + 1).await?;
     let mut next_cursor = cut_to_page(&mut jobs, limit);
     let positions: Vec<JobCursor> = jobs.iter().map(job_position).collect();
     let mut views: Vec<JobView> = jobs.into_iter().map(JobView::from).collect();
@@ -313,7 +313,10 @@ pub async fn history(
     let limit = count("limit", param("limit"), HISTORY_PAGE)?;
     let before = param("cursor").map(cursor::decode_history).transpose()?;
     owned_job(&state, &caller, &id).await?;
-    let executions = state.store.executions(job_id, before, limit + 1).await?;
+    let executions = state
+        .store
+        .execution_list(job_id, before, limit + 1)
+        .await?;
     let positions: Vec<String> = executions
         .iter()
         .map(|e| cursor::encode_history(e.scheduled_at))
@@ -352,7 +355,7 @@ pub(super) async fn with_attempts(
     executions: Vec<crate::model::Execution>,
 ) -> Result<Vec<ExecutionView>, ApiError> {
     let ids: Vec<Uuid> = executions.iter().map(|e| e.id).collect();
-    let attempts = state.store.attempts(&ids).await?;
+    let attempts = state.store.attempt_list(&ids).await?;
     Ok(executions
         .into_iter()
         .map(|e| ExecutionView::new(e, &attempts))
@@ -410,7 +413,7 @@ pub async fn update(
         credentials_stay_with_their_origin(&before, &job)?;
         Ok(job)
     };
-    match state.store.update_job(job_id, &change).await? {
+    match state.store.job_update(job_id, &change).await? {
         None => Err(ApiError::job_not_found(&id)),
         Some(Err(invalid)) => Err(invalid.into()),
         Some(Ok(job)) => {
@@ -440,7 +443,7 @@ pub async fn delete(
     RawId(id): RawId,
 ) -> Result<StatusCode, ApiError> {
     let job_id = owned_job(&state, &caller, &id).await?.id;
-    if state.store.delete_job(job_id).await? {
+    if state.store.job_delete(job_id).await? {
         tracing::info!(%job_id, "job deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -510,7 +513,7 @@ pub async fn execution(
     RawId(id): RawId,
 ) -> Result<Json<ExecutionView>, ApiError> {
     let execution = owned_execution(&state, &caller, &id).await?;
-    let attempts = state.store.attempts(&[execution.id]).await?;
+    let attempts = state.store.attempt_list(&[execution.id]).await?;
     Ok(Json(ExecutionView::new(execution, &attempts)))
 }
 
@@ -536,7 +539,8 @@ pub async fn stats(
             queue_stats: Counts::tenant(counts),
         }));
     }
-    let (queue, retrying) = tokio::join!(state.queue.stats(), state.store.count_retrying());
+    let (queue, retrying) =
+        tokio::join!(state.queue.stats(), state.store.execution_count_retrying());
     Ok(Json(StatsView {
         queue_stats: Counts::new(queue?, retrying?),
     }))
@@ -556,7 +560,8 @@ pub fn prometheus_text(body: String) -> Response {
 
 /// `GET /metrics`: this process's counters plus the queue depths an autoscaler scales on.
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (queue, retrying) = tokio::join!(state.queue.stats(), state.store.count_retrying());
+    let (queue, retrying) =
+        tokio::join!(state.queue.stats(), state.store.execution_count_retrying());
     let queue = queue?;
     let depths = crate::metrics::Depths {
         ready: queue.ready,

@@ -135,7 +135,7 @@ pub async fn create_key(
     };
     state
         .store
-        .insert_api_key(&stored, &api_key_hash(&key))
+        .api_key_insert(&stored, &api_key_hash(&key))
         .await?;
     tracing::info!(key_id = %stored.id, tenant = %stored.tenant, "API key made");
     let mut view = ApiKeyView::from(stored);
@@ -160,7 +160,7 @@ pub async fn list_keys(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<ApiKeyList>, ApiError> {
     let tenant = (!caller.operator).then_some(caller.tenant.as_str());
-    let keys = state.store.api_keys(tenant).await?;
+    let keys = state.store.api_key_list(tenant).await?;
     Ok(Json(ApiKeyList {
         api_keys: keys.into_iter().map(ApiKeyView::from).collect(),
     }))
@@ -191,7 +191,7 @@ pub async fn revoke_key(
     let key_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let tenant = (!caller.operator).then_some(caller.tenant.as_str());
     let now = state.store.clock().await?;
-    if state.store.revoke_api_key(key_id, tenant, now).await? {
+    if state.store.api_key_revoke(key_id, tenant, now).await? {
         tracing::info!(%key_id, "API key revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -75,7 +75,7 @@ pub async fn trigger(
             ),
         ));
     }
-    let Some(execution) = state.store.trigger(job_id).await? else {
+    let Some(execution) = state.store.job_trigger(job_id).await? else {
         return Err(ApiError::conflict(
             "fire_exists",
             format!(
@@ -102,7 +102,7 @@ async fn set_active(
         ..JobPatch::default()
     };
     let change = move |job, now| patch.clone().apply(job, now);
-    match state.store.update_job(job_id, &change).await? {
+    match state.store.job_update(job_id, &change).await? {
         None => Err(ApiError::job_not_found(&id)),
         Some(Err(invalid)) => Err(invalid.into()),
         Some(Ok(job)) => {
@@ -216,7 +216,7 @@ pub async fn rotate_signing_secret(
         job.signing_secret = Some(sealed.clone());
         Ok(job)
     };
-    match state.store.update_job(job_id, &change).await? {
+    match state.store.job_update(job_id, &change).await? {
         None => Err(ApiError::job_not_found(&id)),
         Some(Err(invalid)) => Err(invalid.into()),
         Some(Ok(job)) => {
@@ -268,7 +268,7 @@ pub async fn dead_letters(
     let (job_id, before) = (id_param("jobId")?, id_param("cursor")?);
     let executions = state
         .store
-        .dead_letters(Some(&caller.tenant), job_id, before, limit + 1)
+        .dead_letter_list(Some(&caller.tenant), job_id, before, limit + 1)
         .await?;
     // One more than asked tells whether another page follows.
     let positions = executions.iter().map(|e| e.id.to_string()).collect();
@@ -306,7 +306,7 @@ pub async fn requeue(
     let param = query(&params, &["force"])?;
     let force = super::params::flag("force", param("force"))?.unwrap_or(false);
     let execution_id = owned_execution(&state, &caller, &id).await?.id;
-    match state.store.requeue_dead_letter(execution_id, force).await? {
+    match state.store.dead_letter_requeue(execution_id, force).await? {
         Requeued::NoExecution => Err(ApiError::execution_not_found(&id)),
         Requeued::NotDeadLetter(status) => Err(ApiError::conflict(
             "not_dead_letter",

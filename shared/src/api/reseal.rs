@@ -133,7 +133,7 @@ pub async fn reseal(
         is_active: None,
         include_deleted: true,
     };
-    let mut jobs = state.store.jobs(filter, after, limit + 1).await?;
+    let mut jobs = state.store.job_list(filter, after, limit + 1).await?;
     let mut report = ResealReport {
         next_cursor: cut_to_page(&mut jobs, limit),
         ..ResealReport::default()
@@ -146,7 +146,7 @@ pub async fn reseal(
         if after == before {
             continue;
         }
-        if state.store.reseal_job(job.id, &before, &after).await? {
+        if state.store.job_reseal(job.id, &before, &after).await? {
             report.resealed_jobs += 1;
             report.resealed_values += values;
         } else {

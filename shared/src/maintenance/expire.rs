@@ -20,7 +20,7 @@ pub async fn expire_overdue(
     let batch = settings.expire_batch.max(1);
     let mut expired = 0;
     loop {
-        let ids = store.expire_overdue(batch).await?;
+        let ids = store.execution_expire_overdue(batch).await?;
         expired += ids.len();
         record_expired(queue, &ids).await?;
         if ids.len() < batch as usize {

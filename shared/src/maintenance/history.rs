@@ -1,6 +1,6 @@
 //! The history's time partitions: made ahead of the days they hold, and dropped once a
 //! day is past `HISTORY_RETENTION` and every fire in it is final (see
-//! [`Store::keep_history`]). PostgreSQL only; other stores delete rows
+//! [`Store::history_keep`]). PostgreSQL only; other stores delete rows
 //! ([`super::trim_history`]).
 
 use std::time::Duration;
@@ -29,7 +29,7 @@ pub async fn keep_history(
         ),
         None => None,
     };
-    let kept = store.keep_history(before).await?;
+    let kept = store.history_keep(before).await?;
     if !kept.created.is_empty() {
         tracing::info!(partitions = ?kept.created, "history partitions made ahead");
     }

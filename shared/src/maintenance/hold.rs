@@ -34,7 +34,7 @@ pub async fn release_held(
 ) -> Result<usize, MaintenanceError> {
     let mut released = 0;
     loop {
-        if !store.holds_any().await? {
+        if !store.execution_any_held().await? {
             return Ok(released);
         }
         let room = room_in_queue(queue, settings).await?.min(RELEASE_BATCH);
@@ -42,7 +42,7 @@ pub async fn release_held(
             return Ok(released);
         }
         let batch = store
-            .release_held(u32::try_from(room).unwrap_or(u32::MAX))
+            .execution_release_held(u32::try_from(room).unwrap_or(u32::MAX))
             .await?;
         if batch.fires.is_empty() && batch.expired.is_empty() {
             return Ok(released);

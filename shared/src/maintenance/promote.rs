@@ -25,7 +25,7 @@ pub async fn promote_due(
         if due.is_empty() {
             return Ok(pushed);
         }
-        let queued = store.requeue_retries(&due, now).await?;
+        let queued = store.execution_requeue_retries(&due, now).await?;
         pushed += queue.push(&queued).await?;
         if due.len() < batch {
             return Ok(pushed);

@@ -43,7 +43,7 @@ pub async fn trim_history(
     let mut deleted = 0;
     loop {
         let n = store
-            .delete_history(cutoff, settings.retention_batch)
+            .history_delete(cutoff, settings.retention_batch)
             .await?;
         deleted += n;
         METRICS.history_deleted.add(n);

@@ -27,15 +27,17 @@ pub async fn sweep_once(
 ) -> Result<usize, MaintenanceError> {
     let cutoff = now - chrono::Duration::from_std(settings.sweep_after).unwrap_or_default();
     // Retries whose scheduled item was lost become QUEUED and are pushed below.
-    let overdue = store.overdue_retries(cutoff, settings.sweep_limit).await?;
-    let mut stale = store.requeue_retries(&overdue, now).await?;
+    let overdue = store
+        .execution_list_overdue_retries(cutoff, settings.sweep_limit)
+        .await?;
+    let mut stale = store.execution_requeue_retries(&overdue, now).await?;
     // Rows waiting far longer than any backlog explains are pushed even if the queue says
     // they are there: its list and its set of ids may have drifted apart (eviction).
     let very_stale = now - chrono::Duration::seconds(60);
     let mut forced = Vec::new();
     let (from, full) = floor.start(now);
     let waiting = store
-        .stale_queued(from, cutoff, now, settings.sweep_limit)
+        .execution_list_stale_queued(from, cutoff, now, settings.sweep_limit)
         .await?;
     floor.advance(now, full, waiting.first().map(|(_, at)| *at), cutoff);
     for (id, queued_at) in waiting {

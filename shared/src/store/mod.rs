@@ -6,9 +6,11 @@
 //! state it expects to leave.
 
 mod fire_id;
+mod keys;
 mod partitions;
 mod postgres;
 mod rows;
+mod shared;
 #[cfg(feature = "embedded")]
 mod sqlite;
 
@@ -17,11 +19,12 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::{
-    ApiKey, Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job,
-    MisfirePolicy, Outcome, Recorded,
+    Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job, MisfirePolicy,
+    Outcome, Recorded,
 };
 
 pub use fire_id::{fire_id, named_time, FireTimes};
+pub use keys::ApiKeys;
 pub use partitions::Conversion;
 pub use postgres::{connect_options, PgStore};
 #[cfg(feature = "embedded")]
@@ -91,7 +94,7 @@ pub struct FirePlan {
     pub next_run_at: Option<DateTime<Utc>>,
 }
 
-/// Held fires released ([`Store::release_held`]).
+/// Held fires released ([`Store::execution_release_held`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Released {
     /// Fires to push, with their fire times.
@@ -109,7 +112,7 @@ pub struct FiredBatch {
     /// already had one are not listed.
     pub executions: Vec<(Uuid, DateTime<Utc>)>,
     /// QUEUED executions created held (past the room the queue had), to be pushed by
-    /// [`Store::release_held`].
+    /// [`Store::execution_release_held`].
     pub held: usize,
     /// Missed fires dropped by misfire policies.
     pub skipped_fires: u64,
@@ -192,7 +195,7 @@ pub enum Requeued {
     Queued(Execution),
 }
 
-/// What one round of [`Store::keep_history`] did.
+/// What one round of [`Store::history_keep`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HistoryKept {
     /// Partitions created for the coming days.
@@ -270,7 +273,7 @@ pub type JobChange<'a> = &'a (dyn Fn(Job, DateTime<Utc>) -> Result<Job, InvalidF
 
 /// Storage of jobs and executions.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ApiKeys + Send + Sync + 'static {
     /// What kind of storage this is (`postgres`, `sqlite`), as `/health` names it.
     fn kind(&self) -> &'static str;
 
@@ -281,12 +284,12 @@ pub trait Store: Send + Sync + 'static {
     async fn clock(&self) -> Result<DateTime<Utc>, StoreError>;
 
     /// Stores a new job.
-    async fn insert_job(&self, job: &Job) -> Result<(), StoreError>;
+    async fn job_insert(&self, job: &Job) -> Result<(), StoreError>;
 
     /// Stores a new job under an idempotency key, unless the key was used before: then
     /// nothing is stored and the first use is returned. Two creates racing with one key
     /// store one job.
-    async fn insert_job_once(
+    async fn job_insert_once(
         &self,
         job: &Job,
         key: &str,
@@ -294,10 +297,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<IdempotentInsert, StoreError>;
 
     /// One job with its last finished run, or `None`.
-    async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
+    async fn job_get(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
 
     /// Jobs newest first, after `cursor`, at most `limit`.
-    async fn jobs(
+    async fn job_list(
         &self,
         filter: JobFilter,
         cursor: Option<JobCursor>,
@@ -308,7 +311,7 @@ pub trait Store: Send + Sync + 'static {
     /// and RETRYING fires that are due become CANCELLED; fires recorded ahead of time and
     /// not yet due are deleted (they never came due), also when the schedule changes. `None` when there is no such job;
     /// `Some(Err)` when `change` refused.
-    async fn update_job(
+    async fn job_update(
         &self,
         id: Uuid,
         change: JobChange<'_>,
@@ -317,7 +320,7 @@ pub trait Store: Send + Sync + 'static {
     /// Writes `after` over a job's headers and signing secrets if they are still `before`;
     /// nothing else about the job changes (not `updatedAt`, not its fires). False when they
     /// changed meanwhile, or there is no such job.
-    async fn reseal_job(
+    async fn job_reseal(
         &self,
         id: Uuid,
         before: &SealedValues,
@@ -327,19 +330,19 @@ pub trait Store: Send + Sync + 'static {
     /// Soft-deletes a job: inactive, `deleted_at` set (kept if already set), waiting fires
     /// CANCELLED (or deleted, if recorded ahead and not yet due). False when there is no
     /// such job.
-    async fn delete_job(&self, id: Uuid) -> Result<bool, StoreError>;
+    async fn job_delete(&self, id: Uuid) -> Result<bool, StoreError>;
 
     /// One execution, or `None`.
-    async fn execution(&self, id: Uuid) -> Result<Option<Execution>, StoreError>;
+    async fn execution_get(&self, id: Uuid) -> Result<Option<Execution>, StoreError>;
 
     /// The attempts of these executions, oldest first within each.
-    async fn attempts(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError>;
+    async fn attempt_list(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError>;
 
     /// How many fires are RETRYING.
-    async fn count_retrying(&self) -> Result<u64, StoreError>;
+    async fn execution_count_retrying(&self) -> Result<u64, StoreError>;
 
     /// A job's executions, latest fire first, scheduled strictly before `before`.
-    async fn executions(
+    async fn execution_list(
         &self,
         job_id: Uuid,
         before: Option<DateTime<Utc>>,
@@ -350,8 +353,8 @@ pub trait Store: Send + Sync + 'static {
     /// another tick holds), records one execution per planned fire (none twice for the same
     /// job and time), and moves each job's `next_run_at` on. `now` stamps the rows.
     /// The first `room` fires by time are recorded to be pushed now; the rest are recorded
-    /// held: QUEUED, to be pushed by [`Store::release_held`] when the queue has room.
-    async fn fire_due_jobs(
+    /// held: QUEUED, to be pushed by [`Store::execution_release_held`] when the queue has room.
+    async fn job_fire_due(
         &self,
         now: DateTime<Utc>,
         horizon: DateTime<Utc>,
@@ -361,7 +364,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<FiredBatch, StoreError>;
 
     /// Whether any QUEUED fire is held (recorded while the queue was full).
-    async fn holds_any(&self) -> Result<bool, StoreError>;
+    async fn execution_any_held(&self) -> Result<bool, StoreError>;
 
     /// Releases up to `limit` held fires, oldest first (by fire time): those past their
     /// job's starting deadline end EXPIRED there and then (PostgreSQL; the embedded
@@ -369,12 +372,12 @@ pub trait Store: Send + Sync + 'static {
     /// times for the caller to push. Safe in every process at once (`SKIP LOCKED`): each
     /// fire is released once. A crash before the push leaves QUEUED fires that the sweeper
     /// finds.
-    async fn release_held(&self, limit: u32) -> Result<Released, StoreError>;
+    async fn execution_release_held(&self, limit: u32) -> Result<Released, StoreError>;
 
     /// Executions QUEUED from `queued_from` and before `queued_before` and due by `due_by`,
     /// oldest first, with when they were queued: their push may have been lost. Fires
     /// recorded ahead of time are not listed before their time, nor are held fires.
-    async fn stale_queued(
+    async fn execution_list_stale_queued(
         &self,
         queued_from: DateTime<Utc>,
         queued_before: DateTime<Utc>,
@@ -384,44 +387,44 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes up to `limit` finished executions (with their attempts) of fires due before
     /// `before`; returns how many. A history kept in time partitions deletes no rows (see
-    /// [`Store::keep_history`]) and returns 0.
-    async fn delete_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+    /// [`Store::history_keep`]) and returns 0.
+    async fn history_delete(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 
     /// Keeps a history stored in time partitions in shape: creates the partitions of the
     /// coming days and, with `before` (now less `HISTORY_RETENTION`), detaches and drops
     /// those whose fires are all due before it, final, and not put back from the dead
     /// letters since; the others are kept and reported. One process does it at a time (the
     /// others find it busy and do nothing). A store without partitions does nothing.
-    async fn keep_history(&self, before: Option<DateTime<Utc>>) -> Result<HistoryKept, StoreError> {
+    async fn history_keep(&self, before: Option<DateTime<Utc>>) -> Result<HistoryKept, StoreError> {
         let _ = before;
         Ok(HistoryKept::default())
     }
 
     /// Moves RETRYING executions among `ids` whose next attempt is due at `now` back to
     /// QUEUED (CANCELLED if their job is no longer active). Returns the ids now QUEUED.
-    async fn requeue_retries(
+    async fn execution_requeue_retries(
         &self,
         ids: &[Uuid],
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, StoreError>;
 
     /// RETRYING executions due before `due_before`: their scheduled item may be lost.
-    async fn overdue_retries(
+    async fn execution_list_overdue_retries(
         &self,
         due_before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError>;
 
     /// Registers a worker process: every fire it claims is its own until `lease` from now
-    /// (the storage clock), renewed for all of them at once by [`Store::renew_worker`].
+    /// (the storage clock), renewed for all of them at once by [`Store::worker_renew`].
     /// Returns its id.
-    async fn register_worker(&self, lease: std::time::Duration) -> Result<Uuid, StoreError>;
+    async fn worker_register(&self, lease: std::time::Duration) -> Result<Uuid, StoreError>;
 
     /// Extends a worker's lease to `lease` from now, for every fire it holds, in one
     /// statement (on PostgreSQL over a connection of its own, so it never waits behind
     /// claims and outcomes). False when the worker was declared dead (its lease ran out and
     /// a reaper took back its fires): it must drop what it holds and register again.
-    async fn renew_worker(
+    async fn worker_renew(
         &self,
         worker: Uuid,
         lease: std::time::Duration,
@@ -429,7 +432,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends a stopping worker's lease now: anything it still holds is taken back by the
     /// next reaper pass.
-    async fn retire_worker(&self, worker: Uuid) -> Result<(), StoreError>;
+    async fn worker_retire(&self, worker: Uuid) -> Result<(), StoreError>;
 
     /// Moves each listed execution that is still QUEUED to RUNNING, held by `worker`,
     /// counting an attempt, and returns what to deliver. Ids that are not QUEUED (delivered
@@ -440,31 +443,38 @@ pub trait Store: Send + Sync + 'static {
     /// clock, becomes EXPIRED and is not sent. Else a fire of a `FORBID` job with an earlier
     /// fire still QUEUED, RUNNING or RETRYING becomes SKIPPED; a fire whose job row cannot
     /// be read becomes FAILED.
-    async fn start_executions(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError>;
+    async fn execution_start(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError>;
 
     /// Ends as EXPIRED, unsent, up to `limit` QUEUED fires that would expire if claimed now
-    /// (see [`Store::start_executions`]), oldest queued first, without waiting for a claim;
+    /// (see [`Store::execution_start`]), oldest queued first, without waiting for a claim;
     /// returns their ids. Safe in every process at once.
-    async fn expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError>;
+    async fn execution_expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError>;
 
     /// Declares dead the workers whose lease ran out, then takes back up to `limit` RUNNING
     /// fires of dead workers, counting a crash on each: AT_MOST_ONCE ones become ABANDONED;
     /// AT_LEAST_ONCE ones become QUEUED, or FAILED once they have crashed `crash_limit`
     /// times. Dead workers left holding nothing are forgotten. Safe in every worker at once.
-    async fn reap_expired(&self, crash_limit: u32, limit: u32) -> Result<Vec<Reaped>, StoreError>;
+    async fn execution_reap_expired(
+        &self,
+        crash_limit: u32,
+        limit: u32,
+    ) -> Result<Vec<Reaped>, StoreError>;
 
     /// Hands back fires a stopping worker cannot finish: AT_LEAST_ONCE to QUEUED,
     /// AT_MOST_ONCE to ABANDONED. Returns what each became (fenced by the attempt).
-    async fn hand_back(&self, unfinished: &[Unfinished]) -> Result<Vec<Reaped>, StoreError>;
+    async fn execution_hand_back(
+        &self,
+        unfinished: &[Unfinished],
+    ) -> Result<Vec<Reaped>, StoreError>;
 
     /// Records a MANUAL fire of a job that is not deleted, QUEUED and due now (the storage
     /// clock, in whole milliseconds). `None` when there is no such job, it is deleted, or a
     /// fire of it is already recorded at that instant.
-    async fn trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError>;
+    async fn job_trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError>;
 
     /// FAILED, ABANDONED and EXPIRED fires, newest first, with ids below `before`, of one job or all
     /// (of one tenant, or every tenant's).
-    async fn dead_letters(
+    async fn dead_letter_list(
         &self,
         tenant: Option<&str>,
         job_id: Option<Uuid>,
@@ -475,31 +485,16 @@ pub trait Store: Send + Sync + 'static {
     /// Puts a FAILED, ABANDONED or EXPIRED fire back to QUEUED (same execution, a fresh
     /// round of retries, the starting deadline counted from now), refusing an AT_MOST_ONCE
     /// one that may have been sent (FAILED, ABANDONED) unless `force`.
-    async fn requeue_dead_letter(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError>;
+    async fn dead_letter_requeue(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError>;
 
     /// A tenant's unfinished fires and dead letters, by state.
     async fn tenant_counts(&self, tenant: &str) -> Result<TenantCounts, StoreError>;
 
-    /// Stores an API key (its hash, never the key).
-    async fn insert_api_key(&self, key: &ApiKey, hash: &str) -> Result<(), StoreError>;
-
-    /// The key with this hash, revoked or not.
-    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
-
-    /// Keys, newest first: one tenant's, or every tenant's.
-    async fn api_keys(&self, tenant: Option<&str>) -> Result<Vec<ApiKey>, StoreError>;
-
-    /// Revokes a key (of `tenant`, when given) at `now`; false when there is no such key.
-    /// Revoking twice keeps the first time.
-    async fn revoke_api_key(
-        &self,
-        id: Uuid,
-        tenant: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
-
     /// Writes outcomes of RUNNING executions whose attempt matches, and one attempt row
     /// each; returns what was written. An outcome for another attempt, or a fire no longer
     /// RUNNING, is refused (left out of the result).
-    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Recorded>, StoreError>;
+    async fn execution_record_outcomes(
+        &self,
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Recorded>, StoreError>;
 }

@@ -125,7 +125,7 @@ fn legacy_name(table: &str) -> String {
     format!("{table}_legacy")
 }
 
-/// One round of partition upkeep (see [`super::Store::keep_history`]).
+/// One round of partition upkeep (see [`super::Store::history_keep`]).
 pub(super) async fn keep_history(
     pool: &PgPool,
     before: Option<DateTime<Utc>>,

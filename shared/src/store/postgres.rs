@@ -15,18 +15,18 @@ use uuid::Uuid;
 use super::fire_id::{fire_id, named_time, FireTimes};
 use super::partitions::{self, Conversion, KnownDays};
 use super::rows::{
-    bind_job, bind_reseal, change_job, first_uuid_at, may_requeue, millis, read_status, taken_back,
-    tenant_counts, ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow,
-    JobRow, WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS,
-    EXPIRED_ERROR, HOLDS_ANY, INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, RESEAL_JOB,
-    REVOKE_API_KEY, SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS, WRITE_JOB,
+    bind_job, change_job, first_uuid_at, may_requeue, millis, read_status, taken_back, AttemptRow,
+    ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow, JobRow, WaitingFires, CANCEL_WAITING,
+    DUE_COLUMNS, EXECUTION_COLUMNS, EXPIRED_ERROR, HOLDS_ANY, REQUEUE_DEAD_LETTER, SOFT_DELETE_JOB,
+    SUCCEEDED_ATTEMPT, WRITE_JOB,
 };
+use super::shared::on_postgres;
 use super::{
     Claimed, DueJob, FiredBatch, HistoryKept, IdempotentInsert, JobChange, JobCursor, JobFilter,
     Planner, Reaped, Released, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
 };
 use crate::config::{ConfigError, DatabaseSettings};
-use crate::model::{ApiKey, Attempt, Delivery, Execution, InvalidField, Job, Outcome, Recorded};
+use crate::model::{Attempt, Delivery, Execution, InvalidField, Job, Outcome, Recorded};
 
 /// The migrations in `migrations/`, compiled into every binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -63,7 +63,7 @@ pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, 
 /// connection of its own for a worker's lease renewals.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     /// One connection, opened on first use (only workers renew leases), so a renewal never
     /// waits for a connection behind claims and outcomes.
     leases: PgPool,
@@ -293,8 +293,7 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        on_postgres::ping(&self.pool).await
     }
 
     async fn clock(&self) -> Result<DateTime<Utc>, StoreError> {
@@ -304,11 +303,11 @@ impl Store for PgStore {
         Ok(now)
     }
 
-    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+    async fn job_insert(&self, job: &Job) -> Result<(), StoreError> {
         write_job(&self.pool, job).await
     }
 
-    async fn insert_job_once(
+    async fn job_insert_once(
         &self,
         job: &Job,
         key: &str,
@@ -347,7 +346,7 @@ impl Store for PgStore {
         Ok(IdempotentInsert::Created)
     }
 
-    async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
+    async fn job_get(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j {LAST_RUN_JOIN} WHERE j.id = $1");
         let row: Option<JobRow> = sqlx::query_as(&sql)
             .bind(id)
@@ -356,7 +355,7 @@ impl Store for PgStore {
         row.map(Job::try_from).transpose()
     }
 
-    async fn jobs(
+    async fn job_list(
         &self,
         filter: JobFilter,
         cursor: Option<JobCursor>,
@@ -381,7 +380,7 @@ impl Store for PgStore {
         rows.into_iter().map(Job::try_from).collect()
     }
 
-    async fn update_job(
+    async fn job_update(
         &self,
         id: Uuid,
         change: JobChange<'_>,
@@ -418,20 +417,16 @@ impl Store for PgStore {
         Ok(Some(Ok(job)))
     }
 
-    async fn reseal_job(
+    async fn job_reseal(
         &self,
         id: Uuid,
         before: &SealedValues,
         after: &SealedValues,
     ) -> Result<bool, StoreError> {
-        let changed = bind_reseal!(sqlx::query(RESEAL_JOB), id, before, after)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(changed > 0)
+        on_postgres::job_reseal(&self.pool, id, before, after).await
     }
 
-    async fn delete_job(&self, id: Uuid) -> Result<bool, StoreError> {
+    async fn job_delete(&self, id: Uuid) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let now: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
             .fetch_one(&mut *tx)
@@ -450,7 +445,7 @@ impl Store for PgStore {
         Ok(found)
     }
 
-    async fn execution(&self, id: Uuid) -> Result<Option<Execution>, StoreError> {
+    async fn execution_get(&self, id: Uuid) -> Result<Option<Execution>, StoreError> {
         let times = self.fire_times(&[id]).await?;
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions \
@@ -465,7 +460,7 @@ impl Store for PgStore {
         row.map(Execution::try_from).transpose()
     }
 
-    async fn attempts(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError> {
+    async fn attempt_list(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError> {
         if execution_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -486,7 +481,7 @@ impl Store for PgStore {
         Ok(rows.into_iter().map(Attempt::from).collect())
     }
 
-    async fn count_retrying(&self) -> Result<u64, StoreError> {
+    async fn execution_count_retrying(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM executions WHERE finished_at IS NULL AND status = 'RETRYING'",
         )
@@ -495,27 +490,16 @@ impl Store for PgStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn executions(
+    async fn execution_list(
         &self,
         job_id: Uuid,
         before: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<Execution>, StoreError> {
-        let sql = format!(
-            "SELECT {EXECUTION_COLUMNS} FROM executions \
-             WHERE job_id = $1 AND ($2::timestamptz IS NULL OR scheduled_at < $2) \
-             ORDER BY scheduled_at DESC LIMIT $3"
-        );
-        let rows: Vec<ExecutionRow> = sqlx::query_as(&sql)
-            .bind(job_id)
-            .bind(before)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter().map(Execution::try_from).collect()
+        on_postgres::execution_list(&self.pool, job_id, before, limit).await
     }
 
-    async fn fire_due_jobs(
+    async fn job_fire_due(
         &self,
         now: DateTime<Utc>,
         horizon: DateTime<Utc>,
@@ -601,7 +585,7 @@ impl Store for PgStore {
         })
     }
 
-    async fn holds_any(&self) -> Result<bool, StoreError> {
+    async fn execution_any_held(&self) -> Result<bool, StoreError> {
         if !self.history_partitioned().await? {
             return Ok(sqlx::query_scalar(HOLDS_ANY).fetch_one(&self.pool).await?);
         }
@@ -610,7 +594,7 @@ impl Store for PgStore {
             .await?)
     }
 
-    async fn release_held(&self, limit: u32) -> Result<Released, StoreError> {
+    async fn execution_release_held(&self, limit: u32) -> Result<Released, StoreError> {
         // Under a backlog held fires wait longer than a deadline: those past theirs end
         // here, in bulk, rather than each going through the queue to a claim that expires it.
         let sql = format!(
@@ -641,24 +625,24 @@ impl Store for PgStore {
         Ok(released)
     }
 
-    async fn stale_queued(
+    async fn execution_list_stale_queued(
         &self,
         queued_from: DateTime<Utc>,
         queued_before: DateTime<Utc>,
         due_by: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
-        let ids = sqlx::query_as(STALE_QUEUED)
-            .bind(queued_before)
-            .bind(i64::from(limit))
-            .bind(due_by)
-            .bind(queued_from)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(ids)
+        on_postgres::execution_list_stale_queued(
+            &self.pool,
+            queued_from,
+            queued_before,
+            due_by,
+            limit,
+        )
+        .await
     }
 
-    async fn delete_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+    async fn history_delete(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
         if self.history_partitioned().await? {
             return Ok(0);
         }
@@ -683,11 +667,11 @@ impl Store for PgStore {
         Ok(u64::try_from(deleted).unwrap_or(0))
     }
 
-    async fn keep_history(&self, before: Option<DateTime<Utc>>) -> Result<HistoryKept, StoreError> {
+    async fn history_keep(&self, before: Option<DateTime<Utc>>) -> Result<HistoryKept, StoreError> {
         partitions::keep_history(&self.pool, before).await
     }
 
-    async fn requeue_retries(
+    async fn execution_requeue_retries(
         &self,
         ids: &[Uuid],
         now: DateTime<Utc>,
@@ -721,20 +705,15 @@ impl Store for PgStore {
             .collect())
     }
 
-    async fn overdue_retries(
+    async fn execution_list_overdue_retries(
         &self,
         due_before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let ids = sqlx::query_scalar(OVERDUE_RETRIES)
-            .bind(due_before)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(ids)
+        on_postgres::execution_list_overdue_retries(&self.pool, due_before, limit).await
     }
 
-    async fn start_executions(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError> {
+    async fn execution_start(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError> {
         if ids.is_empty() {
             return Ok(Claimed::default());
         }
@@ -825,7 +804,7 @@ impl Store for PgStore {
         Ok(claimed)
     }
 
-    async fn expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
+    async fn execution_expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
         // Nearly always no job sets a deadline: then no fire is read at all (the statement
         // below walks the waiting fires, a backlog's worth under overload), and the jobs are
         // asked again after ten seconds. A claim checks each fire's deadline itself, so a
@@ -905,7 +884,7 @@ impl Store for PgStore {
         Ok(expired)
     }
 
-    async fn register_worker(&self, lease: Duration) -> Result<Uuid, StoreError> {
+    async fn worker_register(&self, lease: Duration) -> Result<Uuid, StoreError> {
         let id = Uuid::now_v7();
         sqlx::query(
             "INSERT INTO workers (id, lease_expires_at) \
@@ -918,7 +897,7 @@ impl Store for PgStore {
         Ok(id)
     }
 
-    async fn renew_worker(&self, worker: Uuid, lease: Duration) -> Result<bool, StoreError> {
+    async fn worker_renew(&self, worker: Uuid, lease: Duration) -> Result<bool, StoreError> {
         let renewed = sqlx::query(
             "UPDATE workers SET lease_expires_at = clock_timestamp() + $2 * interval '1 millisecond' \
              WHERE id = $1 AND NOT dead",
@@ -931,7 +910,7 @@ impl Store for PgStore {
         Ok(renewed > 0)
     }
 
-    async fn retire_worker(&self, worker: Uuid) -> Result<(), StoreError> {
+    async fn worker_retire(&self, worker: Uuid) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE workers SET dead = true, lease_expires_at = clock_timestamp() WHERE id = $1",
         )
@@ -941,7 +920,11 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn reap_expired(&self, crash_limit: u32, limit: u32) -> Result<Vec<Reaped>, StoreError> {
+    async fn execution_reap_expired(
+        &self,
+        crash_limit: u32,
+        limit: u32,
+    ) -> Result<Vec<Reaped>, StoreError> {
         // First its own statement, so the next one sees every claim committed before it:
         // a worker is declared dead only while no claim of its holds its row (SKIP LOCKED),
         // and a claim that comes after finds it dead.
@@ -1013,7 +996,10 @@ impl Store for PgStore {
         taken_back(rows)
     }
 
-    async fn hand_back(&self, unfinished: &[Unfinished]) -> Result<Vec<Reaped>, StoreError> {
+    async fn execution_hand_back(
+        &self,
+        unfinished: &[Unfinished],
+    ) -> Result<Vec<Reaped>, StoreError> {
         if unfinished.is_empty() {
             return Ok(Vec::new());
         }
@@ -1056,7 +1042,7 @@ impl Store for PgStore {
         taken_back(rows)
     }
 
-    async fn trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError> {
+    async fn job_trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError> {
         // The fire is due now by the storage clock, to the millisecond its id names.
         let now: DateTime<Utc> =
             sqlx::query_scalar("SELECT date_trunc('milliseconds', clock_timestamp())")
@@ -1089,7 +1075,7 @@ impl Store for PgStore {
         row.map(Execution::try_from).transpose()
     }
 
-    async fn dead_letters(
+    async fn dead_letter_list(
         &self,
         tenant: Option<&str>,
         job_id: Option<Uuid>,
@@ -1114,7 +1100,7 @@ impl Store for PgStore {
         rows.into_iter().map(Execution::try_from).collect()
     }
 
-    async fn requeue_dead_letter(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError> {
+    async fn dead_letter_requeue(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError> {
         let times = self.fire_times(&[id]).await?;
         let mut tx = self.pool.begin().await?;
         let row: Option<DeadRow> = sqlx::query_as(
@@ -1162,64 +1148,13 @@ impl Store for PgStore {
     }
 
     async fn tenant_counts(&self, tenant: &str) -> Result<TenantCounts, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(TENANT_COUNTS)
-            .bind(tenant)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(tenant_counts(rows))
+        on_postgres::tenant_counts(&self.pool, tenant).await
     }
 
-    async fn insert_api_key(&self, key: &ApiKey, hash: &str) -> Result<(), StoreError> {
-        sqlx::query(INSERT_API_KEY)
-            .bind(key.id)
-            .bind(&key.tenant)
-            .bind(&key.name)
-            .bind(&key.prefix)
-            .bind(hash)
-            .bind(key.created_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE hash = $1");
-        let row: Option<ApiKeyRow> = sqlx::query_as(&sql)
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(ApiKey::from))
-    }
-
-    async fn api_keys(&self, tenant: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
-        let sql = format!(
-            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant = COALESCE($1, tenant) \
-             ORDER BY id DESC"
-        );
-        let rows: Vec<ApiKeyRow> = sqlx::query_as(&sql)
-            .bind(tenant)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.into_iter().map(ApiKey::from).collect())
-    }
-
-    async fn revoke_api_key(
+    async fn execution_record_outcomes(
         &self,
-        id: Uuid,
-        tenant: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let changed = sqlx::query(REVOKE_API_KEY)
-            .bind(id)
-            .bind(tenant)
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(changed > 0)
-    }
-
-    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Recorded>, StoreError> {
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Recorded>, StoreError> {
         if outcomes.is_empty() {
             return Ok(Vec::new());
         }
@@ -1375,7 +1310,7 @@ enum Claim {
     Forbid,
 }
 
-/// The claim statement over `table` (see [`PgStore::start_executions`]): over the whole
+/// The claim statement over `table` (see [`PgStore::execution_start`]): over the whole
 /// history, where the fires' range of times (`$3`, `$4`) picks the partitions, each fire is
 /// locked (`SKIP LOCKED`), then decided; over a day's partition, [`day_claim_sql`].
 fn claim_sql(table: &str, claim: Claim) -> String {

@@ -13,9 +13,8 @@ use uuid::Uuid;
 use super::fire_id::fire_id;
 use super::{DueJob, JobChange, Planner, Reaped, Requeued, StoreError, TenantCounts};
 use crate::model::{
-    ApiKey, Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType,
-    FireKind, HttpBody, HttpHeaders, HttpMethod, HttpTarget, InvalidField, Job, MisfirePolicy,
-    TargetUrl,
+    Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType, FireKind,
+    HttpBody, HttpHeaders, HttpMethod, HttpTarget, InvalidField, Job, MisfirePolicy, TargetUrl,
 };
 /// A job row with its last finished run.
 #[derive(FromRow)]
@@ -540,15 +539,6 @@ pub(super) fn may_requeue(row: &DeadRow, force: bool) -> Result<Option<Requeued>
     Ok(None)
 }
 
-/// Columns of an API key as listed.
-pub(super) const API_KEY_COLUMNS: &str = "id, tenant, name, prefix, created_at, revoked_at";
-
-/// Stores a key: `$1` id, `$2` tenant, `$3` name, `$4` prefix, `$5` hash, `$6` time.
-pub(super) const INSERT_API_KEY: &str = "INSERT INTO api_keys \
-     (id, tenant, name, prefix, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
-
-/// Revokes key `$1` of tenant `$2` (any tenant when `$2` is NULL) at `$3`, keeping an
-/// earlier revocation time.
 /// A job's sealed values replaced, only if they are still what was read; nothing else
 /// about the job changes. Parameters: id, the new headers and signing secrets, then the
 /// ones read (see [`bind_reseal`]).
@@ -577,39 +567,12 @@ macro_rules! bind_reseal {
 }
 pub(super) use bind_reseal;
 
-pub(super) const REVOKE_API_KEY: &str = "UPDATE api_keys \
-     SET revoked_at = COALESCE(revoked_at, $3) WHERE id = $1 AND tenant = COALESCE($2, tenant)";
-
 /// A tenant's unfinished fires and dead letters by state (`$1` the tenant).
 pub(super) const TENANT_COUNTS: &str = "SELECT e.status, count(*) FROM executions e \
      JOIN jobs j ON j.id = e.job_id WHERE j.tenant = $1 \
      AND e.status IN ('QUEUED', 'RUNNING', 'RETRYING', 'FAILED', 'ABANDONED', 'EXPIRED') \
      AND (e.finished_at IS NULL OR (e.finished_at IS NOT NULL AND e.error IS NOT NULL)) \
      GROUP BY e.status";
-
-/// An API key row.
-#[derive(FromRow)]
-pub(super) struct ApiKeyRow {
-    pub(super) id: Uuid,
-    pub(super) tenant: String,
-    pub(super) name: String,
-    pub(super) prefix: String,
-    pub(super) created_at: DateTime<Utc>,
-    pub(super) revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<ApiKeyRow> for ApiKey {
-    fn from(row: ApiKeyRow) -> Self {
-        ApiKey {
-            id: row.id,
-            tenant: row.tenant,
-            name: row.name,
-            prefix: row.prefix,
-            created_at: row.created_at,
-            revoked_at: row.revoked_at,
-        }
-    }
-}
 
 /// Counts by status, as `TENANT_COUNTS` returns them.
 pub(super) fn tenant_counts(rows: Vec<(String, i64)>) -> TenantCounts {

@@ -27,19 +27,19 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::rows::{
-    bind_job, bind_reseal, change_job, corrupt, first_uuid_at, may_requeue, read_status,
-    tenant_counts, ApiKeyRow, AttemptRow, ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow,
-    JobRow, WaitingFires, API_KEY_COLUMNS, CANCEL_WAITING, DUE_COLUMNS, EXECUTION_COLUMNS,
-    EXPIRED_ERROR, HOLDS_ANY, INSERT_API_KEY, OVERDUE_RETRIES, REQUEUE_DEAD_LETTER, RESEAL_JOB,
-    REVOKE_API_KEY, SOFT_DELETE_JOB, STALE_QUEUED, SUCCEEDED_ATTEMPT, TENANT_COUNTS, WRITE_JOB,
+    bind_job, change_job, corrupt, first_uuid_at, may_requeue, read_status, AttemptRow,
+    ClaimWrites, DeadRow, DeliveryRow, DueRow, ExecutionRow, JobRow, WaitingFires, CANCEL_WAITING,
+    DUE_COLUMNS, EXECUTION_COLUMNS, EXPIRED_ERROR, HOLDS_ANY, REQUEUE_DEAD_LETTER, SOFT_DELETE_JOB,
+    SUCCEEDED_ATTEMPT, WRITE_JOB,
 };
+use super::shared::on_sqlite;
 use super::{
     Claimed, DueJob, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
     Reaped, Released, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
 };
 use crate::model::{
-    ApiKey, Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job,
-    Outcome, Recorded,
+    Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job, Outcome,
+    Recorded,
 };
 
 /// The embedded schema, in `migrations/sqlite/`.
@@ -88,8 +88,8 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// Jobs and executions in one SQLite file, held by this process alone.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    pub(super) writer: SqlitePool,
+    pub(super) reader: SqlitePool,
     path: PathBuf,
     /// Held open (and locked) for as long as any clone of the store lives.
     _lock: Arc<File>,
@@ -335,8 +335,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        Ok(())
+        on_sqlite::ping(&self.reader).await
     }
 
     async fn clock(&self) -> Result<DateTime<Utc>, StoreError> {
@@ -344,14 +343,14 @@ impl Store for SqliteStore {
         Ok(Utc::now())
     }
 
-    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+    async fn job_insert(&self, job: &Job) -> Result<(), StoreError> {
         bind_job!(sqlx::query(WRITE_JOB), job)
             .execute(&self.writer)
             .await?;
         Ok(())
     }
 
-    async fn insert_job_once(
+    async fn job_insert_once(
         &self,
         job: &Job,
         key: &str,
@@ -391,7 +390,7 @@ impl Store for SqliteStore {
         Ok(IdempotentInsert::Created)
     }
 
-    async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
+    async fn job_get(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1");
         let row: Option<JobRow> = sqlx::query_as(&sql)
             .bind(id)
@@ -400,7 +399,7 @@ impl Store for SqliteStore {
         row.map(Job::try_from).transpose()
     }
 
-    async fn jobs(
+    async fn job_list(
         &self,
         filter: JobFilter,
         cursor: Option<JobCursor>,
@@ -424,7 +423,7 @@ impl Store for SqliteStore {
         rows.into_iter().map(Job::try_from).collect()
     }
 
-    async fn update_job(
+    async fn job_update(
         &self,
         id: Uuid,
         change: JobChange<'_>,
@@ -459,20 +458,16 @@ impl Store for SqliteStore {
         Ok(Some(Ok(job)))
     }
 
-    async fn reseal_job(
+    async fn job_reseal(
         &self,
         id: Uuid,
         before: &SealedValues,
         after: &SealedValues,
     ) -> Result<bool, StoreError> {
-        let changed = bind_reseal!(sqlx::query(RESEAL_JOB), id, before, after)
-            .execute(&self.writer)
-            .await?
-            .rows_affected();
-        Ok(changed > 0)
+        on_sqlite::job_reseal(&self.writer, id, before, after).await
     }
 
-    async fn delete_job(&self, id: Uuid) -> Result<bool, StoreError> {
+    async fn job_delete(&self, id: Uuid) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
         let now = Utc::now();
         let found = sqlx::query(SOFT_DELETE_JOB)
@@ -489,7 +484,7 @@ impl Store for SqliteStore {
         Ok(found)
     }
 
-    async fn execution(&self, id: Uuid) -> Result<Option<Execution>, StoreError> {
+    async fn execution_get(&self, id: Uuid) -> Result<Option<Execution>, StoreError> {
         let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = $1");
         let row: Option<ExecutionRow> = sqlx::query_as(&sql)
             .bind(id)
@@ -498,7 +493,7 @@ impl Store for SqliteStore {
         row.map(Execution::try_from).transpose()
     }
 
-    async fn attempts(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError> {
+    async fn attempt_list(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError> {
         let mut attempts = Vec::new();
         for ids in execution_ids.chunks(IN_LIST_CHUNK) {
             let mut query = QueryBuilder::new(
@@ -519,7 +514,7 @@ impl Store for SqliteStore {
         Ok(attempts)
     }
 
-    async fn count_retrying(&self) -> Result<u64, StoreError> {
+    async fn execution_count_retrying(&self) -> Result<u64, StoreError> {
         let n: i64 =
             sqlx::query_scalar("SELECT count(*) FROM executions WHERE status = 'RETRYING'")
                 .fetch_one(&self.reader)
@@ -527,27 +522,16 @@ impl Store for SqliteStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn executions(
+    async fn execution_list(
         &self,
         job_id: Uuid,
         before: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<Execution>, StoreError> {
-        let sql = format!(
-            "SELECT {EXECUTION_COLUMNS} FROM executions \
-             WHERE job_id = $1 AND ($2 IS NULL OR scheduled_at < $2) \
-             ORDER BY scheduled_at DESC LIMIT $3"
-        );
-        let rows: Vec<ExecutionRow> = sqlx::query_as(&sql)
-            .bind(job_id)
-            .bind(before)
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await?;
-        rows.into_iter().map(Execution::try_from).collect()
+        on_sqlite::execution_list(&self.reader, job_id, before, limit).await
     }
 
-    async fn fire_due_jobs(
+    async fn job_fire_due(
         &self,
         now: DateTime<Utc>,
         horizon: DateTime<Utc>,
@@ -618,13 +602,13 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn holds_any(&self) -> Result<bool, StoreError> {
+    async fn execution_any_held(&self) -> Result<bool, StoreError> {
         Ok(sqlx::query_scalar(HOLDS_ANY)
             .fetch_one(&self.reader)
             .await?)
     }
 
-    async fn release_held(&self, limit: u32) -> Result<Released, StoreError> {
+    async fn execution_release_held(&self, limit: u32) -> Result<Released, StoreError> {
         let mut tx = self.write().await?;
         let released: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
             "UPDATE executions SET held = 0 WHERE id IN ( \
@@ -642,24 +626,24 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn stale_queued(
+    async fn execution_list_stale_queued(
         &self,
         queued_from: DateTime<Utc>,
         queued_before: DateTime<Utc>,
         due_by: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
-        let ids = sqlx::query_as(STALE_QUEUED)
-            .bind(queued_before)
-            .bind(i64::from(limit))
-            .bind(due_by)
-            .bind(queued_from)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(ids)
+        on_sqlite::execution_list_stale_queued(
+            &self.reader,
+            queued_from,
+            queued_before,
+            due_by,
+            limit,
+        )
+        .await
     }
 
-    async fn delete_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+    async fn history_delete(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
         // Execution ids are UUID v7, so the oldest rows come first by id; inside one write
         // transaction both statements see the same rows.
         let oldest = format!(
@@ -685,7 +669,7 @@ impl Store for SqliteStore {
         Ok(deleted)
     }
 
-    async fn requeue_retries(
+    async fn execution_requeue_retries(
         &self,
         ids: &[Uuid],
         now: DateTime<Utc>,
@@ -725,20 +709,15 @@ impl Store for SqliteStore {
         Ok(queued)
     }
 
-    async fn overdue_retries(
+    async fn execution_list_overdue_retries(
         &self,
         due_before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let ids = sqlx::query_scalar(OVERDUE_RETRIES)
-            .bind(due_before)
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(ids)
+        on_sqlite::execution_list_overdue_retries(&self.reader, due_before, limit).await
     }
 
-    async fn start_executions(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError> {
+    async fn execution_start(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError> {
         let mut claimed = Claimed::default();
         if ids.is_empty() {
             return Ok(claimed);
@@ -858,7 +837,7 @@ impl Store for SqliteStore {
         Ok(claimed)
     }
 
-    async fn expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
+    async fn execution_expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
         let now = Utc::now();
         let cutoff = now - TimeDelta::seconds(1);
         // As in PostgreSQL: QUEUED rows through their two partial indexes, from a second
@@ -896,7 +875,7 @@ impl Store for SqliteStore {
         Ok(ids)
     }
 
-    async fn register_worker(&self, lease: Duration) -> Result<Uuid, StoreError> {
+    async fn worker_register(&self, lease: Duration) -> Result<Uuid, StoreError> {
         let id = Uuid::now_v7();
         let now = Utc::now();
         sqlx::query("INSERT INTO workers (id, started_at, lease_expires_at) VALUES ($1, $2, $3)")
@@ -908,7 +887,7 @@ impl Store for SqliteStore {
         Ok(id)
     }
 
-    async fn renew_worker(&self, worker: Uuid, lease: Duration) -> Result<bool, StoreError> {
+    async fn worker_renew(&self, worker: Uuid, lease: Duration) -> Result<bool, StoreError> {
         let renewed =
             sqlx::query("UPDATE workers SET lease_expires_at = $2 WHERE id = $1 AND NOT dead")
                 .bind(worker)
@@ -919,7 +898,7 @@ impl Store for SqliteStore {
         Ok(renewed > 0)
     }
 
-    async fn retire_worker(&self, worker: Uuid) -> Result<(), StoreError> {
+    async fn worker_retire(&self, worker: Uuid) -> Result<(), StoreError> {
         sqlx::query("UPDATE workers SET dead = 1, lease_expires_at = $2 WHERE id = $1")
             .bind(worker)
             .bind(Utc::now())
@@ -928,7 +907,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn reap_expired(&self, crash_limit: u32, limit: u32) -> Result<Vec<Reaped>, StoreError> {
+    async fn execution_reap_expired(
+        &self,
+        crash_limit: u32,
+        limit: u32,
+    ) -> Result<Vec<Reaped>, StoreError> {
         let mut tx = self.write().await?;
         let now = Utc::now();
         sqlx::query("UPDATE workers SET dead = 1 WHERE NOT dead AND lease_expires_at < $1")
@@ -984,7 +967,10 @@ impl Store for SqliteStore {
         Ok(reaped)
     }
 
-    async fn hand_back(&self, unfinished: &[Unfinished]) -> Result<Vec<Reaped>, StoreError> {
+    async fn execution_hand_back(
+        &self,
+        unfinished: &[Unfinished],
+    ) -> Result<Vec<Reaped>, StoreError> {
         if unfinished.is_empty() {
             return Ok(Vec::new());
         }
@@ -1022,7 +1008,7 @@ impl Store for SqliteStore {
         Ok(back)
     }
 
-    async fn trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError> {
+    async fn job_trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError> {
         let now = Utc::now();
         let at = now
             .duration_trunc(TimeDelta::milliseconds(1))
@@ -1044,7 +1030,7 @@ impl Store for SqliteStore {
         row.map(Execution::try_from).transpose()
     }
 
-    async fn dead_letters(
+    async fn dead_letter_list(
         &self,
         tenant: Option<&str>,
         job_id: Option<Uuid>,
@@ -1068,7 +1054,7 @@ impl Store for SqliteStore {
         rows.into_iter().map(Execution::try_from).collect()
     }
 
-    async fn requeue_dead_letter(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError> {
+    async fn dead_letter_requeue(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError> {
         let mut tx = self.write().await?;
         let row: Option<DeadRow> = sqlx::query_as(
             "SELECT e.status, COALESCE(e.execution_type, j.execution_type) AS execution_type, \
@@ -1096,64 +1082,13 @@ impl Store for SqliteStore {
     }
 
     async fn tenant_counts(&self, tenant: &str) -> Result<TenantCounts, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(TENANT_COUNTS)
-            .bind(tenant)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(tenant_counts(rows))
+        on_sqlite::tenant_counts(&self.reader, tenant).await
     }
 
-    async fn insert_api_key(&self, key: &ApiKey, hash: &str) -> Result<(), StoreError> {
-        sqlx::query(INSERT_API_KEY)
-            .bind(key.id)
-            .bind(&key.tenant)
-            .bind(&key.name)
-            .bind(&key.prefix)
-            .bind(hash)
-            .bind(key.created_at)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE hash = $1");
-        let row: Option<ApiKeyRow> = sqlx::query_as(&sql)
-            .bind(hash)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.map(ApiKey::from))
-    }
-
-    async fn api_keys(&self, tenant: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
-        let sql = format!(
-            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant = COALESCE($1, tenant) \
-             ORDER BY id DESC"
-        );
-        let rows: Vec<ApiKeyRow> = sqlx::query_as(&sql)
-            .bind(tenant)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.into_iter().map(ApiKey::from).collect())
-    }
-
-    async fn revoke_api_key(
+    async fn execution_record_outcomes(
         &self,
-        id: Uuid,
-        tenant: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let changed = sqlx::query(REVOKE_API_KEY)
-            .bind(id)
-            .bind(tenant)
-            .bind(now)
-            .execute(&self.writer)
-            .await?
-            .rows_affected();
-        Ok(changed > 0)
-    }
-
-    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Recorded>, StoreError> {
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Recorded>, StoreError> {
         if outcomes.is_empty() {
             return Ok(Vec::new());
         }

@@ -37,7 +37,7 @@ pub(super) async fn run_pass(
     loop {
         let room = room_for_new_fires(store, queue, &settings.maintenance).await?;
         let batch = store
-            .fire_due_jobs(now, horizon, size, &planner, room)
+            .job_fire_due(now, horizon, size, &planner, room)
             .await?;
         outcome.batches += 1;
         if batch.jobs == 0 {
@@ -91,7 +91,7 @@ async fn room_for_new_fires(
             committed: 0,
             source,
         })?;
-    if room == 0 || store.holds_any().await? {
+    if room == 0 || store.execution_any_held().await? {
         return Ok(0);
     }
     Ok(room)

@@ -105,7 +105,7 @@ impl Worker {
         if ids.is_empty() {
             return Ok(Taken::default());
         }
-        let claimed = self.store.start_executions(&ids, worker).await?;
+        let claimed = self.store.execution_start(&ids, worker).await?;
         METRICS
             .fires_skipped_overlap
             .add(claimed.skipped.len() as u64);

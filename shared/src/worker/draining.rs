@@ -78,7 +78,7 @@ impl Worker {
         if unfinished.is_empty() {
             return Ok(ReapPass::default());
         }
-        let back = self.store.hand_back(&unfinished).await?;
+        let back = self.store.execution_hand_back(&unfinished).await?;
         self.settle_taken_back(&back).await
     }
 }

@@ -63,7 +63,7 @@ impl Lease {
     pub async fn retire(&self, store: &dyn Store) {
         self.retired.store(true, Ordering::SeqCst);
         if let Some(hold) = self.hold.send_replace(None) {
-            if let Err(error) = store.retire_worker(hold.worker).await {
+            if let Err(error) = store.worker_retire(hold.worker).await {
                 tracing::warn!(error = %error_chain(&error), "could not retire the worker; its lease expires on its own");
             }
         }
@@ -165,7 +165,7 @@ async fn keep(lease: Weak<Lease>, wanted: Arc<Notify>, store: Arc<dyn Store>) {
         let sent = Instant::now();
         let current = *lease.hold.borrow();
         wait = match current {
-            None => match store.register_worker(lease.duration).await {
+            None => match store.worker_register(lease.duration).await {
                 Ok(worker) => {
                     let hold = Hold {
                         worker,
@@ -173,7 +173,7 @@ async fn keep(lease: Weak<Lease>, wanted: Arc<Notify>, store: Arc<dyn Store>) {
                     };
                     if lease.replace(None, hold) {
                         tracing::info!(%worker, lease_secs = lease.duration.as_secs_f64(), "worker registered");
-                    } else if let Err(error) = store.retire_worker(worker).await {
+                    } else if let Err(error) = store.worker_retire(worker).await {
                         // Retired while registering.
                         tracing::warn!(error = %error_chain(&error), "could not retire the worker; its lease expires on its own");
                     }
@@ -188,7 +188,7 @@ async fn keep(lease: Weak<Lease>, wanted: Arc<Notify>, store: Arc<dyn Store>) {
                 lapse(&lease, store.as_ref(), hold).await;
                 Duration::ZERO
             }
-            Some(hold) => match store.renew_worker(hold.worker, lease.duration).await {
+            Some(hold) => match store.worker_renew(hold.worker, lease.duration).await {
                 Ok(true) if Instant::now() < hold.until => {
                     lease.replace(
                         Some(hold),
@@ -225,7 +225,7 @@ async fn lapse(lease: &Lease, store: &dyn Store, hold: Hold) {
         return;
     }
     tracing::warn!(worker = %hold.worker, "the worker's lease lapsed before it could be renewed; dropping what it holds and registering again");
-    if let Err(error) = store.retire_worker(hold.worker).await {
+    if let Err(error) = store.worker_retire(hold.worker).await {
         tracing::warn!(error = %error_chain(&error), "could not retire the lapsed worker; its lease expires on its own");
     }
 }

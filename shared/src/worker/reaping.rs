@@ -18,7 +18,7 @@ impl Worker {
     pub async fn reap_once(&self) -> Result<ReapPass, WorkerError> {
         let reaped = self
             .store
-            .reap_expired(self.settings.crash_limit, 1000)
+            .execution_reap_expired(self.settings.crash_limit, 1000)
             .await?;
         let pass = self.settle_taken_back(&reaped).await?;
         METRICS.reaped.add(reaped.len() as u64);

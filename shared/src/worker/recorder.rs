@@ -105,7 +105,7 @@ async fn flush(batch: Vec<Pending>, store: &dyn Store, queue: &dyn Queue, patien
             {
                 continue;
             }
-            if let Ok(Some(row)) = store.execution(outcome.execution_id).await {
+            if let Ok(Some(row)) = store.execution_get(outcome.execution_id).await {
                 if row.attempt == outcome.attempt && row.status == outcome.status {
                     written.push(Recorded {
                         execution_id: row.id,
@@ -160,7 +160,7 @@ async fn write(
     let mut tries = 0;
     loop {
         tries += 1;
-        match store.record_outcomes(outcomes).await {
+        match store.execution_record_outcomes(outcomes).await {
             Ok(written) => return Some((written, tries > 1)),
             Err(error) if tokio::time::Instant::now() + delay < deadline => {
                 tracing::warn!(error = %error_chain(&error), count = outcomes.len(), "could not record outcomes; retrying");

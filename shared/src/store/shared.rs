@@ -1,0 +1,109 @@
+//! Statements both backends run as they are, written once and expanded for each: the
+//! SQL is the same in PostgreSQL and SQLite, only the pool's type differs. Each backend's
+//! [`Store`](super::Store) method calls the function of its own module here.
+
+/// The shared statements over pools of `$db`.
+macro_rules! statements_for {
+    ($db:ty) => {
+        use chrono::{DateTime, Utc};
+        use sqlx::Pool;
+        use uuid::Uuid;
+
+        use crate::model::Execution;
+        use crate::store::rows::{
+            bind_reseal, tenant_counts as counted, ExecutionRow, EXECUTION_COLUMNS,
+            OVERDUE_RETRIES, RESEAL_JOB, STALE_QUEUED, TENANT_COUNTS,
+        };
+        use crate::store::{SealedValues, StoreError, TenantCounts};
+
+        pub(in crate::store) async fn ping(pool: &Pool<$db>) -> Result<(), StoreError> {
+            sqlx::query("SELECT 1").execute(pool).await?;
+            Ok(())
+        }
+
+        pub(in crate::store) async fn job_reseal(
+            pool: &Pool<$db>,
+            id: Uuid,
+            before: &SealedValues,
+            after: &SealedValues,
+        ) -> Result<bool, StoreError> {
+            let changed = bind_reseal!(sqlx::query(RESEAL_JOB), id, before, after)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok(changed > 0)
+        }
+
+        pub(in crate::store) async fn execution_list(
+            pool: &Pool<$db>,
+            job_id: Uuid,
+            before: Option<DateTime<Utc>>,
+            limit: u32,
+        ) -> Result<Vec<Execution>, StoreError> {
+            let sql = format!(
+                "SELECT {EXECUTION_COLUMNS} FROM executions \
+                 WHERE job_id = $1 AND ($2 IS NULL OR scheduled_at < $2) \
+                 ORDER BY scheduled_at DESC LIMIT $3"
+            );
+            let rows: Vec<ExecutionRow> = sqlx::query_as(&sql)
+                .bind(job_id)
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+            rows.into_iter().map(Execution::try_from).collect()
+        }
+
+        pub(in crate::store) async fn execution_list_stale_queued(
+            pool: &Pool<$db>,
+            queued_from: DateTime<Utc>,
+            queued_before: DateTime<Utc>,
+            due_by: DateTime<Utc>,
+            limit: u32,
+        ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+            let ids = sqlx::query_as(STALE_QUEUED)
+                .bind(queued_before)
+                .bind(i64::from(limit))
+                .bind(due_by)
+                .bind(queued_from)
+                .fetch_all(pool)
+                .await?;
+            Ok(ids)
+        }
+
+        pub(in crate::store) async fn execution_list_overdue_retries(
+            pool: &Pool<$db>,
+            due_before: DateTime<Utc>,
+            limit: u32,
+        ) -> Result<Vec<Uuid>, StoreError> {
+            let ids = sqlx::query_scalar(OVERDUE_RETRIES)
+                .bind(due_before)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+            Ok(ids)
+        }
+
+        pub(in crate::store) async fn tenant_counts(
+            pool: &Pool<$db>,
+            tenant: &str,
+        ) -> Result<TenantCounts, StoreError> {
+            let rows: Vec<(String, i64)> = sqlx::query_as(TENANT_COUNTS)
+                .bind(tenant)
+                .fetch_all(pool)
+                .await?;
+            Ok(counted(rows))
+        }
+    };
+}
+
+/// On PostgreSQL.
+pub(super) mod on_postgres {
+    statements_for!(sqlx::Postgres);
+}
+
+/// On SQLite.
+#[cfg(feature = "embedded")]
+pub(super) mod on_sqlite {
+    statements_for!(sqlx::Sqlite);
+}
