@@ -11,22 +11,26 @@
 //!
 //! - [`schedule`]: cron parsing (croner), time zones, next fire times. Pure.
 //! - [`model`]: jobs, executions, their states, and the checked values a job is made of.
-//! - [`store`]: the storage trait and its two implementations: PostgreSQL (with the
-//!   history in daily partitions) and the embedded SQLite file (feature `embedded`).
+//! - [`store`]: the storage traits ([`store::Store`], with [`store::ApiKeys`] beside it;
+//!   methods named entity then verb) and their two implementations: PostgreSQL (with the
+//!   history in daily partitions) and the embedded SQLite file (feature `embedded`);
+//!   statements the two run as they are are written once (`store/shared.rs`).
 //! - [`queue`]: the queue trait and its two implementations: Redis (Lua scripts in
 //!   `queue/lua`) and the in-memory queue of `tickwork-local`.
 //! - [`tick`]: which fires a due job gets, one tick pass at a given `now`, and the loop
 //!   around it.
 //! - [`maintenance`]: the duties any process runs: releasing fires recorded ahead,
 //!   promoting due retries, sweeping lost pushes, history retention.
-//! - [`worker`]: taking, calling and recording executions; one pass and the pool loop.
+//! - [`worker`]: claiming fires into free slots, calling targets
+//!   ([`worker::CallOutcome`]), recording outcomes in batches, draining at shutdown,
+//!   reaping the fires of dead workers.
 //! - [`api`]: the axum router, request parsing and the error mapping.
 //! - [`metrics`]: counters and histograms in the Prometheus text format.
 //! - [`outbound`]: which addresses job targets may reach (the SSRF guard).
 //! - [`secrets`]: sealing credentials at rest (AES-256-GCM; those in URL queries in
 //!   `secrets::query`) and signing requests (Standard Webhooks).
-//! - [`config`]: settings from the environment, as plain values; it imports nothing else
-//!   of the crate.
+//! - [`config`]: settings from the environment, as plain values in sections; it imports
+//!   nothing else of the crate.
 //! - [`telemetry`]: tracing setup.
 //! - [`os`]: the open-file limit, raised at start.
 //! - [`startup`]: what is built from the settings, in one place: the backend (servers or
