@@ -10,7 +10,8 @@
 //! # Layout
 //!
 //! - [`schedule`]: cron parsing (croner), time zones, next fire times. Pure.
-//! - [`model`]: jobs, executions, their states, and the checked values a job is made of.
+//! - [`model`]: jobs, executions, their states, and the checked values a job is made of;
+//!   each checked value reads its own JSON field (`model/field.rs`).
 //! - [`store`]: the storage traits ([`store::Store`], with [`store::ApiKeys`] beside it;
 //!   methods named entity then verb) and their two implementations: PostgreSQL (with the
 //!   history in daily partitions) and the embedded SQLite file (feature `embedded`);

@@ -97,9 +97,18 @@ impl ApiError {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
-            format!("{field} must be {expected}, got {}", json_kind(got)),
+            format!(
+                "{field} must be {expected}, got {}",
+                crate::model::json_kind(got)
+            ),
         )
         .with_field(field)
+    }
+
+    /// 422: `field` (a JSON path such as `httpHeaders.X-Count`) cannot be used, as
+    /// `message` says.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).with_field(field)
     }
 
     /// 422: a number too large to read at all (beyond any field's range).
@@ -108,16 +117,6 @@ impl ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
             format!("{field} is a number too large to read; see the field's range"),
-        )
-        .with_field(field)
-    }
-
-    /// 422: `null` for a field that cannot be cleared.
-    pub fn null_field(field: &str) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            format!("{field} cannot be null; omit it to keep the current value"),
         )
         .with_field(field)
     }
@@ -293,17 +292,6 @@ impl ApiError {
             "unavailable",
             "storage is unavailable; retry shortly",
         )
-    }
-}
-
-fn json_kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
     }
 }
 

@@ -6,17 +6,20 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::auth::Caller;
 use super::credentials::{credentials_stay_with_their_origin, seal, seal_headers, seal_query};
 use super::error::{ApiError, ErrorBody};
 use super::openapi::{
-    BadBody, BadQuery, ExecutionId, ExecutionNotFound, InvalidFields, JobId, JobNotFound,
-    JobPatchRequest, JobRequest, Page, TooLarge,
+    BadBody, BadQuery, ExecutionId, ExecutionNotFound, InvalidFields, JobId, JobNotFound, Page,
+    TooLarge,
 };
-use super::params::{count, flag, parse_id, query, query_map, QueryParams};
-use super::path::RawId;
+
+use super::path::{parse_id, RawId};
+use super::query::{Count, Flag, Query, Text};
+use super::request::{self, JobPatchRequest, JobRequest};
 use super::views::{
     time, Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView,
 };
@@ -27,11 +30,11 @@ use crate::secrets::{new_signing_secret, signing_context};
 use crate::store::{IdempotentInsert, JobCursor, JobFilter};
 
 /// Default and largest page of jobs.
-const JOBS_PAGE: (u32, u32) = (50, 500);
+type JobsLimit = Count<50, 500>;
 /// Default and largest page of history.
-const HISTORY_PAGE: (u32, u32) = (50, 500);
+type HistoryLimit = Count<50, 500>;
 /// Default and largest number of upcoming fire times.
-pub(super) const SCHEDULE_COUNT: (u32, u32) = (10, 1000);
+pub(super) type ScheduleCount = Count<10, 1000>;
 
 /// The caller's job `raw_id`: 404 when there is none, or it is another tenant's (whose jobs
 /// the caller must not learn exist).
@@ -103,7 +106,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let bytes = body::read(body)?;
-    let new_job = body::new_job(&bytes)?;
+    let new_job = request::new_job(&bytes)?;
     target_allowed(&state, &new_job.target.url).await?;
     let now = state.store.clock().await?;
     let marked = new_job.target.headers.marked_secret().clone();
@@ -216,6 +219,18 @@ pub async fn get(
     Ok(Json(owned_job(&state, &caller, &id).await?.into()))
 }
 
+/// `GET /api/v1/jobs`'s parameters.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobListQuery {
+    #[serde(default)]
+    limit: JobsLimit,
+    cursor: Option<Text>,
+    is_active: Option<Flag>,
+    #[serde(default)]
+    include_deleted: Flag,
+}
+
 /// `GET /api/v1/jobs?limit=&cursor=&isActive=&includeDeleted=`: newest first, deleted
 /// jobs left out unless asked for.
 #[utoipa::path(
@@ -238,16 +253,17 @@ pub async fn get(
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    params: QueryParams,
+    Query(query): Query<JobListQuery>,
 ) -> Result<Json<JobPage>, ApiError> {
-    let params = query_map(params)?;
-    let param = query(&params, &["limit", "cursor", "isActive", "includeDeleted"])?;
-    let limit = count("limit", param("limit"), JOBS_PAGE)?;
-    let after = param("cursor").map(cursor::decode_jobs).transpose()?;
+    let limit = query.limit.0;
+    let after = query
+        .cursor
+        .map(|Text(raw)| cursor::decode_jobs(&raw))
+        .transpose()?;
     let filter = JobFilter {
         tenant: Some(caller.tenant.clone()),
-        is_active: flag("isActive", param("isActive"))?,
-        include_deleted: flag("includeDeleted", param("includeDeleted"))?.unwrap_or(false),
+        is_active: query.is_active.map(|Flag(flag)| flag),
+        include_deleted: query.include_deleted.0,
     };
     let mut jobs = state.store.job_list(filter, after, limit + 1).await?;
     let mut next_cursor = cut_to_page(&mut jobs, limit);
@@ -283,6 +299,14 @@ pub(super) fn cut_to_page(jobs: &mut Vec<Job>, limit: u32) -> Option<String> {
         .map(|job| cursor::encode_jobs(job_position(job)))
 }
 
+/// `GET /api/v1/jobs/{id}/history`'s parameters.
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    #[serde(default)]
+    limit: HistoryLimit,
+    cursor: Option<Text>,
+}
+
 /// `GET /api/v1/jobs/{id}/history?limit=&cursor=`: latest fire first.
 #[utoipa::path(
     get,
@@ -305,13 +329,14 @@ pub async fn history(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     RawId(id): RawId,
-    params: QueryParams,
+    Query(query): Query<HistoryQuery>,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let job_id = parse_id(&id)?;
-    let params = query_map(params)?;
-    let param = query(&params, &["limit", "cursor"])?;
-    let limit = count("limit", param("limit"), HISTORY_PAGE)?;
-    let before = param("cursor").map(cursor::decode_history).transpose()?;
+    let limit = query.limit.0;
+    let before = query
+        .cursor
+        .map(|Text(raw)| cursor::decode_history(&raw))
+        .transpose()?;
     owned_job(&state, &caller, &id).await?;
     let executions = state
         .store
@@ -388,7 +413,7 @@ pub async fn update(
 ) -> Result<Json<JobView>, ApiError> {
     let job_id = owned_job(&state, &caller, &id).await?.id;
     let bytes = body::read(body)?;
-    let patch = body::job_patch(&bytes)?;
+    let patch = request::job_patch(&bytes)?;
     if let Some(url) = &patch.url {
         target_allowed(&state, url).await?;
     }
@@ -451,6 +476,13 @@ pub async fn delete(
     }
 }
 
+/// `GET /api/v1/jobs/{id}/schedule`'s parameters.
+#[derive(Deserialize)]
+pub struct ScheduleQuery {
+    #[serde(default)]
+    count: ScheduleCount,
+}
+
 /// `GET /api/v1/jobs/{id}/schedule?count=N`: the next fire times from now.
 #[utoipa::path(
     get,
@@ -473,11 +505,9 @@ pub async fn schedule(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     RawId(id): RawId,
-    params: QueryParams,
+    Query(query): Query<ScheduleQuery>,
 ) -> Result<Json<ScheduleView>, ApiError> {
-    let params = query_map(params)?;
-    let param = query(&params, &["count"])?;
-    let count = count("count", param("count"), SCHEDULE_COUNT)?;
+    let count = query.count.0;
     let job = owned_job(&state, &caller, &id).await?;
     let schedule =
         Schedule::parse(&job.cron_expression, &job.timezone).map_err(|e| ApiError::internal(&e))?;

@@ -4,26 +4,17 @@
 //! registers them (`utoipa_axum::routes!`), so a route cannot be served without being
 //! documented. This module adds what is common to them: the bearer-key scheme and, on every
 //! keyed route, the answers the key check and the storage can give (401, 429, 500, 503).
-//! It also holds the schemas of what the handlers read by hand (job and key requests) and
-//! of the names the model defines (methods, promises, policies, states).
+//! It also holds the schema of what a handler reads by hand (the key request).
 //!
 //! Served at `/openapi.json` (Swagger UI at `/docs`) and committed as `docs/api-spec.yaml`;
 //! a test fails when the two differ.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::SchemaType;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ObjectBuilder, OpenApi as Document, Ref, RefOr, Schema, Type};
-use utoipa::{OpenApi, PartialSchema, ToSchema};
+use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
+use utoipa::{OpenApi, ToSchema};
 
 use super::error::ErrorBody;
-use crate::model::{
-    ConcurrencyPolicy, ExecutionStatus, ExecutionType, FireKind, HttpHeaders, HttpMethod,
-    MisfirePolicy,
-};
 
 /// The security scheme every keyed route names.
 const KEY_SCHEME: &str = "apiKey";
@@ -276,297 +267,6 @@ mod parameters {
 
 pub use parameters::{ExecutionId, JobId, Page};
 
-/// A string schema whose values are `names`.
-fn names(names: impl IntoIterator<Item = &'static str>, description: &str) -> RefOr<Schema> {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::String))
-        .enum_values(Some(names))
-        .description(Some(description))
-        .into()
-}
-
-/// A schema type for a set of names the model defines, listed from the model itself.
-macro_rules! names_schema {
-    ($(#[$doc:meta])* $schema:ident, $name:literal, $model:ty, $description:literal) => {
-        $(#[$doc])*
-        pub struct $schema;
-
-        impl PartialSchema for $schema {
-            fn schema() -> RefOr<Schema> {
-                names(<$model>::ALL.map(|v| v.as_str()), $description)
-            }
-        }
-
-        impl ToSchema for $schema {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed($name)
-            }
-        }
-    };
-}
-
-names_schema!(
-    /// `httpMethod`.
-    HttpMethodName,
-    "HttpMethod",
-    HttpMethod,
-    "The method of the call to the target."
-);
-names_schema!(
-    /// `executionType`.
-    ExecutionTypeName,
-    "ExecutionType",
-    ExecutionType,
-    "The delivery promise: AT_LEAST_ONCE (retried with backoff, never lost) or AT_MOST_ONCE \
-     (never delivered twice, not retried)."
-);
-names_schema!(
-    /// `misfirePolicy`.
-    MisfirePolicyName,
-    "MisfirePolicy",
-    MisfirePolicy,
-    "What happens to fires missed while tickwork was down: FIRE_ONCE (one fire now), SKIP \
-     (none), FIRE_ALL (each, up to catchUpLimit)."
-);
-names_schema!(
-    /// `concurrencyPolicy`.
-    ConcurrencyPolicyName,
-    "ConcurrencyPolicy",
-    ConcurrencyPolicy,
-    "Whether fires may overlap: ALLOW, or FORBID (a fire due while an earlier one is \
-     unfinished is recorded SKIPPED)."
-);
-names_schema!(
-    /// An execution's `status`.
-    ExecutionStatusName,
-    "ExecutionStatus",
-    ExecutionStatus,
-    "Where a fire is in its life (docs/job-states.md)."
-);
-names_schema!(
-    /// An execution's `kind`.
-    FireKindName,
-    "FireKind",
-    FireKind,
-    "SCHEDULED (from the job's schedule) or MANUAL (POST /api/v1/jobs/{id}/trigger)."
-);
-
-/// A job to create (`POST /api/v1/jobs`). Only `name`, `cronExpression` and `httpUrl` are
-/// required; `null` is the same as leaving a field out. Unknown fields are refused (422
-/// `unknown_field`).
-#[derive(ToSchema)]
-#[schema(
-    rename_all = "camelCase",
-    example = json!({
-        "name": "nightly-report",
-        "cronExpression": "0 30 2 * * *",
-        "timezone": "Europe/Paris",
-        "httpMethod": "POST",
-        "httpUrl": "https://reports.example.com/run",
-        "httpHeaders": {"Authorization": "Bearer s3cret"},
-        "httpBody": "{\"kind\":\"nightly\"}",
-        "executionType": "AT_LEAST_ONCE",
-        "maxRetries": 3
-    })
-)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // Read by hand in `body`, field by field; this is its schema.
-pub struct JobRequest {
-    /// A name for people; need not be unique. Trimmed; no control characters.
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
-    name: String,
-    /// Free text (default empty), without NUL characters.
-    #[schema(max_length = 2000)]
-    description: Option<String>,
-    /// Six fields, seconds first: `sec min hour day-of-month month day-of-week`
-    /// (e.g. `31 10-15 1 * * MON-FRI`); five fields (minute first) fire at second 0. At
-    /// most 256 characters, and at most 60 comma-separated items in a field.
-    #[schema(min_length = 1, max_length = 256, example = "31 10-15 1 * * MON-FRI")]
-    cron_expression: String,
-    /// The IANA zone the expression is read in (default `UTC`).
-    #[schema(example = "America/New_York")]
-    timezone: Option<String>,
-    /// Default `POST`.
-    http_method: Option<HttpMethodName>,
-    /// An absolute http or https URL of at most 2048 bytes, without credentials; its
-    /// address must be one tickwork may call (422 `target_not_allowed` otherwise).
-    #[schema(max_length = 2048, example = "https://reports.example.com/run")]
-    http_url: String,
-    /// Headers sent to the target: at most 32, 8 KiB of names and values in all; names
-    /// are HTTP tokens, each once (ignoring case), values visible ASCII. tickwork sets
-    /// `Host`, `Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade`,
-    /// `Idempotency-Key`, `X-Tickwork-*` and (on signed jobs) `webhook-id`,
-    /// `webhook-signature` and `webhook-timestamp` itself, so those are refused, as are the
-    /// hop-by-hop and framing headers `TE`, `Trailer`, `Keep-Alive`, `Proxy-Connection` and
-    /// `Expect`. Values are visible ASCII and spaces (no tab). Credential headers (names
-    /// with `auth`, `token`, `secret`, `key`, `pass`, `pwd`, `cred`, `sig`, `session`,
-    /// `cookie`, `jwt`, `bearer`, `otp`, `hmac`, `assertion`, `nonce` or `private`, and those
-    /// named in `secretHeaders`) are sealed at rest and read back as `********`; sending the
-    /// mask back in a PATCH keeps the stored value.
-    #[schema(value_type = Option<HttpHeadersSchema>)]
-    http_headers: Option<BTreeMap<String, String>>,
-    /// Names of `httpHeaders` to keep secret beside the credential headers recognised by
-    /// name: their values are sealed at rest, read back as `********` and sent as given.
-    /// Sent with `httpHeaders` (it marks headers of that request).
-    #[schema(max_items = 32)]
-    secret_headers: Option<Vec<String>>,
-    /// The request body sent to the target: at most 65,536 bytes of UTF-8, without NUL.
-    #[schema(max_length = 65536)]
-    http_body: Option<String>,
-    /// Default `AT_LEAST_ONCE`.
-    execution_type: Option<ExecutionTypeName>,
-    /// Retries after the first attempt, AT_LEAST_ONCE only (default 3).
-    #[schema(minimum = 0, maximum = 20)]
-    max_retries: Option<i32>,
-    /// How long one attempt may take (default 90).
-    #[schema(minimum = 1, maximum = 90)]
-    timeout_seconds: Option<i32>,
-    /// Whether the job fires (default true).
-    is_active: Option<bool>,
-    /// Default `FIRE_ONCE`.
-    misfire_policy: Option<MisfirePolicyName>,
-    /// Most missed fires FIRE_ALL makes up (default 100).
-    #[schema(minimum = 1, maximum = 10000)]
-    catch_up_limit: Option<i32>,
-    /// Default `ALLOW`.
-    concurrency_policy: Option<ConcurrencyPolicyName>,
-    /// Seconds a fire may wait for its first attempt to start, counted from the later of
-    /// its scheduled time and when it was queued: a fire not started by then is not sent
-    /// and ends EXPIRED (a dead letter; requeue it to send it). Retries and fires taken back
-    /// from a stopped worker are not held to it. Null: none, fires wait as long as it takes.
-    #[schema(minimum = 1, maximum = 86400)]
-    starting_deadline_seconds: Option<i32>,
-}
-
-/// `httpHeaders`: names to values, as many as a job may carry, names HTTP tokens.
-pub struct HttpHeadersSchema;
-
-impl PartialSchema for HttpHeadersSchema {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::Object))
-            .additional_properties(Some(String::schema()))
-            .property_names(Some(
-                ObjectBuilder::new()
-                    .schema_type(SchemaType::Type(Type::String))
-                    .pattern(Some("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")),
-            ))
-            .max_properties(Some(HttpHeaders::MAX_COUNT))
-            .description(Some("Header names to values."))
-            .into()
-    }
-}
-
-impl ToSchema for HttpHeadersSchema {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("HttpHeaders")
-    }
-}
-
-/// Fields a PATCH may set to `null` to clear them: the list `body::job_patch` reads by.
-const CLEARABLE: [&str; 4] = super::body::CLEARABLE_FIELDS;
-
-/// A change to a job (`PATCH /api/v1/jobs/{id}`): the fields of [`JobRequest`], none
-/// required, each checked as at creation; `null` clears `description`, `httpHeaders`,
-/// `httpBody` and `startingDeadlineSeconds`.
-pub struct JobPatchRequest;
-
-impl PartialSchema for JobPatchRequest {
-    fn schema() -> RefOr<Schema> {
-        let RefOr::T(Schema::Object(mut object)) = JobRequest::schema() else {
-            return JobRequest::schema();
-        };
-        object.required.clear();
-        object.example =
-            Some(serde_json::json!({"cronExpression": "*/30 * * * * *", "isActive": false}));
-        object.description = Some(
-            "Any subset of a job's fields, each checked as at creation; `null` clears \
-             description, httpHeaders, httpBody and startingDeadlineSeconds. Unknown fields \
-             are refused."
-                .to_string(),
-        );
-        // At creation `null` means "not given"; in a patch only the clearable fields take it.
-        for (name, field) in object.properties.iter_mut() {
-            if !CLEARABLE.contains(&name.as_str()) {
-                *field = not_null(field.clone());
-            }
-            // A field left out of a patch keeps its value; creation's defaults do not apply.
-            match field {
-                RefOr::T(Schema::Object(field)) => {
-                    field.description = field.description.as_deref().and_then(without_default);
-                }
-                RefOr::Ref(reference) => {
-                    reference.description =
-                        without_default(&reference.description).unwrap_or_default();
-                }
-                _ => {}
-            }
-        }
-        RefOr::T(Schema::Object(object))
-    }
-}
-
-/// `types` without `null`.
-fn without_null(types: SchemaType) -> SchemaType {
-    let SchemaType::Array(types) = types else {
-        return types;
-    };
-    let kept: Vec<Type> = types.into_iter().filter(|t| *t != Type::Null).collect();
-    match kept.as_slice() {
-        [one] => SchemaType::Type(one.clone()),
-        _ => SchemaType::Array(kept),
-    }
-}
-
-/// A field's description without what it says of its default at creation: a
-/// "(default ...)" aside or a "Default `...`." sentence.
-fn without_default(description: &str) -> Option<String> {
-    let mut text = description.to_string();
-    if let Some(start) = text.find(" (default ") {
-        if let Some(length) = text[start..].find(')') {
-            text.replace_range(start..=start + length, "");
-        }
-    }
-    if text.starts_with("Default `") && text.matches('.').count() <= 1 {
-        return None;
-    }
-    Some(text)
-}
-
-/// `schema` without `null` among the values it takes: `[T, "null"]` becomes `T`, and
-/// `oneOf: [null, X]` becomes `X`.
-fn not_null(schema: RefOr<Schema>) -> RefOr<Schema> {
-    match schema {
-        RefOr::T(Schema::Object(mut object)) => {
-            object.schema_type = without_null(object.schema_type);
-            RefOr::T(Schema::Object(object))
-        }
-        RefOr::T(Schema::Array(mut array)) => {
-            array.schema_type = without_null(array.schema_type);
-            RefOr::T(Schema::Array(array))
-        }
-        RefOr::T(Schema::OneOf(mut one_of)) => {
-            one_of.items.retain(|item| {
-                !matches!(item, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null))
-            });
-            match (one_of.items.len(), one_of.items.pop()) {
-                (1, Some(only)) => only,
-                (_, last) => {
-                    one_of.items.extend(last);
-                    RefOr::T(Schema::OneOf(one_of))
-                }
-            }
-        }
-        other => other,
-    }
-}
-
-impl ToSchema for JobPatchRequest {
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        JobRequest::schemas(schemas);
-    }
-}
-
 /// A new API key (`POST /api/v1/api-keys`, operator key only).
 #[derive(ToSchema)]
 #[schema(example = json!({"name": "billing-ci", "tenant": "billing"}))]
@@ -584,7 +284,9 @@ pub struct ApiKeyRequest {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::request::{JobPatchRequest, JobRequest, JOB_FIELDS};
+    use utoipa::openapi::{RefOr, Schema};
+    use utoipa::PartialSchema;
 
     fn properties(schema: RefOr<Schema>) -> Vec<String> {
         match schema {
@@ -594,20 +296,11 @@ mod tests {
     }
 
     #[test]
-    fn the_job_request_schema_lists_exactly_the_fields_the_api_reads() {
-        let mut documented = properties(JobRequest::schema());
-        let mut read: Vec<String> = super::super::body::JOB_FIELDS
-            .iter()
-            .map(|f| f.to_string())
-            .collect();
-        documented.sort();
+    fn the_job_request_schemas_list_exactly_the_fields_the_api_reads() {
+        let mut read: Vec<String> = JOB_FIELDS.iter().map(|f| f.to_string()).collect();
         read.sort();
-        assert_eq!(documented, read);
-        assert_eq!(properties(JobPatchRequest::schema()), {
-            let mut patch = properties(JobRequest::schema());
-            patch.sort();
-            patch
-        });
+        assert_eq!(properties(JobRequest::schema()), read);
+        assert_eq!(properties(JobPatchRequest::schema()), read);
     }
 
     fn nullable(field: &RefOr<Schema>) -> bool {
@@ -618,17 +311,6 @@ mod tests {
             || json["oneOf"]
                 .as_array()
                 .is_some_and(|items| items.iter().any(|i| i["type"] == "null"))
-    }
-
-    #[test]
-    fn a_patch_says_nothing_of_creation_defaults() {
-        assert_eq!(
-            without_default("How long one attempt may take (default 90)."),
-            Some("How long one attempt may take.".to_string())
-        );
-        assert_eq!(without_default("Default `POST`."), None);
-        let patch = serde_json::to_string(&JobPatchRequest::schema()).unwrap_or_default();
-        assert!(!patch.contains("default"), "{patch}");
     }
 
     #[test]
@@ -643,10 +325,19 @@ mod tests {
             let required = create.required.contains(name);
             assert_eq!(nullable(field), !required, "create {name}");
         }
-        assert!(patch.required.is_empty());
+        assert!(patch.required.is_empty(), "{:?}", patch.required);
+        let clearable = [
+            "description",
+            "httpBody",
+            "httpHeaders",
+            "startingDeadlineSeconds",
+        ];
         for (name, field) in &patch.properties {
-            let clearable = CLEARABLE.contains(&name.as_str());
-            assert_eq!(nullable(field), clearable, "patch {name}");
+            assert_eq!(
+                nullable(field),
+                clearable.contains(&name.as_str()),
+                "patch {name}"
+            );
         }
     }
 }

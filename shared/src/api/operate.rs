@@ -5,15 +5,16 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::auth::Caller;
 use super::credentials::seal;
 use super::error::{ApiError, ErrorBody};
-use super::jobs::{history_page, owned_execution, owned_job, with_attempts, SCHEDULE_COUNT};
+use super::jobs::{history_page, owned_execution, owned_job, with_attempts, ScheduleCount};
 use super::openapi::{BadQuery, ExecutionId, ExecutionNotFound, JobId, JobNotFound, Page};
-use super::params::{count, query, query_map, QueryParams};
 use super::path::RawId;
+use super::query::{Count, Flag, Id, Query, Seconds, Text};
 use super::views::{time, ExecutionView, HistoryPage, JobView, RotatedSecretView, ScheduleView};
 use super::AppState;
 use crate::model::{Job, JobPatch};
@@ -22,7 +23,7 @@ use crate::secrets::{new_signing_secret, signing_context};
 use crate::store::Requeued;
 
 /// Default and largest page of dead letters.
-const DEAD_LETTER_PAGE: (u32, u32) = (50, 500);
+type DeadLetterLimit = Count<50, 500>;
 
 /// Hands fires to the queue. They are committed already: if the queue does not answer,
 /// the sweeper pushes them within seconds, so the request still succeeds.
@@ -159,7 +160,15 @@ pub async fn resume(
 }
 
 /// Default and longest grace period of a signing-secret rotation, in seconds.
-const ROTATION_GRACE: (u32, u32) = (86_400, 7 * 86_400);
+type RotationGrace = Seconds<86_400, { 7 * 86_400 }>;
+
+/// `POST /api/v1/jobs/{id}/signing-secret`'s parameters.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotateQuery {
+    #[serde(default)]
+    grace_seconds: RotationGrace,
+}
 
 /// `POST /api/v1/jobs/{id}/signing-secret?graceSeconds=N`: a new signing secret, shown
 /// once. For `graceSeconds` (default a day) requests carry a signature made with the
@@ -185,26 +194,10 @@ pub async fn rotate_signing_secret(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     RawId(id): RawId,
-    params: QueryParams,
+    Query(query): Query<RotateQuery>,
 ) -> Result<Json<RotatedSecretView>, ApiError> {
     let job_id = owned_job(&state, &caller, &id).await?.id;
-    let params = query_map(params)?;
-    let param = query(&params, &["graceSeconds"])?;
-    let grace = match param("graceSeconds") {
-        None => ROTATION_GRACE.0,
-        Some(raw) => match raw.parse::<u32>() {
-            Ok(n) if n <= ROTATION_GRACE.1 => n,
-            _ => {
-                return Err(ApiError::invalid_query(
-                    "graceSeconds",
-                    format!(
-                        "graceSeconds is {raw:?}; expected a whole number from 0 to {}",
-                        ROTATION_GRACE.1
-                    ),
-                ))
-            }
-        },
-    };
+    let grace = query.grace_seconds.0;
     let secret = new_signing_secret();
     let sealed = seal(&state.keyring, &secret, &signing_context(job_id))?;
     let change = move |mut job: Job, now: chrono::DateTime<chrono::Utc>| {
@@ -230,6 +223,16 @@ pub async fn rotate_signing_secret(
     }
 }
 
+/// `GET /api/v1/dead-letters`'s parameters.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetterQuery {
+    job_id: Option<Id>,
+    #[serde(default)]
+    limit: DeadLetterLimit,
+    cursor: Option<Id>,
+}
+
 /// `GET /api/v1/dead-letters?jobId=&limit=&cursor=`: FAILED, ABANDONED and EXPIRED fires, newest
 /// first, with their attempts.
 #[utoipa::path(
@@ -251,21 +254,10 @@ pub async fn rotate_signing_secret(
 pub async fn dead_letters(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    params: QueryParams,
+    Query(query): Query<DeadLetterQuery>,
 ) -> Result<Json<HistoryPage>, ApiError> {
-    let params = query_map(params)?;
-    let param = query(&params, &["jobId", "limit", "cursor"])?;
-    let limit = count("limit", param("limit"), DEAD_LETTER_PAGE)?;
-    let id_param = |name: &str| {
-        param(name)
-            .map(|raw| {
-                Uuid::parse_str(raw).map_err(|_| {
-                    ApiError::invalid_query(name, format!("{name} is {raw:?}; expected an id"))
-                })
-            })
-            .transpose()
-    };
-    let (job_id, before) = (id_param("jobId")?, id_param("cursor")?);
+    let limit = query.limit.0;
+    let (job_id, before) = (query.job_id.map(|Id(id)| id), query.cursor.map(|Id(id)| id));
     let executions = state
         .store
         .dead_letter_list(Some(&caller.tenant), job_id, before, limit + 1)
@@ -273,6 +265,13 @@ pub async fn dead_letters(
     // One more than asked tells whether another page follows.
     let positions = executions.iter().map(|e| e.id.to_string()).collect();
     history_page(&state, executions, limit, positions).await
+}
+
+/// `POST /api/v1/dead-letters/{id}/requeue`'s parameters.
+#[derive(Deserialize)]
+pub struct RequeueQuery {
+    #[serde(default)]
+    force: Flag,
 }
 
 /// `POST /api/v1/dead-letters/{executionId}/requeue[?force=true]`: the same execution back
@@ -300,11 +299,9 @@ pub async fn requeue(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     RawId(id): RawId,
-    params: QueryParams,
+    Query(query): Query<RequeueQuery>,
 ) -> Result<Response, ApiError> {
-    let params = query_map(params)?;
-    let param = query(&params, &["force"])?;
-    let force = super::params::flag("force", param("force"))?.unwrap_or(false);
+    let force = query.force.0;
     let execution_id = owned_execution(&state, &caller, &id).await?.id;
     match state.store.dead_letter_requeue(execution_id, force).await? {
         Requeued::NoExecution => Err(ApiError::execution_not_found(&id)),
@@ -341,6 +338,15 @@ pub async fn requeue(
     }
 }
 
+/// `GET /api/v1/schedule/preview`'s parameters.
+#[derive(Deserialize)]
+pub struct PreviewQuery {
+    cron: Option<Text>,
+    timezone: Option<Text>,
+    #[serde(default)]
+    count: ScheduleCount,
+}
+
 /// `GET /api/v1/schedule/preview?cron=&timezone=&count=`: the next fire times of an
 /// expression from now, without creating a job.
 #[utoipa::path(
@@ -362,18 +368,16 @@ pub async fn requeue(
 )]
 pub async fn preview(
     State(state): State<AppState>,
-    params: QueryParams,
+    Query(query): Query<PreviewQuery>,
 ) -> Result<Json<ScheduleView>, ApiError> {
-    let params = query_map(params)?;
-    let param = query(&params, &["cron", "timezone", "count"])?;
-    let count = count("count", param("count"), SCHEDULE_COUNT)?;
-    let Some(cron) = param("cron") else {
+    let count = query.count.0;
+    let Some(Text(cron)) = &query.cron else {
         return Err(ApiError::invalid_query(
             "cron",
             "cron is missing; expected a cron expression, e.g. cron=*/5 * * * * * (URL-encoded)",
         ));
     };
-    let timezone = param("timezone").unwrap_or("UTC");
+    let timezone = query.timezone.as_ref().map_or("UTC", |Text(tz)| tz);
     let refused = |error: ScheduleError| {
         let name = match error {
             ScheduleError::UnknownTimezone(_) => "timezone",

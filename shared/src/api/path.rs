@@ -20,3 +20,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RawId {
         }
     }
 }
+
+/// A job id from the path; one that is not an id is no job (404).
+pub(super) fn parse_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::job_not_found(raw))
+}

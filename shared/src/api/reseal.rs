@@ -10,17 +10,19 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use uuid::Uuid;
 
+use serde::Deserialize;
+
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::jobs::cut_to_page;
 use super::openapi::BadQuery;
-use super::params::{count, query, query_map, QueryParams};
+use super::query::{Count, Query, Text};
 use super::{cursor, AppState};
 use crate::secrets::{header_context, is_sealed, is_secret_header, signing_context, Keyring};
 use crate::store::{JobFilter, SealedValues};
 
 /// Default and largest page of jobs per call.
-const PAGE: (u32, u32) = (500, 5000);
+type ResealLimit = Count<500, 5000>;
 
 /// What one call did.
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
@@ -96,6 +98,14 @@ fn resealed(keyring: &Keyring, job_id: Uuid, before: &SealedValues) -> (SealedVa
     (after, values, unreadable)
 }
 
+/// `POST /api/v1/admin/reseal`'s parameters.
+#[derive(Deserialize)]
+pub struct ResealQuery {
+    #[serde(default)]
+    limit: ResealLimit,
+    cursor: Option<Text>,
+}
+
 /// `POST /api/v1/admin/reseal?limit=&cursor=`
 #[utoipa::path(
     post,
@@ -117,17 +127,18 @@ fn resealed(keyring: &Keyring, job_id: Uuid, before: &SealedValues) -> (SealedVa
 pub async fn reseal(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    params: QueryParams,
+    Query(query): Query<ResealQuery>,
 ) -> Result<Json<ResealReport>, ApiError> {
     if !caller.operator {
         return Err(ApiError::forbidden(
             "only the operator key (API_ADMIN_KEY) reseals stored secrets",
         ));
     }
-    let params = query_map(params)?;
-    let param = query(&params, &["limit", "cursor"])?;
-    let limit = count("limit", param("limit"), PAGE)?;
-    let after = param("cursor").map(cursor::decode_jobs).transpose()?;
+    let limit = query.limit.0;
+    let after = query
+        .cursor
+        .map(|Text(raw)| cursor::decode_jobs(&raw))
+        .transpose()?;
     let filter = JobFilter {
         tenant: None,
         is_active: None,

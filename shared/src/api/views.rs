@@ -7,11 +7,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::openapi::{
-    ConcurrencyPolicyName, ExecutionStatusName, ExecutionTypeName, FireKindName, HttpMethodName,
-    MisfirePolicyName,
+use crate::model::{
+    Attempt, ConcurrencyPolicy, Execution, ExecutionStatus, ExecutionType, FireKind, HttpMethod,
+    Job, MisfirePolicy,
 };
-use crate::model::{Attempt, Execution, Job};
 use crate::queue::QueueStats;
 
 /// Formats an instant the way every API time is written: `2026-01-01T00:00:00.000Z`.
@@ -32,7 +31,7 @@ pub struct JobView {
     cron_expression: String,
     /// The IANA zone the expression is read in.
     timezone: String,
-    #[schema(value_type = HttpMethodName)]
+    #[schema(value_type = HttpMethod)]
     http_method: &'static str,
     http_url: String,
     /// Headers sent to the target; credential headers read back as `********` (send the
@@ -43,7 +42,7 @@ pub struct JobView {
     secret_headers: Vec<String>,
     #[schema(required = true)]
     http_body: Option<String>,
-    #[schema(value_type = ExecutionTypeName)]
+    #[schema(value_type = ExecutionType)]
     execution_type: &'static str,
     max_retries: i32,
     timeout_seconds: i32,
@@ -56,7 +55,7 @@ pub struct JobView {
     #[schema(format = DateTime, required = true)]
     last_run_at: Option<String>,
     /// The outcome of that fire: SUCCEEDED or FAILED.
-    #[schema(value_type = Option<ExecutionStatusName>, required = true)]
+    #[schema(value_type = Option<ExecutionStatus>, required = true)]
     last_status: Option<&'static str>,
     #[schema(format = DateTime)]
     created_at: String,
@@ -65,10 +64,10 @@ pub struct JobView {
     /// When the job was deleted (soft delete; its history stays).
     #[schema(format = DateTime, required = true)]
     deleted_at: Option<String>,
-    #[schema(value_type = MisfirePolicyName)]
+    #[schema(value_type = MisfirePolicy)]
     misfire_policy: &'static str,
     catch_up_limit: i32,
-    #[schema(value_type = ConcurrencyPolicyName)]
+    #[schema(value_type = ConcurrencyPolicy)]
     concurrency_policy: &'static str,
     /// Seconds a fire may wait for its first attempt before it ends EXPIRED, unsent; null:
     /// none.
@@ -182,7 +181,7 @@ pub struct ExecutionView {
     /// The fire time it stands for (for MANUAL fires, when it was asked for).
     #[schema(format = DateTime)]
     scheduled_at: String,
-    #[schema(value_type = ExecutionStatusName)]
+    #[schema(value_type = ExecutionStatus)]
     status: &'static str,
     /// Attempts made so far.
     attempt: i32,
@@ -203,7 +202,7 @@ pub struct ExecutionView {
     next_attempt_at: Option<String>,
     /// Attempts lost to a worker that stopped mid-call.
     crashes: i32,
-    #[schema(value_type = FireKindName)]
+    #[schema(value_type = FireKind)]
     kind: &'static str,
     /// Every attempt, first first.
     attempts: Vec<AttemptView>,

@@ -1,15 +1,31 @@
 //! An execution: one fire of one job at one scheduled time, and how it went.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::field::named;
 use super::{ExecutionType, HttpTarget};
 
 /// Where a fire is in its life. Every move between states is a conditional write that
 /// names the state it leaves, so two actors can never both make the same move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+    utoipa::ToSchema,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+#[schema(
+    rename_all = "SCREAMING_SNAKE_CASE",
+    description = "Where a fire is in its life (docs/job-states.md)."
+)]
 pub enum ExecutionStatus {
     /// Recorded by the tick and handed to the queue; no worker has claimed it yet.
     Queued,
@@ -36,50 +52,6 @@ pub enum ExecutionStatus {
 }
 
 impl ExecutionStatus {
-    /// Every state, in the order of a fire's life.
-    pub const ALL: [ExecutionStatus; 9] = [
-        ExecutionStatus::Queued,
-        ExecutionStatus::Running,
-        ExecutionStatus::Retrying,
-        ExecutionStatus::Succeeded,
-        ExecutionStatus::Failed,
-        ExecutionStatus::Cancelled,
-        ExecutionStatus::Abandoned,
-        ExecutionStatus::Skipped,
-        ExecutionStatus::Expired,
-    ];
-
-    /// The name used in JSON and storage.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExecutionStatus::Queued => "QUEUED",
-            ExecutionStatus::Running => "RUNNING",
-            ExecutionStatus::Retrying => "RETRYING",
-            ExecutionStatus::Succeeded => "SUCCEEDED",
-            ExecutionStatus::Failed => "FAILED",
-            ExecutionStatus::Cancelled => "CANCELLED",
-            ExecutionStatus::Abandoned => "ABANDONED",
-            ExecutionStatus::Skipped => "SKIPPED",
-            ExecutionStatus::Expired => "EXPIRED",
-        }
-    }
-
-    /// Reads a stored name back; `None` for a name this build does not know.
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "QUEUED" => Some(Self::Queued),
-            "RUNNING" => Some(Self::Running),
-            "RETRYING" => Some(Self::Retrying),
-            "SUCCEEDED" => Some(Self::Succeeded),
-            "FAILED" => Some(Self::Failed),
-            "CANCELLED" => Some(Self::Cancelled),
-            "ABANDONED" => Some(Self::Abandoned),
-            "SKIPPED" => Some(Self::Skipped),
-            "EXPIRED" => Some(Self::Expired),
-            _ => None,
-        }
-    }
-
     /// True once nothing more will happen to the fire.
     pub fn is_final(self) -> bool {
         matches!(
@@ -94,14 +66,28 @@ impl ExecutionStatus {
     }
 }
 
-impl fmt::Display for ExecutionStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+named!(ExecutionStatus, "status");
 
 /// How a fire came to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+    utoipa::ToSchema,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+#[schema(
+    rename_all = "SCREAMING_SNAKE_CASE",
+    description = "SCHEDULED (from the job's schedule) or MANUAL (POST /api/v1/jobs/{id}/trigger)."
+)]
 pub enum FireKind {
     /// The tick recorded it at a time its schedule produced.
     #[default]
@@ -110,27 +96,7 @@ pub enum FireKind {
     Manual,
 }
 
-impl FireKind {
-    /// Every kind.
-    pub const ALL: [FireKind; 2] = [FireKind::Scheduled, FireKind::Manual];
-
-    /// The name used in JSON and storage.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FireKind::Scheduled => "SCHEDULED",
-            FireKind::Manual => "MANUAL",
-        }
-    }
-
-    /// Reads a stored name back; `None` for a name this build does not know.
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "SCHEDULED" => Some(Self::Scheduled),
-            "MANUAL" => Some(Self::Manual),
-            _ => None,
-        }
-    }
-}
+named!(FireKind, "kind");
 
 /// One fire as stored in the history.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,10 +225,15 @@ mod tests {
 
     #[test]
     fn every_state_reads_back_from_its_name_and_expired_is_final() {
-        for status in ExecutionStatus::ALL {
-            assert_eq!(ExecutionStatus::parse(status.as_str()), Some(status));
+        for status in <ExecutionStatus as strum::VariantArray>::VARIANTS {
+            assert_eq!(ExecutionStatus::parse(status.as_str()), Ok(*status));
         }
         assert!(ExecutionStatus::Expired.is_final());
-        assert_eq!(ExecutionStatus::parse("expired"), None);
+        let error = ExecutionStatus::parse("expired").unwrap_err();
+        assert!(
+            error.message.ends_with("(in upper case)"),
+            "{}",
+            error.message
+        );
     }
 }

@@ -6,12 +6,19 @@
 
 mod access;
 mod execution;
+mod field;
 mod job;
+mod policy;
+mod target;
+mod text;
 
 pub use access::{ApiKey, Tenant, DEFAULT_TENANT};
 pub use execution::{Attempt, Delivery, Execution, ExecutionStatus, FireKind, Outcome, Recorded};
-pub use job::{
-    CatchUpLimit, ConcurrencyPolicy, Description, ExecutionType, HttpBody, HttpHeaders, HttpMethod,
-    HttpTarget, InvalidField, Job, JobName, JobPatch, MaxRetries, MisfirePolicy, NewJob,
-    StartingDeadline, TargetUrl, TimeoutSeconds,
+pub use field::{json_kind, InvalidField};
+pub use job::{Job, JobPatch, NewJob};
+pub use policy::{
+    CatchUpLimit, ConcurrencyPolicy, ExecutionType, MaxRetries, MisfirePolicy, StartingDeadline,
+    TimeoutSeconds,
 };
+pub use target::{HttpBody, HttpHeaders, HttpMethod, HttpTarget, SecretHeaderNames, TargetUrl};
+pub use text::{Description, JobName};

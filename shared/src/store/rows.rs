@@ -76,8 +76,7 @@ pub(super) fn corrupt(what: &'static str, detail: impl Into<String>) -> StoreErr
 
 /// An execution status as stored.
 pub(super) fn read_status(raw: &str) -> Result<ExecutionStatus, StoreError> {
-    ExecutionStatus::parse(raw)
-        .ok_or_else(|| corrupt("execution", format!("unknown status {raw:?}")))
+    ExecutionStatus::parse(raw).map_err(|e| corrupt("execution", e.message))
 }
 
 impl TryFrom<JobRow> for Job {
@@ -156,8 +155,7 @@ impl TryFrom<ExecutionRow> for Execution {
             error: row.error,
             next_attempt_at: row.next_attempt_at,
             crashes: row.crashes,
-            kind: FireKind::parse(&row.kind)
-                .ok_or_else(|| corrupt("execution", format!("unknown kind {:?}", row.kind)))?,
+            kind: FireKind::parse(&row.kind).map_err(|e| corrupt("execution", e.message))?,
         })
     }
 }
