@@ -12,8 +12,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tickwork::model::{ApiKey, Attempt, Execution, Job, Outcome, Recorded};
 use tickwork::store::{
-    ApiKeys, Claimed, FiredBatch, IdempotentInsert, JobChange, JobCursor, JobFilter, Planner,
-    Reaped, Released, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
+    ApiKeys, Claimed, Deliveries, FiredBatch, Fires, History, IdempotentInsert, JobChange,
+    JobCursor, JobFilter, Jobs, Planner, Reaped, Released, Requeued, SealedValues, Store,
+    StoreError, TenantCounts, Unfinished,
 };
 use uuid::Uuid;
 
@@ -113,6 +114,10 @@ impl Store for Forwarding {
     async fn clock(&self) -> Result<DateTime<Utc>, StoreError> {
         Ok(self.inner.clock().await? + self.clock_offset)
     }
+}
+
+#[async_trait]
+impl Jobs for Forwarding {
     async fn job_insert(&self, job: &Job) -> Result<(), StoreError> {
         self.inner.job_insert(job).await
     }
@@ -153,22 +158,15 @@ impl Store for Forwarding {
     async fn job_delete(&self, id: Uuid) -> Result<bool, StoreError> {
         self.inner.job_delete(id).await
     }
-    async fn execution_get(&self, id: Uuid) -> Result<Option<Execution>, StoreError> {
-        self.inner.execution_get(id).await
+    async fn job_trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError> {
+        self.inner.job_trigger(job_id).await
     }
-    async fn attempt_list(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError> {
-        self.inner.attempt_list(execution_ids).await
-    }
+}
+
+#[async_trait]
+impl Fires for Forwarding {
     async fn execution_count_retrying(&self) -> Result<u64, StoreError> {
         self.inner.execution_count_retrying().await
-    }
-    async fn execution_list(
-        &self,
-        job_id: Uuid,
-        before: Option<DateTime<Utc>>,
-        limit: u32,
-    ) -> Result<Vec<Execution>, StoreError> {
-        self.inner.execution_list(job_id, before, limit).await
     }
     async fn job_fire_due(
         &self,
@@ -199,15 +197,6 @@ impl Store for Forwarding {
             .execution_list_stale_queued(queued_from, queued_before, due_by, limit)
             .await
     }
-    async fn history_delete(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
-        self.inner.history_delete(before, limit).await
-    }
-    async fn history_keep(
-        &self,
-        before: Option<DateTime<Utc>>,
-    ) -> Result<tickwork::store::HistoryKept, StoreError> {
-        self.inner.history_keep(before).await
-    }
     async fn execution_requeue_retries(
         &self,
         ids: &[Uuid],
@@ -224,6 +213,13 @@ impl Store for Forwarding {
             .execution_list_overdue_retries(due_before, limit)
             .await
     }
+    async fn execution_expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
+        self.inner.execution_expire_overdue(limit).await
+    }
+}
+
+#[async_trait]
+impl Deliveries for Forwarding {
     async fn worker_register(&self, lease: std::time::Duration) -> Result<Uuid, StoreError> {
         self.inner.worker_register(lease).await
     }
@@ -240,9 +236,6 @@ impl Store for Forwarding {
     async fn execution_start(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError> {
         self.inner.execution_start(ids, worker).await
     }
-    async fn execution_expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError> {
-        self.inner.execution_expire_overdue(limit).await
-    }
     async fn execution_reap_expired(
         &self,
         crash_limit: u32,
@@ -256,8 +249,47 @@ impl Store for Forwarding {
     ) -> Result<Vec<Reaped>, StoreError> {
         self.inner.execution_hand_back(unfinished).await
     }
-    async fn job_trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError> {
-        self.inner.job_trigger(job_id).await
+    async fn execution_record_outcomes(
+        &self,
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        self.record_calls.fetch_add(1, Ordering::SeqCst);
+        let failure = self.failures.lock().unwrap().pop_front();
+        match failure {
+            None => self.inner.execution_record_outcomes(outcomes).await,
+            Some(Failure::AnswerLost) => {
+                self.inner.execution_record_outcomes(outcomes).await?;
+                Err(lost_answer())
+            }
+            Some(Failure::NotWritten) => Err(lost_answer()),
+        }
+    }
+}
+
+#[async_trait]
+impl History for Forwarding {
+    async fn execution_get(&self, id: Uuid) -> Result<Option<Execution>, StoreError> {
+        self.inner.execution_get(id).await
+    }
+    async fn attempt_list(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError> {
+        self.inner.attempt_list(execution_ids).await
+    }
+    async fn execution_list(
+        &self,
+        job_id: Uuid,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError> {
+        self.inner.execution_list(job_id, before, limit).await
+    }
+    async fn history_delete(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        self.inner.history_delete(before, limit).await
+    }
+    async fn history_keep(
+        &self,
+        before: Option<DateTime<Utc>>,
+    ) -> Result<tickwork::store::HistoryKept, StoreError> {
+        self.inner.history_keep(before).await
     }
     async fn dead_letter_list(
         &self,
@@ -275,20 +307,5 @@ impl Store for Forwarding {
     }
     async fn tenant_counts(&self, tenant: &str) -> Result<TenantCounts, StoreError> {
         self.inner.tenant_counts(tenant).await
-    }
-    async fn execution_record_outcomes(
-        &self,
-        outcomes: &[Outcome],
-    ) -> Result<Vec<Recorded>, StoreError> {
-        self.record_calls.fetch_add(1, Ordering::SeqCst);
-        let failure = self.failures.lock().unwrap().pop_front();
-        match failure {
-            None => self.inner.execution_record_outcomes(outcomes).await,
-            Some(Failure::AnswerLost) => {
-                self.inner.execution_record_outcomes(outcomes).await?;
-                Err(lost_answer())
-            }
-            Some(Failure::NotWritten) => Err(lost_answer()),
-        }
     }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{ConnectOptions, Executor};
 use tickwork::model::{ExecutionStatus, Outcome};
-use tickwork::store::{named_time, KeptPartition, PgStore, Store};
+use tickwork::store::{named_time, Deliveries, History, Jobs, KeptPartition, PgStore};
 use uuid::Uuid;
 
 use crate::helpers::{services, spawn_app, TestApp};

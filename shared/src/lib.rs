@@ -12,10 +12,13 @@
 //! - [`schedule`]: cron parsing (croner), time zones, next fire times. Pure.
 //! - [`model`]: jobs, executions, their states, and the checked values a job is made of;
 //!   each checked value reads its own JSON field (`model/field.rs`).
-//! - [`store`]: the storage traits ([`store::Store`], with [`store::ApiKeys`] beside it;
-//!   methods named entity then verb) and their two implementations: PostgreSQL (with the
-//!   history in daily partitions) and the embedded SQLite file (feature `embedded`);
-//!   statements the two run as they are are written once (`store/shared.rs`).
+//! - [`store`]: the storage traits, one per entity ([`store::Jobs`], [`store::Fires`],
+//!   [`store::Deliveries`], [`store::History`], [`store::ApiKeys`]; [`store::Store`] is all
+//!   of them; methods named entity then verb) and their two implementations, a folder each
+//!   with a file per trait: PostgreSQL (with the history in daily partitions) and the
+//!   embedded SQLite file (feature `embedded`). What both share is written once: rows
+//!   (`store/rows.rs`), SQL text (`store/sql.rs`), the decisions around it
+//!   (`store/rules.rs`) and whole statements (`store/shared.rs`).
 //! - [`queue`]: the queue trait and its two implementations: Redis (Lua scripts in
 //!   `queue/lua`) and the in-memory queue of `tickwork-local`.
 //! - [`tick`]: which fires a due job gets, one tick pass at a given `now`, and the loop

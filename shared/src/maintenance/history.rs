@@ -1,6 +1,6 @@
 //! The history's time partitions: made ahead of the days they hold, and dropped once a
 //! day is past `HISTORY_RETENTION` and every fire in it is final (see
-//! [`Store::history_keep`]). PostgreSQL only; other stores delete rows
+//! [`History::history_keep`]). PostgreSQL only; other stores delete rows
 //! ([`super::trim_history`]).
 
 use std::time::Duration;

@@ -102,6 +102,16 @@ impl FireTimes {
     }
 }
 
+/// The smallest UUID v7 of the millisecond `at`: every id made at or after it is larger.
+pub(super) fn first_uuid_at(at: DateTime<Utc>) -> Uuid {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    bytes[6] = 0x70;
+    bytes[8] = 0x80;
+    Uuid::from_bytes(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +152,16 @@ mod tests {
         assert_eq!(range.until, named_from + EARLIER_IDS_REACH);
         let v4 = Uuid::from_u128(0x1234_5678_9abc_4def_8123_4567_89ab_cdef);
         assert_eq!(FireTimes::of(&[v4], None).until, DateTime::<Utc>::MAX_UTC);
+    }
+
+    #[test]
+    fn the_first_uuid_of_a_millisecond_orders_below_every_id_made_then_or_later() {
+        let now = Utc::now();
+        let cutoff = first_uuid_at(now - chrono::Duration::milliseconds(5));
+        let later = Uuid::now_v7();
+        assert!(cutoff < later);
+        let much_later = first_uuid_at(now + chrono::Duration::seconds(1));
+        assert!(later < much_later);
+        assert_eq!(cutoff.get_version_num(), 7);
     }
 }

@@ -1,16 +1,20 @@
 //! Storage: the truth about jobs and their fires.
 //!
-//! The tick, the worker and the API know storage only through [`Store`]. PostgreSQL
-//! ([`PgStore`]) serves the three functions; an SQLite file (`SqliteStore`, feature
-//! `embedded`) serves `tickwork-local` when no servers are configured. Every state change is a conditional write naming the
-//! state it expects to leave.
+//! The tick, the worker and the API know storage only through [`Store`], which is one trait
+//! per entity: [`Jobs`] (the API's), [`Fires`] (the tick's), [`Deliveries`] (the worker's),
+//! [`History`] and [`ApiKeys`]. PostgreSQL ([`PgStore`]) serves the three functions; an
+//! SQLite file (`SqliteStore`, feature `embedded`) serves `tickwork-local` when no servers
+//! are configured. Each backend is a folder with a file per trait. Every state change is a
+//! conditional write naming the state it expects to leave.
 
 mod fire_id;
 mod keys;
 mod partitions;
 mod postgres;
 mod rows;
+mod rules;
 mod shared;
+mod sql;
 #[cfg(feature = "embedded")]
 mod sqlite;
 
@@ -94,7 +98,7 @@ pub struct FirePlan {
     pub next_run_at: Option<DateTime<Utc>>,
 }
 
-/// Held fires released ([`Store::execution_release_held`]).
+/// Held fires released ([`Fires::execution_release_held`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Released {
     /// Fires to push, with their fire times.
@@ -112,7 +116,7 @@ pub struct FiredBatch {
     /// already had one are not listed.
     pub executions: Vec<(Uuid, DateTime<Utc>)>,
     /// QUEUED executions created held (past the room the queue had), to be pushed by
-    /// [`Store::execution_release_held`].
+    /// [`Fires::execution_release_held`].
     pub held: usize,
     /// Missed fires dropped by misfire policies.
     pub skipped_fires: u64,
@@ -195,7 +199,7 @@ pub enum Requeued {
     Queued(Execution),
 }
 
-/// What one round of [`Store::history_keep`] did.
+/// What one round of [`History::history_keep`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HistoryKept {
     /// Partitions created for the coming days.
@@ -273,7 +277,7 @@ pub type JobChange<'a> = &'a (dyn Fn(Job, DateTime<Utc>) -> Result<Job, InvalidF
 
 /// Storage of jobs and executions.
 #[async_trait]
-pub trait Store: ApiKeys + Send + Sync + 'static {
+pub trait Store: ApiKeys + Jobs + Fires + Deliveries + History + Send + Sync + 'static {
     /// What kind of storage this is (`postgres`, `sqlite`), as `/health` names it.
     fn kind(&self) -> &'static str;
 
@@ -282,7 +286,11 @@ pub trait Store: ApiKeys + Send + Sync + 'static {
 
     /// The storage clock: the one clock every tick in every process reads.
     async fn clock(&self) -> Result<DateTime<Utc>, StoreError>;
+}
 
+/// Jobs: what the API stores, reads, changes and triggers.
+#[async_trait]
+pub trait Jobs: Send + Sync {
     /// Stores a new job.
     async fn job_insert(&self, job: &Job) -> Result<(), StoreError>;
 
@@ -332,28 +340,21 @@ pub trait Store: ApiKeys + Send + Sync + 'static {
     /// such job.
     async fn job_delete(&self, id: Uuid) -> Result<bool, StoreError>;
 
-    /// One execution, or `None`.
-    async fn execution_get(&self, id: Uuid) -> Result<Option<Execution>, StoreError>;
+    /// Records a MANUAL fire of a job that is not deleted, QUEUED and due now (the storage
+    /// clock, in whole milliseconds). `None` when there is no such job, it is deleted, or a
+    /// fire of it is already recorded at that instant.
+    async fn job_trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError>;
+}
 
-    /// The attempts of these executions, oldest first within each.
-    async fn attempt_list(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError>;
-
-    /// How many fires are RETRYING.
-    async fn execution_count_retrying(&self) -> Result<u64, StoreError>;
-
-    /// A job's executions, latest fire first, scheduled strictly before `before`.
-    async fn execution_list(
-        &self,
-        job_id: Uuid,
-        before: Option<DateTime<Utc>>,
-        limit: u32,
-    ) -> Result<Vec<Execution>, StoreError>;
-
+/// Fires on their way to the queue: recorded by the tick, released when the queue has
+/// room, found again when a push or a retry may be lost, expired when they waited too long.
+#[async_trait]
+pub trait Fires: Send + Sync {
     /// In one transaction: claims up to `limit` active jobs due by `horizon` (skipping jobs
     /// another tick holds), records one execution per planned fire (none twice for the same
     /// job and time), and moves each job's `next_run_at` on. `now` stamps the rows.
     /// The first `room` fires by time are recorded to be pushed now; the rest are recorded
-    /// held: QUEUED, to be pushed by [`Store::execution_release_held`] when the queue has room.
+    /// held: QUEUED, to be pushed by [`Fires::execution_release_held`] when the queue has room.
     async fn job_fire_due(
         &self,
         now: DateTime<Utc>,
@@ -385,21 +386,6 @@ pub trait Store: ApiKeys + Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
 
-    /// Deletes up to `limit` finished executions (with their attempts) of fires due before
-    /// `before`; returns how many. A history kept in time partitions deletes no rows (see
-    /// [`Store::history_keep`]) and returns 0.
-    async fn history_delete(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
-
-    /// Keeps a history stored in time partitions in shape: creates the partitions of the
-    /// coming days and, with `before` (now less `HISTORY_RETENTION`), detaches and drops
-    /// those whose fires are all due before it, final, and not put back from the dead
-    /// letters since; the others are kept and reported. One process does it at a time (the
-    /// others find it busy and do nothing). A store without partitions does nothing.
-    async fn history_keep(&self, before: Option<DateTime<Utc>>) -> Result<HistoryKept, StoreError> {
-        let _ = before;
-        Ok(HistoryKept::default())
-    }
-
     /// Moves RETRYING executions among `ids` whose next attempt is due at `now` back to
     /// QUEUED (CANCELLED if their job is no longer active). Returns the ids now QUEUED.
     async fn execution_requeue_retries(
@@ -415,8 +401,21 @@ pub trait Store: ApiKeys + Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError>;
 
+    /// Ends as EXPIRED, unsent, up to `limit` QUEUED fires that would expire if claimed now
+    /// (see [`Deliveries::execution_start`]), oldest queued first, without waiting for a claim;
+    /// returns their ids. Safe in every process at once.
+    async fn execution_expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError>;
+
+    /// How many fires are RETRYING.
+    async fn execution_count_retrying(&self) -> Result<u64, StoreError>;
+}
+
+/// Fires in a worker's hands: its lease, its claims, what it records, what it hands back,
+/// and what is taken back from workers that died.
+#[async_trait]
+pub trait Deliveries: Send + Sync {
     /// Registers a worker process: every fire it claims is its own until `lease` from now
-    /// (the storage clock), renewed for all of them at once by [`Store::worker_renew`].
+    /// (the storage clock), renewed for all of them at once by [`Deliveries::worker_renew`].
     /// Returns its id.
     async fn worker_register(&self, lease: std::time::Duration) -> Result<Uuid, StoreError>;
 
@@ -445,11 +444,6 @@ pub trait Store: ApiKeys + Send + Sync + 'static {
     /// be read becomes FAILED.
     async fn execution_start(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError>;
 
-    /// Ends as EXPIRED, unsent, up to `limit` QUEUED fires that would expire if claimed now
-    /// (see [`Store::execution_start`]), oldest queued first, without waiting for a claim;
-    /// returns their ids. Safe in every process at once.
-    async fn execution_expire_overdue(&self, limit: u32) -> Result<Vec<Uuid>, StoreError>;
-
     /// Declares dead the workers whose lease ran out, then takes back up to `limit` RUNNING
     /// fires of dead workers, counting a crash on each: AT_MOST_ONCE ones become ABANDONED;
     /// AT_LEAST_ONCE ones become QUEUED, or FAILED once they have crashed `crash_limit`
@@ -467,10 +461,47 @@ pub trait Store: ApiKeys + Send + Sync + 'static {
         unfinished: &[Unfinished],
     ) -> Result<Vec<Reaped>, StoreError>;
 
-    /// Records a MANUAL fire of a job that is not deleted, QUEUED and due now (the storage
-    /// clock, in whole milliseconds). `None` when there is no such job, it is deleted, or a
-    /// fire of it is already recorded at that instant.
-    async fn job_trigger(&self, job_id: Uuid) -> Result<Option<Execution>, StoreError>;
+    /// Writes outcomes of RUNNING executions whose attempt matches, and one attempt row
+    /// each; returns what was written. An outcome for another attempt, or a fire no longer
+    /// RUNNING, is refused (left out of the result).
+    async fn execution_record_outcomes(
+        &self,
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Recorded>, StoreError>;
+}
+
+/// What happened: executions and their attempts, the dead letters, and how long the
+/// history is kept.
+#[async_trait]
+pub trait History: Send + Sync {
+    /// One execution, or `None`.
+    async fn execution_get(&self, id: Uuid) -> Result<Option<Execution>, StoreError>;
+
+    /// The attempts of these executions, oldest first within each.
+    async fn attempt_list(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError>;
+
+    /// A job's executions, latest fire first, scheduled strictly before `before`.
+    async fn execution_list(
+        &self,
+        job_id: Uuid,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError>;
+
+    /// Deletes up to `limit` finished executions (with their attempts) of fires due before
+    /// `before`; returns how many. A history kept in time partitions deletes no rows (see
+    /// [`History::history_keep`]) and returns 0.
+    async fn history_delete(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+
+    /// Keeps a history stored in time partitions in shape: creates the partitions of the
+    /// coming days and, with `before` (now less `HISTORY_RETENTION`), detaches and drops
+    /// those whose fires are all due before it, final, and not put back from the dead
+    /// letters since; the others are kept and reported. One process does it at a time (the
+    /// others find it busy and do nothing). A store without partitions does nothing.
+    async fn history_keep(&self, before: Option<DateTime<Utc>>) -> Result<HistoryKept, StoreError> {
+        let _ = before;
+        Ok(HistoryKept::default())
+    }
 
     /// FAILED, ABANDONED and EXPIRED fires, newest first, with ids below `before`, of one job or all
     /// (of one tenant, or every tenant's).
@@ -489,12 +520,4 @@ pub trait Store: ApiKeys + Send + Sync + 'static {
 
     /// A tenant's unfinished fires and dead letters, by state.
     async fn tenant_counts(&self, tenant: &str) -> Result<TenantCounts, StoreError>;
-
-    /// Writes outcomes of RUNNING executions whose attempt matches, and one attempt row
-    /// each; returns what was written. An outcome for another attempt, or a fire no longer
-    /// RUNNING, is refused (left out of the result).
-    async fn execution_record_outcomes(
-        &self,
-        outcomes: &[Outcome],
-    ) -> Result<Vec<Recorded>, StoreError>;
 }

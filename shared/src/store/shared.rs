@@ -10,9 +10,11 @@ macro_rules! statements_for {
         use uuid::Uuid;
 
         use crate::model::Execution;
-        use crate::store::rows::{
-            bind_reseal, tenant_counts as counted, ExecutionRow, EXECUTION_COLUMNS,
-            OVERDUE_RETRIES, RESEAL_JOB, STALE_QUEUED, TENANT_COUNTS,
+        use crate::store::rows::ExecutionRow;
+        use crate::store::rules::tenant_counts as counted;
+        use crate::store::sql::{
+            bind_reseal, EXECUTION_COLUMNS, OVERDUE_RETRIES, RESEAL_JOB, STALE_QUEUED,
+            TENANT_COUNTS,
         };
         use crate::store::{SealedValues, StoreError, TenantCounts};
 

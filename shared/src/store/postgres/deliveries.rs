@@ -1,0 +1,571 @@
+//! PostgreSQL: a worker's lease, its claims and outcomes, and the fires taken back from
+//! workers that stopped or died.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{whole_history, PgStore, Tables, PAST_DEADLINE};
+use crate::model::{Delivery, Outcome, Recorded};
+use crate::store::fire_id::{named_time, FireTimes};
+use crate::store::partitions;
+use crate::store::rows::{millis, read_status, DeliveryRow};
+use crate::store::rules::taken_back;
+use crate::store::sql::EXPIRED_ERROR;
+use crate::store::{Claimed, Deliveries, Reaped, StoreError, Unfinished};
+
+impl PgStore {
+    /// Runs one claim statement over `table`.
+    async fn claim(
+        &self,
+        ids: &[Uuid],
+        worker: Uuid,
+        times: &FireTimes,
+        table: &str,
+        claim: Claim,
+    ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+        let sql = claim_sql(table, claim);
+        if whole_history(table) {
+            return sqlx::query_as(&sql)
+                .bind(ids)
+                .bind(worker)
+                .bind(times.from)
+                .bind(times.until)
+                .fetch_all(&self.pool)
+                .await;
+        }
+        // A day's partition is only named for fire-named ids.
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        let named: Vec<Option<DateTime<Utc>>> = sorted.iter().map(|id| named_time(*id)).collect();
+        sqlx::query_as(&sql)
+            .bind(&sorted)
+            .bind(worker)
+            .bind(named)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Of `ids`, those the claim over the day's partition `table` leaves to the statement
+    /// over the whole history: fires of FORBID jobs still QUEUED, and any not found there
+    /// by the time its id names. Nearly always `ids` is empty and nothing is read; fires
+    /// no longer QUEUED (expired, taken by another worker) are not passed on.
+    async fn left_to_whole_history(
+        &self,
+        ids: &[Uuid],
+        table: &str,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let named: Vec<Option<DateTime<Utc>>> = ids.iter().map(|id| named_time(*id)).collect();
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT k.id FROM UNNEST($1::uuid[], $2::timestamptz[]) AS k(id, scheduled_at) \
+             LEFT JOIN {table} e ON e.id = k.id AND e.scheduled_at = k.scheduled_at \
+             LEFT JOIN jobs j ON j.id = e.job_id \
+             WHERE e.id IS NULL \
+                 OR (e.status = 'QUEUED' AND j.concurrency_policy = 'FORBID')"
+        ))
+        .bind(ids)
+        .bind(named)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+#[async_trait]
+impl Deliveries for PgStore {
+    async fn execution_start(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError> {
+        if ids.is_empty() {
+            return Ok(Claimed::default());
+        }
+        // SKIP LOCKED: when two workers hold the same id, one takes it and the other moves
+        // on. A FORBID job's fire with an earlier fire unfinished is SKIPPED here, at the
+        // moment it would be sent: an earlier fire claimed concurrently is at least QUEUED in
+        // this statement's snapshot, so two fires of one job never both start. A first
+        // attempt past its job's starting deadline is EXPIRED instead, whatever its overlap
+        // (EXPIRED fires never ran, so the overlap check looks past them as past SKIPPED
+        // ones). The worker's row is share-locked and must not be dead: a reaper declaring
+        // it dead waits for this claim (or this claim finds it dead and takes nothing), so
+        // no fire is ever claimed for a worker whose fires were already taken back. A fire
+        // left unsent keeps the worker it had (none, if never claimed), so the rows come
+        // back naming the claiming worker: only the RUNNING ones are delivered.
+        // Each statement names the range of the fires' times. Fires of one day (nearly
+        // always) are claimed from that day's partition by name: a statement over the
+        // partitioned table would lock every partition and each of its indexes, more than
+        // PostgreSQL's fast per-session locks hold. Fires of FORBID jobs are left to a second
+        // statement over the whole history, which their overlap check reads.
+        let times = self.fire_times(ids).await?;
+        let tables = self.tables(&times).await?;
+        let mut over_a_day = !whole_history(&tables.executions);
+        let mut rows: Vec<DeliveryRow> = match self
+            .claim(ids, worker, &times, &tables.executions, Claim::AllButForbid)
+            .await
+        {
+            Err(e) if partitions::is_missing_table(&e) => {
+                over_a_day = false;
+                self.claim(ids, worker, &times, "executions", Claim::AllButForbid)
+                    .await?
+            }
+            other => other?,
+        };
+        // Left to the second statement: fires the first deferred (over the whole history),
+        // or, over a day, those it did not return that are FORBID jobs' fires still QUEUED
+        // or not in the day's partition at all.
+        let deferred: Vec<Uuid> = if over_a_day {
+            let returned: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.id).collect();
+            let left: Vec<Uuid> = ids
+                .iter()
+                .filter(|id| !returned.contains(id))
+                .copied()
+                .collect();
+            self.left_to_whole_history(&left, &tables.executions)
+                .await?
+        } else {
+            rows.iter().filter(|r| r.deferred).map(|r| r.id).collect()
+        };
+        rows.retain(|r| !r.deferred);
+        if !deferred.is_empty() {
+            let times = self.fire_times(&deferred).await?;
+            rows.extend(
+                self.claim(&deferred, worker, &times, "executions", Claim::Forbid)
+                    .await?,
+            );
+        }
+        let mut claimed = Claimed::default();
+        for row in rows {
+            let id = row.id;
+            if row.expired {
+                claimed.expired.push(id);
+                continue;
+            }
+            if row.overlap {
+                claimed.skipped.push(id);
+                continue;
+            }
+            match Delivery::try_from(row) {
+                Ok(delivery) => claimed.deliveries.push(delivery),
+                Err(error) => {
+                    // One unreadable job must not hold up the rest of the batch.
+                    tracing::error!(execution_id = %id, error = %crate::telemetry::error_chain(&error), "cannot deliver: stored job is malformed");
+                    sqlx::query(
+                        "UPDATE executions SET status = 'FAILED', finished_at = clock_timestamp(), \
+                         error = $2 WHERE id = $1 AND scheduled_at >= $3 AND scheduled_at < $4 \
+                         AND status = 'RUNNING'",
+                    )
+                    .bind(id)
+                    .bind(error.to_string())
+                    .bind(times.from)
+                    .bind(times.until)
+                    .execute(&self.pool)
+                    .await?;
+                    claimed.malformed.push(id);
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn worker_register(&self, lease: Duration) -> Result<Uuid, StoreError> {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO workers (id, lease_expires_at) \
+             VALUES ($1, clock_timestamp() + $2 * interval '1 millisecond')",
+        )
+        .bind(id)
+        .bind(millis(lease))
+        .execute(&self.leases)
+        .await?;
+        Ok(id)
+    }
+
+    async fn worker_renew(&self, worker: Uuid, lease: Duration) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE workers SET lease_expires_at = clock_timestamp() + $2 * interval '1 millisecond' \
+             WHERE id = $1 AND NOT dead",
+        )
+        .bind(worker)
+        .bind(millis(lease))
+        .execute(&self.leases)
+        .await?
+        .rows_affected();
+        Ok(renewed > 0)
+    }
+
+    async fn worker_retire(&self, worker: Uuid) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE workers SET dead = true, lease_expires_at = clock_timestamp() WHERE id = $1",
+        )
+        .bind(worker)
+        .execute(&self.leases)
+        .await?;
+        Ok(())
+    }
+
+    async fn execution_reap_expired(
+        &self,
+        crash_limit: u32,
+        limit: u32,
+    ) -> Result<Vec<Reaped>, StoreError> {
+        // First its own statement, so the next one sees every claim committed before it:
+        // a worker is declared dead only while no claim of its holds its row (SKIP LOCKED),
+        // and a claim that comes after finds it dead.
+        sqlx::query(
+            "UPDATE workers SET dead = true WHERE id IN ( \
+                 SELECT id FROM workers WHERE NOT dead AND lease_expires_at < clock_timestamp() \
+                 FOR UPDATE SKIP LOCKED)",
+        )
+        .execute(&self.pool)
+        .await?;
+        // Nearly always none: then the executions are not read at all. With some, the
+        // partial index by worker is probed for those workers only (a scan of the whole index
+        // would walk the dead entries of every fire that has finished since the last vacuum).
+        let dead: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM workers WHERE dead")
+            .fetch_all(&self.pool)
+            .await?;
+        if dead.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "WITH expired AS ( \
+                 SELECT id, scheduled_at FROM executions \
+                 WHERE finished_at IS NULL AND status = 'RUNNING' AND worker_id = ANY($3) \
+                 ORDER BY id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED \
+             ), reaped AS ( \
+                 UPDATE executions e SET \
+                     crashes = e.crashes + 1, \
+                     status = CASE \
+                         WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' THEN 'ABANDONED' \
+                         WHEN e.crashes + 1 >= $1 THEN 'FAILED' \
+                         ELSE 'QUEUED' END, \
+                     queued_at = clock_timestamp(), \
+                     finished_at = CASE WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' \
+                         OR e.crashes + 1 >= $1 \
+                         THEN clock_timestamp() END, \
+                     http_status = NULL, \
+                     error = CASE \
+                         WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' THEN \
+                             'worker lost its lease mid-request (crashed or stalled); outcome unknown, not retried (AT_MOST_ONCE)' \
+                         WHEN e.crashes + 1 >= $1 THEN \
+                             'worker lost its lease mid-request ' || (e.crashes + 1) || ' times (CRASH_LIMIT); giving up' \
+                         ELSE 'worker lost its lease mid-request (crashed or stalled); running it again' END \
+                 FROM expired x, jobs j \
+                 WHERE e.id = x.id AND e.scheduled_at = x.scheduled_at AND j.id = e.job_id \
+                 RETURNING e.id, e.scheduled_at, e.attempt, e.started_at, e.status, e.error \
+             ), kept AS ( \
+                 INSERT INTO attempts (execution_id, scheduled_at, attempt, started_at, finished_at, duration_ms, error) \
+                 SELECT id, scheduled_at, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
+                     (extract(epoch FROM clock_timestamp() - COALESCE(started_at, clock_timestamp())) * 1000)::bigint, \
+                     error FROM reaped \
+                 ON CONFLICT DO NOTHING \
+             ) \
+             SELECT id, status FROM reaped",
+        )
+        .bind(i32::try_from(crash_limit).unwrap_or(i32::MAX))
+        .bind(i64::from(limit))
+        .bind(&dead)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.len() < limit as usize {
+            sqlx::query(
+                "DELETE FROM workers w WHERE dead AND NOT EXISTS ( \
+                     SELECT 1 FROM executions e WHERE e.finished_at IS NULL \
+                     AND e.worker_id = w.id AND e.status = 'RUNNING')",
+            )
+            .execute(&self.pool)
+            .await?;
+        }
+        taken_back(rows)
+    }
+
+    async fn execution_hand_back(
+        &self,
+        unfinished: &[Unfinished],
+    ) -> Result<Vec<Reaped>, StoreError> {
+        if unfinished.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = unfinished.iter().map(|u| u.execution_id).collect();
+        let attempts: Vec<i32> = unfinished.iter().map(|u| u.attempt).collect();
+        let times = self.fire_times(&ids).await?;
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "WITH u AS (SELECT * FROM UNNEST($1::uuid[], $2::int[]) AS u(id, attempt)), \
+             back AS ( \
+                 UPDATE executions e SET \
+                     handbacks = e.handbacks + 1, \
+                     status = CASE WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' \
+                         THEN 'ABANDONED' ELSE 'QUEUED' END, \
+                     queued_at = clock_timestamp(), \
+                     finished_at = CASE WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' \
+                         THEN clock_timestamp() END, \
+                     http_status = NULL, \
+                     error = CASE WHEN COALESCE(e.execution_type, j.execution_type) = 'AT_MOST_ONCE' \
+                         THEN 'worker stopped mid-request; outcome unknown, not retried (AT_MOST_ONCE)' \
+                         ELSE 'worker stopped mid-request; handed back to run again' END \
+                 FROM u, jobs j \
+                 WHERE e.id = u.id AND e.scheduled_at >= $3 AND e.scheduled_at < $4 \
+                     AND e.status = 'RUNNING' AND e.attempt = u.attempt AND j.id = e.job_id \
+                 RETURNING e.id, e.scheduled_at, e.attempt, e.started_at, e.status, e.error \
+             ), kept AS ( \
+                 INSERT INTO attempts (execution_id, scheduled_at, attempt, started_at, finished_at, duration_ms, error) \
+                 SELECT id, scheduled_at, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
+                     (extract(epoch FROM clock_timestamp() - COALESCE(started_at, clock_timestamp())) * 1000)::bigint, \
+                     error FROM back \
+                 ON CONFLICT DO NOTHING \
+             ) \
+             SELECT id, status FROM back",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(times.from)
+        .bind(times.until)
+        .fetch_all(&self.pool)
+        .await?;
+        taken_back(rows)
+    }
+
+    async fn execution_record_outcomes(
+        &self,
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = outcomes.iter().map(|o| o.execution_id).collect();
+        let fire_times: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.scheduled_at).collect();
+        let attempts: Vec<i32> = outcomes.iter().map(|o| o.attempt).collect();
+        let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
+        let durations: Vec<i64> = outcomes.iter().map(|o| o.duration_ms).collect();
+        let http: Vec<Option<i32>> = outcomes
+            .iter()
+            .map(|o| o.http_status.map(i32::from))
+            .collect();
+        let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_deref()).collect();
+        let bodies: Vec<Option<&str>> = outcomes
+            .iter()
+            .map(|o| o.response_body.as_deref())
+            .collect();
+        let retry_ms: Vec<Option<i64>> = outcomes
+            .iter()
+            .map(|o| {
+                o.retry_in
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            })
+            .collect();
+        // One statement: the fenced state change and the attempt row, or neither. Written to
+        // the day's partitions by name when the fires are of one day (see the claim); each
+        // row is found by its whole key, so the plan is a key lookup per outcome whatever
+        // the statistics of a day's partition (a new one has none).
+        let times = self.fire_times(&ids).await?;
+        let tables = self.tables(&times).await?;
+        let (ids, fire_times, attempts, statuses, durations, http, errors, bodies, retry_ms) = (
+            &ids,
+            &fire_times,
+            &attempts,
+            &statuses,
+            &durations,
+            &http,
+            &errors,
+            &bodies,
+            &retry_ms,
+        );
+        let write = |tables: Tables| {
+            // As in the claim: a day's partition named directly is given no range of times.
+            let whole = whole_history(&tables.executions);
+            let sql = format!(
+                "WITH o AS ( \
+                     SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::bigint[], \
+                         $5::int[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[]) \
+                     AS o(id, attempt, status, duration_ms, http_status, error, response_body, retry_ms, \
+                         scheduled_at) \
+                 ), done AS ( \
+                     UPDATE {executions} e SET status = o.status, duration_ms = o.duration_ms, \
+                         http_status = o.http_status, response_body = o.response_body, \
+                         error = COALESCE(o.error, CASE WHEN o.status = 'FAILED' \
+                             THEN 'failed; the worker gave no reason' END), \
+                         finished_at = CASE WHEN o.status = 'RETRYING' THEN NULL ELSE clock_timestamp() END, \
+                         next_attempt_at = CASE WHEN o.status = 'RETRYING' \
+                             THEN clock_timestamp() + o.retry_ms * interval '1 millisecond' END \
+                     FROM o \
+                     WHERE e.id = o.id AND e.scheduled_at = o.scheduled_at{range} \
+                         AND e.status = 'RUNNING' AND e.attempt = o.attempt \
+                     RETURNING e.id, e.scheduled_at, e.attempt, e.started_at, e.status, e.next_attempt_at, \
+                         o.duration_ms, o.http_status, o.error, o.response_body \
+                 ), kept AS ( \
+                     INSERT INTO {attempts} (execution_id, scheduled_at, attempt, started_at, \
+                         finished_at, duration_ms, http_status, error, response_body) \
+                     SELECT id, scheduled_at, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
+                         duration_ms, http_status, error, response_body FROM done \
+                     WHERE status <> 'SUCCEEDED' \
+                     ON CONFLICT DO NOTHING \
+                 ) \
+                 SELECT id, status, next_attempt_at FROM done",
+                executions = tables.executions,
+                attempts = tables.attempts,
+                range = if whole {
+                    " AND e.scheduled_at >= $10 AND e.scheduled_at < $11"
+                } else {
+                    ""
+                },
+            );
+            async move {
+                let query = sqlx::query_as::<_, (Uuid, String, Option<DateTime<Utc>>)>(&sql)
+                    .bind(ids)
+                    .bind(attempts)
+                    .bind(statuses)
+                    .bind(durations)
+                    .bind(http)
+                    .bind(errors)
+                    .bind(bodies)
+                    .bind(retry_ms)
+                    .bind(fire_times);
+                let query = if whole {
+                    query.bind(times.from).bind(times.until)
+                } else {
+                    query
+                };
+                query.fetch_all(&self.pool).await
+            }
+        };
+        let rows = match write(tables).await {
+            Err(e) if partitions::is_missing_table(&e) => write(Tables::whole()).await?,
+            other => other?,
+        };
+        rows.into_iter()
+            .map(|(execution_id, status, next_attempt_at)| {
+                Ok(Recorded {
+                    execution_id,
+                    status: read_status(&status)?,
+                    next_attempt_at,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Which fires a claim statement takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// Those of jobs that allow overlap; a FORBID job's fires come back `deferred`,
+    /// unchanged (locked only while the statement runs). Reads only the table it is given.
+    AllButForbid,
+    /// Those of FORBID jobs, each checked against its job's latest earlier fire (read over
+    /// the whole history: it may be days old).
+    Forbid,
+}
+
+/// The claim statement over `table` (see [`PgStore::execution_start`]): over the whole
+/// history, where the fires' range of times (`$3`, `$4`) picks the partitions, each fire is
+/// locked (`SKIP LOCKED`), then decided; over a day's partition, [`day_claim_sql`].
+fn claim_sql(table: &str, claim: Claim) -> String {
+    if claim == Claim::AllButForbid && !whole_history(table) {
+        return day_claim_sql(table);
+    }
+    let (deferred, overlap, rest) = match claim {
+        Claim::AllButForbid => (
+            "j.concurrency_policy = 'FORBID'",
+            "false".to_string(),
+            format!(
+                " UNION ALL SELECT x.id, x.job_id, x.scheduled_at, x.attempt, $2, x.crashes, \
+                 x.handbacks, x.attempt_base, j.execution_type, j.max_retries, j.http_method, \
+                 j.http_url, j.http_headers, j.http_body, j.timeout_seconds, j.signing_secret, \
+                 NULL, false, false, 0::bigint, true \
+                 FROM decided d JOIN {table} x ON x.id = d.id AND x.scheduled_at = d.scheduled_at \
+                 JOIN jobs j ON j.id = x.job_id WHERE d.deferred"
+            ),
+        ),
+        Claim::Forbid => (
+            "false",
+            "j.concurrency_policy = 'FORBID' AND COALESCE(( \
+                 SELECT o.status IN ('QUEUED', 'RUNNING', 'RETRYING') FROM executions o \
+                 WHERE o.job_id = x.job_id AND o.scheduled_at < x.scheduled_at \
+                 AND o.status NOT IN ('SKIPPED', 'CANCELLED', 'EXPIRED') \
+                 ORDER BY o.scheduled_at DESC LIMIT 1), false)"
+                .to_string(),
+            String::new(),
+        ),
+    };
+    format!(
+            "WITH holder AS ( \
+                 SELECT id FROM workers WHERE id = $2 AND NOT dead FOR KEY SHARE \
+             ), claimable AS ( \
+                 SELECT id, scheduled_at FROM {table} \
+                 WHERE id = ANY($1) AND scheduled_at >= $3 AND scheduled_at < $4 \
+                     AND status = 'QUEUED' AND EXISTS (SELECT 1 FROM holder) \
+                 ORDER BY id FOR NO KEY UPDATE SKIP LOCKED \
+             ), decided AS ( \
+                 SELECT c.id, c.scheduled_at, {overlap} AS overlap, {PAST_DEADLINE} AS expired, \
+                     {deferred} AS deferred \
+                 FROM claimable c \
+                 JOIN {table} x ON x.id = c.id AND x.scheduled_at = c.scheduled_at \
+                     AND x.scheduled_at >= $3 AND x.scheduled_at < $4 \
+                 JOIN jobs j ON j.id = x.job_id \
+             ), claimed AS ( \
+             UPDATE {table} e SET \
+                 status = CASE WHEN d.expired THEN 'EXPIRED' WHEN d.overlap THEN 'SKIPPED' \
+                     ELSE 'RUNNING' END, \
+                 attempt = CASE WHEN d.overlap OR d.expired THEN e.attempt ELSE e.attempt + 1 END, \
+                 started_at = CASE WHEN d.overlap OR d.expired THEN NULL \
+                     ELSE GREATEST(clock_timestamp(), e.scheduled_at) END, \
+                 finished_at = CASE WHEN d.overlap OR d.expired THEN clock_timestamp() END, \
+                 error = CASE WHEN d.expired THEN {EXPIRED_ERROR} WHEN d.overlap \
+                     THEN 'skipped: an earlier fire of this job was unfinished (concurrencyPolicy FORBID)' END, \
+                 execution_type = j.execution_type, \
+                 worker_id = CASE WHEN d.overlap OR d.expired THEN e.worker_id ELSE $2 END \
+             FROM decided d, jobs j \
+             WHERE e.id = d.id AND e.scheduled_at = d.scheduled_at AND NOT d.deferred \
+                 AND e.scheduled_at >= $3 AND e.scheduled_at < $4 AND j.id = e.job_id \
+             RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, $2 AS worker_id, e.crashes, e.handbacks, e.attempt_base, \
+                 j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
+                 j.http_body, j.timeout_seconds, j.signing_secret, \
+                 CASE WHEN j.previous_secret_expires_at > clock_timestamp() \
+                     THEN j.previous_signing_secret END AS previous_signing_secret, d.overlap, \
+                 d.expired, \
+                 GREATEST(0, ceil(extract(epoch FROM e.scheduled_at - clock_timestamp()) * 1000))::bigint \
+                     AS wait_ms, false AS deferred \
+             ) SELECT * FROM claimed{rest}"
+    )
+}
+
+/// The claim of fires of one day (`$1` their ids, `$3` the times the ids name), of jobs that
+/// allow overlap, in one statement over the day's partition: each fire is found by its
+/// whole key (a plan PostgreSQL picks even before it has statistics of the day; `id =
+/// ANY($1)` alone would be taken, without them, to match most of the day), and changed in
+/// place (a HOT update, no index names what changes). A fire another claim holds is waited
+/// for and then passed over, no longer QUEUED; ids come sorted, so two claims wait on each
+/// other in one order. Fires of FORBID jobs are left, unchanged and not returned, to the
+/// caller's second statement. The deadline is read once per fire, at `k.now`.
+fn day_claim_sql(table: &str) -> String {
+    let past_deadline = PAST_DEADLINE
+        .replace("x.", "e.")
+        .replace("clock_timestamp()", "k.now");
+    format!(
+        "WITH holder AS ( \
+             SELECT id FROM workers WHERE id = $2 AND NOT dead FOR KEY SHARE \
+         ) \
+         UPDATE {table} e SET \
+             status = CASE WHEN {past_deadline} THEN 'EXPIRED' ELSE 'RUNNING' END, \
+             attempt = CASE WHEN {past_deadline} THEN e.attempt ELSE e.attempt + 1 END, \
+             started_at = CASE WHEN {past_deadline} THEN NULL \
+                 ELSE GREATEST(k.now, e.scheduled_at) END, \
+             finished_at = CASE WHEN {past_deadline} THEN k.now END, \
+             error = CASE WHEN {past_deadline} THEN {EXPIRED_ERROR} END, \
+             execution_type = j.execution_type, \
+             worker_id = CASE WHEN {past_deadline} THEN e.worker_id ELSE $2 END \
+         FROM (SELECT id, scheduled_at, clock_timestamp() AS now \
+               FROM UNNEST($1::uuid[], $3::timestamptz[]) AS k(id, scheduled_at)) k, jobs j \
+         WHERE e.id = k.id AND e.scheduled_at = k.scheduled_at AND e.status = 'QUEUED' \
+             AND j.id = e.job_id AND j.concurrency_policy <> 'FORBID' \
+             AND EXISTS (SELECT 1 FROM holder) \
+         RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, $2 AS worker_id, e.crashes, \
+             e.handbacks, e.attempt_base, j.execution_type, j.max_retries, j.http_method, \
+             j.http_url, j.http_headers, j.http_body, j.timeout_seconds, j.signing_secret, \
+             CASE WHEN j.previous_secret_expires_at > clock_timestamp() \
+                 THEN j.previous_signing_secret END AS previous_signing_secret, \
+             false AS overlap, e.status = 'EXPIRED' AS expired, \
+             GREATEST(0, ceil(extract(epoch FROM e.scheduled_at - clock_timestamp()) * 1000))::bigint \
+                 AS wait_ms, false AS deferred"
+    )
+}
