@@ -507,16 +507,49 @@ async fn metrics_are_not_on_the_public_port_and_the_metrics_router_shows_queue_d
         tickwork::config::ConnectionSettings::default(),
         std::future::pending(),
     ));
-    let text = reqwest::get(format!("{address}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = |accept: Option<&'static str>| {
+        let url = format!("{address}/metrics");
+        async move {
+            let mut request = reqwest::Client::new().get(url);
+            if let Some(accept) = accept {
+                request = request.header("accept", accept);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            (content_type, response.text().await.unwrap())
+        }
+    };
+    let (content_type, text) = scrape(None).await;
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
     assert!(
         text.contains("tickwork_queue_depth{state=\"ready\"}"),
         "{text}"
     );
+    assert!(
+        text.contains("# TYPE tickwork_fires_total counter"),
+        "{text}"
+    );
+    assert!(!text.contains("# EOF"), "{text}");
+
+    // A scraper that asks for OpenMetrics (as Prometheus does by default) gets it.
+    let (content_type, text) = scrape(Some(
+        "application/openmetrics-text;version=1.0.0;q=0.6,text/plain;version=0.0.4;q=0.3",
+    ))
+    .await;
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(
+        text.contains("tickwork_queue_depth{state=\"ready\"}"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE tickwork_fires counter"), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
 }
 
 on_both_backends!(

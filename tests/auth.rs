@@ -487,7 +487,7 @@ async fn a_flood_of_wrong_keys_from_one_address_gets_429_without_store_lookups(a
     assert_eq!(store.key_lookups() - before, 1);
 
     // The 401s and 429s are counted in the metrics.
-    let scrape = tickwork::metrics::render(None);
+    let scrape = tickwork::metrics::render(None).unwrap();
     let count = |family: &str| -> u64 {
         scrape
             .lines()

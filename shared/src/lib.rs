@@ -29,7 +29,8 @@
 //!   ([`worker::CallOutcome`]), recording outcomes in batches, draining at shutdown,
 //!   reaping the fires of dead workers.
 //! - [`api`]: the axum router, request parsing and the error mapping.
-//! - [`metrics`]: counters and histograms in the Prometheus text format.
+//! - [`metrics`]: counters and histograms, encoded by `prometheus-client` in the Prometheus
+//!   text format or OpenMetrics.
 //! - [`outbound`]: which addresses job targets may reach (the SSRF guard).
 //! - [`secrets`]: sealing credentials at rest (AES-256-GCM; those in URL queries in
 //!   `secrets::query`) and signing requests (Standard Webhooks).

@@ -1,13 +1,25 @@
-//! Process metrics in the Prometheus text format: counters and fixed-bucket histograms
-//! kept in atomics, so recording costs a few relaxed additions and never locks.
+//! Process metrics, kept and encoded with `prometheus-client`: counters (plain or in
+//! labelled families) and fixed-bucket histograms, all atomics, so recording costs a few
+//! relaxed additions and never locks.
 //!
 //! Each process records what it does (the tick: fires and pass times; the worker:
 //! executions, lag, request latency, retries, dead letters); the API adds queue depths
-//! when it is scraped.
+//! when it is scraped. A scrape is encoded in the Prometheus text format (0.0.4) or in
+//! OpenMetrics 1.0 ([`Format`]), from the same registry.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+
+use prometheus_client::encoding::{
+    prometheus_text, text, EncodeLabelSet, EncodeLabelValue, EncodeMetric, MetricEncoder,
+    NoLabelSet,
+};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::{Registry, Unit};
 
 /// Upper bounds (seconds) of the latency histograms.
 const SECONDS_BUCKETS: [f64; 14] = [
@@ -19,82 +31,123 @@ const SIZE_BUCKETS: [f64; 10] = [
     1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0, 50000.0,
 ];
 
-/// A histogram with fixed buckets.
-pub struct Histogram {
+/// A histogram with fixed buckets in atomics. `prometheus-client`'s own histogram takes a
+/// mutex per observation; this one is encoded by the same encoders.
+#[derive(Debug, Clone)]
+pub struct Histogram(Arc<Buckets>);
+
+#[derive(Debug)]
+struct Buckets {
     bounds: &'static [f64],
-    counts: [AtomicU64; 16],
+    /// Observations per bucket (not cumulative); the last one counts those above every bound.
+    counts: Box<[AtomicU64]>,
     /// Sum, in millionths of the unit.
     sum_micros: AtomicU64,
-    total: AtomicU64,
 }
 
 impl Histogram {
-    const fn new(bounds: &'static [f64]) -> Self {
-        Self {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self(Arc::new(Buckets {
             bounds,
-            counts: [const { AtomicU64::new(0) }; 16],
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             sum_micros: AtomicU64::new(0),
-            total: AtomicU64::new(0),
-        }
+        }))
     }
 
-    /// Records one value.
+    /// Records one value; a negative or NaN value counts as 0.
     pub fn observe(&self, value: f64) {
         let value = value.max(0.0);
-        if let Some(i) = self.bounds.iter().position(|b| value <= *b) {
-            self.counts[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.sum_micros
+        let buckets = &*self.0;
+        let i = buckets
+            .bounds
+            .iter()
+            .position(|bound| value <= *bound)
+            .unwrap_or(buckets.bounds.len());
+        buckets.counts[i].fetch_add(1, Ordering::Relaxed);
+        buckets
+            .sum_micros
             .fetch_add((value * 1e6) as u64, Ordering::Relaxed);
-        self.total.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records a duration, in seconds.
     pub fn observe_duration(&self, value: Duration) {
         self.observe(value.as_secs_f64());
     }
+}
 
-    fn render(&self, out: &mut String, name: &str, help: &str, labels: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, bound) in self.bounds.iter().enumerate() {
-            cumulative += self.counts[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
-        }
-        let total = self.total.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {total}");
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let labels = labels.trim_end_matches(',');
-        if labels.is_empty() {
-            let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
-        } else {
-            let _ = writeln!(
-                out,
-                "{name}_sum{{{labels}}} {sum}\n{name}_count{{{labels}}} {total}"
-            );
-        }
+impl TypedMetric for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Histogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let buckets = &*self.0;
+        // The encoders make the counts cumulative; the count is their total, so it equals
+        // the `+Inf` bucket even while observations land during the scrape.
+        let counts: Vec<(f64, u64)> = buckets
+            .bounds
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(buckets.counts.iter().map(|c| c.load(Ordering::Relaxed)))
+            .collect();
+        let count = counts.iter().map(|(_, n)| n).sum();
+        let sum = buckets.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &counts, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
     }
 }
 
-/// A monotonic counter.
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    const fn new() -> Self {
-        Self(AtomicU64::new(0))
-    }
-
-    /// Adds `n`.
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
+/// `outcome` of `tickwork_fires_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+enum FireOutcome {
+    queued,
+    held,
+    skipped_overlap,
+    skipped_misfire,
 }
 
-/// Everything this process counts.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FireLabels {
+    outcome: FireOutcome,
+}
+
+/// `status` of `tickwork_executions_total`: the final statuses' names in the API.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(clippy::upper_case_acronyms)]
+enum FinalStatus {
+    SUCCEEDED,
+    FAILED,
+    EXPIRED,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExecutionLabels {
+    status: FinalStatus,
+}
+
+/// `state` of `tickwork_queue_depth`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+enum QueueState {
+    ready,
+    scheduled,
+    processing,
+    retrying,
+    failed,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DepthLabels {
+    state: QueueState,
+}
+
+/// Everything this process counts. The labelled counters are handles into their family,
+/// taken once, so recording never looks a label set up.
 pub struct Metrics {
     /// Fires recorded QUEUED by the tick.
     pub fires_queued: Counter,
@@ -133,37 +186,121 @@ pub struct Metrics {
     pub tick_pass: Histogram,
     /// Jobs claimed per tick transaction.
     pub tick_batch: Histogram,
+    registry: Registry,
 }
 
 /// This process's metrics.
-pub static METRICS: Metrics = Metrics {
-    fires_queued: Counter::new(),
-    fires_held: Counter::new(),
-    fires_skipped_overlap: Counter::new(),
-    fires_skipped_misfire: Counter::new(),
-    executions_succeeded: Counter::new(),
-    executions_failed: Counter::new(),
-    executions_expired: Counter::new(),
-    retries: Counter::new(),
-    reaped: Counter::new(),
-    dead_letters: Counter::new(),
-    history_deleted: Counter::new(),
-    history_partitions_dropped: Counter::new(),
-    api_unauthorized: Counter::new(),
-    api_wrong_keys_throttled: Counter::new(),
-    fire_lag: Histogram::new(&SECONDS_BUCKETS),
-    attempt_latency: Histogram::new(&SECONDS_BUCKETS),
-    tick_pass: Histogram::new(&SECONDS_BUCKETS),
-    tick_batch: Histogram::new(&SIZE_BUCKETS),
-};
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
-fn counter(out: &mut String, name: &str, help: &str, samples: &[(&str, u64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-    for (labels, value) in samples {
-        if labels.is_empty() {
-            let _ = writeln!(out, "{name} {value}");
-        } else {
-            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+impl Metrics {
+    fn new() -> Self {
+        // The registry ends every help text with a period and every counter's name with
+        // `_total`.
+        let mut registry = Registry::default();
+        let fires = Family::<FireLabels, Counter>::default();
+        let fire = |outcome| fires.get_or_create_owned(&FireLabels { outcome });
+        let executions = Family::<ExecutionLabels, Counter>::default();
+        let execution = |status| executions.get_or_create_owned(&ExecutionLabels { status });
+        let metrics = Self {
+            fires_queued: fire(FireOutcome::queued),
+            fires_held: fire(FireOutcome::held),
+            fires_skipped_overlap: fire(FireOutcome::skipped_overlap),
+            fires_skipped_misfire: fire(FireOutcome::skipped_misfire),
+            executions_succeeded: execution(FinalStatus::SUCCEEDED),
+            executions_failed: execution(FinalStatus::FAILED),
+            executions_expired: execution(FinalStatus::EXPIRED),
+            retries: Counter::default(),
+            reaped: Counter::default(),
+            dead_letters: Counter::default(),
+            history_deleted: Counter::default(),
+            history_partitions_dropped: Counter::default(),
+            api_unauthorized: Counter::default(),
+            api_wrong_keys_throttled: Counter::default(),
+            fire_lag: Histogram::new(&SECONDS_BUCKETS),
+            attempt_latency: Histogram::new(&SECONDS_BUCKETS),
+            tick_pass: Histogram::new(&SECONDS_BUCKETS),
+            tick_batch: Histogram::new(&SIZE_BUCKETS),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "tickwork_fires",
+            "Fires the tick recorded, by outcome",
+            fires,
+        );
+        registry.register(
+            "tickwork_executions",
+            "Executions this process finished, by final status (EXPIRED: not started within \
+             startingDeadlineSeconds, never sent)",
+            executions,
+        );
+        for (name, help, counter) in [
+            (
+                "tickwork_retries",
+                "Failed attempts scheduled again",
+                &metrics.retries,
+            ),
+            (
+                "tickwork_reaped",
+                "Fires taken back from workers that lost their lease",
+                &metrics.reaped,
+            ),
+            (
+                "tickwork_dead_letters",
+                "Fires that ended in the dead-letter list",
+                &metrics.dead_letters,
+            ),
+            (
+                "tickwork_history_deleted",
+                "Executions deleted by the retention sweep",
+                &metrics.history_deleted,
+            ),
+            (
+                "tickwork_history_partitions_dropped",
+                "History partitions (a UTC day of fires each) dropped past the retention period",
+                &metrics.history_partitions_dropped,
+            ),
+            (
+                "tickwork_api_unauthorized",
+                "API requests answered 401: no key, a malformed Authorization header, or a \
+                 wrong key",
+                &metrics.api_unauthorized,
+            ),
+            (
+                "tickwork_api_wrong_keys_throttled",
+                "API requests answered 429 because their client address sent too many wrong \
+                 keys (refused before the key was looked up)",
+                &metrics.api_wrong_keys_throttled,
+            ),
+        ] {
+            registry.register(name, help, counter.clone());
+        }
+        for (name, help, histogram) in [
+            (
+                "tickwork_fire_lag",
+                "From a fire's scheduled time to its request being sent",
+                &metrics.fire_lag,
+            ),
+            (
+                "tickwork_attempt_duration",
+                "HTTP attempt latency",
+                &metrics.attempt_latency,
+            ),
+            (
+                "tickwork_tick_pass",
+                "Duration of a tick pass",
+                &metrics.tick_pass,
+            ),
+        ] {
+            registry.register_with_unit(name, help, Unit::Seconds, histogram.clone());
+        }
+        registry.register(
+            "tickwork_tick_batch_jobs",
+            "Jobs claimed per tick transaction",
+            metrics.tick_batch.clone(),
+        );
+        Self {
+            registry,
+            ..metrics
         }
     }
 }
@@ -183,115 +320,74 @@ pub struct Depths {
     pub failed: u64,
 }
 
-/// Renders this process's metrics, with queue depths when given.
-pub fn render(depths: Option<Depths>) -> String {
-    let m = &METRICS;
-    let mut out = String::with_capacity(8 * 1024);
-    if let Some(d) = depths {
-        let _ = writeln!(
-            out,
-            "# HELP tickwork_queue_depth Items in the queue by state; scale workers on state=\"ready\".\n# TYPE tickwork_queue_depth gauge"
-        );
+impl Depths {
+    /// A registry of one gauge family, `tickwork_queue_depth`, read at this scrape.
+    fn registry(self) -> Registry {
+        let depth = Family::<DepthLabels, Gauge<u64, AtomicU64>>::default();
         for (state, value) in [
-            ("ready", d.ready),
-            ("scheduled", d.scheduled),
-            ("processing", d.processing),
-            ("retrying", d.retrying),
-            ("failed", d.failed),
+            (QueueState::ready, self.ready),
+            (QueueState::scheduled, self.scheduled),
+            (QueueState::processing, self.processing),
+            (QueueState::retrying, self.retrying),
+            (QueueState::failed, self.failed),
         ] {
-            let _ = writeln!(out, "tickwork_queue_depth{{state=\"{state}\"}} {value}");
+            depth.get_or_create(&DepthLabels { state }).set(value);
+        }
+        let mut registry = Registry::default();
+        registry.register(
+            "tickwork_queue_depth",
+            "Items in the queue by state; scale workers on state=\"ready\"",
+            depth,
+        );
+        registry
+    }
+}
+
+/// How a scrape is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The Prometheus text format, version 0.0.4: what scrapers read unless they ask for
+    /// more.
+    Prometheus,
+    /// OpenMetrics 1.0 text: `# UNIT` lines, counter families named without `_total`, and
+    /// a closing `# EOF`.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The `Content-Type` of a scrape in this format.
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Self::Prometheus => prometheus_text::CONTENT_TYPE,
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
-    counter(
-        &mut out,
-        "tickwork_fires_total",
-        "Fires the tick recorded, by outcome.",
-        &[
-            ("outcome=\"queued\"", m.fires_queued.get()),
-            ("outcome=\"held\"", m.fires_held.get()),
-            ("outcome=\"skipped_overlap\"", m.fires_skipped_overlap.get()),
-            ("outcome=\"skipped_misfire\"", m.fires_skipped_misfire.get()),
-        ],
-    );
-    counter(
-        &mut out,
-        "tickwork_executions_total",
-        "Executions this process finished, by final status (EXPIRED: not started within \
-         startingDeadlineSeconds, never sent).",
-        &[
-            ("status=\"SUCCEEDED\"", m.executions_succeeded.get()),
-            ("status=\"FAILED\"", m.executions_failed.get()),
-            ("status=\"EXPIRED\"", m.executions_expired.get()),
-        ],
-    );
-    counter(
-        &mut out,
-        "tickwork_retries_total",
-        "Failed attempts scheduled again.",
-        &[("", m.retries.get())],
-    );
-    counter(
-        &mut out,
-        "tickwork_reaped_total",
-        "Fires taken back from workers that lost their lease.",
-        &[("", m.reaped.get())],
-    );
-    counter(
-        &mut out,
-        "tickwork_dead_letters_total",
-        "Fires that ended in the dead-letter list.",
-        &[("", m.dead_letters.get())],
-    );
-    counter(
-        &mut out,
-        "tickwork_history_deleted_total",
-        "Executions deleted by the retention sweep.",
-        &[("", m.history_deleted.get())],
-    );
-    counter(
-        &mut out,
-        "tickwork_history_partitions_dropped_total",
-        "History partitions (a UTC day of fires each) dropped past the retention period.",
-        &[("", m.history_partitions_dropped.get())],
-    );
-    counter(
-        &mut out,
-        "tickwork_api_unauthorized_total",
-        "API requests answered 401: no key, a malformed Authorization header, or a wrong key.",
-        &[("", m.api_unauthorized.get())],
-    );
-    counter(
-        &mut out,
-        "tickwork_api_wrong_keys_throttled_total",
-        "API requests answered 429 because their client address sent too many wrong keys \
-         (refused before the key was looked up).",
-        &[("", m.api_wrong_keys_throttled.get())],
-    );
-    m.fire_lag.render(
-        &mut out,
-        "tickwork_fire_lag_seconds",
-        "From a fire's scheduled time to its request being sent.",
-        "",
-    );
-    m.attempt_latency.render(
-        &mut out,
-        "tickwork_attempt_duration_seconds",
-        "HTTP attempt latency.",
-        "",
-    );
-    m.tick_pass.render(
-        &mut out,
-        "tickwork_tick_pass_seconds",
-        "Duration of a tick pass.",
-        "",
-    );
-    m.tick_batch.render(
-        &mut out,
-        "tickwork_tick_batch_jobs",
-        "Jobs claimed per tick transaction.",
-        "",
-    );
-    out
+}
+
+/// This process's metrics in the Prometheus text format, with queue depths when given.
+pub fn render(depths: Option<Depths>) -> Result<String, std::fmt::Error> {
+    render_as(Format::Prometheus, depths)
+}
+
+/// This process's metrics in `format`, with queue depths (first) when given.
+pub fn render_as(format: Format, depths: Option<Depths>) -> Result<String, std::fmt::Error> {
+    let mut out = String::with_capacity(8 * 1024);
+    let depths = depths.map(Depths::registry);
+    match format {
+        Format::Prometheus => {
+            if let Some(depths) = &depths {
+                prometheus_text::encode(&mut out, depths)?;
+            }
+            prometheus_text::encode(&mut out, &METRICS.registry)?;
+        }
+        Format::OpenMetrics => {
+            if let Some(depths) = &depths {
+                text::encode_registry(&mut out, depths)?;
+            }
+            text::encode(&mut out, &METRICS.registry)?;
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -299,36 +395,189 @@ mod tests {
     use super::*;
 
     #[test]
-    fn histograms_render_cumulative_buckets() {
+    fn histograms_encode_cumulative_buckets_with_todays_bounds() {
         let h = Histogram::new(&SECONDS_BUCKETS);
         h.observe(0.003);
         h.observe(0.2);
         h.observe(100.0);
+        let mut registry = Registry::default();
+        registry.register("x_seconds", "help", h);
         let mut out = String::new();
-        h.render(&mut out, "x_seconds", "help", "");
-        assert!(out.contains("x_seconds_bucket{le=\"0.005\"} 1"), "{out}");
-        assert!(out.contains("x_seconds_bucket{le=\"0.25\"} 2"), "{out}");
-        assert!(out.contains("x_seconds_bucket{le=\"+Inf\"} 3"), "{out}");
-        assert!(out.contains("x_seconds_count 3"), "{out}");
+        prometheus_text::encode(&mut out, &registry).unwrap();
+        let buckets: Vec<&str> = out
+            .lines()
+            .filter(|line| line.starts_with("x_seconds_bucket"))
+            .collect();
+        assert_eq!(
+            buckets,
+            [
+                "x_seconds_bucket{le=\"0.001\"} 0",
+                "x_seconds_bucket{le=\"0.0025\"} 0",
+                "x_seconds_bucket{le=\"0.005\"} 1",
+                "x_seconds_bucket{le=\"0.01\"} 1",
+                "x_seconds_bucket{le=\"0.025\"} 1",
+                "x_seconds_bucket{le=\"0.05\"} 1",
+                "x_seconds_bucket{le=\"0.1\"} 1",
+                "x_seconds_bucket{le=\"0.25\"} 2",
+                "x_seconds_bucket{le=\"0.5\"} 2",
+                "x_seconds_bucket{le=\"1\"} 2",
+                "x_seconds_bucket{le=\"2.5\"} 2",
+                "x_seconds_bucket{le=\"5\"} 2",
+                "x_seconds_bucket{le=\"10\"} 2",
+                "x_seconds_bucket{le=\"60\"} 2",
+                "x_seconds_bucket{le=\"+Inf\"} 3",
+            ],
+            "{out}"
+        );
+        assert!(out.contains("\nx_seconds_sum 100.203\n"), "{out}");
+        assert!(out.contains("\nx_seconds_count 3\n"), "{out}");
     }
 
     #[test]
-    fn a_scrape_names_every_family() {
+    fn a_scrape_names_every_family_with_its_type_and_labels() {
         let text = render(Some(Depths {
             ready: 4,
             ..Depths::default()
-        }));
-        for family in [
-            "tickwork_queue_depth{state=\"ready\"} 4",
-            "# TYPE tickwork_fires_total counter",
-            "# TYPE tickwork_executions_total counter",
-            "tickwork_executions_total{status=\"EXPIRED\"}",
-            "# TYPE tickwork_fire_lag_seconds histogram",
-            "# TYPE tickwork_tick_pass_seconds histogram",
-            "# TYPE tickwork_api_unauthorized_total counter",
-            "# TYPE tickwork_api_wrong_keys_throttled_total counter",
-        ] {
-            assert!(text.contains(family), "{family} missing from {text}");
+        }))
+        .unwrap();
+        let help = |family: &str, help: &str| format!("# HELP {family} {help}");
+        let kind = |family: &str, kind: &str| format!("# TYPE {family} {kind}");
+        let mut expected = vec![
+            help(
+                "tickwork_queue_depth",
+                "Items in the queue by state; scale workers on state=\"ready\".",
+            ),
+            kind("tickwork_queue_depth", "gauge"),
+            "tickwork_queue_depth{state=\"ready\"} 4".into(),
+            help(
+                "tickwork_fires_total",
+                "Fires the tick recorded, by outcome.",
+            ),
+            help(
+                "tickwork_executions_total",
+                "Executions this process finished, by final status (EXPIRED: not started \
+                 within startingDeadlineSeconds, never sent).",
+            ),
+            help("tickwork_retries_total", "Failed attempts scheduled again."),
+            help(
+                "tickwork_api_wrong_keys_throttled_total",
+                "API requests answered 429 because their client address sent too many wrong \
+                 keys (refused before the key was looked up).",
+            ),
+            help(
+                "tickwork_fire_lag_seconds",
+                "From a fire's scheduled time to its request being sent.",
+            ),
+            help(
+                "tickwork_tick_batch_jobs",
+                "Jobs claimed per tick transaction.",
+            ),
+        ];
+        for state in ["ready", "scheduled", "processing", "retrying", "failed"] {
+            expected.push(format!("tickwork_queue_depth{{state=\"{state}\"}} "));
         }
+        for outcome in ["queued", "held", "skipped_overlap", "skipped_misfire"] {
+            expected.push(format!("tickwork_fires_total{{outcome=\"{outcome}\"}} "));
+        }
+        for status in ["SUCCEEDED", "FAILED", "EXPIRED"] {
+            expected.push(format!("tickwork_executions_total{{status=\"{status}\"}} "));
+        }
+        for counter in [
+            "tickwork_fires_total",
+            "tickwork_executions_total",
+            "tickwork_retries_total",
+            "tickwork_reaped_total",
+            "tickwork_dead_letters_total",
+            "tickwork_history_deleted_total",
+            "tickwork_history_partitions_dropped_total",
+            "tickwork_api_unauthorized_total",
+            "tickwork_api_wrong_keys_throttled_total",
+        ] {
+            expected.push(kind(counter, "counter"));
+        }
+        for counter in [
+            "tickwork_retries_total",
+            "tickwork_reaped_total",
+            "tickwork_dead_letters_total",
+            "tickwork_history_deleted_total",
+            "tickwork_history_partitions_dropped_total",
+            "tickwork_api_unauthorized_total",
+            "tickwork_api_wrong_keys_throttled_total",
+        ] {
+            expected.push(format!("\n{counter} "));
+        }
+        for (histogram, last_bound) in [
+            ("tickwork_fire_lag_seconds", "60"),
+            ("tickwork_attempt_duration_seconds", "60"),
+            ("tickwork_tick_pass_seconds", "60"),
+            ("tickwork_tick_batch_jobs", "50000"),
+        ] {
+            expected.push(kind(histogram, "histogram"));
+            expected.push(format!("{histogram}_bucket{{le=\"{last_bound}\"}} "));
+            expected.push(format!("{histogram}_bucket{{le=\"+Inf\"}} "));
+            expected.push(format!("\n{histogram}_sum "));
+            expected.push(format!("\n{histogram}_count "));
+        }
+        for line in expected {
+            assert!(text.contains(&line), "{line} missing from {text}");
+        }
+        // Classic text: no OpenMetrics-only lines, and every family once.
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        let mut families: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|line| line.split(' ').next())
+            .collect();
+        families.sort_unstable();
+        assert_eq!(
+            families,
+            [
+                "tickwork_api_unauthorized_total",
+                "tickwork_api_wrong_keys_throttled_total",
+                "tickwork_attempt_duration_seconds",
+                "tickwork_dead_letters_total",
+                "tickwork_executions_total",
+                "tickwork_fire_lag_seconds",
+                "tickwork_fires_total",
+                "tickwork_history_deleted_total",
+                "tickwork_history_partitions_dropped_total",
+                "tickwork_queue_depth",
+                "tickwork_reaped_total",
+                "tickwork_retries_total",
+                "tickwork_tick_batch_jobs",
+                "tickwork_tick_pass_seconds",
+            ]
+        );
+    }
+
+    #[test]
+    fn without_depths_there_is_no_queue_depth() {
+        let text = render(None).unwrap();
+        assert!(!text.contains("tickwork_queue_depth"), "{text}");
+        assert!(
+            text.contains("# TYPE tickwork_fires_total counter"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn openmetrics_names_counter_families_without_total_and_ends_with_eof() {
+        let text = render_as(Format::OpenMetrics, Some(Depths::default())).unwrap();
+        for line in [
+            "# TYPE tickwork_queue_depth gauge",
+            "# TYPE tickwork_fires counter",
+            "tickwork_fires_total{outcome=\"skipped_overlap\"} ",
+            "tickwork_executions_total{status=\"SUCCEEDED\"} ",
+            "# TYPE tickwork_fire_lag_seconds histogram",
+            "# UNIT tickwork_fire_lag_seconds seconds",
+            "tickwork_tick_batch_jobs_bucket{le=\"+Inf\"} ",
+        ] {
+            assert!(text.contains(line), "{line} missing from {text}");
+        }
+        assert!(text.ends_with("\n# EOF\n"), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1, "{text}");
     }
 }

@@ -65,7 +65,7 @@ fn unauthorized(message: &str) -> Response {
 
 /// A 401 with the `WWW-Authenticate` challenge, counted.
 fn challenge(error: ApiError) -> Response {
-    METRICS.api_unauthorized.add(1);
+    METRICS.api_unauthorized.inc();
     let mut response = error.into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -180,7 +180,7 @@ async fn tenant_of_key(
     let failures = &state.key_failures;
     if let (Some(client), Some(limit)) = (client, failures.limit()) {
         if let Some(wait) = failures.wait(client) {
-            METRICS.api_wrong_keys_throttled.add(1);
+            METRICS.api_wrong_keys_throttled.inc();
             return Err(too_many_wrong_keys(wait, limit));
         }
     }

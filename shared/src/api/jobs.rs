@@ -575,30 +575,3 @@ pub async fn stats(
         queue_stats: Counts::new(queue?, retrying?),
     }))
 }
-
-/// A Prometheus text response.
-pub fn prometheus_text(body: String) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
-}
-
-/// `GET /metrics`: this process's counters plus the queue depths an autoscaler scales on.
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (queue, retrying) =
-        tokio::join!(state.queue.stats(), state.store.execution_count_retrying());
-    let queue = queue?;
-    let depths = crate::metrics::Depths {
-        ready: queue.ready,
-        scheduled: queue.scheduled,
-        processing: queue.processing,
-        retrying: retrying?,
-        failed: queue.failed,
-    };
-    Ok(prometheus_text(crate::metrics::render(Some(depths))))
-}

@@ -15,6 +15,7 @@ mod jobs;
 mod key_failures;
 mod keys;
 mod limits;
+mod metrics;
 mod openapi;
 mod operate;
 mod page;
@@ -131,12 +132,9 @@ pub fn router(state: AppState) -> Router {
 pub fn metrics_router(state: Option<AppState>) -> Router {
     match state {
         Some(state) => Router::new()
-            .route("/metrics", get(jobs::metrics))
+            .route("/metrics", get(metrics::with_depths))
             .with_state(state),
-        None => Router::new().route(
-            "/metrics",
-            get(|| async { jobs::prometheus_text(crate::metrics::render(None)) }),
-        ),
+        None => Router::new().route("/metrics", get(metrics::without_depths)),
     }
 }
 

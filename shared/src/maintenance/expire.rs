@@ -43,8 +43,8 @@ pub(super) async fn record_expired(
     if ids.is_empty() {
         return Ok(());
     }
-    METRICS.executions_expired.add(ids.len() as u64);
-    METRICS.dead_letters.add(ids.len() as u64);
+    METRICS.executions_expired.inc_by(ids.len() as u64);
+    METRICS.dead_letters.inc_by(ids.len() as u64);
     let settled: Vec<_> = ids.iter().map(|id| (*id, Settled::Failed)).collect();
     queue.settle(&settled).await
 }

@@ -36,7 +36,7 @@ pub async fn keep_history(
     if !kept.dropped.is_empty() {
         METRICS
             .history_partitions_dropped
-            .add(kept.dropped.len() as u64);
+            .inc_by(kept.dropped.len() as u64);
         tracing::info!(partitions = ?kept.dropped, "history partitions past the retention period dropped");
     }
     for partition in &kept.kept {

@@ -46,7 +46,7 @@ pub async fn trim_history(
             .history_delete(cutoff, settings.retention_batch)
             .await?;
         deleted += n;
-        METRICS.history_deleted.add(n);
+        METRICS.history_deleted.inc_by(n);
         if n < u64::from(settings.retention_batch) || tokio::time::Instant::now() >= until {
             return Ok(deleted);
         }

@@ -51,15 +51,15 @@ pub(super) async fn run_pass(
         METRICS.tick_batch.observe(batch.jobs as f64);
         METRICS
             .fires_queued
-            .add((batch.executions.len() + batch.held) as u64);
-        METRICS.fires_skipped_misfire.add(batch.skipped_fires);
+            .inc_by((batch.executions.len() + batch.held) as u64);
+        METRICS.fires_skipped_misfire.inc_by(batch.skipped_fires);
         outcome.jobs += batch.jobs;
         outcome.fired += batch.executions.len() + batch.held;
         outcome.skipped_fires += batch.skipped_fires;
         // Fires past the room left are recorded, not pushed: the release duty pushes them,
         // oldest first, when the queue has room.
         outcome.held += batch.held;
-        METRICS.fires_held.add(batch.held as u64);
+        METRICS.fires_held.inc_by(batch.held as u64);
         // Fires due now go to the ready list; fires ahead of time wait in the upcoming set
         // until the loop releases them at their second.
         let committed = batch.executions.len();

@@ -108,12 +108,14 @@ impl Worker {
         let claimed = self.store.execution_start(&ids, worker).await?;
         METRICS
             .fires_skipped_overlap
-            .add(claimed.skipped.len() as u64);
+            .inc_by(claimed.skipped.len() as u64);
         METRICS
             .executions_failed
-            .add(claimed.malformed.len() as u64);
-        METRICS.executions_expired.add(claimed.expired.len() as u64);
-        METRICS.dead_letters.add(claimed.expired.len() as u64);
+            .inc_by(claimed.malformed.len() as u64);
+        METRICS
+            .executions_expired
+            .inc_by(claimed.expired.len() as u64);
+        METRICS.dead_letters.inc_by(claimed.expired.len() as u64);
         if !claimed.expired.is_empty() {
             // Counted in tickwork_executions_total{status="EXPIRED"}; the expiry pass logs
             // a summary each second.

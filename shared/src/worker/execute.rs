@@ -148,7 +148,7 @@ fn counted(recorded: &Recorded, call: &CallOutcome) -> ExecutionOutcome {
     let error = call.error().unwrap_or_default();
     match recorded.status {
         ExecutionStatus::Succeeded => {
-            METRICS.executions_succeeded.add(1);
+            METRICS.executions_succeeded.inc();
             tracing::debug!(
                 ?http_status,
                 duration_ms = millis(call.duration()),
@@ -157,13 +157,13 @@ fn counted(recorded: &Recorded, call: &CallOutcome) -> ExecutionOutcome {
             ExecutionOutcome::Succeeded
         }
         ExecutionStatus::Retrying => {
-            METRICS.retries.add(1);
+            METRICS.retries.inc();
             tracing::warn!(?http_status, error, next_attempt_at = ?recorded.next_attempt_at, "attempt failed; retrying");
             ExecutionOutcome::Retrying
         }
         _ => {
-            METRICS.executions_failed.add(1);
-            METRICS.dead_letters.add(1);
+            METRICS.executions_failed.inc();
+            METRICS.dead_letters.inc();
             tracing::warn!(?http_status, error, "execution failed");
             ExecutionOutcome::Failed
         }

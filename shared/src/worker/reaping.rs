@@ -21,8 +21,8 @@ impl Worker {
             .execution_reap_expired(self.settings.crash_limit, 1000)
             .await?;
         let pass = self.settle_taken_back(&reaped).await?;
-        METRICS.reaped.add(reaped.len() as u64);
-        METRICS.dead_letters.add(pass.failed as u64);
+        METRICS.reaped.inc_by(reaped.len() as u64);
+        METRICS.dead_letters.inc_by(pass.failed as u64);
         if !reaped.is_empty() {
             tracing::warn!(
                 requeued = pass.requeued,
