@@ -233,66 +233,8 @@ impl Metrics {
              startingDeadlineSeconds, never sent)",
             executions,
         );
-        for (name, help, counter) in [
-            (
-                "tickwork_retries",
-                "Failed attempts scheduled again",
-                &metrics.retries,
-            ),
-            (
-                "tickwork_reaped",
-                "Fires taken back from workers that lost their lease",
-                &metrics.reaped,
-            ),
-            (
-                "tickwork_dead_letters",
-                "Fires that ended in the dead-letter list",
-                &metrics.dead_letters,
-            ),
-            (
-                "tickwork_history_deleted",
-                "Executions deleted by the retention sweep",
-                &metrics.history_deleted,
-            ),
-            (
-                "tickwork_history_partitions_dropped",
-                "History partitions (a UTC day of fires each) dropped past the retention period",
-                &metrics.history_partitions_dropped,
-            ),
-            (
-                "tickwork_api_unauthorized",
-                "API requests answered 401: no key, a malformed Authorization header, or a \
-                 wrong key",
-                &metrics.api_unauthorized,
-            ),
-            (
-                "tickwork_api_wrong_keys_throttled",
-                "API requests answered 429 because their client address sent too many wrong \
-                 keys (refused before the key was looked up)",
-                &metrics.api_wrong_keys_throttled,
-            ),
-        ] {
-            registry.register(name, help, counter.clone());
-        }
-        for (name, help, histogram) in [
-            (
-                "tickwork_fire_lag",
-                "From a fire's scheduled time to its request being sent",
-                &metrics.fire_lag,
-            ),
-            (
-                "tickwork_attempt_duration",
-                "HTTP attempt latency",
-                &metrics.attempt_latency,
-            ),
-            (
-                "tickwork_tick_pass",
-                "Duration of a tick pass",
-                &metrics.tick_pass,
-            ),
-        ] {
-            registry.register_with_unit(name, help, Unit::Seconds, histogram.clone());
-        }
+        metrics.register_counters(&mut registry);
+        metrics.register_histograms(&mut registry);
         registry.register(
             "tickwork_tick_batch_jobs",
             "Jobs claimed per tick transaction",
@@ -301,6 +243,74 @@ impl Metrics {
         Self {
             registry,
             ..metrics
+        }
+    }
+
+    /// Registers the counters without labels.
+    fn register_counters(&self, registry: &mut Registry) {
+        for (name, help, counter) in [
+            (
+                "tickwork_retries",
+                "Failed attempts scheduled again",
+                &self.retries,
+            ),
+            (
+                "tickwork_reaped",
+                "Fires taken back from workers that lost their lease",
+                &self.reaped,
+            ),
+            (
+                "tickwork_dead_letters",
+                "Fires that ended in the dead-letter list",
+                &self.dead_letters,
+            ),
+            (
+                "tickwork_history_deleted",
+                "Executions deleted by the retention sweep",
+                &self.history_deleted,
+            ),
+            (
+                "tickwork_history_partitions_dropped",
+                "History partitions (a UTC day of fires each) dropped past the retention period",
+                &self.history_partitions_dropped,
+            ),
+            (
+                "tickwork_api_unauthorized",
+                "API requests answered 401: no key, a malformed Authorization header, or a \
+                 wrong key",
+                &self.api_unauthorized,
+            ),
+            (
+                "tickwork_api_wrong_keys_throttled",
+                "API requests answered 429 because their client address sent too many wrong \
+                 keys (refused before the key was looked up)",
+                &self.api_wrong_keys_throttled,
+            ),
+        ] {
+            registry.register(name, help, counter.clone());
+        }
+    }
+
+    /// Registers the histograms in seconds.
+    fn register_histograms(&self, registry: &mut Registry) {
+        for (name, help, histogram) in [
+            (
+                "tickwork_fire_lag",
+                "From a fire's scheduled time to its request being sent",
+                &self.fire_lag,
+            ),
+            (
+                "tickwork_attempt_duration",
+                "HTTP attempt latency",
+                &self.attempt_latency,
+            ),
+            (
+                "tickwork_tick_pass",
+                "Duration of a tick pass",
+                &self.tick_pass,
+            ),
+        ] {
+            registry.register_with_unit(name, help, Unit::Seconds, histogram.clone());
         }
     }
 }

@@ -73,6 +73,47 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    /// Sorts the rows a claim returned into what to deliver, what expired and what was
+    /// skipped; a fire whose job row cannot be read becomes FAILED.
+    async fn claimed_from(
+        &self,
+        rows: Vec<DeliveryRow>,
+        times: &FireTimes,
+    ) -> Result<Claimed, StoreError> {
+        let mut claimed = Claimed::default();
+        for row in rows {
+            let id = row.id;
+            if row.expired {
+                claimed.expired.push(id);
+                continue;
+            }
+            if row.overlap {
+                claimed.skipped.push(id);
+                continue;
+            }
+            match Delivery::try_from(row) {
+                Ok(delivery) => claimed.deliveries.push(delivery),
+                Err(error) => {
+                    // One unreadable job must not hold up the rest of the batch.
+                    tracing::error!(execution_id = %id, error = %crate::telemetry::error_chain(&error), "cannot deliver: stored job is malformed");
+                    sqlx::query(
+                        "UPDATE executions SET status = 'FAILED', finished_at = clock_timestamp(), \
+                         error = $2 WHERE id = $1 AND scheduled_at >= $3 AND scheduled_at < $4 \
+                         AND status = 'RUNNING'",
+                    )
+                    .bind(id)
+                    .bind(error.to_string())
+                    .bind(times.from)
+                    .bind(times.until)
+                    .execute(&self.pool)
+                    .await?;
+                    claimed.malformed.push(id);
+                }
+            }
+        }
+        Ok(claimed)
+    }
 }
 
 #[async_trait]
@@ -134,38 +175,7 @@ impl Deliveries for PgStore {
                     .await?,
             );
         }
-        let mut claimed = Claimed::default();
-        for row in rows {
-            let id = row.id;
-            if row.expired {
-                claimed.expired.push(id);
-                continue;
-            }
-            if row.overlap {
-                claimed.skipped.push(id);
-                continue;
-            }
-            match Delivery::try_from(row) {
-                Ok(delivery) => claimed.deliveries.push(delivery),
-                Err(error) => {
-                    // One unreadable job must not hold up the rest of the batch.
-                    tracing::error!(execution_id = %id, error = %crate::telemetry::error_chain(&error), "cannot deliver: stored job is malformed");
-                    sqlx::query(
-                        "UPDATE executions SET status = 'FAILED', finished_at = clock_timestamp(), \
-                         error = $2 WHERE id = $1 AND scheduled_at >= $3 AND scheduled_at < $4 \
-                         AND status = 'RUNNING'",
-                    )
-                    .bind(id)
-                    .bind(error.to_string())
-                    .bind(times.from)
-                    .bind(times.until)
-                    .execute(&self.pool)
-                    .await?;
-                    claimed.malformed.push(id);
-                }
-            }
-        }
-        Ok(claimed)
+        self.claimed_from(rows, &times).await
     }
 
     async fn worker_register(&self, lease: Duration) -> Result<Uuid, StoreError> {
@@ -333,104 +343,17 @@ impl Deliveries for PgStore {
         if outcomes.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<Uuid> = outcomes.iter().map(|o| o.execution_id).collect();
-        let fire_times: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.scheduled_at).collect();
-        let attempts: Vec<i32> = outcomes.iter().map(|o| o.attempt).collect();
-        let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
-        let durations: Vec<i64> = outcomes.iter().map(|o| o.duration_ms).collect();
-        let http: Vec<Option<i32>> = outcomes
-            .iter()
-            .map(|o| o.http_status.map(i32::from))
-            .collect();
-        let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_deref()).collect();
-        let bodies: Vec<Option<&str>> = outcomes
-            .iter()
-            .map(|o| o.response_body.as_deref())
-            .collect();
-        let retry_ms: Vec<Option<i64>> = outcomes
-            .iter()
-            .map(|o| {
-                o.retry_in
-                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            })
-            .collect();
+        let columns = OutcomeColumns::of(outcomes);
         // One statement: the fenced state change and the attempt row, or neither. Written to
         // the day's partitions by name when the fires are of one day (see the claim); each
         // row is found by its whole key, so the plan is a key lookup per outcome whatever
         // the statistics of a day's partition (a new one has none).
-        let times = self.fire_times(&ids).await?;
+        let times = self.fire_times(&columns.ids).await?;
         let tables = self.tables(&times).await?;
-        let (ids, fire_times, attempts, statuses, durations, http, errors, bodies, retry_ms) = (
-            &ids,
-            &fire_times,
-            &attempts,
-            &statuses,
-            &durations,
-            &http,
-            &errors,
-            &bodies,
-            &retry_ms,
-        );
-        let write = |tables: Tables| {
-            // As in the claim: a day's partition named directly is given no range of times.
-            let whole = whole_history(&tables.executions);
-            let sql = format!(
-                "WITH o AS ( \
-                     SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::bigint[], \
-                         $5::int[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[]) \
-                     AS o(id, attempt, status, duration_ms, http_status, error, response_body, retry_ms, \
-                         scheduled_at) \
-                 ), done AS ( \
-                     UPDATE {executions} e SET status = o.status, duration_ms = o.duration_ms, \
-                         http_status = o.http_status, response_body = o.response_body, \
-                         error = COALESCE(o.error, CASE WHEN o.status = 'FAILED' \
-                             THEN 'failed; the worker gave no reason' END), \
-                         finished_at = CASE WHEN o.status = 'RETRYING' THEN NULL ELSE clock_timestamp() END, \
-                         next_attempt_at = CASE WHEN o.status = 'RETRYING' \
-                             THEN clock_timestamp() + o.retry_ms * interval '1 millisecond' END \
-                     FROM o \
-                     WHERE e.id = o.id AND e.scheduled_at = o.scheduled_at{range} \
-                         AND e.status = 'RUNNING' AND e.attempt = o.attempt \
-                     RETURNING e.id, e.scheduled_at, e.attempt, e.started_at, e.status, e.next_attempt_at, \
-                         o.duration_ms, o.http_status, o.error, o.response_body \
-                 ), kept AS ( \
-                     INSERT INTO {attempts} (execution_id, scheduled_at, attempt, started_at, \
-                         finished_at, duration_ms, http_status, error, response_body) \
-                     SELECT id, scheduled_at, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
-                         duration_ms, http_status, error, response_body FROM done \
-                     WHERE status <> 'SUCCEEDED' \
-                     ON CONFLICT DO NOTHING \
-                 ) \
-                 SELECT id, status, next_attempt_at FROM done",
-                executions = tables.executions,
-                attempts = tables.attempts,
-                range = if whole {
-                    " AND e.scheduled_at >= $10 AND e.scheduled_at < $11"
-                } else {
-                    ""
-                },
-            );
-            async move {
-                let query = sqlx::query_as::<_, (Uuid, String, Option<DateTime<Utc>>)>(&sql)
-                    .bind(ids)
-                    .bind(attempts)
-                    .bind(statuses)
-                    .bind(durations)
-                    .bind(http)
-                    .bind(errors)
-                    .bind(bodies)
-                    .bind(retry_ms)
-                    .bind(fire_times);
-                let query = if whole {
-                    query.bind(times.from).bind(times.until)
-                } else {
-                    query
-                };
-                query.fetch_all(&self.pool).await
+        let rows = match self.record(&columns, &times, tables).await {
+            Err(e) if partitions::is_missing_table(&e) => {
+                self.record(&columns, &times, Tables::whole()).await?
             }
-        };
-        let rows = match write(tables).await {
-            Err(e) if partitions::is_missing_table(&e) => write(Tables::whole()).await?,
             other => other?,
         };
         rows.into_iter()
@@ -443,6 +366,113 @@ impl Deliveries for PgStore {
             })
             .collect()
     }
+}
+
+/// Outcomes as the arrays the recording statement reads.
+struct OutcomeColumns<'a> {
+    ids: Vec<Uuid>,
+    fire_times: Vec<DateTime<Utc>>,
+    attempts: Vec<i32>,
+    statuses: Vec<&'a str>,
+    durations: Vec<i64>,
+    http: Vec<Option<i32>>,
+    errors: Vec<Option<&'a str>>,
+    bodies: Vec<Option<&'a str>>,
+    retry_ms: Vec<Option<i64>>,
+}
+
+impl<'a> OutcomeColumns<'a> {
+    fn of(outcomes: &'a [Outcome]) -> Self {
+        Self {
+            ids: outcomes.iter().map(|o| o.execution_id).collect(),
+            fire_times: outcomes.iter().map(|o| o.scheduled_at).collect(),
+            attempts: outcomes.iter().map(|o| o.attempt).collect(),
+            statuses: outcomes.iter().map(|o| o.status.as_str()).collect(),
+            durations: outcomes.iter().map(|o| o.duration_ms).collect(),
+            http: outcomes
+                .iter()
+                .map(|o| o.http_status.map(i32::from))
+                .collect(),
+            errors: outcomes.iter().map(|o| o.error.as_deref()).collect(),
+            bodies: outcomes
+                .iter()
+                .map(|o| o.response_body.as_deref())
+                .collect(),
+            retry_ms: outcomes.iter().map(|o| o.retry_in.map(millis)).collect(),
+        }
+    }
+}
+
+impl PgStore {
+    /// Runs the recording statement over `tables`; returns each written fire's id, status
+    /// and next attempt time.
+    async fn record(
+        &self,
+        columns: &OutcomeColumns<'_>,
+        times: &FireTimes,
+        tables: Tables,
+    ) -> Result<Vec<(Uuid, String, Option<DateTime<Utc>>)>, sqlx::Error> {
+        // As in the claim: a day's partition named directly is given no range of times.
+        let whole = whole_history(&tables.executions);
+        let sql = record_sql(&tables, whole);
+        let query = sqlx::query_as(&sql)
+            .bind(&columns.ids)
+            .bind(&columns.attempts)
+            .bind(&columns.statuses)
+            .bind(&columns.durations)
+            .bind(&columns.http)
+            .bind(&columns.errors)
+            .bind(&columns.bodies)
+            .bind(&columns.retry_ms)
+            .bind(&columns.fire_times);
+        let query = if whole {
+            query.bind(times.from).bind(times.until)
+        } else {
+            query
+        };
+        query.fetch_all(&self.pool).await
+    }
+}
+
+/// The recording statement over `tables` (`whole`: the whole history, given a range of
+/// times in `$10` and `$11`).
+fn record_sql(tables: &Tables, whole: bool) -> String {
+    format!(
+        "WITH o AS ( \
+             SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::bigint[], \
+                 $5::int[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[]) \
+             AS o(id, attempt, status, duration_ms, http_status, error, response_body, retry_ms, \
+                 scheduled_at) \
+         ), done AS ( \
+             UPDATE {executions} e SET status = o.status, duration_ms = o.duration_ms, \
+                 http_status = o.http_status, response_body = o.response_body, \
+                 error = COALESCE(o.error, CASE WHEN o.status = 'FAILED' \
+                     THEN 'failed; the worker gave no reason' END), \
+                 finished_at = CASE WHEN o.status = 'RETRYING' THEN NULL ELSE clock_timestamp() END, \
+                 next_attempt_at = CASE WHEN o.status = 'RETRYING' \
+                     THEN clock_timestamp() + o.retry_ms * interval '1 millisecond' END \
+             FROM o \
+             WHERE e.id = o.id AND e.scheduled_at = o.scheduled_at{range} \
+                 AND e.status = 'RUNNING' AND e.attempt = o.attempt \
+             RETURNING e.id, e.scheduled_at, e.attempt, e.started_at, e.status, e.next_attempt_at, \
+                 o.duration_ms, o.http_status, o.error, o.response_body \
+         ), kept AS ( \
+             INSERT INTO {attempts} (execution_id, scheduled_at, attempt, started_at, \
+                 finished_at, duration_ms, http_status, error, response_body) \
+             SELECT id, scheduled_at, attempt, COALESCE(started_at, clock_timestamp()), clock_timestamp(), \
+                 duration_ms, http_status, error, response_body FROM done \
+             WHERE status <> 'SUCCEEDED' \
+             ON CONFLICT DO NOTHING \
+         ) \
+         SELECT id, status, next_attempt_at FROM done",
+        executions = tables.executions,
+        attempts = tables.attempts,
+        range = if whole {
+            " AND e.scheduled_at >= $10 AND e.scheduled_at < $11"
+        } else {
+            ""
+        },
+    )
 }
 
 /// Which fires a claim statement takes.

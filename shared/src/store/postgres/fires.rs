@@ -58,57 +58,18 @@ impl Fires for PgStore {
             .map(DueJob::try_from)
             .collect::<Result<_, _>>()?;
         let writes = ClaimWrites::plan(&due, plan).hold_past(room);
-        let exec_ids: Vec<Uuid> = writes.fires.iter().map(|f| f.0).collect();
-        let exec_jobs: Vec<Uuid> = writes.fires.iter().map(|f| f.1).collect();
         let exec_times: Vec<DateTime<Utc>> = writes.fires.iter().map(|f| f.2).collect();
-        let job_ids: Vec<Uuid> = writes.jobs.iter().map(|j| j.0).collect();
-        let next_runs: Vec<Option<DateTime<Utc>>> = writes.jobs.iter().map(|j| j.1).collect();
-        let skipped_per_job: Vec<i64> = writes.jobs.iter().map(|j| j.2).collect();
-
         // The partitions of the fires' days, the first time this process writes to each.
         let days = self.days.unknown(&exec_times);
         partitions::ensure_days(&mut tx, &days).await?;
-        let created: Vec<(Uuid, DateTime<Utc>, bool)> = if exec_ids.is_empty() {
-            Vec::new()
-        } else {
-            sqlx::query_as(
-                "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at, held) \
-                 SELECT f.id, f.job_id, f.scheduled_at, 'QUEUED', $4, f.held \
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $5::bool[]) \
-                     AS f(id, job_id, scheduled_at, held) \
-                 ON CONFLICT ON CONSTRAINT executions_one_per_fire DO NOTHING \
-                 RETURNING id, scheduled_at, held",
-            )
-            .bind(&exec_ids)
-            .bind(&exec_jobs)
-            .bind(&exec_times)
-            .bind(now)
-            .bind(&writes.held)
-            .fetch_all(&mut *tx)
-            .await
-            .inspect_err(|e| {
-                if partitions::is_missing_partition(e) {
-                    self.days.forget();
-                }
-            })?
-        };
-
-        sqlx::query(
-            "UPDATE jobs SET next_run_at = n.next_run_at, skipped_fires = skipped_fires + n.skipped \
-             FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bigint[]) AS n(id, next_run_at, skipped) \
-             WHERE jobs.id = n.id",
-        )
-        .bind(&job_ids)
-        .bind(&next_runs)
-        .bind(&skipped_per_job)
-        .execute(&mut *tx)
-        .await?;
+        let created = self.insert_fires(&mut tx, &writes, now).await?;
+        advance_jobs(&mut tx, &writes).await?;
         tx.commit().await?;
         self.days.learn(&days);
 
         let (held, executions) = crate::store::rules::split_held(created);
         Ok(FiredBatch {
-            jobs: job_ids.len(),
+            jobs: writes.jobs.len(),
             executions,
             held,
             skipped_fires: writes.skipped_fires,
@@ -293,4 +254,64 @@ impl Fires for PgStore {
             .await?;
         Ok(expired)
     }
+}
+
+impl PgStore {
+    /// Records the planned fires, QUEUED (held or not); one already recorded for its job
+    /// and time is left as it is. Returns the fires recorded, with their times and whether
+    /// each is held.
+    async fn insert_fires(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        writes: &ClaimWrites,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>, bool)>, StoreError> {
+        if writes.fires.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = writes.fires.iter().map(|f| f.0).collect();
+        let jobs: Vec<Uuid> = writes.fires.iter().map(|f| f.1).collect();
+        let times: Vec<DateTime<Utc>> = writes.fires.iter().map(|f| f.2).collect();
+        Ok(sqlx::query_as(
+            "INSERT INTO executions (id, job_id, scheduled_at, status, queued_at, held) \
+             SELECT f.id, f.job_id, f.scheduled_at, 'QUEUED', $4, f.held \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $5::bool[]) \
+                 AS f(id, job_id, scheduled_at, held) \
+             ON CONFLICT ON CONSTRAINT executions_one_per_fire DO NOTHING \
+             RETURNING id, scheduled_at, held",
+        )
+        .bind(&ids)
+        .bind(&jobs)
+        .bind(&times)
+        .bind(now)
+        .bind(&writes.held)
+        .fetch_all(&mut **tx)
+        .await
+        .inspect_err(|e| {
+            if partitions::is_missing_partition(e) {
+                self.days.forget();
+            }
+        })?)
+    }
+}
+
+/// Moves each claimed job's `next_run_at` on and counts the missed fires it dropped.
+async fn advance_jobs(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    writes: &ClaimWrites,
+) -> Result<(), StoreError> {
+    let ids: Vec<Uuid> = writes.jobs.iter().map(|j| j.0).collect();
+    let next_runs: Vec<Option<DateTime<Utc>>> = writes.jobs.iter().map(|j| j.1).collect();
+    let skipped: Vec<i64> = writes.jobs.iter().map(|j| j.2).collect();
+    sqlx::query(
+        "UPDATE jobs SET next_run_at = n.next_run_at, skipped_fires = skipped_fires + n.skipped \
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bigint[]) AS n(id, next_run_at, skipped) \
+         WHERE jobs.id = n.id",
+    )
+    .bind(&ids)
+    .bind(&next_runs)
+    .bind(&skipped)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -92,6 +92,143 @@ fn held_type(held: &HeldRow) -> Result<ExecutionType, StoreError> {
     ExecutionType::parse(&held.execution_type).map_err(|e| corrupt("execution", e.message))
 }
 
+/// What a claim does with each fire of a batch that is still QUEUED.
+struct Starts {
+    /// A first attempt past its job's starting deadline: EXPIRED, not sent.
+    expired: Vec<Uuid>,
+    /// A FORBID job's fire with an earlier fire unfinished: SKIPPED.
+    skipped: Vec<Uuid>,
+    /// The rest: RUNNING, held by the worker.
+    run: Vec<Uuid>,
+}
+
+/// Decides what becomes of each QUEUED fire among `ids`. A first attempt past its job's
+/// starting deadline is EXPIRED; else a FORBID job's fire with an earlier fire unfinished
+/// is SKIPPED (EXPIRED fires never ran, so the check looks past them as past SKIPPED ones).
+/// The write transaction holds the database, so this decision and the claim see the same
+/// rows: an earlier fire in this batch is still QUEUED here, so two fires of one job never
+/// both start.
+async fn decide_starts(
+    tx: &mut Transaction<'static, Sqlite>,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Starts, StoreError> {
+    let mut decide = QueryBuilder::new(
+        "SELECT x.id, j.concurrency_policy = 'FORBID' AND COALESCE(( \
+             SELECT o.status IN ('QUEUED', 'RUNNING', 'RETRYING') FROM executions o \
+             WHERE o.job_id = x.job_id AND o.scheduled_at < x.scheduled_at \
+             AND o.status NOT IN ('SKIPPED', 'CANCELLED', 'EXPIRED') \
+             ORDER BY o.scheduled_at DESC LIMIT 1), 0), ",
+    );
+    decide.push(PAST_DEADLINE_AT).push_bind(now).push(
+        "), 0) FROM executions x JOIN jobs j ON j.id = x.job_id \
+         WHERE x.status = 'QUEUED' AND x.id IN ",
+    );
+    push_ids(&mut decide, ids);
+    let decided: Vec<(Uuid, bool, bool)> = decide.build_query_as().fetch_all(&mut **tx).await?;
+    let mut starts = Starts {
+        expired: Vec::new(),
+        skipped: Vec::new(),
+        run: Vec::new(),
+    };
+    for (id, overlap, expired) in decided {
+        match (expired, overlap) {
+            (true, _) => starts.expired.push(id),
+            (false, true) => starts.skipped.push(id),
+            (false, false) => starts.run.push(id),
+        }
+    }
+    Ok(starts)
+}
+
+/// Ends the fires decided EXPIRED or SKIPPED.
+async fn end_unstarted(
+    tx: &mut Transaction<'static, Sqlite>,
+    starts: &Starts,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if !starts.expired.is_empty() {
+        let mut expire = QueryBuilder::new(EXPIRE_FIRES_AT);
+        expire.push_bind(now);
+        expire_ids(&mut expire, &starts.expired);
+        expire.build().execute(&mut **tx).await?;
+    }
+    if !starts.skipped.is_empty() {
+        let mut skip = QueryBuilder::new(
+            "UPDATE executions SET status = 'SKIPPED', started_at = NULL, \
+             error = 'skipped: an earlier fire of this job was unfinished (concurrencyPolicy FORBID)', \
+             execution_type = (SELECT execution_type FROM jobs WHERE id = executions.job_id), \
+             finished_at = ",
+        );
+        skip.push_bind(now).push(" WHERE id IN ");
+        push_ids(&mut skip, &starts.skipped);
+        skip.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Moves `run` to RUNNING, held by `worker`, and reads what to deliver; a fire whose job
+/// row cannot be read becomes FAILED.
+async fn start_fires(
+    tx: &mut Transaction<'static, Sqlite>,
+    run: &[Uuid],
+    worker: Uuid,
+    now: DateTime<Utc>,
+    claimed: &mut Claimed,
+) -> Result<(), StoreError> {
+    let mut start = QueryBuilder::new(
+        "UPDATE executions SET status = 'RUNNING', attempt = attempt + 1, \
+         finished_at = NULL, error = NULL, \
+         execution_type = (SELECT execution_type FROM jobs WHERE id = executions.job_id), \
+         started_at = MAX(",
+    );
+    start
+        .push_bind(now)
+        .push(", scheduled_at), worker_id = ")
+        .push_bind(worker)
+        .push(" WHERE id IN ");
+    push_ids(&mut start, run);
+    start.build().execute(&mut **tx).await?;
+    let mut read = QueryBuilder::new(
+        "SELECT e.id, e.job_id, e.scheduled_at, e.attempt, e.worker_id, e.crashes, e.handbacks, \
+         e.attempt_base, j.execution_type, j.max_retries, j.http_method, j.http_url, \
+         j.http_headers, j.http_body, j.timeout_seconds, j.signing_secret, \
+         CASE WHEN j.previous_secret_expires_at > ",
+    );
+    read.push_bind(now).push(
+        " THEN j.previous_signing_secret END AS previous_signing_secret, \
+         false AS overlap, false AS expired, 0 AS wait_ms \
+         FROM executions e JOIN jobs j ON j.id = e.job_id WHERE e.id IN ",
+    );
+    push_ids(&mut read, run);
+    let rows: Vec<DeliveryRow> = read.build_query_as().fetch_all(&mut **tx).await?;
+    for mut row in rows {
+        let id = row.id;
+        let wait = row.scheduled_at - now;
+        row.wait_ms = (wait + TimeDelta::microseconds(999))
+            .num_milliseconds()
+            .max(0);
+        match Delivery::try_from(row) {
+            Ok(delivery) => claimed.deliveries.push(delivery),
+            Err(error) => {
+                // One unreadable job must not hold up the rest of the batch.
+                tracing::error!(execution_id = %id, error = %crate::telemetry::error_chain(&error), "cannot deliver: stored job is malformed");
+                sqlx::query(
+                    "UPDATE executions SET status = 'FAILED', finished_at = $2, \
+                     error = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(error.to_string())
+                .execute(&mut **tx)
+                .await?;
+                claimed.malformed.push(id);
+            }
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Deliveries for SqliteStore {
     async fn execution_start(&self, ids: &[Uuid], worker: Uuid) -> Result<Claimed, StoreError> {
@@ -112,102 +249,12 @@ impl Deliveries for SqliteStore {
             return Ok(claimed);
         }
         for chunk in ids.chunks(IN_LIST_CHUNK) {
-            // A first attempt past its job's starting deadline is EXPIRED; else a FORBID
-            // job's fire with an earlier fire unfinished is SKIPPED (EXPIRED fires never ran,
-            // so the check looks past them as past SKIPPED ones). The write transaction holds
-            // the database, so this decision and the claim below see the same rows: an
-            // earlier fire in this batch is still QUEUED here, so two fires of one job never
-            // both start.
-            let mut decide = QueryBuilder::new(
-                "SELECT x.id, j.concurrency_policy = 'FORBID' AND COALESCE(( \
-                     SELECT o.status IN ('QUEUED', 'RUNNING', 'RETRYING') FROM executions o \
-                     WHERE o.job_id = x.job_id AND o.scheduled_at < x.scheduled_at \
-                     AND o.status NOT IN ('SKIPPED', 'CANCELLED', 'EXPIRED') \
-                     ORDER BY o.scheduled_at DESC LIMIT 1), 0), ",
-            );
-            decide.push(PAST_DEADLINE_AT).push_bind(now).push(
-                "), 0) FROM executions x JOIN jobs j ON j.id = x.job_id \
-                 WHERE x.status = 'QUEUED' AND x.id IN ",
-            );
-            push_ids(&mut decide, chunk);
-            let decided: Vec<(Uuid, bool, bool)> =
-                decide.build_query_as().fetch_all(&mut *tx).await?;
-            let (expired, decided): (Vec<_>, Vec<_>) = decided.into_iter().partition(|d| d.2);
-            let (skipped, run): (Vec<_>, Vec<_>) = decided.into_iter().partition(|d| d.1);
-            let expired: Vec<Uuid> = expired.into_iter().map(|d| d.0).collect();
-            let skipped: Vec<Uuid> = skipped.into_iter().map(|d| d.0).collect();
-            let run: Vec<Uuid> = run.into_iter().map(|d| d.0).collect();
-            if !expired.is_empty() {
-                let mut expire = QueryBuilder::new(EXPIRE_FIRES_AT);
-                expire.push_bind(now);
-                expire_ids(&mut expire, &expired);
-                expire.build().execute(&mut *tx).await?;
-                claimed.expired.extend(expired);
-            }
-            if !skipped.is_empty() {
-                let mut skip = QueryBuilder::new(
-                    "UPDATE executions SET status = 'SKIPPED', started_at = NULL, \
-                     error = 'skipped: an earlier fire of this job was unfinished (concurrencyPolicy FORBID)', \
-                     execution_type = (SELECT execution_type FROM jobs WHERE id = executions.job_id), \
-                     finished_at = ",
-                );
-                skip.push_bind(now).push(" WHERE id IN ");
-                push_ids(&mut skip, &skipped);
-                skip.build().execute(&mut *tx).await?;
-                claimed.skipped.extend(skipped);
-            }
-            if run.is_empty() {
-                continue;
-            }
-            let mut start = QueryBuilder::new(
-                "UPDATE executions SET status = 'RUNNING', attempt = attempt + 1, \
-                 finished_at = NULL, error = NULL, \
-                 execution_type = (SELECT execution_type FROM jobs WHERE id = executions.job_id), \
-                 started_at = MAX(",
-            );
-            start
-                .push_bind(now)
-                .push(", scheduled_at), worker_id = ")
-                .push_bind(worker)
-                .push(" WHERE id IN ");
-            push_ids(&mut start, &run);
-            start.build().execute(&mut *tx).await?;
-            let mut read = QueryBuilder::new(
-                "SELECT e.id, e.job_id, e.scheduled_at, e.attempt, e.worker_id, e.crashes, e.handbacks, \
-                 e.attempt_base, j.execution_type, j.max_retries, j.http_method, j.http_url, \
-                 j.http_headers, j.http_body, j.timeout_seconds, j.signing_secret, \
-                 CASE WHEN j.previous_secret_expires_at > ",
-            );
-            read.push_bind(now).push(
-                " THEN j.previous_signing_secret END AS previous_signing_secret, \
-                 false AS overlap, false AS expired, 0 AS wait_ms \
-                 FROM executions e JOIN jobs j ON j.id = e.job_id WHERE e.id IN ",
-            );
-            push_ids(&mut read, &run);
-            let rows: Vec<DeliveryRow> = read.build_query_as().fetch_all(&mut *tx).await?;
-            for mut row in rows {
-                let id = row.id;
-                let wait = row.scheduled_at - now;
-                row.wait_ms = (wait + TimeDelta::microseconds(999))
-                    .num_milliseconds()
-                    .max(0);
-                match Delivery::try_from(row) {
-                    Ok(delivery) => claimed.deliveries.push(delivery),
-                    Err(error) => {
-                        // One unreadable job must not hold up the rest of the batch.
-                        tracing::error!(execution_id = %id, error = %crate::telemetry::error_chain(&error), "cannot deliver: stored job is malformed");
-                        sqlx::query(
-                            "UPDATE executions SET status = 'FAILED', finished_at = $2, \
-                             error = $3 WHERE id = $1",
-                        )
-                        .bind(id)
-                        .bind(now)
-                        .bind(error.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                        claimed.malformed.push(id);
-                    }
-                }
+            let decided = decide_starts(&mut tx, chunk, now).await?;
+            end_unstarted(&mut tx, &decided, now).await?;
+            claimed.expired.extend(decided.expired);
+            claimed.skipped.extend(decided.skipped);
+            if !decided.run.is_empty() {
+                start_fires(&mut tx, &decided.run, worker, now, &mut claimed).await?;
             }
         }
         tx.commit().await?;
