@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tickwork::model::{ApiKey, Attempt, Execution, Job, Outcome, Recorded};
 use tickwork::store::{
-    ApiKeys, Claimed, Deliveries, FiredBatch, Fires, History, IdempotentInsert, JobChange,
-    JobCursor, JobFilter, Jobs, Planner, Reaped, Released, Requeued, SealedValues, Store,
-    StoreError, TenantCounts, Unfinished,
+    ApiKeys, Claimed, DeadLetterListing, Deliveries, ExecutionListing, FiredBatch, Fires, History,
+    IdempotentInsert, JobChange, JobCursor, JobFilter, Jobs, Planner, Reaped, Released, Requeued,
+    SealedValues, Store, StoreError, TenantCounts, Unfinished,
 };
 use uuid::Uuid;
 
@@ -276,11 +276,9 @@ impl History for Forwarding {
     }
     async fn execution_list(
         &self,
-        job_id: Uuid,
-        before: Option<DateTime<Utc>>,
-        limit: u32,
+        listing: ExecutionListing,
     ) -> Result<Vec<Execution>, StoreError> {
-        self.inner.execution_list(job_id, before, limit).await
+        self.inner.execution_list(listing).await
     }
     async fn history_delete(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
         self.inner.history_delete(before, limit).await
@@ -293,14 +291,9 @@ impl History for Forwarding {
     }
     async fn dead_letter_list(
         &self,
-        tenant: Option<&str>,
-        job_id: Option<Uuid>,
-        before: Option<Uuid>,
-        limit: u32,
+        listing: DeadLetterListing<'_>,
     ) -> Result<Vec<Execution>, StoreError> {
-        self.inner
-            .dead_letter_list(tenant, job_id, before, limit)
-            .await
+        self.inner.dead_letter_list(listing).await
     }
     async fn dead_letter_requeue(&self, id: Uuid, force: bool) -> Result<Requeued, StoreError> {
         self.inner.dead_letter_requeue(id, force).await

@@ -27,7 +27,7 @@ use super::{body, cursor, page, AppState};
 use crate::model::{Job, TargetUrl};
 use crate::schedule::Schedule;
 use crate::secrets::{new_signing_secret, signing_context};
-use crate::store::{IdempotentInsert, JobCursor, JobFilter};
+use crate::store::{ExecutionListing, IdempotentInsert, JobCursor, JobFilter};
 
 /// Default and largest page of jobs.
 type JobsLimit = Count<50, 500>;
@@ -340,7 +340,11 @@ pub async fn history(
     owned_job(&state, &caller, &id).await?;
     let executions = state
         .store
-        .execution_list(job_id, before, limit + 1)
+        .execution_list(ExecutionListing {
+            job_id,
+            before,
+            limit: limit + 1,
+        })
         .await?;
     let positions: Vec<String> = executions
         .iter()

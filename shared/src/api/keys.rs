@@ -1,25 +1,49 @@
 //! `/api/v1/api-keys`: make a key (shown once), list a tenant's keys, revoke one.
 
+use std::sync::LazyLock;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::SecondsFormat;
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::auth::Caller;
 use super::body::json_object;
 use super::error::{ApiError, ErrorBody};
-use super::openapi::{ApiKeyRequest, BadBody, TooLarge};
+use super::fields::fields_of;
+use super::openapi::{BadBody, TooLarge};
 use super::path::RawId;
+use super::request::{read_new, required_of};
 use super::AppState;
-use crate::model::{ApiKey, Tenant};
+use crate::model::{ApiKey, KeyName, Tenant};
 use crate::secrets::{api_key_hash, api_key_prefix, new_api_key};
 
+/// A new API key (`POST /api/v1/api-keys`, operator key only).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "billing-ci", "tenant": "billing"}))]
+pub struct ApiKeyRequest {
+    /// What the key is for: trimmed, no control characters.
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = "\\S")]
+    name: KeyName,
+    /// The tenant whose jobs the key reaches (default `default`): 1 to 64 of a-z, 0-9, `-`
+    /// and `_`.
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9_-]{1,64}$")]
+    tenant: Option<Tenant>,
+}
+
+/// The fields of [`ApiKeyRequest`], as serde names them.
+static KEY_FIELDS: LazyLock<&'static [&'static str]> = LazyLock::new(fields_of::<ApiKeyRequest>);
+
+/// The fields an [`ApiKeyRequest`] must carry.
+static KEY_REQUIRED: LazyLock<Vec<String>> = LazyLock::new(required_of::<ApiKeyRequest>);
+
 /// An API key as the API shows it (the key itself only when it is made).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = ApiKey)]
 pub struct ApiKeyView {
@@ -56,7 +80,7 @@ impl From<ApiKey> for ApiKeyView {
 }
 
 /// `GET /api/v1/api-keys`
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyList {
     api_keys: Vec<ApiKeyView>,
@@ -88,35 +112,19 @@ pub async fn create_key(
 ) -> Result<Response, ApiError> {
     let body = super::body::read(body)?;
     let object = json_object(&body)?;
-    if let Some(unknown) = object
-        .keys()
-        .find(|k| !["name", "tenant"].contains(&k.as_str()))
-    {
+    if let Some(unknown) = object.keys().find(|k| !KEY_FIELDS.contains(&k.as_str())) {
         return Err(ApiError::unknown_field(
             unknown,
-            format!("{unknown:?} is not a field of an API key; expected name and tenant"),
+            format!(
+                "{unknown:?} is not a field of an API key; expected {}",
+                KEY_FIELDS.join(" and ")
+            ),
         ));
     }
-    let name = match object.get("name") {
-        Some(Value::String(name))
-            if (1..=100).contains(&name.trim().chars().count())
-                && !name.chars().any(char::is_control) =>
-        {
-            name.trim()
-        }
-        Some(Value::String(_)) => {
-            return Err(ApiError::from(crate::model::InvalidField::new(
-                "name",
-                "name must be 1 to 100 characters, without control characters",
-            )))
-        }
-        Some(other) => return Err(ApiError::wrong_type("name", "a string", other)),
-        None => return Err(ApiError::missing_field("name")),
-    };
-    let tenant = match object.get("tenant") {
-        None | Some(Value::Null) => Tenant::parse(&caller.tenant)?,
-        Some(Value::String(raw)) => Tenant::parse(raw)?,
-        Some(other) => return Err(ApiError::wrong_type("tenant", "a string", other)),
+    let request: ApiKeyRequest = read_new(object, &KEY_REQUIRED)?;
+    let tenant = match request.tenant {
+        Some(tenant) => tenant,
+        None => Tenant::parse(&caller.tenant)?,
     };
     if !caller.operator {
         return Err(ApiError::forbidden(
@@ -128,7 +136,7 @@ pub async fn create_key(
     let stored = ApiKey {
         id: Uuid::now_v7(),
         tenant: tenant.as_str().to_string(),
-        name: name.to_string(),
+        name: request.name.as_str().to_string(),
         prefix: api_key_prefix(&key),
         created_at: state.store.clock().await?,
         revoked_at: None,

@@ -12,7 +12,7 @@
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
 use super::error::ErrorBody;
 
@@ -266,21 +266,6 @@ mod parameters {
 }
 
 pub use parameters::{ExecutionId, JobId, Page};
-
-/// A new API key (`POST /api/v1/api-keys`, operator key only).
-#[derive(ToSchema)]
-#[schema(example = json!({"name": "billing-ci", "tenant": "billing"}))]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // Read by hand in `keys::create_key`; this is its schema.
-pub struct ApiKeyRequest {
-    /// What the key is for: trimmed, no control characters.
-    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
-    name: String,
-    /// The tenant whose jobs the key reaches (default `default`): 1 to 64 of a-z, 0-9, `-`
-    /// and `_`.
-    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
-    tenant: Option<String>,
-}
 
 #[cfg(test)]
 mod tests {

@@ -20,7 +20,7 @@ use super::AppState;
 use crate::model::{Job, JobPatch};
 use crate::schedule::{CronExpression, Schedule, ScheduleError, Timezone};
 use crate::secrets::{new_signing_secret, signing_context};
-use crate::store::Requeued;
+use crate::store::{DeadLetterListing, Requeued};
 
 /// Default and largest page of dead letters.
 type DeadLetterLimit = Count<50, 500>;
@@ -257,10 +257,14 @@ pub async fn dead_letters(
     Query(query): Query<DeadLetterQuery>,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let limit = query.limit.0;
-    let (job_id, before) = (query.job_id.map(|Id(id)| id), query.cursor.map(|Id(id)| id));
     let executions = state
         .store
-        .dead_letter_list(Some(&caller.tenant), job_id, before, limit + 1)
+        .dead_letter_list(DeadLetterListing {
+            tenant: Some(&caller.tenant),
+            job_id: query.job_id.map(|Id(id)| id),
+            before: query.cursor.map(|Id(id)| id),
+            limit: limit + 1,
+        })
         .await?;
     // One more than asked tells whether another page follows.
     let positions = executions.iter().map(|e| e.id.to_string()).collect();

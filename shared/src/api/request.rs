@@ -338,20 +338,34 @@ pub(super) static JOB_FIELDS: LazyLock<&'static [&'static str]> =
     LazyLock::new(fields_of::<JobRequest>);
 
 /// The fields a create must carry, as the schema derived from [`JobRequest`] lists them.
-static REQUIRED_FIELDS: LazyLock<Vec<String>> = LazyLock::new(|| match JobRequest::schema() {
-    RefOr::T(Schema::Object(object)) => object.required,
-    _ => Vec::new(),
-});
+static REQUIRED_FIELDS: LazyLock<Vec<String>> = LazyLock::new(required_of::<JobRequest>);
+
+/// The fields a request of `T` must carry, as the schema derived from it lists them.
+pub(super) fn required_of<T: PartialSchema>() -> Vec<String> {
+    match T::schema() {
+        RefOr::T(Schema::Object(object)) => object.required,
+        _ => Vec::new(),
+    }
+}
 
 /// Reads a create-job request: a JSON object of [`JobRequest`]'s fields.
 pub fn new_job(bytes: &[u8]) -> Result<NewJob, ApiError> {
-    let mut object = json_object(bytes)?;
+    let object = json_object(bytes)?;
     refuse_unknown(&object)?;
+    read_new::<JobRequest>(object, &REQUIRED_FIELDS)?.into_new_job()
+}
+
+/// Reads a request that makes something: `null` is the same as a field left out, and a
+/// `required` field left out is named before anything else is read.
+pub(super) fn read_new<T: for<'de> Deserialize<'de>>(
+    mut object: Map<String, Value>,
+    required: &[String],
+) -> Result<T, ApiError> {
     object.retain(|_, value| !value.is_null());
-    if let Some(missing) = REQUIRED_FIELDS.iter().find(|f| !object.contains_key(*f)) {
+    if let Some(missing) = required.iter().find(|f| !object.contains_key(*f)) {
         return Err(ApiError::missing_field(missing));
     }
-    read::<JobRequest>(object)?.into_new_job()
+    read::<T>(object)
 }
 
 /// Reads a partial update: any subset of the job fields, checked as at creation.

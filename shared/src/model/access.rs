@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::field::{reads, text};
 use super::InvalidField;
 
 /// The tenant jobs belong to when no key says otherwise: jobs stored before keys existed,
@@ -41,6 +42,35 @@ impl Tenant {
     }
 }
 
+reads!(Tenant, "tenant", text, |raw| Tenant::parse(&raw));
+
+/// What an API key is for, as people name it: trimmed, 1 to 100 characters, no control
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyName(String);
+
+impl KeyName {
+    /// Checks a key's name, trimmed.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        let name = raw.trim();
+        if (1..=100).contains(&name.chars().count()) && !raw.chars().any(char::is_control) {
+            Ok(Self(name.to_string()))
+        } else {
+            Err(InvalidField::new(
+                "name",
+                "name must be 1 to 100 characters, without control characters",
+            ))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+reads!(KeyName, "name", text, |raw| KeyName::parse(&raw));
+
 /// An API key as stored: never the key itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKey {
@@ -68,6 +98,19 @@ mod tests {
         for bad in ["", "Acme", "a b", "x".repeat(65).as_str(), "ünï"] {
             let error = Tenant::parse(bad).unwrap_err();
             assert_eq!(error.field, "tenant");
+        }
+    }
+
+    #[test]
+    fn a_key_name_is_trimmed_and_refused_empty_too_long_or_with_control_characters() {
+        assert_eq!(
+            KeyName::parse("  billing-ci ").unwrap().as_str(),
+            "billing-ci"
+        );
+        assert!(KeyName::parse(&"é".repeat(100)).is_ok());
+        for bad in ["", "   ", "a\nb", &"x".repeat(101)] {
+            let error = KeyName::parse(bad).unwrap_err();
+            assert_eq!(error.field, "name");
         }
     }
 }

@@ -272,6 +272,25 @@ impl SealedValues {
     }
 }
 
+/// A page of one job's executions: latest fire first, scheduled strictly before `before`,
+/// at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecutionListing {
+    pub job_id: Uuid,
+    pub before: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
+/// A page of dead letters: newest first, ids below `before`, at most `limit`, of one job
+/// (`job_id`) or all, of one tenant or (`None`) every tenant's.
+#[derive(Debug, Clone, Copy)]
+pub struct DeadLetterListing<'a> {
+    pub tenant: Option<&'a str>,
+    pub job_id: Option<Uuid>,
+    pub before: Option<Uuid>,
+    pub limit: u32,
+}
+
 /// Changes a job read under lock at the storage clock's `now`; an error leaves it as it was.
 pub type JobChange<'a> = &'a (dyn Fn(Job, DateTime<Utc>) -> Result<Job, InvalidField> + Sync);
 
@@ -480,13 +499,9 @@ pub trait History: Send + Sync {
     /// The attempts of these executions, oldest first within each.
     async fn attempt_list(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError>;
 
-    /// A job's executions, latest fire first, scheduled strictly before `before`.
-    async fn execution_list(
-        &self,
-        job_id: Uuid,
-        before: Option<DateTime<Utc>>,
-        limit: u32,
-    ) -> Result<Vec<Execution>, StoreError>;
+    /// A page of a job's executions (see [`ExecutionListing`]).
+    async fn execution_list(&self, listing: ExecutionListing)
+        -> Result<Vec<Execution>, StoreError>;
 
     /// Deletes up to `limit` finished executions (with their attempts) of fires due before
     /// `before`; returns how many. A history kept in time partitions deletes no rows (see
@@ -503,14 +518,10 @@ pub trait History: Send + Sync {
         Ok(HistoryKept::default())
     }
 
-    /// FAILED, ABANDONED and EXPIRED fires, newest first, with ids below `before`, of one job or all
-    /// (of one tenant, or every tenant's).
+    /// A page of FAILED, ABANDONED and EXPIRED fires (see [`DeadLetterListing`]).
     async fn dead_letter_list(
         &self,
-        tenant: Option<&str>,
-        job_id: Option<Uuid>,
-        before: Option<Uuid>,
-        limit: u32,
+        listing: DeadLetterListing<'_>,
     ) -> Result<Vec<Execution>, StoreError>;
 
     /// Puts a FAILED, ABANDONED or EXPIRED fire back to QUEUED (same execution, a fresh

@@ -16,7 +16,7 @@ macro_rules! statements_for {
             bind_reseal, EXECUTION_COLUMNS, OVERDUE_RETRIES, RESEAL_JOB, STALE_QUEUED,
             TENANT_COUNTS,
         };
-        use crate::store::{SealedValues, StoreError, TenantCounts};
+        use crate::store::{ExecutionListing, SealedValues, StoreError, TenantCounts};
 
         pub(in crate::store) async fn ping(pool: &Pool<$db>) -> Result<(), StoreError> {
             sqlx::query("SELECT 1").execute(pool).await?;
@@ -38,9 +38,7 @@ macro_rules! statements_for {
 
         pub(in crate::store) async fn execution_list(
             pool: &Pool<$db>,
-            job_id: Uuid,
-            before: Option<DateTime<Utc>>,
-            limit: u32,
+            listing: ExecutionListing,
         ) -> Result<Vec<Execution>, StoreError> {
             let sql = format!(
                 "SELECT {EXECUTION_COLUMNS} FROM executions \
@@ -48,9 +46,9 @@ macro_rules! statements_for {
                  ORDER BY scheduled_at DESC LIMIT $3"
             );
             let rows: Vec<ExecutionRow> = sqlx::query_as(&sql)
-                .bind(job_id)
-                .bind(before)
-                .bind(i64::from(limit))
+                .bind(listing.job_id)
+                .bind(listing.before)
+                .bind(i64::from(listing.limit))
                 .fetch_all(pool)
                 .await?;
             rows.into_iter().map(Execution::try_from).collect()

@@ -1,6 +1,7 @@
 //! The PostgreSQL store. Queries are checked at run time, so the workspace builds with no
 //! database reachable; the integration tests run every one of them.
 
+mod claims;
 mod deliveries;
 mod fires;
 mod history;

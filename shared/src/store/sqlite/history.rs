@@ -12,7 +12,9 @@ use crate::store::rows::{AttemptRow, DeadRow, ExecutionRow};
 use crate::store::rules::may_requeue;
 use crate::store::shared::on_sqlite;
 use crate::store::sql::{EXECUTION_COLUMNS, REQUEUE_DEAD_LETTER, SUCCEEDED_ATTEMPT};
-use crate::store::{History, Requeued, StoreError, TenantCounts};
+use crate::store::{
+    DeadLetterListing, ExecutionListing, History, Requeued, StoreError, TenantCounts,
+};
 
 /// Finished states: what retention may delete.
 const FINISHED: &str = "('SUCCEEDED', 'FAILED', 'CANCELLED', 'ABANDONED', 'SKIPPED', 'EXPIRED')";
@@ -51,11 +53,9 @@ impl History for SqliteStore {
 
     async fn execution_list(
         &self,
-        job_id: Uuid,
-        before: Option<DateTime<Utc>>,
-        limit: u32,
+        listing: ExecutionListing,
     ) -> Result<Vec<Execution>, StoreError> {
-        on_sqlite::execution_list(&self.reader, job_id, before, limit).await
+        on_sqlite::execution_list(&self.reader, listing).await
     }
 
     async fn history_delete(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
@@ -86,10 +86,7 @@ impl History for SqliteStore {
 
     async fn dead_letter_list(
         &self,
-        tenant: Option<&str>,
-        job_id: Option<Uuid>,
-        before: Option<Uuid>,
-        limit: u32,
+        listing: DeadLetterListing<'_>,
     ) -> Result<Vec<Execution>, StoreError> {
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions \
@@ -99,10 +96,10 @@ impl History for SqliteStore {
              ORDER BY id DESC LIMIT $3"
         );
         let rows: Vec<ExecutionRow> = sqlx::query_as(&sql)
-            .bind(job_id)
-            .bind(before)
-            .bind(i64::from(limit))
-            .bind(tenant)
+            .bind(listing.job_id)
+            .bind(listing.before)
+            .bind(i64::from(listing.limit))
+            .bind(listing.tenant)
             .fetch_all(&self.reader)
             .await?;
         rows.into_iter().map(Execution::try_from).collect()
