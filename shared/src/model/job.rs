@@ -195,7 +195,9 @@ impl JobPatch {
     }
 }
 
-/// A job as stored. Its values were checked when it was written.
+/// A job as stored. Its values were checked when it was written; the schedule and target
+/// keep their stored forms (the URL and headers sealed at rest), so a job stays readable
+/// after a rule tightens (see `docs/decisions.md`, "A stored job keeps its stored forms").
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// Stable id (UUID v7, so ids sort by creation time).
