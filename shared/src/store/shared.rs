@@ -9,18 +9,63 @@ macro_rules! statements_for {
         use sqlx::Pool;
         use uuid::Uuid;
 
-        use crate::model::Execution;
+        use crate::model::{Execution, Job};
         use crate::store::rows::ExecutionRow;
         use crate::store::rules::tenant_counts as counted;
         use crate::store::sql::{
-            bind_reseal, EXECUTION_COLUMNS, OVERDUE_RETRIES, RESEAL_JOB, STALE_QUEUED,
-            TENANT_COUNTS,
+            bind_job, bind_reseal, EXECUTION_COLUMNS, OVERDUE_RETRIES, RESEAL_JOB, STALE_QUEUED,
+            TENANT_COUNTS, WRITE_JOB,
         };
-        use crate::store::{ExecutionListing, SealedValues, StoreError, TenantCounts};
+        use crate::store::{
+            ExecutionListing, IdempotentInsert, SealedValues, StoreError, TenantCounts,
+        };
 
         pub(in crate::store) async fn ping(pool: &Pool<$db>) -> Result<(), StoreError> {
             sqlx::query("SELECT 1").execute(pool).await?;
             Ok(())
+        }
+
+        /// Stores `job` under idempotency `key` in `tx` (a write transaction), unless the
+        /// key was used before. On PostgreSQL a second create with the key waits at the
+        /// insert for the first to commit, then sees it; on SQLite the write transaction
+        /// holds the database.
+        pub(in crate::store) async fn job_insert_once(
+            mut tx: sqlx::Transaction<'_, $db>,
+            job: &Job,
+            key: &str,
+            fingerprint: &str,
+        ) -> Result<IdempotentInsert, StoreError> {
+            let claimed: Option<Uuid> = sqlx::query_scalar(
+                "INSERT INTO job_idempotency_keys (key, job_id, fingerprint, created_at, tenant) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, key) DO NOTHING RETURNING job_id",
+            )
+            .bind(key)
+            .bind(job.id)
+            .bind(fingerprint)
+            .bind(job.created_at)
+            .bind(&job.tenant)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if claimed.is_none() {
+                let (job_id, fingerprint): (Uuid, String) = sqlx::query_as(
+                    "SELECT job_id, fingerprint FROM job_idempotency_keys \
+                     WHERE key = $1 AND tenant = $2",
+                )
+                .bind(key)
+                .bind(&job.tenant)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.rollback().await?;
+                return Ok(IdempotentInsert::Existing {
+                    job_id,
+                    fingerprint,
+                });
+            }
+            bind_job!(sqlx::query(WRITE_JOB), job)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(IdempotentInsert::Created)
         }
 
         pub(in crate::store) async fn job_reseal(

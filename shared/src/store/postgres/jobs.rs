@@ -52,37 +52,7 @@ impl Jobs for PgStore {
         key: &str,
         fingerprint: &str,
     ) -> Result<IdempotentInsert, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // A second create with the key waits here for the first to commit, then sees it.
-        let claimed: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO job_idempotency_keys (key, job_id, fingerprint, created_at, tenant) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, key) DO NOTHING RETURNING job_id",
-        )
-        .bind(key)
-        .bind(job.id)
-        .bind(fingerprint)
-        .bind(job.created_at)
-        .bind(&job.tenant)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if claimed.is_none() {
-            let (job_id, fingerprint): (Uuid, String) = sqlx::query_as(
-                "SELECT job_id, fingerprint FROM job_idempotency_keys \
-                 WHERE key = $1 AND tenant = $2",
-            )
-            .bind(key)
-            .bind(&job.tenant)
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.rollback().await?;
-            return Ok(IdempotentInsert::Existing {
-                job_id,
-                fingerprint,
-            });
-        }
-        write_job(&mut *tx, job).await?;
-        tx.commit().await?;
-        Ok(IdempotentInsert::Created)
+        on_postgres::job_insert_once(self.pool.begin().await?, job, key, fingerprint).await
     }
 
     async fn job_get(&self, id: Uuid) -> Result<Option<Job>, StoreError> {

@@ -84,38 +84,7 @@ impl Jobs for SqliteStore {
         key: &str,
         fingerprint: &str,
     ) -> Result<IdempotentInsert, StoreError> {
-        let mut tx = self.write().await?;
-        let claimed: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO job_idempotency_keys (key, job_id, fingerprint, created_at, tenant) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, key) DO NOTHING RETURNING job_id",
-        )
-        .bind(key)
-        .bind(job.id)
-        .bind(fingerprint)
-        .bind(job.created_at)
-        .bind(&job.tenant)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if claimed.is_none() {
-            let (job_id, fingerprint): (Uuid, String) = sqlx::query_as(
-                "SELECT job_id, fingerprint FROM job_idempotency_keys \
-                 WHERE key = $1 AND tenant = $2",
-            )
-            .bind(key)
-            .bind(&job.tenant)
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.rollback().await?;
-            return Ok(IdempotentInsert::Existing {
-                job_id,
-                fingerprint,
-            });
-        }
-        bind_job!(sqlx::query(WRITE_JOB), job)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(IdempotentInsert::Created)
+        on_sqlite::job_insert_once(self.write().await?, job, key, fingerprint).await
     }
 
     async fn job_get(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
