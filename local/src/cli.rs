@@ -130,27 +130,19 @@ async fn list_jobs(limit: u64, all: bool, api: &Api) -> Result<(), Failure> {
         path.push_str("&includeDeleted=true");
     }
     let page = api.call("GET", &path, None).await?;
-    if api.json {
-        print_json(&page);
-        return Ok(());
-    }
-    let rows: Vec<Vec<String>> = items(&page, "jobs")
-        .iter()
-        .map(|j| {
-            vec![
-                text(j, "id"),
-                text(j, "name"),
-                text(j, "cronExpression"),
-                text(j, "timezone"),
-                state(j),
-                text(j, "nextRunAt"),
-                text(j, "lastStatus"),
-            ]
-        })
-        .collect();
-    print_table(
-        &["ID", "NAME", "CRON", "TZ", "STATE", "NEXT RUN", "LAST"],
-        &rows,
+    print_page(
+        api,
+        &page,
+        "jobs",
+        &[
+            ("ID", |j| text(j, "id")),
+            ("NAME", |j| text(j, "name")),
+            ("CRON", |j| text(j, "cronExpression")),
+            ("TZ", |j| text(j, "timezone")),
+            ("STATE", state),
+            ("NEXT RUN", |j| text(j, "nextRunAt")),
+            ("LAST", |j| text(j, "lastStatus")),
+        ],
     );
     Ok(())
 }
@@ -177,33 +169,18 @@ pub async fn dead_letters(job: Option<&str>, limit: u64, api: &ApiArgs) -> Resul
     }
     let api = Api::new(api);
     let page = api.call("GET", &path, None).await?;
-    if api.json {
-        print_json(&page);
-        return Ok(());
-    }
-    let rows: Vec<Vec<String>> = items(&page, "executions")
-        .iter()
-        .map(|e| {
-            vec![
-                text(e, "id"),
-                text(e, "jobId"),
-                text(e, "scheduledAt"),
-                text(e, "status"),
-                text(e, "attempt"),
-                text(e, "error"),
-            ]
-        })
-        .collect();
-    print_table(
+    print_page(
+        &api,
+        &page,
+        "executions",
         &[
-            "EXECUTION",
-            "JOB",
-            "SCHEDULED",
-            "STATUS",
-            "ATTEMPT",
-            "ERROR",
+            ("EXECUTION", |e| text(e, "id")),
+            ("JOB", |e| text(e, "jobId")),
+            ("SCHEDULED", |e| text(e, "scheduledAt")),
+            ("STATUS", |e| text(e, "status")),
+            ("ATTEMPT", |e| text(e, "attempt")),
+            ("ERROR", |e| text(e, "error")),
         ],
-        &rows,
     );
     Ok(())
 }
@@ -278,36 +255,18 @@ pub async fn history(id: &str, limit: u64, api: &ApiArgs) -> Result<(), Failure>
             None,
         )
         .await?;
-    if api.json {
-        print_json(&page);
-        return Ok(());
-    }
-    let rows: Vec<Vec<String>> = items(&page, "executions")
-        .iter()
-        .map(|e| {
-            vec![
-                text(e, "scheduledAt"),
-                text(e, "status"),
-                text(e, "attempt"),
-                text(e, "httpStatus"),
-                match e.get("durationMs").and_then(Value::as_i64) {
-                    Some(ms) => format!("{ms} ms"),
-                    None => "-".into(),
-                },
-                text(e, "error"),
-            ]
-        })
-        .collect();
-    print_table(
+    print_page(
+        &api,
+        &page,
+        "executions",
         &[
-            "SCHEDULED",
-            "STATUS",
-            "ATTEMPT",
-            "HTTP",
-            "DURATION",
-            "ERROR",
+            ("SCHEDULED", |e| text(e, "scheduledAt")),
+            ("STATUS", |e| text(e, "status")),
+            ("ATTEMPT", |e| text(e, "attempt")),
+            ("HTTP", |e| text(e, "httpStatus")),
+            ("DURATION", duration),
+            ("ERROR", |e| text(e, "error")),
         ],
-        &rows,
     );
     Ok(())
 }
@@ -493,6 +452,32 @@ fn print_json(value: &Value) {
 }
 
 /// Columns padded to their widest cell.
+/// One column of a table: its header and how a cell is read from an item.
+type Column = (&'static str, fn(&Value) -> String);
+
+/// Prints the `key` items of a page: the page as JSON with `--json`, else a table of
+/// `columns`, a row per item.
+fn print_page(api: &Api, page: &Value, key: &str, columns: &[Column]) {
+    if api.json {
+        print_json(page);
+        return;
+    }
+    let headers: Vec<&str> = columns.iter().map(|(header, _)| *header).collect();
+    let rows: Vec<Vec<String>> = items(page, key)
+        .iter()
+        .map(|item| columns.iter().map(|(_, cell)| cell(item)).collect())
+        .collect();
+    print_table(&headers, &rows);
+}
+
+/// An attempt's duration as the history shows it.
+fn duration(execution: &Value) -> String {
+    match execution.get("durationMs").and_then(Value::as_i64) {
+        Some(ms) => format!("{ms} ms"),
+        None => "-".into(),
+    }
+}
+
 fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
