@@ -12,10 +12,11 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use tickwork::api::{self, AppState};
-use tickwork::config::ConnectionSettings;
+use tickwork::config::{ConnectionSettings, Settings};
 use tickwork::outbound::TargetPolicy;
 use tickwork::queue::{MemoryQueue, Queue, RedisQueue};
 use tickwork::secrets::Keyring;
+use tickwork::startup::{app_state, Runner};
 use tickwork::store::{PgStore, SqliteStore, Store};
 use tickwork::tick::{self, TickOutcome, TickSettings};
 use tickwork::worker::{RetryPolicy, Worker, WorkerPass, WorkerSettings};
@@ -277,15 +278,7 @@ async fn assemble(
 ) -> TestApp {
     let encryption_key = Keyring::generate_key();
     let keyring = Arc::new(Keyring::new(&encryption_key, &[]).expect("a fresh key"));
-    let state = AppState {
-        store: store.clone(),
-        queue: queue.clone(),
-        targets: loopback_allowed(),
-        keyring: keyring.clone(),
-        auth: tickwork::api::Auth::Disabled,
-        rate_limit: None,
-        key_failures: tickwork::api::KeyFailures::off(),
-    };
+    let state = test_state(store.clone(), queue.clone(), keyring.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("could not bind the API");
@@ -353,6 +346,23 @@ pub async fn serve_api_with(state: AppState, settings: ConnectionSettings) -> St
     address
 }
 
+/// The API state of a test app, put together by `startup::app_state` as `tickwork-api` does,
+/// with the settings a test wants: targets on this machine allowed (the guard otherwise
+/// on), no keys, no rate limits.
+fn test_state(store: Arc<dyn Store>, queue: Arc<dyn Queue>, keyring: Arc<Keyring>) -> AppState {
+    let settings = Settings::from_lookup(|name| {
+        let value = match name {
+            "TARGET_ALLOW_CIDRS" => "127.0.0.0/8",
+            "AUTH_DISABLED" => "true",
+            "RATE_LIMIT_PER_SECOND" | "WRONG_KEY_LIMIT_PER_SECOND" => "0",
+            _ => return None,
+        };
+        Some(value.to_string())
+    })
+    .expect("the test settings are valid");
+    app_state(&settings, store, queue, keyring, Runner::Function)
+}
+
 /// The guard as the functions run it, with loopback opened for the local target (as
 /// `TARGET_ALLOW_CIDRS=127.0.0.0/8` does).
 pub fn loopback_allowed() -> TargetPolicy {
@@ -380,15 +390,7 @@ impl TestApp {
     /// The API state this app serves: its store, queue and keyring, loopback targets
     /// allowed, no keys, no rate limit. Tests change fields for an API of their own.
     pub fn state(&self) -> AppState {
-        AppState {
-            store: self.store.clone(),
-            queue: self.queue.clone(),
-            targets: loopback_allowed(),
-            keyring: self.keyring.clone(),
-            auth: tickwork::api::Auth::Disabled,
-            rate_limit: None,
-            key_failures: tickwork::api::KeyFailures::off(),
-        }
+        test_state(self.store.clone(), self.queue.clone(), self.keyring.clone())
     }
 
     /// The PostgreSQL and Redis handles; for tests that run on the servers only.
