@@ -63,6 +63,7 @@ async fn schedule_prints_the_next_fire_times_without_a_server() {
     assert_eq!(times.len(), 3);
     assert!(times.iter().all(|t| t.second() % 15 == 0), "{times:?}");
     assert_eq!((times[1] - times[0]).num_seconds(), 15);
+    assert_eq!(json(&output)["description"], "every 15 seconds, UTC");
 
     let table = local(&[
         "schedule",
@@ -75,7 +76,10 @@ async fn schedule_prints_the_next_fire_times_without_a_server() {
     .await;
     assert!(table.status.success(), "{}", stderr(&table));
     let text = stdout(&table);
-    assert!(text.starts_with("UTC"), "{text}");
+    assert!(
+        text.starts_with("at 09:30, on Monday through Friday, Europe/Paris\nUTC"),
+        "{text}"
+    );
     assert_eq!(text.matches("09:30:00 CE").count(), 2, "{text}");
 }
 
@@ -226,7 +230,9 @@ async fn jobs_are_created_listed_paused_resumed_and_deleted_from_the_command_lin
 
     let paused = json(&ok(&app, &["jobs", "pause", &id, "--json"]).await);
     assert_eq!(paused["isActive"], false);
-    assert!(stdout(&ok(&app, &["jobs", "get", &id]).await).contains("paused"));
+    let got = stdout(&ok(&app, &["jobs", "get", &id]).await);
+    assert!(got.contains("paused"), "{got}");
+    assert!(got.contains("schedule     every 5 seconds, UTC"), "{got}");
     let resumed = json(&ok(&app, &["jobs", "resume", &id, "--json"]).await);
     assert_eq!(resumed["isActive"], true);
 

@@ -175,6 +175,10 @@ async fn the_schedule_lists_the_next_fire_times_from_now(app: TestApp) {
         .get_json(&format!("/api/v1/jobs/{id}/schedule?count=3"))
         .await;
     assert_eq!(three["nextRuns"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        three["description"],
+        "at 09:30, on Monday through Friday, America/New_York"
+    );
     for bad in ["count=0", "count=1001", "count=x"] {
         let response = app.get(&format!("/api/v1/jobs/{id}/schedule?{bad}")).await;
         assert_eq!(response.status(), 400, "{bad}");

@@ -245,6 +245,7 @@ async fn the_schedule_preview_needs_no_job_and_names_the_bad_parameter(app: Test
     assert_eq!(runs.len(), 3);
     assert_eq!((runs[1] - runs[0]).num_seconds(), 15);
     assert_eq!(preview["timezone"], "Europe/Paris");
+    assert_eq!(preview["description"], "every 15 seconds, Europe/Paris");
     assert_eq!(app.job_rows().await, 0);
 
     for (query, field) in [

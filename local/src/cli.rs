@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
-use tickwork::schedule::Schedule;
+use tickwork::schedule::{describe, Schedule};
 
 use crate::args::{ApiArgs, CreateArgs, JobsCommand, ScheduleArgs};
 
@@ -53,9 +53,15 @@ pub fn schedule(args: &ScheduleArgs) -> Result<(), Failure> {
             .iter()
             .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
             .collect();
-        print_json(&json!({ "cronExpression": cron, "timezone": zone, "fireTimes": times }));
+        print_json(&json!({
+            "cronExpression": cron,
+            "timezone": zone,
+            "description": describe(&schedule),
+            "fireTimes": times,
+        }));
         return Ok(());
     }
+    println!("{}", describe(&schedule));
     if fires.is_empty() {
         println!("{cron} ({zone}) never fires again");
         return Ok(());
@@ -418,8 +424,20 @@ fn print_job(api: &Api, job: &Value) {
     ];
     for (label, field) in fields {
         println!("{label:<12} {}", text(job, field));
+        if field == "timezone" {
+            println!("{:<12} {}", "schedule", schedule_words(job));
+        }
     }
     println!("{:<12} {}", "state", state(job));
+}
+
+/// A job's schedule in plain words, or what the expression is when it does not parse.
+fn schedule_words(job: &Value) -> String {
+    let (cron, zone) = (text(job, "cronExpression"), text(job, "timezone"));
+    match Schedule::parse(&cron, &zone) {
+        Ok(schedule) => describe(&schedule),
+        Err(error) => format!("{cron:?} ({zone}): {error}"),
+    }
 }
 
 fn state(job: &Value) -> String {

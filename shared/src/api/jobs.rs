@@ -20,9 +20,7 @@ use super::openapi::{
 use super::path::{parse_id, RawId};
 use super::query::{Count, Flag, Query, Text};
 use super::request::{self, JobPatchRequest, JobRequest};
-use super::views::{
-    time, Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView,
-};
+use super::views::{Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView};
 use super::{body, cursor, page, AppState};
 use crate::model::{Job, TargetUrl};
 use crate::schedule::Schedule;
@@ -516,15 +514,7 @@ pub async fn schedule(
     let schedule =
         Schedule::parse(&job.cron_expression, &job.timezone).map_err(|e| ApiError::internal(&e))?;
     let now = state.store.clock().await?;
-    Ok(Json(ScheduleView {
-        next_runs: schedule
-            .upcoming(now, count as usize)
-            .into_iter()
-            .map(time)
-            .collect(),
-        cron_expression: job.cron_expression,
-        timezone: job.timezone,
-    }))
+    Ok(Json(ScheduleView::of(&schedule, now, count as usize)))
 }
 
 /// `GET /api/v1/executions/{id}`: one execution with all its attempts.

@@ -395,13 +395,5 @@ pub async fn preview(
     let now = state.store.clock().await?;
     // An expression that never fires is refused here as creating a job with it is.
     schedule.first_fire(now).map_err(refused)?;
-    Ok(Json(ScheduleView {
-        next_runs: schedule
-            .upcoming(now, count as usize)
-            .into_iter()
-            .map(time)
-            .collect(),
-        cron_expression: cron.to_string(),
-        timezone: timezone.to_string(),
-    }))
+    Ok(Json(ScheduleView::of(&schedule, now, count as usize)))
 }

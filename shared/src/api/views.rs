@@ -12,6 +12,7 @@ use crate::model::{
     Job, MisfirePolicy,
 };
 use crate::queue::QueueStats;
+use crate::schedule::Schedule;
 
 /// Formats an instant the way every API time is written: `2026-01-01T00:00:00.000Z`.
 pub fn time(t: DateTime<Utc>) -> String {
@@ -284,9 +285,30 @@ pub struct ScheduleView {
     pub cron_expression: String,
     /// The zone it is read in.
     pub timezone: String,
+    /// The schedule in plain words, ending with its zone.
+    #[schema(
+        example = "at second 31, minutes 10 through 15 past 01:00, on Monday through Friday, Europe/Paris"
+    )]
+    pub description: String,
     /// Upcoming fire times, UTC.
     #[schema(value_type = Vec<String>, format = DateTime)]
     pub next_runs: Vec<String>,
+}
+
+impl ScheduleView {
+    /// `schedule`'s next `count` fire times after `now`, with its words.
+    pub fn of(schedule: &Schedule, now: DateTime<Utc>, count: usize) -> Self {
+        Self {
+            cron_expression: schedule.cron().as_str().to_string(),
+            timezone: schedule.timezone().name().to_string(),
+            description: crate::schedule::describe(schedule),
+            next_runs: schedule
+                .upcoming(now, count)
+                .into_iter()
+                .map(time)
+                .collect(),
+        }
+    }
 }
 
 /// `/queue/stats`; the outer key is snake_case, as the original API had it.

@@ -5,12 +5,16 @@
 //! inputs. Fire times are computed in the job's time zone and returned in UTC, whole
 //! seconds, strictly after the instant given.
 
+mod words;
+
 use std::fmt;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
+
+pub use words::describe;
 
 /// How far ahead a new schedule must fire at least once to be accepted.
 pub const MUST_FIRE_WITHIN_YEARS: i64 = 10;
