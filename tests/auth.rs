@@ -8,10 +8,10 @@ use tickwork::queue::RateLimit;
 
 use crate::helpers::{on_both_backends, serve_api, time, Rows, TestApp};
 
-const OPERATOR_KEY: &str = "tw_operator-key-for-the-auth-tests-0123456789";
+pub(crate) const OPERATOR_KEY: &str = "tw_operator-key-for-the-auth-tests-0123456789";
 
 /// The app's store and queue behind an API that requires keys; returns its address.
-async fn keyed_api(app: &TestApp) -> String {
+pub(crate) async fn keyed_api(app: &TestApp) -> String {
     keyed_api_limited(app, None).await
 }
 
@@ -26,7 +26,7 @@ async fn keyed_api_limited(app: &TestApp, rate_limit: Option<RateLimit>) -> Stri
 }
 
 /// One request with `key` (none when empty).
-async fn call(
+pub(crate) async fn call(
     api: &str,
     key: &str,
     method: &str,
@@ -48,7 +48,7 @@ async fn call(
 }
 
 /// Makes a key for `tenant` with the operator key; returns it.
-async fn key_for(api: &str, tenant: &str) -> String {
+pub(crate) async fn key_for(api: &str, tenant: &str) -> String {
     let (status, made) = call(
         api,
         OPERATOR_KEY,

@@ -23,6 +23,7 @@ mod operate; // run now, pause/resume, dead letters and requeue, schedule previe
 mod outbound; // the SSRF guard: blocked ranges at creation and at call time, no redirects
 mod partitions; // the PostgreSQL history by day: lookups by id, retention, online conversion
 mod pinned; // every bad-input answer the tests know, byte for byte (tests/pinned/)
+mod roles; // key roles: a viewer key reads what its tenant may see and changes nothing
 mod saturation; // workers fed more than they can send deliver every fire once
 mod secrets; // signed requests, credentials sealed at rest, masks
 mod target; // the local HTTP target: logs requests, sleeps, fails or hangs on demand

@@ -9,7 +9,7 @@
 //! make, list and revoke keys are in `keys.rs`.
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -17,7 +17,7 @@ use super::client;
 use super::error::ApiError;
 use super::AppState;
 use crate::metrics::METRICS;
-use crate::model::DEFAULT_TENANT;
+use crate::model::{ApiKey, KeyRole, DEFAULT_TENANT};
 use crate::secrets::{api_key_hash, looks_like_api_key};
 
 /// How callers are recognised.
@@ -48,6 +48,8 @@ pub struct Caller {
     pub tenant: String,
     /// The operator key (or auth disabled): manages every tenant's keys, reads global stats.
     pub operator: bool,
+    /// What the key may do; the operator is an editor.
+    pub role: KeyRole,
 }
 
 impl Caller {
@@ -55,6 +57,7 @@ impl Caller {
         Caller {
             tenant: DEFAULT_TENANT.to_string(),
             operator: true,
+            role: KeyRole::Editor,
         }
     }
 }
@@ -112,11 +115,12 @@ pub async fn require_key(
                 (Caller::operator(), bucket)
             } else {
                 let client = client::address(&request, state.key_failures.trusted_proxies());
-                match tenant_of_key(&state, key, &hash, client).await {
-                    Ok(tenant) => (
+                match stored_key(&state, key, &hash, client).await {
+                    Ok(stored) => (
                         Caller {
-                            tenant,
+                            tenant: stored.tenant,
                             operator: false,
+                            role: stored.role,
                         },
                         bucket,
                     ),
@@ -137,8 +141,21 @@ pub async fn require_key(
             }
         }
     }
+    if caller.role == KeyRole::Viewer && !is_read(request.method()) {
+        return ApiError::forbidden(
+            "this API key is read-only (role viewer): it can read but change nothing; use a key \
+             with role editor",
+        )
+        .into_response();
+    }
     request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// Whether a request only reads: every route that changes something takes another method,
+/// so a viewer's key is refused them all, those added later too.
+fn is_read(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
 }
 
 /// 429 for a key past its rate limit, with `Retry-After`.
@@ -171,12 +188,12 @@ fn with_retry_after(error: ApiError, wait: std::time::Duration) -> Response {
 /// The tenant whose key `key` (hashed: `hash`) is, or the answer refusing it. A client
 /// address that has sent too many wrong keys is refused before the lookup; a key that
 /// cannot be one of ours is refused without one.
-async fn tenant_of_key(
+async fn stored_key(
     state: &AppState,
     key: &str,
     hash: &str,
     client: Option<std::net::IpAddr>,
-) -> Result<String, Response> {
+) -> Result<ApiKey, Response> {
     let failures = &state.key_failures;
     if let (Some(client), Some(limit)) = (client, failures.limit()) {
         if let Some(wait) = failures.wait(client) {
@@ -194,7 +211,7 @@ async fn tenant_of_key(
         return Err(refused());
     }
     match state.store.api_key_by_hash(hash).await {
-        Ok(Some(stored)) if stored.revoked_at.is_none() => Ok(stored.tenant),
+        Ok(Some(stored)) if stored.revoked_at.is_none() => Ok(stored),
         Ok(_) => Err(refused()),
         Err(error) => Err(ApiError::from(error).into_response()),
     }

@@ -19,13 +19,13 @@ use super::openapi::{BadBody, TooLarge};
 use super::path::RawId;
 use super::request::{read_new, required_of};
 use super::AppState;
-use crate::model::{ApiKey, KeyName, Tenant};
+use crate::model::{ApiKey, KeyName, KeyRole, Tenant};
 use crate::secrets::{api_key_hash, api_key_prefix, new_api_key};
 
 /// A new API key (`POST /api/v1/api-keys`, operator key only).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "billing-ci", "tenant": "billing"}))]
+#[schema(example = json!({"name": "billing-ci", "tenant": "billing", "role": "editor"}))]
 pub struct ApiKeyRequest {
     /// What the key is for: trimmed, no control characters.
     #[schema(value_type = String, min_length = 1, max_length = 100, pattern = "\\S")]
@@ -34,6 +34,8 @@ pub struct ApiKeyRequest {
     /// and `_`.
     #[schema(value_type = Option<String>, pattern = "^[a-z0-9_-]{1,64}$")]
     tenant: Option<Tenant>,
+    /// What the key may do (default `editor`): `viewer` keys read and change nothing.
+    role: Option<KeyRole>,
 }
 
 /// The fields of [`ApiKeyRequest`], as serde names them.
@@ -51,6 +53,8 @@ pub struct ApiKeyView {
     /// The tenant whose jobs the key reaches.
     tenant: String,
     name: String,
+    #[schema(value_type = KeyRole)]
+    role: &'static str,
     /// The key's first characters, to tell keys apart.
     prefix: String,
     #[schema(format = DateTime)]
@@ -71,6 +75,7 @@ impl From<ApiKey> for ApiKeyView {
             id: key.id,
             tenant: key.tenant,
             name: key.name,
+            role: key.role.as_str(),
             prefix: key.prefix,
             created_at: time(key.created_at),
             revoked_at: key.revoked_at.map(time),
@@ -86,7 +91,7 @@ pub struct ApiKeyList {
     api_keys: Vec<ApiKeyView>,
 }
 
-/// `POST /api/v1/api-keys` `{"name", "tenant"}`: a new key, shown once. Only the operator
+/// `POST /api/v1/api-keys` `{"name", "tenant", "role"}`: a new key, shown once. Only the operator
 /// key makes keys (so a leaked tenant key cannot make others that outlive its revocation,
 /// nor multiply its rate limit).
 #[utoipa::path(
@@ -117,7 +122,7 @@ pub async fn create_key(
             unknown,
             format!(
                 "{unknown:?} is not a field of an API key; expected {}",
-                KEY_FIELDS.join(" and ")
+                KEY_FIELDS.join(", ")
             ),
         ));
     }
@@ -137,6 +142,7 @@ pub async fn create_key(
         id: Uuid::now_v7(),
         tenant: tenant.as_str().to_string(),
         name: request.name.as_str().to_string(),
+        role: request.role.unwrap_or_default(),
         prefix: api_key_prefix(&key),
         created_at: state.store.clock().await?,
         revoked_at: None,

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::field::{reads, text};
+use super::field::{named, reads, text};
 use super::InvalidField;
 
 /// The tenant jobs belong to when no key says otherwise: jobs stored before keys existed,
@@ -71,6 +71,35 @@ impl KeyName {
 
 reads!(KeyName, "name", text, |raw| KeyName::parse(&raw));
 
+/// What a key may do. A viewer sees everything its tenant may see and changes nothing: the
+/// API answers every request other than `GET` and `HEAD` with 403.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    utoipa::ToSchema,
+)]
+#[strum(serialize_all = "lowercase")]
+#[schema(
+    rename_all = "lowercase",
+    description = "What the key may do: editor (read and change, the default) or viewer (read only)."
+)]
+pub enum KeyRole {
+    /// Reads and changes.
+    #[default]
+    Editor,
+    /// Reads only.
+    Viewer,
+}
+
+named!(KeyRole, "role");
+
 /// An API key as stored: never the key itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKey {
@@ -80,6 +109,8 @@ pub struct ApiKey {
     pub tenant: String,
     /// What it is for.
     pub name: String,
+    /// What it may do.
+    pub role: KeyRole,
     /// The key's first characters (`tw_` and 8 more), to recognise it.
     pub prefix: String,
     /// When it was made.

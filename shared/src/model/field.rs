@@ -150,17 +150,17 @@ macro_rules! named {
 pub(super) use named;
 
 /// One of `T`'s names, or an error for `field` listing them, with a hint when only the case
-/// is wrong: every name the API takes is written in upper case.
+/// is wrong (the names of a set are all in upper case, or all in lower case).
 pub(super) fn parse_name<T>(field: &'static str, raw: &str) -> Result<T, InvalidField>
 where
     T: FromStr + VariantArray + Copy + Into<&'static str>,
 {
     T::from_str(raw).map_err(|_| {
         let names: Vec<&'static str> = T::VARIANTS.iter().map(|v| (*v).into()).collect();
-        let hint = if names.iter().any(|n| n.eq_ignore_ascii_case(raw.trim())) {
-            " (in upper case)"
-        } else {
-            ""
+        let hint = match names.iter().find(|n| n.eq_ignore_ascii_case(raw.trim())) {
+            Some(name) if name.chars().any(|c| c.is_ascii_lowercase()) => " (in lower case)",
+            Some(_) => " (in upper case)",
+            None => "",
         };
         InvalidField::new(
             field,

@@ -12,7 +12,7 @@ mod policy;
 mod target;
 mod text;
 
-pub use access::{ApiKey, KeyName, Tenant, DEFAULT_TENANT};
+pub use access::{ApiKey, KeyName, KeyRole, Tenant, DEFAULT_TENANT};
 pub use execution::{Attempt, Delivery, Execution, ExecutionStatus, FireKind, Outcome, Recorded};
 pub use field::{json_kind, InvalidField};
 pub use job::{Job, JobPatch, NewJob};

@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use super::rows::corrupt;
 use super::StoreError;
-use crate::model::ApiKey;
+use crate::model::{ApiKey, KeyRole};
 
 /// Where API keys are kept: their hashes, never the keys.
 #[async_trait]
@@ -32,11 +33,12 @@ pub trait ApiKeys: Send + Sync {
 }
 
 /// Columns of an API key as listed.
-const COLUMNS: &str = "id, tenant, name, prefix, created_at, revoked_at";
+const COLUMNS: &str = "id, tenant, name, role, prefix, created_at, revoked_at";
 
-/// Stores a key: `$1` id, `$2` tenant, `$3` name, `$4` prefix, `$5` hash, `$6` time.
+/// Stores a key: `$1` id, `$2` tenant, `$3` name, `$4` prefix, `$5` hash, `$6` time,
+/// `$7` role.
 const INSERT: &str = "INSERT INTO api_keys \
-     (id, tenant, name, prefix, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+     (id, tenant, name, prefix, hash, created_at, role) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// Revokes key `$1` of tenant `$2` (any tenant when `$2` is NULL) at `$3`, keeping an
 /// earlier revocation time.
@@ -49,21 +51,25 @@ struct ApiKeyRow {
     id: Uuid,
     tenant: String,
     name: String,
+    role: String,
     prefix: String,
     created_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
 }
 
-impl From<ApiKeyRow> for ApiKey {
-    fn from(row: ApiKeyRow) -> Self {
-        ApiKey {
+impl TryFrom<ApiKeyRow> for ApiKey {
+    type Error = StoreError;
+
+    fn try_from(row: ApiKeyRow) -> Result<Self, StoreError> {
+        Ok(ApiKey {
             id: row.id,
             tenant: row.tenant,
             name: row.name,
+            role: KeyRole::parse(&row.role).map_err(|e| corrupt("API key", e.message))?,
             prefix: row.prefix,
             created_at: row.created_at,
             revoked_at: row.revoked_at,
-        }
+        })
     }
 }
 
@@ -81,6 +87,7 @@ macro_rules! api_keys_for {
                     .bind(&key.prefix)
                     .bind(hash)
                     .bind(key.created_at)
+                    .bind(key.role.as_str())
                     .execute(&self.$writer)
                     .await?;
                 Ok(())
@@ -92,7 +99,7 @@ macro_rules! api_keys_for {
                     .bind(hash)
                     .fetch_optional(&self.$reader)
                     .await?;
-                Ok(row.map(ApiKey::from))
+                row.map(ApiKey::try_from).transpose()
             }
 
             async fn api_key_list(&self, tenant: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
@@ -104,7 +111,7 @@ macro_rules! api_keys_for {
                     .bind(tenant)
                     .fetch_all(&self.$reader)
                     .await?;
-                Ok(rows.into_iter().map(ApiKey::from).collect())
+                rows.into_iter().map(ApiKey::try_from).collect()
             }
 
             async fn api_key_revoke(
