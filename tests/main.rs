@@ -28,4 +28,5 @@ mod saturation; // workers fed more than they can send deliver every fire once
 mod secrets; // signed requests, credentials sealed at rest, masks
 mod target; // the local HTTP target: logs requests, sleeps, fails or hangs on demand
 mod tick; // the tick pass and the sweeper, driven with a chosen `now`
+mod ui; // the dashboard's files and their policy; the pages run in Chromium (tests/browser)
 mod worker; // delivery: headers, outcomes, duplicate deliveries

@@ -49,6 +49,11 @@ async fn a_viewer_key_reads_and_every_write_route_refuses_it(app: TestApp) {
         let (status, body) = call(&api, &viewer, "GET", &path, None).await;
         assert_eq!(status, 200, "GET {path}: {body}");
     }
+    let (_, me) = call(&api, &viewer, "GET", "/api/v1/me", None).await;
+    assert_eq!(
+        me,
+        json!({"tenant": "acme", "role": "viewer", "operator": false})
+    );
     let (_, keys) = call(&api, &viewer, "GET", "/api/v1/api-keys", None).await;
     let roles: Vec<&str> = keys["apiKeys"]
         .as_array()

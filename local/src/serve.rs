@@ -116,6 +116,7 @@ async fn announce(
         "0.0.0.0" | "::" => format!("127.0.0.1:{}", settings.api.port),
         _ => address.clone(),
     };
+    println!("tickwork-local: dashboard on http://{reachable}/ui");
     println!("tickwork-local: API on http://{address} (try: curl http://{reachable}/health)");
     println!(
         "tickwork-local: outbound calls may reach loopback and private addresses (development use)"

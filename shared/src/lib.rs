@@ -9,7 +9,8 @@
 //!
 //! # Layout
 //!
-//! - [`schedule`]: cron parsing (croner), time zones, next fire times. Pure.
+//! - [`schedule`]: cron parsing (croner), time zones, next fire times, and a schedule in
+//!   plain words ([`schedule::describe`]). Pure.
 //! - [`model`]: jobs, executions, their states, and the checked values a job is made of;
 //!   each checked value reads its own JSON field (`model/field.rs`).
 //! - [`store`]: the storage traits, one per entity ([`store::Jobs`], [`store::Fires`],
@@ -29,6 +30,8 @@
 //!   ([`worker::CallOutcome`]), recording outcomes in batches, draining at shutdown,
 //!   reaping the fires of dead workers.
 //! - [`api`]: the axum router, request parsing and the error mapping.
+//! - [`ui`]: the dashboard at `/ui` (a page, its script and style, compiled in), served by
+//!   the API's router; a client of the public API.
 //! - [`metrics`]: counters and histograms, encoded by `prometheus-client` in the Prometheus
 //!   text format or OpenMetrics.
 //! - [`outbound`]: which addresses job targets may reach (the SSRF guard).
@@ -59,4 +62,5 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tick;
+pub mod ui;
 pub mod worker;

@@ -9,7 +9,7 @@
 //! make, list and revoke keys are in `keys.rs`.
 
 use axum::extract::{Request, State};
-use axum::http::{header, Method};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -149,7 +149,12 @@ pub async fn require_key(
         .into_response();
     }
     request.extensions_mut().insert(caller);
-    next.run(request).await
+    let mut response = next.run(request).await;
+    // Answers to a key hold its tenant's data: no cache along the way keeps them.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Whether a request only reads: every route that changes something takes another method,

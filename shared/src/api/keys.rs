@@ -84,6 +84,40 @@ impl From<ApiKey> for ApiKeyView {
     }
 }
 
+/// Who the caller is, as the key it sent says: what a screen needs to show only what the
+/// key may do.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Caller)]
+pub struct CallerView {
+    /// The tenant whose jobs the key reaches.
+    tenant: String,
+    #[schema(value_type = KeyRole)]
+    role: &'static str,
+    /// The operator key (or keys off): manages every tenant's keys.
+    operator: bool,
+}
+
+/// `GET /api/v1/me`: the caller's tenant and role.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    operation_id = "getCaller",
+    tag = "keys",
+    summary = "Who is calling",
+    description = "The tenant and role of the key this request carries (the operator's, or `default` and editor when keys are off).",
+    responses(
+        (status = 200, description = "The caller.", body = CallerView),
+    )
+)]
+pub async fn me(Extension(caller): Extension<Caller>) -> Json<CallerView> {
+    Json(CallerView {
+        tenant: caller.tenant,
+        role: caller.role.as_str(),
+        operator: caller.operator,
+    })
+}
+
 /// `GET /api/v1/api-keys`
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

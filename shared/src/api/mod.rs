@@ -93,6 +93,7 @@ fn routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(operate::preview))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::revoke_key))
+        .routes(routes!(keys::me))
         .routes(routes!(reseal::reseal));
     (open, keyed)
 }
@@ -119,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .merge(open)
         .merge(keyed)
         .merge(docs)
+        .merge(crate::ui::router())
         .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()) })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -32,6 +32,13 @@ pub struct JobView {
     cron_expression: String,
     /// The IANA zone the expression is read in.
     timezone: String,
+    /// The schedule in plain words, ending with its zone (null for a stored expression
+    /// this build cannot read).
+    #[schema(
+        required = true,
+        example = "at 02:30, on Monday through Friday, Europe/Paris"
+    )]
+    schedule_description: Option<String>,
     #[schema(value_type = HttpMethod)]
     http_method: &'static str,
     http_url: String,
@@ -108,6 +115,9 @@ impl From<Job> for JobView {
             id: job.id,
             name: job.name,
             description: job.description,
+            schedule_description: Schedule::parse(&job.cron_expression, &job.timezone)
+                .ok()
+                .map(|schedule| crate::schedule::describe(&schedule)),
             cron_expression: job.cron_expression,
             timezone: job.timezone,
             http_method: job.http_method.as_str(),
