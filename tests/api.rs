@@ -133,6 +133,75 @@ async fn listing_is_newest_first_and_pages_with_an_opaque_cursor(app: TestApp) {
     assert_eq!(seen, ids);
 }
 
+async fn the_list_searches_names_and_descriptions_and_shows_recent_outcomes(app: TestApp) {
+    let report = app
+        .create_job(json!({"name": "Nightly Report", "description": "for billing"}))
+        .await;
+    let sync = app
+        .create_job(json!({"name": "hourly sync", "description": "50% of the off_peak window"}))
+        .await;
+    app.create_job(json!({"name": "other"})).await;
+    let names = |page: Value| -> Vec<String> {
+        page["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (q, expected) in [
+        ("report", vec!["Nightly Report"]),
+        ("BILLING", vec!["Nightly Report"]),
+        ("50%25", vec!["hourly sync"]),
+        ("_", vec!["hourly sync"]),
+        ("%25", vec!["hourly sync"]),
+        ("%20", vec!["other", "hourly sync", "Nightly Report"]),
+        ("nothing%20like%20it", vec![]),
+    ] {
+        let page = app.get_json(&format!("/api/v1/jobs?q={q}")).await;
+        assert_eq!(names(page), expected, "q={q}");
+    }
+    let long = "x".repeat(201);
+    let response = app.get(&format!("/api/v1/jobs?q={long}")).await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["field"], "q", "{error}");
+
+    // Recent outcomes: the page's jobs' last finished fires, latest first, at most N.
+    for _ in 0..3 {
+        let fire = app
+            .client
+            .post(format!(
+                "{}/api/v1/jobs/{}/trigger",
+                app.address,
+                sync["id"].as_str().unwrap()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(fire.status(), 202);
+        app.drain_queue().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let page = app.get_json("/api/v1/jobs?recent=2").await;
+    let jobs = page["jobs"].as_array().unwrap();
+    let of = |id: &Value| jobs.iter().find(|j| j["id"] == *id).unwrap()["recent"].clone();
+    let recent = of(&sync["id"]);
+    let recent = recent.as_array().unwrap();
+    assert_eq!(recent.len(), 2, "{page}");
+    assert!(recent.iter().all(|r| r["status"] == "SUCCEEDED"), "{page}");
+    assert!(time(&recent[0]["scheduledAt"]) > time(&recent[1]["scheduledAt"]));
+    assert_eq!(of(&report["id"]), json!([]), "a job that never ran");
+    assert!(
+        app.get_json("/api/v1/jobs").await["jobs"][0]
+            .get("recent")
+            .is_none(),
+        "only when asked"
+    );
+    let response = app.get("/api/v1/jobs?recent=21").await;
+    assert_eq!(response.status(), 400);
+}
+
 async fn bad_list_queries_are_400_naming_the_parameter(app: TestApp) {
     for (query, field) in [
         ("limit=0", "limit"),
@@ -553,6 +622,7 @@ async fn metrics_are_not_on_the_public_port_and_the_metrics_router_shows_queue_d
 }
 
 on_both_backends!(
+    the_list_searches_names_and_descriptions_and_shows_recent_outcomes,
     metrics_are_not_on_the_public_port_and_the_metrics_router_shows_queue_depths,
     a_create_retried_with_its_idempotency_key_returns_the_first_job,
     health_reports_both_dependencies_ok,

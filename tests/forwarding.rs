@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use tickwork::model::{ApiKey, Attempt, Execution, Job, Outcome, Recorded};
 use tickwork::store::{
     ApiKeys, Claimed, DeadLetterListing, Deliveries, ExecutionListing, FiredBatch, Fires, History,
-    IdempotentInsert, JobChange, JobCursor, JobFilter, Jobs, Planner, Reaped, Released, Requeued,
-    SealedValues, Store, StoreError, TenantCounts, Unfinished,
+    IdempotentInsert, JobChange, JobCursor, JobFilter, Jobs, Planner, Reaped, RecentOutcome,
+    Released, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
 };
 use uuid::Uuid;
 
@@ -273,6 +273,13 @@ impl History for Forwarding {
     }
     async fn attempt_list(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError> {
         self.inner.attempt_list(execution_ids).await
+    }
+    async fn execution_list_recent(
+        &self,
+        job_ids: &[Uuid],
+        per_job: u32,
+    ) -> Result<Vec<RecentOutcome>, StoreError> {
+        self.inner.execution_list_recent(job_ids, per_job).await
     }
     async fn execution_list(
         &self,

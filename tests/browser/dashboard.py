@@ -130,7 +130,6 @@ def without_keys(browser, api, screenshots):
     expect(page.get_by_role("link", name="nightly report")).to_be_visible()
     expect(page.get_by_text("every 2 seconds")).to_be_visible()
     accessible(page, "jobs")
-    shot(page, screenshots, "jobs")
 
     # Its history fills as it fires.
     page.goto(job_url)
@@ -169,6 +168,16 @@ def without_keys(browser, api, screenshots):
     expect(page.locator("td", has_text="500").first).to_be_visible()
     expect(page.get_by_text("boom: the target refused this fire").first).to_be_visible()
     call(api, "POST", f"/api/v1/jobs/{failing['id']}/pause")
+
+    # The list: runs as a strip, and a search that asks the API.
+    page.goto(f"{api}/ui/#/jobs")
+    expect(page.locator("tr", has_text="nightly report").locator(".strip .s-SUCCEEDED").first).to_be_visible()
+    shot(page, screenshots, "jobs")
+    page.locator("#search").fill("FLAKY")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("link", name="flaky webhook")).to_be_visible()
+    expect(page.get_by_role("link", name="nightly report")).to_have_count(0)
+    assert "q=FLAKY" in page.url, page.url
 
     # Requeue a dead letter from its list.
     page.goto(f"{api}/ui/#/dead-letters")

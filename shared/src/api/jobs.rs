@@ -18,7 +18,7 @@ use super::openapi::{
 };
 
 use super::path::{parse_id, RawId};
-use super::query::{Count, Flag, Query, Text};
+use super::query::{Count, Flag, Query, Search, Text};
 use super::request::{self, JobPatchRequest, JobRequest};
 use super::views::{Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView};
 use super::{body, cursor, page, AppState};
@@ -31,6 +31,8 @@ use crate::store::{ExecutionListing, IdempotentInsert, JobCursor, JobFilter};
 type JobsLimit = Count<50, 500>;
 /// Default and largest page of history.
 type HistoryLimit = Count<50, 500>;
+/// How many recent outcomes a job list shows per job (`recent=N`).
+type RecentCount = Count<20, 20>;
 /// Default and largest number of upcoming fire times.
 pub(super) type ScheduleCount = Count<10, 1000>;
 
@@ -227,10 +229,12 @@ pub struct JobListQuery {
     is_active: Option<Flag>,
     #[serde(default)]
     include_deleted: Flag,
+    q: Option<Search>,
+    recent: Option<RecentCount>,
 }
 
-/// `GET /api/v1/jobs?limit=&cursor=&isActive=&includeDeleted=`: newest first, deleted
-/// jobs left out unless asked for.
+/// `GET /api/v1/jobs?limit=&cursor=&isActive=&includeDeleted=&q=&recent=`: newest first,
+/// deleted jobs left out unless asked for.
 #[utoipa::path(
     get,
     path = "/api/v1/jobs",
@@ -242,6 +246,8 @@ pub struct JobListQuery {
         Page,
         ("isActive" = Option<bool>, Query, nullable = false, description = "Only active (true) or inactive (false) jobs."),
         ("includeDeleted" = Option<bool>, Query, nullable = false, description = "Include deleted jobs (default false)."),
+        ("q" = Option<String>, Query, nullable = false, max_length = 200, description = "Only jobs whose name or description holds this text, ignoring case (`%` and `_` match themselves)."),
+        ("recent" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 20, description = "Include each job's last N finished fires (`recent`), read for the whole page at once."),
     ),
     responses(
         (status = 200, description = "A page of jobs.", body = JobPage),
@@ -262,11 +268,22 @@ pub async fn list(
         tenant: Some(caller.tenant.clone()),
         is_active: query.is_active.map(|Flag(flag)| flag),
         include_deleted: query.include_deleted.0,
+        search: query.q.and_then(|Search(text)| text),
     };
     let mut jobs = state.store.job_list(filter, after, limit + 1).await?;
     let mut next_cursor = cut_to_page(&mut jobs, limit);
     let positions: Vec<JobCursor> = jobs.iter().map(job_position).collect();
+    let recent = match query.recent {
+        Some(Count(per_job)) => {
+            let ids: Vec<Uuid> = jobs.iter().map(|job| job.id).collect();
+            Some(state.store.execution_list_recent(&ids, per_job).await?)
+        }
+        None => None,
+    };
     let mut views: Vec<JobView> = jobs.into_iter().map(JobView::from).collect();
+    if let Some(recent) = recent {
+        views = JobView::with_recent(views, recent);
+    }
     let fitting = page::fitting(&views);
     if fitting < views.len() {
         views.truncate(fitting);

@@ -158,6 +158,30 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
+/// Text to search for: trimmed, at most `Search::MAX` characters; blank is no search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search(pub Option<String>);
+
+impl Search {
+    /// Longest search, in characters.
+    pub const MAX: usize = 200;
+}
+
+impl<'de> Deserialize<'de> for Search {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = one(deserializer)?;
+        let text = raw.trim();
+        let length = text.chars().count();
+        if length > Self::MAX {
+            return Err(D::Error::custom(format!(
+                " is {length} characters long; at most {} are accepted",
+                Self::MAX
+            )));
+        }
+        Ok(Self((!text.is_empty()).then(|| text.to_string())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

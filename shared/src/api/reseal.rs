@@ -143,6 +143,7 @@ pub async fn reseal(
         tenant: None,
         is_active: None,
         include_deleted: true,
+        search: None,
     };
     let mut jobs = state.store.job_list(filter, after, limit + 1).await?;
     let mut report = ResealReport {

@@ -1,7 +1,7 @@
 //! What the API returns: jobs and executions as camelCase JSON, times in UTC RFC 3339
 //! with milliseconds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -13,6 +13,7 @@ use crate::model::{
 };
 use crate::queue::QueueStats;
 use crate::schedule::Schedule;
+use crate::store::RecentOutcome;
 
 /// Formats an instant the way every API time is written: `2026-01-01T00:00:00.000Z`.
 pub fn time(t: DateTime<Utc>) -> String {
@@ -92,6 +93,22 @@ pub struct JobView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     signing_secret: Option<String>,
+    /// The job's last finished fires, latest first: only in a list asked for them
+    /// (`recent=N`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    recent: Option<Vec<RecentView>>,
+}
+
+/// How one of a job's recent fires ended.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = RecentOutcome)]
+pub struct RecentView {
+    #[schema(format = DateTime)]
+    scheduled_at: String,
+    #[schema(value_type = ExecutionStatus)]
+    status: &'static str,
 }
 
 impl JobView {
@@ -100,6 +117,24 @@ impl JobView {
     pub fn with_secret(mut self, secret: String) -> Self {
         self.signing_secret = Some(secret);
         self
+    }
+
+    /// `views`, each with its job's outcomes among `recent` (latest first).
+    pub fn with_recent(views: Vec<JobView>, recent: Vec<RecentOutcome>) -> Vec<JobView> {
+        let mut by_job: HashMap<Uuid, Vec<RecentView>> = HashMap::new();
+        for outcome in recent {
+            by_job.entry(outcome.job_id).or_default().push(RecentView {
+                scheduled_at: time(outcome.scheduled_at),
+                status: outcome.status.as_str(),
+            });
+        }
+        views
+            .into_iter()
+            .map(|mut view| {
+                view.recent = Some(by_job.remove(&view.id).unwrap_or_default());
+                view
+            })
+            .collect()
     }
 }
 
@@ -164,6 +199,7 @@ impl From<Job> for JobView {
                 .and(job.previous_secret_expires_at)
                 .map(time),
             signing_secret: None,
+            recent: None,
         }
     }
 }

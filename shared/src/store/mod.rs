@@ -244,6 +244,8 @@ pub struct JobFilter {
     pub is_active: Option<bool>,
     /// Show deleted jobs too.
     pub include_deleted: bool,
+    /// Only jobs whose name or description holds this text, ignoring case.
+    pub search: Option<String>,
 }
 
 /// A job's sealed values (credential headers among its headers, signing secrets): what
@@ -270,6 +272,14 @@ impl SealedValues {
             previous_signing_secret: job.previous_signing_secret.clone(),
         }
     }
+}
+
+/// How one of a job's recent fires ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentOutcome {
+    pub job_id: Uuid,
+    pub scheduled_at: DateTime<Utc>,
+    pub status: ExecutionStatus,
 }
 
 /// A page of one job's executions: latest fire first, scheduled strictly before `before`,
@@ -498,6 +508,14 @@ pub trait History: Send + Sync {
 
     /// The attempts of these executions, oldest first within each.
     async fn attempt_list(&self, execution_ids: &[Uuid]) -> Result<Vec<Attempt>, StoreError>;
+
+    /// The last `per_job` finished fires of each of `job_ids` (latest first within each):
+    /// job, scheduled time and final status, in one statement for them all.
+    async fn execution_list_recent(
+        &self,
+        job_ids: &[Uuid],
+        per_job: u32,
+    ) -> Result<Vec<RecentOutcome>, StoreError>;
 
     /// A page of a job's executions (see [`ExecutionListing`]).
     async fn execution_list(&self, listing: ExecutionListing)

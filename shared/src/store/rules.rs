@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use super::fire_id::fire_id;
 use super::rows::{corrupt, read_status, DeadRow};
-use super::{DueJob, JobChange, Planner, Reaped, Requeued, StoreError, TenantCounts};
+use super::{
+    DueJob, JobChange, Planner, Reaped, RecentOutcome, Requeued, StoreError, TenantCounts,
+};
 use crate::model::{ExecutionStatus, ExecutionType, InvalidField, Job};
 
 /// Reads the (id, status) rows of fires taken back from a worker.
@@ -150,4 +152,34 @@ pub(super) fn split_held(
         .map(|(id, at, _)| (id, at))
         .collect();
     (held, pushed)
+}
+
+/// A `LIKE` pattern matching `text` anywhere, its own `%`, `_` and `\` taken literally
+/// (the statements say `ESCAPE '\'`).
+pub(super) fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Reads the (job, time, status) rows of recent outcomes.
+pub(super) fn recent_outcomes(
+    rows: Vec<(Uuid, DateTime<Utc>, String)>,
+) -> Result<Vec<RecentOutcome>, StoreError> {
+    rows.into_iter()
+        .map(|(job_id, scheduled_at, status)| {
+            Ok(RecentOutcome {
+                job_id,
+                scheduled_at,
+                status: read_status(&status)?,
+            })
+        })
+        .collect()
 }

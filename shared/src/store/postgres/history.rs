@@ -10,10 +10,12 @@ use crate::store::fire_id::first_uuid_at;
 use crate::store::partitions;
 use crate::store::rows::{AttemptRow, DeadRow, ExecutionRow};
 use crate::store::rules::may_requeue;
+use crate::store::rules::recent_outcomes;
 use crate::store::shared::on_postgres;
 use crate::store::sql::{EXECUTION_COLUMNS, REQUEUE_DEAD_LETTER, SUCCEEDED_ATTEMPT};
 use crate::store::{
-    DeadLetterListing, ExecutionListing, History, HistoryKept, Requeued, StoreError, TenantCounts,
+    DeadLetterListing, ExecutionListing, History, HistoryKept, RecentOutcome, Requeued, StoreError,
+    TenantCounts,
 };
 
 #[async_trait]
@@ -52,6 +54,26 @@ impl History for PgStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(Attempt::from).collect())
+    }
+
+    async fn execution_list_recent(
+        &self,
+        job_ids: &[Uuid],
+        per_job: u32,
+    ) -> Result<Vec<RecentOutcome>, StoreError> {
+        // Each job's latest fires by the (job, time) key, newest first, finished ones only.
+        let rows = sqlx::query_as(
+            "SELECT k.id, r.scheduled_at, r.status \
+             FROM UNNEST($1::uuid[]) AS k(id) CROSS JOIN LATERAL ( \
+                 SELECT e.scheduled_at, e.status FROM executions e \
+                 WHERE e.job_id = k.id AND e.finished_at IS NOT NULL \
+                 ORDER BY e.scheduled_at DESC LIMIT $2) r",
+        )
+        .bind(job_ids)
+        .bind(i64::from(per_job))
+        .fetch_all(&self.pool)
+        .await?;
+        recent_outcomes(rows)
     }
 
     async fn execution_list(

@@ -9,7 +9,7 @@ use crate::model::{Execution, InvalidField, Job};
 use crate::store::fire_id::fire_id;
 use crate::store::partitions;
 use crate::store::rows::{ExecutionRow, JobRow};
-use crate::store::rules::{change_job, WaitingFires};
+use crate::store::rules::{change_job, contains_pattern, WaitingFires};
 use crate::store::shared::on_postgres;
 use crate::store::sql::{bind_job, CANCEL_WAITING, EXECUTION_COLUMNS, SOFT_DELETE_JOB, WRITE_JOB};
 use crate::store::{
@@ -75,6 +75,8 @@ impl Jobs for PgStore {
              WHERE ($1::timestamptz IS NULL OR j.id < $2) \
                AND ($4::boolean IS NULL OR j.is_active = $4) \
                AND ($5 OR j.deleted_at IS NULL) AND j.tenant = COALESCE($6, j.tenant) \
+               AND ($7::text IS NULL \
+                   OR j.name ILIKE $7 ESCAPE '\\' OR j.description ILIKE $7 ESCAPE '\\') \
              ORDER BY j.id DESC LIMIT $3"
         );
         let rows: Vec<JobRow> = sqlx::query_as(&sql)
@@ -84,6 +86,7 @@ impl Jobs for PgStore {
             .bind(filter.is_active)
             .bind(filter.include_deleted)
             .bind(filter.tenant.as_deref())
+            .bind(filter.search.as_deref().map(contains_pattern))
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(Job::try_from).collect()

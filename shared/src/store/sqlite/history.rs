@@ -10,10 +10,11 @@ use crate::model::{Attempt, Execution};
 use crate::store::fire_id::first_uuid_at;
 use crate::store::rows::{AttemptRow, DeadRow, ExecutionRow};
 use crate::store::rules::may_requeue;
+use crate::store::rules::recent_outcomes;
 use crate::store::shared::on_sqlite;
 use crate::store::sql::{EXECUTION_COLUMNS, REQUEUE_DEAD_LETTER, SUCCEEDED_ATTEMPT};
 use crate::store::{
-    DeadLetterListing, ExecutionListing, History, Requeued, StoreError, TenantCounts,
+    DeadLetterListing, ExecutionListing, History, RecentOutcome, Requeued, StoreError, TenantCounts,
 };
 
 /// Finished states: what retention may delete.
@@ -49,6 +50,29 @@ impl History for SqliteStore {
         }
         attempts.sort_by_key(|a| (a.execution_id, a.attempt));
         Ok(attempts)
+    }
+
+    async fn execution_list_recent(
+        &self,
+        job_ids: &[Uuid],
+        per_job: u32,
+    ) -> Result<Vec<RecentOutcome>, StoreError> {
+        let mut rows = Vec::new();
+        for chunk in job_ids.chunks(IN_LIST_CHUNK) {
+            let mut query = QueryBuilder::new(
+                "SELECT job_id, scheduled_at, status FROM ( \
+                     SELECT job_id, scheduled_at, status, row_number() OVER ( \
+                         PARTITION BY job_id ORDER BY scheduled_at DESC) AS n \
+                     FROM executions WHERE finished_at IS NOT NULL AND job_id IN ",
+            );
+            push_ids(&mut query, chunk);
+            query
+                .push(") WHERE n <= ")
+                .push_bind(i64::from(per_job))
+                .push(" ORDER BY job_id, scheduled_at DESC");
+            rows.extend(query.build_query_as().fetch_all(&self.reader).await?);
+        }
+        recent_outcomes(rows)
     }
 
     async fn execution_list(

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::SqliteStore;
 use crate::model::{Execution, InvalidField, Job};
 use crate::store::rows::{ExecutionRow, JobRow};
-use crate::store::rules::{change_job, WaitingFires};
+use crate::store::rules::{change_job, contains_pattern, WaitingFires};
 use crate::store::shared::on_sqlite;
 use crate::store::sql::{bind_job, CANCEL_WAITING, EXECUTION_COLUMNS, SOFT_DELETE_JOB, WRITE_JOB};
 use crate::store::{
@@ -107,6 +107,8 @@ impl Jobs for SqliteStore {
              WHERE ($1 IS NULL OR j.id < $1) \
                AND ($3 IS NULL OR j.is_active = $3) \
                AND ($4 OR j.deleted_at IS NULL) AND j.tenant = COALESCE($5, j.tenant) \
+               AND ($6 IS NULL \
+                   OR j.name LIKE $6 ESCAPE '\\' OR j.description LIKE $6 ESCAPE '\\') \
              ORDER BY j.id DESC LIMIT $2"
         );
         let rows: Vec<JobRow> = sqlx::query_as(&sql)
@@ -115,6 +117,7 @@ impl Jobs for SqliteStore {
             .bind(filter.is_active)
             .bind(filter.include_deleted)
             .bind(filter.tenant.as_deref())
+            .bind(filter.search.as_deref().map(contains_pattern))
             .fetch_all(&self.reader)
             .await?;
         rows.into_iter().map(Job::try_from).collect()

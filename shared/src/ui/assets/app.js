@@ -169,31 +169,54 @@ async function overview() {
   ];
 }
 
+/// The jobs page's address with `changes` made to its parameters.
+function jobsAddress(params, changes) {
+  const next = new URLSearchParams(params);
+  for (const [name, value] of Object.entries(changes)) {
+    if (value) next.set(name, value);
+    else next.delete(name);
+  }
+  const query = next.toString();
+  return `#/jobs${query ? `?${query}` : ""}`;
+}
+
 async function jobsPage(params) {
-  const query = new URLSearchParams({ limit: "50" });
+  const query = new URLSearchParams({ limit: "50", recent: "20" });
   if (params.get("cursor")) query.set("cursor", params.get("cursor"));
+  if (params.get("q")) query.set("q", params.get("q"));
   if (params.get("include") === "deleted") query.set("includeDeleted", "true");
   const page = await api("GET", `/api/v1/jobs?${query}`);
   const rows = page.jobs.map((job) => h("tr", {},
     h("td", {}, h("a", { href: `#/jobs/${job.id}` }, job.name)),
     h("td", {}, job.scheduleDescription || h("code", {}, job.cronExpression)),
     h("td", { class: "hide-narrow" }, times(job.nextRunAt, job.timezone)),
-    h("td", {}, badge(job.lastStatus)),
+    h("td", {}, badge(job.lastStatus), " ", strip(job.recent || [])),
     h("td", {}, badge(statusOf(job)))));
+  const search = h("input", { id: "search", name: "q", type: "search", value: params.get("q") || "", placeholder: "name or description" });
+  const toolbar = h("form", {
+    class: "toolbar",
+    role: "search",
+    onsubmit: (event) => {
+      event.preventDefault();
+      location.hash = jobsAddress(params, { q: search.value.trim(), cursor: null });
+    },
+  },
+  h("label", { for: "search" }, "Search", search),
+  h("button", { type: "submit" }, "Search"),
+  canWrite() ? h("a", { class: "button", href: "#/new" }, "New job") : null,
+  params.get("include") === "deleted"
+    ? h("a", { href: jobsAddress(params, { include: null, cursor: null }) }, "Hide deleted jobs")
+    : h("a", { href: jobsAddress(params, { include: "deleted", cursor: null }) }, "Show deleted jobs too"));
   const next = page.nextCursor
-    ? h("a", { class: "button", href: `#/jobs?cursor=${encodeURIComponent(page.nextCursor)}${params.get("include") ? "&include=deleted" : ""}` }, "Next page")
+    ? h("a", { class: "button", href: jobsAddress(params, { cursor: page.nextCursor }) }, "Next page")
     : null;
   return [
     h("h1", {}, "Jobs"),
-    h("div", { class: "actions" },
-      canWrite() ? h("a", { class: "button", href: "#/new" }, "New job") : null,
-      params.get("include") === "deleted"
-        ? h("a", { href: "#/jobs" }, "Hide deleted jobs")
-        : h("a", { href: "#/jobs?include=deleted" }, "Show deleted jobs too")),
+    toolbar,
     rows.length === 0
-      ? h("p", { class: "muted" }, "No jobs yet.")
+      ? h("p", { class: "muted" }, params.get("q") ? "No job matches." : "No jobs yet.")
       : h("div", { class: "table-wrap" }, h("table", {},
-        h("thead", {}, h("tr", {}, ["Name", "Schedule", "Next run", "Last", "State"].map((t, i) => h("th", { scope: "col", class: i === 2 ? "hide-narrow" : undefined }, t)))),
+        h("thead", {}, h("tr", {}, ["Name", "Schedule", "Next run", "Last runs", "State"].map((t, i) => h("th", { scope: "col", class: i === 2 ? "hide-narrow" : undefined }, t)))),
         h("tbody", {}, rows))),
     h("div", { class: "actions" }, next),
   ];
