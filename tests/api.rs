@@ -192,6 +192,11 @@ async fn the_list_searches_names_and_descriptions_and_shows_recent_outcomes(app:
     assert!(recent.iter().all(|r| r["status"] == "SUCCEEDED"), "{page}");
     assert!(time(&recent[0]["scheduledAt"]) > time(&recent[1]["scheduledAt"]));
     assert_eq!(of(&report["id"]), json!([]), "a job that never ran");
+    // Each fire says how late its request went out.
+    for fire in app.history(sync["id"].as_str().unwrap()).await {
+        let lateness = fire["latenessMs"].as_i64().expect("lateness recorded");
+        assert!((0..10_000).contains(&lateness), "{fire}");
+    }
     assert!(
         app.get_json("/api/v1/jobs").await["jobs"][0]
             .get("recent")

@@ -434,6 +434,7 @@ async fn a_history_written_by_an_earlier_version_is_converted_online_while_fires
                         duration_ms: 3,
                         http_status: Some(500),
                         error: None,
+                        sent_at: chrono::Utc::now(),
                     }])
                     .await
                     .unwrap();

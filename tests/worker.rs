@@ -202,6 +202,7 @@ async fn an_outcome_for_another_attempt_is_refused(app: TestApp) {
         duration_ms: 1,
         http_status: Some(200),
         error: None,
+        sent_at: chrono::Utc::now(),
     };
     assert!(app
         .store
@@ -238,6 +239,7 @@ async fn a_retried_outcome_write_refused_after_its_first_try_committed_is_read_b
         duration_ms: 5,
         http_status: Some(200),
         error: None,
+        sent_at: chrono::Utc::now(),
     };
     // The real store, except that the first write commits and then its answer is lost:
     // the recorder tries again, and the store refuses the second try (the fire is no

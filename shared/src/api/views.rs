@@ -251,6 +251,10 @@ pub struct ExecutionView {
     crashes: i32,
     #[schema(value_type = FireKind)]
     kind: &'static str,
+    /// How late the fire's first recorded request was sent, in milliseconds after its
+    /// scheduled time (by the worker's clock); null until an attempt is recorded.
+    #[schema(required = true)]
+    lateness_ms: Option<i64>,
     /// Every attempt, first first.
     attempts: Vec<AttemptView>,
 }
@@ -282,6 +286,9 @@ impl ExecutionView {
             next_attempt_at: e.next_attempt_at.map(time),
             crashes: e.crashes,
             kind: e.kind.as_str(),
+            lateness_ms: e
+                .first_sent_at
+                .map(|sent| (sent - e.scheduled_at).num_milliseconds()),
             attempts,
         }
     }

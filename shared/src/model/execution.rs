@@ -126,6 +126,9 @@ pub struct Execution {
     /// Attempts lost to dead or stalled workers (since it was last requeued).
     pub crashes: i32,
     /// Scheduled by the tick, or run by hand.
+    /// When the fire's first recorded request was sent: its lateness is this less
+    /// `scheduled_at`. `None` until an attempt's outcome is recorded.
+    pub first_sent_at: Option<DateTime<Utc>>,
     pub kind: FireKind,
 }
 
@@ -206,6 +209,8 @@ pub struct Outcome {
     pub http_status: Option<u16>,
     /// Why it failed, when it did.
     pub error: Option<String>,
+    /// When this attempt's request was sent, by the worker's clock.
+    pub sent_at: DateTime<Utc>,
 }
 
 /// An outcome the store accepted.

@@ -123,6 +123,7 @@ pub(super) struct ExecutionRow {
     pub(super) next_attempt_at: Option<DateTime<Utc>>,
     pub(super) crashes: i32,
     pub(super) kind: String,
+    pub(super) first_sent_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ExecutionRow> for Execution {
@@ -142,6 +143,7 @@ impl TryFrom<ExecutionRow> for Execution {
             error: row.error,
             next_attempt_at: row.next_attempt_at,
             crashes: row.crashes,
+            first_sent_at: row.first_sent_at,
             kind: FireKind::parse(&row.kind).map_err(|e| corrupt("execution", e.message))?,
         })
     }

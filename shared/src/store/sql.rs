@@ -44,7 +44,8 @@ pub(super) const EXPIRED_ERROR: &str = "'not started within startingDeadlineSeco
 
 /// Columns of an execution.
 pub(super) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_at, status, attempt, \
-     started_at, finished_at, duration_ms, http_status, error, next_attempt_at, crashes, kind";
+     started_at, finished_at, duration_ms, http_status, error, next_attempt_at, crashes, kind, \
+     first_sent_at";
 
 /// Writes every column of a job: inserts a new one, or replaces the row of an existing one
 /// (its creation time and tenant kept). The same text serves both stores (`$n` parameters).

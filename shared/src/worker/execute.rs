@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -64,7 +66,7 @@ impl Worker {
         delivery: Delivery,
         slot: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> ExecutionOutcome {
-        let Some(call) = self.send(&delivery).await else {
+        let Some((call, sent_at)) = self.send(&delivery).await else {
             return ExecutionOutcome::Refused;
         };
         drop(slot);
@@ -73,7 +75,7 @@ impl Worker {
         // batch (or for the store to come back), so the reaper leaves it alone.
         let recorded = match self
             .recorder
-            .record(self.outcome_of(&call, &delivery))
+            .record(self.outcome_of(&call, &delivery, sent_at))
             .await
         {
             Written::Recorded(recorded) => recorded,
@@ -86,10 +88,10 @@ impl Worker {
         counted(&recorded, &call)
     }
 
-    /// Waits for the fire's second, then calls its target while the lease holds. `None`
-    /// when the lease was lost first: another attempt owns the fire, and its queue item is
-    /// settled as dropped.
-    async fn send(&self, delivery: &Delivery) -> Option<CallOutcome> {
+    /// Waits for the fire's second, then calls its target while the lease holds; what came
+    /// of it and when it was sent. `None` when the lease was lost first: another attempt
+    /// owns the fire, and its queue item is settled as dropped.
+    async fn send(&self, delivery: &Delivery) -> Option<(CallOutcome, DateTime<Utc>)> {
         if !delivery.wait.is_zero() {
             // Claimed just ahead of its time: send it at the second it is scheduled for.
             tokio::time::sleep(delivery.wait).await;
@@ -99,12 +101,13 @@ impl Worker {
             self.settle(delivery.execution_id, Settled::Dropped).await;
             return None;
         }
-        if let Ok(lag) = (chrono::Utc::now() - delivery.scheduled_at).to_std() {
+        let sent_at = Utc::now();
+        if let Ok(lag) = (sent_at - delivery.scheduled_at).to_std() {
             METRICS.fire_lag.observe_duration(lag);
         }
         tokio::select! {
             biased;
-            call = call(&self.http, &self.settings, delivery) => Some(call),
+            call = call(&self.http, &self.settings, delivery) => Some((call, sent_at)),
             () = self.lease.lost(delivery.worker_id) => {
                 tracing::warn!("lease lost mid-request: another attempt owns this fire; abandoning this one");
                 self.settle(delivery.execution_id, Settled::Dropped).await;
@@ -114,7 +117,12 @@ impl Worker {
     }
 
     /// The outcome to record for `call`: succeeded, retrying after a delay, or failed.
-    fn outcome_of(&self, call: &CallOutcome, delivery: &Delivery) -> Outcome {
+    fn outcome_of(
+        &self,
+        call: &CallOutcome,
+        delivery: &Delivery,
+        sent_at: DateTime<Utc>,
+    ) -> Outcome {
         let verdict = decide(call, delivery, self.settings.retry, rand::random::<f64>());
         let (status, retry_in) = match verdict {
             Verdict::Succeeded => (ExecutionStatus::Succeeded, None),
@@ -131,6 +139,7 @@ impl Worker {
             http_status: call.status(),
             error: call.error(),
             response_body: call.body().map(str::to_string),
+            sent_at,
         }
     }
 

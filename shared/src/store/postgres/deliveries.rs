@@ -279,6 +279,7 @@ struct OutcomeColumns<'a> {
     errors: Vec<Option<&'a str>>,
     bodies: Vec<Option<&'a str>>,
     retry_ms: Vec<Option<i64>>,
+    sent_at: Vec<DateTime<Utc>>,
 }
 
 impl<'a> OutcomeColumns<'a> {
@@ -299,6 +300,7 @@ impl<'a> OutcomeColumns<'a> {
                 .map(|o| o.response_body.as_deref())
                 .collect(),
             retry_ms: outcomes.iter().map(|o| o.retry_in.map(millis)).collect(),
+            sent_at: outcomes.iter().map(|o| o.sent_at).collect(),
         }
     }
 }
@@ -324,7 +326,8 @@ impl PgStore {
             .bind(&columns.errors)
             .bind(&columns.bodies)
             .bind(&columns.retry_ms)
-            .bind(&columns.fire_times);
+            .bind(&columns.fire_times)
+            .bind(&columns.sent_at);
         let query = if whole {
             query.bind(times.from).bind(times.until)
         } else {
@@ -335,17 +338,20 @@ impl PgStore {
 }
 
 /// The recording statement over `tables` (`whole`: the whole history, given a range of
-/// times in `$10` and `$11`).
+/// times in `$11` and `$12`). A fire keeps its first recorded send time: a retry's does
+/// not replace it.
 fn record_sql(tables: &Tables, whole: bool) -> String {
     format!(
         "WITH o AS ( \
              SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::bigint[], \
-                 $5::int[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[]) \
+                 $5::int[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[], \
+                 $10::timestamptz[]) \
              AS o(id, attempt, status, duration_ms, http_status, error, response_body, retry_ms, \
-                 scheduled_at) \
+                 scheduled_at, sent_at) \
          ), done AS ( \
              UPDATE {executions} e SET status = o.status, duration_ms = o.duration_ms, \
                  http_status = o.http_status, response_body = o.response_body, \
+                 first_sent_at = COALESCE(e.first_sent_at, o.sent_at), \
                  error = COALESCE(o.error, CASE WHEN o.status = 'FAILED' \
                      THEN 'failed; the worker gave no reason' END), \
                  finished_at = CASE WHEN o.status = 'RETRYING' THEN NULL ELSE clock_timestamp() END, \
@@ -368,7 +374,7 @@ fn record_sql(tables: &Tables, whole: bool) -> String {
         executions = tables.executions,
         attempts = tables.attempts,
         range = if whole {
-            " AND e.scheduled_at >= $10 AND e.scheduled_at < $11"
+            " AND e.scheduled_at >= $11 AND e.scheduled_at < $12"
         } else {
             ""
         },

@@ -409,7 +409,7 @@ impl Deliveries for SqliteStore {
             // one transaction: both or neither.
             let mut done = QueryBuilder::new(
                 "WITH o(id, attempt, status, duration_ms, http_status, error, finished_at, \
-                 next_attempt_at, response_body) AS (",
+                 next_attempt_at, response_body, sent_at) AS (",
             );
             done.push_values(chunk, |mut row, o| {
                 let retrying = o.status == ExecutionStatus::Retrying;
@@ -421,12 +421,14 @@ impl Deliveries for SqliteStore {
                     .push_bind(o.error.clone())
                     .push_bind((!retrying).then_some(now))
                     .push_bind(next_attempt_at(o, now))
-                    .push_bind(o.response_body.clone());
+                    .push_bind(o.response_body.clone())
+                    .push_bind(o.sent_at);
             });
             done.push(
                 ") UPDATE executions SET status = o.status, duration_ms = o.duration_ms, \
                  http_status = o.http_status, error = o.error, response_body = o.response_body, \
-                 finished_at = o.finished_at, next_attempt_at = o.next_attempt_at \
+                 finished_at = o.finished_at, next_attempt_at = o.next_attempt_at, \
+                 first_sent_at = COALESCE(executions.first_sent_at, o.sent_at) \
                  FROM o WHERE executions.id = o.id AND executions.status = 'RUNNING' \
                  AND executions.attempt = o.attempt \
                  RETURNING id, started_at, status, next_attempt_at",

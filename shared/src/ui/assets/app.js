@@ -224,7 +224,7 @@ async function jobsPage(params) {
 
 /// A table of executions with their last answer.
 function executionTable(executions, { withJob = false, select = null } = {}) {
-  const head = [select ? "" : null, "Scheduled", withJob ? "Job" : null, "Status", "Attempts", "HTTP", "Latency", "Answer"].filter((c) => c !== null);
+  const head = [select ? "" : null, "Scheduled", withJob ? "Job" : null, "Status", "Attempts", "HTTP", "Latency", "Lateness", "Answer"].filter((c) => c !== null);
   return h("div", { class: "table-wrap" }, h("table", {},
     h("thead", {}, h("tr", {}, head.map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, executions.map((execution) => {
@@ -238,6 +238,7 @@ function executionTable(executions, { withJob = false, select = null } = {}) {
         h("td", {}, String(execution.attempt)),
         h("td", {}, execution.httpStatus ?? (last && last.httpStatus) ?? "—"),
         h("td", {}, execution.durationMs != null ? `${execution.durationMs} ms` : "—"),
+        h("td", {}, execution.latenessMs != null ? `${execution.latenessMs} ms` : "—"),
         h("td", {}, answer ? h("code", { class: "answer" }, answer.slice(0, 200)) : h("span", { class: "muted" }, "—")));
     }))));
 }
