@@ -59,6 +59,12 @@ fn every_route_but_health_needs_a_key_and_documents_what_the_key_check_answers()
             for status in ["401", "429", "500", "503"] {
                 assert!(responses.contains_key(status), "{method} {path}: {status}");
             }
+            // A viewer's key is refused every method but GET.
+            assert_eq!(
+                responses.contains_key("403"),
+                method != "get",
+                "{method} {path}: 403"
+            );
             // Every error answer has the one error shape.
             for (status, response) in responses {
                 if status.starts_with('4') && response.get("$ref").is_none() {
@@ -71,7 +77,7 @@ fn every_route_but_health_needs_a_key_and_documents_what_the_key_check_answers()
             }
         }
     }
-    assert_eq!(operations, 21, "one per route and method");
+    assert_eq!(operations, 22, "one per route and method");
 }
 
 async fn the_document_and_swagger_ui_are_served_without_a_key(app: TestApp) {

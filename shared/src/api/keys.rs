@@ -139,7 +139,7 @@ pub struct ApiKeyList {
     responses(
         (status = 201, description = "The key, in clear this once.", body = ApiKeyView),
         (status = 400, response = BadBody),
-        (status = 403, description = "The caller is not the operator (`forbidden`).", body = ErrorBody),
+        (status = 403, description = "The caller is not the operator, or its key is a viewer's (`forbidden`).", body = ErrorBody),
         (status = 413, response = TooLarge),
         (status = 422, description = "name is missing, name or tenant is of the wrong type or invalid, or a field is unknown (`missing_field`, `invalid_field`, `unknown_field`); `field` names it.", body = ErrorBody),
     )

@@ -40,6 +40,7 @@ const KEY_SCHEME: &str = "apiKey";
         schemas(ErrorBody),
         responses(
             Unauthorized,
+            ReadOnlyKey,
             RateLimited,
             Internal,
             Unavailable,
@@ -73,6 +74,18 @@ pub fn document(mut open: Document, mut keyed: Document) -> Document {
     for operation in operations(&mut keyed) {
         require_key(operation);
         add_edge_answers(operation);
+    }
+    // Every method but GET changes something, and a viewer's key is refused them all.
+    for item in keyed.paths.paths.values_mut() {
+        let writes = [
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in writes.into_iter().flatten() {
+            add_answers(operation, &[("403", "ReadOnlyKey")]);
+        }
     }
     let mut document = Fixed::openapi().merge_from(open).merge_from(keyed);
     document
@@ -173,6 +186,10 @@ mod answers {
     #[response(headers(("Retry-After" = String, description = "Whole seconds to wait.")))]
     pub struct RateLimited(ErrorBody<'static>);
 
+    /// The key is a viewer's: it reads and changes nothing (`forbidden`).
+    #[derive(ToResponse)]
+    pub struct ReadOnlyKey(ErrorBody<'static>);
+
     /// A failure inside tickwork; the details are in its log (`internal`).
     #[derive(ToResponse)]
     pub struct Internal(ErrorBody<'static>);
@@ -227,7 +244,7 @@ mod answers {
 
 pub use answers::{
     BadBody, BadQuery, ExecutionNotFound, HeadersTooLarge, Internal, InvalidFields, JobNotFound,
-    RateLimited, RequestTimeout, TooLarge, Unauthorized, Unavailable, UriTooLong,
+    RateLimited, ReadOnlyKey, RequestTimeout, TooLarge, Unauthorized, Unavailable, UriTooLong,
 };
 
 /// Parameters many routes share; handlers name them in `params(...)`.
