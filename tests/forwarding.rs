@@ -10,11 +10,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tickwork::model::{ApiKey, Attempt, Execution, Job, Outcome, Recorded};
+use tickwork::model::{
+    ApiKey, Attempt, Execution, Job, LastOutcome, MinuteRollup, Outcome, Recorded,
+};
 use tickwork::store::{
     ApiKeys, Claimed, DeadLetterListing, Deliveries, ExecutionListing, FiredBatch, Fires, History,
     IdempotentInsert, JobChange, JobCursor, JobFilter, Jobs, Planner, Reaped, RecentOutcome,
-    Released, Requeued, SealedValues, Store, StoreError, TenantCounts, Unfinished,
+    Released, Requeued, Rollups, SealedValues, Store, StoreError, TenantCounts, Unfinished,
 };
 use uuid::Uuid;
 
@@ -307,5 +309,26 @@ impl History for Forwarding {
     }
     async fn tenant_counts(&self, tenant: &str) -> Result<TenantCounts, StoreError> {
         self.inner.tenant_counts(tenant).await
+    }
+}
+
+#[async_trait]
+impl Rollups for Forwarding {
+    async fn rollup_add(
+        &self,
+        minutes: &[MinuteRollup],
+        latest: &[LastOutcome],
+    ) -> Result<(), StoreError> {
+        self.inner.rollup_add(minutes, latest).await
+    }
+    async fn rollup_list(
+        &self,
+        tenant: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MinuteRollup>, StoreError> {
+        self.inner.rollup_list(tenant, since).await
+    }
+    async fn rollup_forget(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.inner.rollup_forget(before).await
     }
 }

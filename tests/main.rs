@@ -4,6 +4,7 @@
 //! listed in `on_both_backends!` run twice: on PostgreSQL and Redis (`on_servers`) and on
 //! the embedded SQLite file and in-memory queue (`on_embedded`).
 
+mod activity; // per-minute rollups behind /api/v1/activity; the jobs list by last outcome and by name
 mod api; // job endpoints: create, read, list, history, and every kind of bad input
 mod auth; // API keys and tenants: 401s, keys shown once, no endpoint leaks another tenant's job
 mod cluster; // real tick and worker processes, and PostgreSQL and Redis servers of a test's own

@@ -77,7 +77,7 @@ fn every_route_but_health_needs_a_key_and_documents_what_the_key_check_answers()
             }
         }
     }
-    assert_eq!(operations, 22, "one per route and method");
+    assert_eq!(operations, 23, "one per route and method");
 }
 
 async fn the_document_and_swagger_ui_are_served_without_a_key(app: TestApp) {

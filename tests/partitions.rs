@@ -426,6 +426,8 @@ async fn a_history_written_by_an_earlier_version_is_converted_online_while_fires
                 let recorded = store
                     .execution_record_outcomes(&[Outcome {
                         execution_id: fire.id,
+                        job_id: job,
+                        tenant: "default".into(),
                         scheduled_at: fire.scheduled_at,
                         attempt: 1,
                         status: ExecutionStatus::Failed,

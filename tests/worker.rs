@@ -194,6 +194,8 @@ async fn an_outcome_for_another_attempt_is_refused(app: TestApp) {
     assert_eq!(taken.deliveries.len(), 1);
     let stale = Outcome {
         execution_id: id,
+        job_id: taken.deliveries[0].job_id,
+        tenant: taken.deliveries[0].tenant.clone(),
         scheduled_at: taken.deliveries[0].scheduled_at,
         attempt: taken.deliveries[0].attempt + 1,
         status: ExecutionStatus::Succeeded,
@@ -231,6 +233,8 @@ async fn a_retried_outcome_write_refused_after_its_first_try_committed_is_read_b
     let (first, second) = (&taken.deliveries[0], &taken.deliveries[1]);
     let outcome = |delivery: &tickwork::model::Delivery, attempt: i32| Outcome {
         execution_id: delivery.execution_id,
+        job_id: delivery.job_id,
+        tenant: delivery.tenant.clone(),
         scheduled_at: delivery.scheduled_at,
         attempt,
         status: ExecutionStatus::Succeeded,

@@ -9,6 +9,7 @@ use super::error::ApiError;
 use crate::store::JobCursor;
 
 const JOBS: &str = "j1";
+const JOBS_BY_NAME: &str = "n1";
 const HISTORY: &str = "h1";
 
 fn malformed() -> ApiError {
@@ -35,24 +36,36 @@ fn micros(raw: &str) -> Result<DateTime<Utc>, ApiError> {
         .ok_or_else(malformed)
 }
 
-/// Encodes the position after `job` in the newest-first job list.
-pub fn encode_jobs(cursor: JobCursor) -> String {
-    URL_SAFE_NO_PAD.encode(format!(
-        "{JOBS}:{}:{}",
-        cursor.created_at.timestamp_micros(),
-        cursor.id.simple()
-    ))
+/// Encodes a position in a job list.
+pub fn encode_jobs(cursor: &JobCursor) -> String {
+    URL_SAFE_NO_PAD.encode(match cursor {
+        JobCursor::Newest { created_at, id } => {
+            format!("{JOBS}:{}:{}", created_at.timestamp_micros(), id.simple())
+        }
+        // The name goes last: it may hold the separator.
+        JobCursor::Name { name, id } => format!("{JOBS_BY_NAME}:{}:{name}", id.simple()),
+    })
 }
 
-/// Reads a job-list cursor.
+/// Reads a job-list cursor, of either order.
 pub fn decode_jobs(raw: &str) -> Result<JobCursor, ApiError> {
-    match decode(raw, JOBS)?.as_slice() {
-        [created, id] => Ok(JobCursor {
-            created_at: micros(created)?,
-            id: Uuid::parse_str(id).map_err(|_| malformed())?,
-        }),
-        _ => Err(malformed()),
+    if let Ok(parts) = decode(raw, JOBS) {
+        return match parts.as_slice() {
+            [created, id] => Ok(JobCursor::Newest {
+                created_at: micros(created)?,
+                id: Uuid::parse_str(id).map_err(|_| malformed())?,
+            }),
+            _ => Err(malformed()),
+        };
     }
+    let parts = decode(raw, JOBS_BY_NAME)?;
+    let Some((id, name)) = parts.split_first() else {
+        return Err(malformed());
+    };
+    Ok(JobCursor::Name {
+        name: name.join(":"),
+        id: Uuid::parse_str(id).map_err(|_| malformed())?,
+    })
 }
 
 /// Encodes the position after the fire scheduled at `scheduled_at` in a history.
@@ -74,14 +87,20 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_each_other() {
-        let c = JobCursor {
+        let c = JobCursor::Newest {
             created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
             id: Uuid::now_v7(),
         };
-        assert_eq!(decode_jobs(&encode_jobs(c)).unwrap(), c);
+        assert_eq!(decode_jobs(&encode_jobs(&c)).unwrap(), c);
+        let named = JobCursor::Name {
+            name: "a:b::c".into(),
+            id: Uuid::now_v7(),
+        };
+        assert_eq!(decode_jobs(&encode_jobs(&named)).unwrap(), named);
         let at = DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap();
         assert_eq!(decode_history(&encode_history(at)).unwrap(), at);
-        assert!(decode_history(&encode_jobs(c)).is_err());
+        assert!(decode_history(&encode_jobs(&c)).is_err());
+        assert!(decode_history(&encode_jobs(&named)).is_err());
         assert!(decode_jobs("garbage!").is_err());
     }
 }

@@ -18,14 +18,14 @@ use super::openapi::{
 };
 
 use super::path::{parse_id, RawId};
-use super::query::{Count, Flag, Query, Search, Text};
+use super::query::{Count, Flag, OneOf, Query, Search, Text, Word};
 use super::request::{self, JobPatchRequest, JobRequest};
 use super::views::{Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView};
 use super::{body, cursor, page, AppState};
-use crate::model::{Job, TargetUrl};
+use crate::model::{ExecutionStatus, Job, TargetUrl};
 use crate::schedule::Schedule;
 use crate::secrets::{new_signing_secret, signing_context};
-use crate::store::{ExecutionListing, IdempotentInsert, JobCursor, JobFilter};
+use crate::store::{ExecutionListing, IdempotentInsert, JobCursor, JobFilter, JobOrder};
 
 /// Default and largest page of jobs.
 type JobsLimit = Count<50, 500>;
@@ -231,23 +231,44 @@ pub struct JobListQuery {
     include_deleted: Flag,
     q: Option<Search>,
     recent: Option<RecentCount>,
+    status: Option<OneOf<ExecutionStatus>>,
+    sort: Option<OneOf<JobOrder>>,
 }
 
-/// `GET /api/v1/jobs?limit=&cursor=&isActive=&includeDeleted=&q=&recent=`: newest first,
-/// deleted jobs left out unless asked for.
+/// The statuses `status=` filters on: those a worker records.
+impl Word for ExecutionStatus {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("SUCCEEDED", ExecutionStatus::Succeeded),
+        ("FAILED", ExecutionStatus::Failed),
+        ("RETRYING", ExecutionStatus::Retrying),
+    ];
+}
+
+impl Word for JobOrder {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("newest", JobOrder::Newest),
+        ("name", JobOrder::Name),
+        ("nextRun", JobOrder::NextRun),
+    ];
+}
+
+/// `GET /api/v1/jobs?limit=&cursor=&isActive=&includeDeleted=&q=&recent=&status=&sort=`:
+/// newest first unless sorted otherwise, deleted jobs left out unless asked for.
 #[utoipa::path(
     get,
     path = "/api/v1/jobs",
     operation_id = "listJobs",
     tag = "jobs",
     summary = "List jobs",
-    description = "The caller's tenant's jobs, newest first; deleted jobs only with `includeDeleted=true`.",
+    description = "The caller's tenant's jobs, newest first unless `sort` says otherwise; deleted jobs only with `includeDeleted=true`. Cursors are stable in the orders `newest` and `name`; `nextRun` answers a first page only.",
     params(
         Page,
         ("isActive" = Option<bool>, Query, nullable = false, description = "Only active (true) or inactive (false) jobs."),
         ("includeDeleted" = Option<bool>, Query, nullable = false, description = "Include deleted jobs (default false)."),
         ("q" = Option<String>, Query, nullable = false, max_length = 200, description = "Only jobs whose name or description holds this text, ignoring case (`%` and `_` match themselves)."),
         ("recent" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 20, description = "Include each job's last N finished fires (`recent`), read for the whole page at once."),
+        ("status" = Option<String>, Query, nullable = false, description = "Only jobs whose latest recorded outcome (noted by the workers within seconds) is SUCCEEDED, FAILED or RETRYING."),
+        ("sort" = Option<String>, Query, nullable = false, description = "`newest` (default), `name`, or `nextRun` (soonest first; a first page only, without `cursor`)."),
     ),
     responses(
         (status = 200, description = "A page of jobs.", body = JobPage),
@@ -260,19 +281,31 @@ pub async fn list(
     Query(query): Query<JobListQuery>,
 ) -> Result<Json<JobPage>, ApiError> {
     let limit = query.limit.0;
+    let order = query.sort.map(|OneOf(order)| order).unwrap_or_default();
     let after = query
         .cursor
         .map(|Text(raw)| cursor::decode_jobs(&raw))
         .transpose()?;
+    if let Some(after) = &after {
+        if after.order() != order || order == JobOrder::NextRun {
+            return Err(ApiError::invalid_query(
+                "cursor",
+                "cursor belongs to a list in another order (sort); pass the sort of the page it came from, and no cursor with sort=nextRun",
+            ));
+        }
+    }
     let filter = JobFilter {
         tenant: Some(caller.tenant.clone()),
         is_active: query.is_active.map(|Flag(flag)| flag),
         include_deleted: query.include_deleted.0,
         search: query.q.and_then(|Search(text)| text),
+        last_status: query.status.map(|OneOf(status)| status),
+        order,
     };
     let mut jobs = state.store.job_list(filter, after, limit + 1).await?;
-    let mut next_cursor = cut_to_page(&mut jobs, limit);
-    let positions: Vec<JobCursor> = jobs.iter().map(job_position).collect();
+    let mut next_cursor = cut_to_page(&mut jobs, limit, order);
+    let positions: Vec<Option<JobCursor>> =
+        jobs.iter().map(|job| JobCursor::of(job, order)).collect();
     let recent = match query.recent {
         Some(Count(per_job)) => {
             let ids: Vec<Uuid> = jobs.iter().map(|job| job.id).collect();
@@ -287,7 +320,7 @@ pub async fn list(
     let fitting = page::fitting(&views);
     if fitting < views.len() {
         views.truncate(fitting);
-        next_cursor = Some(cursor::encode_jobs(positions[fitting - 1]));
+        next_cursor = positions[fitting - 1].as_ref().map(cursor::encode_jobs);
     }
     Ok(Json(JobPage {
         jobs: views,
@@ -295,23 +328,16 @@ pub async fn list(
     }))
 }
 
-/// Where `job` stands in a newest-first list.
-fn job_position(job: &Job) -> JobCursor {
-    JobCursor {
-        created_at: job.created_at,
-        id: job.id,
-    }
-}
-
 /// Cuts jobs read with one more than `limit` to a page; the cursor of the next page, if
-/// there is one.
-pub(super) fn cut_to_page(jobs: &mut Vec<Job>, limit: u32) -> Option<String> {
+/// there is one and the order has pages.
+pub(super) fn cut_to_page(jobs: &mut Vec<Job>, limit: u32, order: JobOrder) -> Option<String> {
     if jobs.len() <= limit as usize {
         return None;
     }
     jobs.truncate(limit as usize);
     jobs.last()
-        .map(|job| cursor::encode_jobs(job_position(job)))
+        .and_then(|job| JobCursor::of(job, order))
+        .map(|position| cursor::encode_jobs(&position))
 }
 
 /// `GET /api/v1/jobs/{id}/history`'s parameters.

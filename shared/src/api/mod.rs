@@ -3,6 +3,7 @@
 //! Every error is JSON, `{"error":{"code","message","field"}}`, mapped in one place
 //! ([`ApiError`]); a client's mistake is never a 500.
 
+mod activity;
 mod auth;
 mod body;
 mod client;
@@ -79,6 +80,7 @@ fn routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
     let open = OpenApiRouter::new().routes(routes!(health::health));
     let keyed = OpenApiRouter::new()
         .routes(routes!(jobs::stats))
+        .routes(routes!(activity::activity))
         .routes(routes!(jobs::list, jobs::create))
         .routes(routes!(jobs::get, jobs::update, jobs::delete))
         .routes(routes!(jobs::history))

@@ -182,6 +182,32 @@ impl<'de> Deserialize<'de> for Search {
     }
 }
 
+/// A value named by one of a fixed set of words.
+pub trait Word: Sized + Copy + 'static {
+    /// Each word and the value it names.
+    const WORDS: &'static [(&'static str, Self)];
+}
+
+/// One of `T`'s words, once (`sort=name`, `status=FAILED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OneOf<T>(pub T);
+
+impl<'de, T: Word> Deserialize<'de> for OneOf<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = one(deserializer)?;
+        match T::WORDS.iter().find(|(word, _)| *word == raw) {
+            Some((_, value)) => Ok(Self(*value)),
+            None => {
+                let words: Vec<&str> = T::WORDS.iter().map(|(word, _)| *word).collect();
+                Err(D::Error::custom(format!(
+                    " is {raw:?}; expected one of {}",
+                    words.join(", ")
+                )))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +220,18 @@ mod tests {
         is_active: Option<Flag>,
         #[serde(default)]
         label: Vec<Text>,
+        sort: Option<OneOf<Side>>,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Side {
+        Left,
+        Right,
+    }
+
+    impl Word for Side {
+        const WORDS: &'static [(&'static str, Self)] =
+            &[("left", Side::Left), ("right", Side::Right)];
     }
 
     fn error(query: &str) -> (Option<String>, String) {
@@ -209,6 +247,17 @@ mod tests {
         assert_eq!(listing.label, [Text("a".into()), Text("b c".into())]);
         let defaults: Listing = read("").unwrap();
         assert_eq!((defaults.limit, defaults.is_active), (Count(50), None));
+        assert_eq!(
+            read::<Listing>("sort=right").unwrap().sort,
+            Some(OneOf(Side::Right))
+        );
+        assert_eq!(
+            error("sort=up"),
+            (
+                Some("sort".into()),
+                "sort is \"up\"; expected one of left, right".into()
+            )
+        );
         assert_eq!(
             error("limit=0"),
             (
@@ -227,7 +276,7 @@ mod tests {
             error("colour=red"),
             (
                 Some("colour".into()),
-                "unknown query parameter \"colour\"; expected limit, isActive, label".into()
+                "unknown query parameter \"colour\"; expected limit, isActive, label, sort".into()
             )
         );
     }

@@ -19,7 +19,7 @@ use super::openapi::BadQuery;
 use super::query::{Count, Query, Text};
 use super::{cursor, AppState};
 use crate::secrets::{header_context, is_sealed, is_secret_header, signing_context, Keyring};
-use crate::store::{JobFilter, SealedValues};
+use crate::store::{JobFilter, JobOrder, SealedValues};
 
 /// Default and largest page of jobs per call.
 type ResealLimit = Count<500, 5000>;
@@ -139,15 +139,22 @@ pub async fn reseal(
         .cursor
         .map(|Text(raw)| cursor::decode_jobs(&raw))
         .transpose()?;
+    if after
+        .as_ref()
+        .is_some_and(|a| a.order() != JobOrder::Newest)
+    {
+        return Err(ApiError::invalid_query(
+            "cursor",
+            "cursor belongs to the jobs list by name; pass nextCursor from the previous reseal",
+        ));
+    }
     let filter = JobFilter {
-        tenant: None,
-        is_active: None,
         include_deleted: true,
-        search: None,
+        ..JobFilter::default()
     };
     let mut jobs = state.store.job_list(filter, after, limit + 1).await?;
     let mut report = ResealReport {
-        next_cursor: cut_to_page(&mut jobs, limit),
+        next_cursor: cut_to_page(&mut jobs, limit, JobOrder::Newest),
         ..ResealReport::default()
     };
     for job in &jobs {

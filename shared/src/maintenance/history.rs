@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::rollups::forget_old_rollups;
 use super::{MaintenanceError, MaintenanceSettings};
 use crate::metrics::METRICS;
 use crate::store::{HistoryKept, Store};
@@ -50,7 +51,8 @@ pub async fn keep_history(
     Ok(kept)
 }
 
-/// Runs [`keep_history`] now and every minute, forever (the caller stops it).
+/// Runs [`keep_history`] and [`forget_old_rollups`] now and every minute, forever (the
+/// caller stops it).
 pub async fn keep_history_every_minute(store: &dyn Store, settings: &MaintenanceSettings) {
     let mut every = tokio::time::interval(KEEP_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -58,6 +60,9 @@ pub async fn keep_history_every_minute(store: &dyn Store, settings: &Maintenance
         every.tick().await;
         if let Err(error) = keep_history(store, settings).await {
             tracing::warn!(error = %error_chain(&error), "keeping the history's partitions failed");
+        }
+        if let Err(error) = forget_old_rollups(store).await {
+            tracing::warn!(error = %error_chain(&error), "forgetting old outcome rollups failed");
         }
     }
 }

@@ -23,6 +23,7 @@ mod hold;
 mod promote;
 mod release;
 mod retention;
+mod rollups;
 mod sweep;
 
 use std::time::Duration;
@@ -35,6 +36,7 @@ pub use hold::{release_held, room_in_queue};
 pub use promote::promote_due;
 pub use release::release_upcoming;
 pub use retention::{trim_history, RetentionClock};
+pub use rollups::{forget_old_rollups, ROLLUP_RETENTION};
 pub use sweep::{sweep_once, SweepFloor};
 
 use crate::queue::{Queue, QueueError, RateLimit};

@@ -160,6 +160,8 @@ pub struct Delivery {
     pub execution_id: Uuid,
     /// The job that fired.
     pub job_id: Uuid,
+    /// The tenant the job belongs to.
+    pub tenant: String,
     /// The fire time, sent as `X-Tickwork-Scheduled-At`.
     pub scheduled_at: DateTime<Utc>,
     /// This attempt's number, 1-based; it also fences the outcome write.
@@ -193,6 +195,10 @@ pub struct Delivery {
 pub struct Outcome {
     /// Execution id.
     pub execution_id: Uuid,
+    /// The job that fired.
+    pub job_id: Uuid,
+    /// The tenant the job belongs to.
+    pub tenant: String,
     /// Its fire's scheduled time: with the id, the row's key (and its partition).
     pub scheduled_at: DateTime<Utc>,
     /// The attempt this outcome belongs to; the write is refused for any other.

@@ -9,6 +9,7 @@ mod execution;
 mod field;
 mod job;
 mod policy;
+mod rollup;
 mod target;
 mod text;
 
@@ -20,5 +21,6 @@ pub use policy::{
     CatchUpLimit, ConcurrencyPolicy, ExecutionType, MaxRetries, MisfirePolicy, StartingDeadline,
     TimeoutSeconds,
 };
+pub use rollup::{minute_of, Histogram, LastOutcome, MinuteRollup, BUCKETS, BUCKET_BOUNDS_MS};
 pub use target::{HttpBody, HttpHeaders, HttpMethod, HttpTarget, SecretHeaderNames, TargetUrl};
 pub use text::{Description, JobName};

@@ -23,8 +23,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::{
-    Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job, MisfirePolicy,
-    Outcome, Recorded,
+    Attempt, Delivery, Execution, ExecutionStatus, ExecutionType, InvalidField, Job, LastOutcome,
+    MinuteRollup, MisfirePolicy, Outcome, Recorded,
 };
 
 pub use fire_id::{fire_id, named_time, FireTimes};
@@ -226,16 +226,64 @@ pub struct KeptPartition {
 /// Decides the fires for one due job; the tick provides it, storage applies it.
 pub type Planner<'a> = &'a (dyn Fn(&DueJob) -> FirePlan + Sync);
 
-/// A page position in a newest-first list: the last item of the previous page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct JobCursor {
-    /// `createdAt` of the last job seen.
-    pub created_at: DateTime<Utc>,
-    /// `id` of the last job seen.
-    pub id: Uuid,
+/// The order of a job list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JobOrder {
+    /// Newest first (by id, which grows with creation time).
+    #[default]
+    Newest,
+    /// By name, then id.
+    Name,
+    /// Soonest next run first, jobs with none last; a first page only, since next runs move
+    /// every second.
+    NextRun,
 }
 
-/// Which jobs a list shows.
+/// A page position: the last job of the previous page, in its list's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobCursor {
+    /// In the newest-first list.
+    Newest { created_at: DateTime<Utc>, id: Uuid },
+    /// In the list by name.
+    Name { name: String, id: Uuid },
+}
+
+impl JobCursor {
+    /// Where `job` stands in a list in `order`; `None` in an order that has no next page.
+    pub fn of(job: &Job, order: JobOrder) -> Option<Self> {
+        match order {
+            JobOrder::Newest => Some(Self::Newest {
+                created_at: job.created_at,
+                id: job.id,
+            }),
+            JobOrder::Name => Some(Self::Name {
+                name: job.name.clone(),
+                id: job.id,
+            }),
+            JobOrder::NextRun => None,
+        }
+    }
+
+    /// The order of the list it belongs to.
+    pub fn order(&self) -> JobOrder {
+        match self {
+            Self::Newest { .. } => JobOrder::Newest,
+            Self::Name { .. } => JobOrder::Name,
+        }
+    }
+
+    /// The id and (in the list by name) the name it stands after, as the statements bind
+    /// them.
+    pub(crate) fn bounds(cursor: Option<&Self>) -> (Option<Uuid>, Option<&str>) {
+        match cursor {
+            Some(Self::Newest { id, .. }) => (Some(*id), None),
+            Some(Self::Name { name, id }) => (Some(*id), Some(name)),
+            None => (None, None),
+        }
+    }
+}
+
+/// Which jobs a list shows, in which order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct JobFilter {
     /// Only this tenant's jobs (`None`: every tenant's).
@@ -246,6 +294,10 @@ pub struct JobFilter {
     pub include_deleted: bool,
     /// Only jobs whose name or description holds this text, ignoring case.
     pub search: Option<String>,
+    /// Only jobs whose latest recorded outcome has this status (see [`Rollups`]).
+    pub last_status: Option<ExecutionStatus>,
+    /// The order.
+    pub order: JobOrder,
 }
 
 /// A job's sealed values (credential headers among its headers, signing secrets): what
@@ -306,7 +358,9 @@ pub type JobChange<'a> = &'a (dyn Fn(Job, DateTime<Utc>) -> Result<Job, InvalidF
 
 /// Storage of jobs and executions.
 #[async_trait]
-pub trait Store: ApiKeys + Jobs + Fires + Deliveries + History + Send + Sync + 'static {
+pub trait Store:
+    ApiKeys + Jobs + Fires + Deliveries + History + Rollups + Send + Sync + 'static
+{
     /// What kind of storage this is (`postgres`, `sqlite`), as `/health` names it.
     fn kind(&self) -> &'static str;
 
@@ -549,4 +603,29 @@ pub trait History: Send + Sync {
 
     /// A tenant's unfinished fires and dead letters, by state.
     async fn tenant_counts(&self, tenant: &str) -> Result<TenantCounts, StoreError>;
+}
+
+/// Per-minute rollups of recorded outcomes and each job's latest outcome: what the
+/// dashboard's charts and `GET /api/v1/jobs?status=` read instead of the history.
+#[async_trait]
+pub trait Rollups: Send + Sync {
+    /// Adds `minutes` to the kept rollups (counts of the same minute and tenant add up) and
+    /// notes each job's latest outcome where its status changed and its fire is not older
+    /// than the one noted, in one transaction.
+    async fn rollup_add(
+        &self,
+        minutes: &[MinuteRollup],
+        latest: &[LastOutcome],
+    ) -> Result<(), StoreError>;
+
+    /// The rollups of the minutes from `since`, oldest first: of one tenant, or summed over
+    /// every tenant (`tenant` `None`, with `tenant` empty in the answer).
+    async fn rollup_list(
+        &self,
+        tenant: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MinuteRollup>, StoreError>;
+
+    /// Forgets the rollups of minutes before `before`; returns how many rows went.
+    async fn rollup_forget(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use super::{DueJob, StoreError};
 use crate::model::{
     Attempt, ConcurrencyPolicy, Delivery, Execution, ExecutionStatus, ExecutionType, FireKind,
-    HttpBody, HttpHeaders, HttpMethod, HttpTarget, Job, MisfirePolicy, TargetUrl,
+    Histogram, HttpBody, HttpHeaders, HttpMethod, HttpTarget, Job, MinuteRollup, MisfirePolicy,
+    TargetUrl,
 };
 /// A job row with its last finished run.
 #[derive(FromRow)]
@@ -182,6 +183,7 @@ impl From<AttemptRow> for Attempt {
 pub(super) struct DeliveryRow {
     pub(super) id: Uuid,
     pub(super) job_id: Uuid,
+    pub(super) tenant: String,
     pub(super) scheduled_at: DateTime<Utc>,
     pub(super) attempt: i32,
     pub(super) worker_id: Uuid,
@@ -214,6 +216,7 @@ impl TryFrom<DeliveryRow> for Delivery {
         Ok(Delivery {
             execution_id: row.id,
             job_id: row.job_id,
+            tenant: row.tenant,
             scheduled_at: row.scheduled_at,
             attempt: row.attempt,
             worker_id: row.worker_id,
@@ -277,4 +280,39 @@ pub(super) struct DeadRow {
     pub(super) status: String,
     pub(super) execution_type: String,
     pub(super) job_deleted: bool,
+}
+
+/// A count as stored (a BIGINT / INTEGER column).
+pub(super) fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A row of `outcome_minutes`; `H` is how the backend stores a histogram.
+#[derive(FromRow)]
+pub(super) struct RollupRow<H> {
+    pub(super) minute: DateTime<Utc>,
+    pub(super) tenant: String,
+    pub(super) fires: i64,
+    pub(super) succeeded: i64,
+    pub(super) failed: i64,
+    pub(super) retried: i64,
+    pub(super) lateness: H,
+    pub(super) latency: H,
+}
+
+impl<H> RollupRow<H> {
+    /// The rollup, reading histograms with `counts`.
+    pub(super) fn into_rollup(self, counts: impl Fn(&H) -> Vec<i64>) -> MinuteRollup {
+        let read = |n: i64| u64::try_from(n).unwrap_or(0);
+        MinuteRollup {
+            minute: self.minute,
+            tenant: self.tenant,
+            fires: read(self.fires),
+            succeeded: read(self.succeeded),
+            failed: read(self.failed),
+            retried: read(self.retried),
+            lateness: Histogram::from_counts(&counts(&self.lateness)),
+            latency: Histogram::from_counts(&counts(&self.latency)),
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! The decisions both stores make the same way around their SQL: what a change to a job
 //! means for its waiting fires, whether a dead letter may go back, how a claim plans its
-//! writes, and how rows read back become results.
+//! writes, how rows read back become results, and how rollups are written and summed.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -10,7 +10,7 @@ use super::rows::{corrupt, read_status, DeadRow};
 use super::{
     DueJob, JobChange, Planner, Reaped, RecentOutcome, Requeued, StoreError, TenantCounts,
 };
-use crate::model::{ExecutionStatus, ExecutionType, InvalidField, Job};
+use crate::model::{ExecutionStatus, ExecutionType, InvalidField, Job, LastOutcome, MinuteRollup};
 
 /// Reads the (id, status) rows of fires taken back from a worker.
 pub(super) fn taken_back(rows: Vec<(Uuid, String)>) -> Result<Vec<Reaped>, StoreError> {
@@ -182,4 +182,36 @@ pub(super) fn recent_outcomes(
             })
         })
         .collect()
+}
+
+/// Rollups and latest outcomes sorted by their keys, so that two writers lock rows in one
+/// order and never wait on each other in a circle.
+pub(super) fn in_lock_order(
+    minutes: &[MinuteRollup],
+    latest: &[LastOutcome],
+) -> (Vec<MinuteRollup>, Vec<LastOutcome>) {
+    let mut minutes = minutes.to_vec();
+    minutes.sort_by(|a, b| (a.minute, &a.tenant).cmp(&(b.minute, &b.tenant)));
+    let mut latest = latest.to_vec();
+    latest.sort_by_key(|l| l.job_id);
+    (minutes, latest)
+}
+
+/// Rollups read oldest first, summed minute by minute: over every tenant unless `tenant`
+/// names one (then the rows are that tenant's already).
+pub(super) fn sum_by_minute(
+    rows: impl Iterator<Item = MinuteRollup>,
+    tenant: Option<&str>,
+) -> Vec<MinuteRollup> {
+    let mut summed: Vec<MinuteRollup> = Vec::new();
+    for row in rows {
+        match summed.last_mut() {
+            Some(last) if last.minute == row.minute => last.add(&row),
+            _ => summed.push(MinuteRollup {
+                tenant: tenant.unwrap_or_default().to_string(),
+                ..row
+            }),
+        }
+    }
+    summed
 }

@@ -131,6 +131,8 @@ impl Worker {
         };
         Outcome {
             execution_id: delivery.execution_id,
+            job_id: delivery.job_id,
+            tenant: delivery.tenant.clone(),
             scheduled_at: delivery.scheduled_at,
             attempt: delivery.attempt,
             status,

@@ -23,6 +23,7 @@ mod lease;
 mod reaping;
 mod recorder;
 mod retry;
+mod tally;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -261,6 +262,12 @@ impl Worker {
         })
     }
 
+    /// Writes the outcome rollups tallied so far, rather than at the recorder's next round
+    /// (a Lambda invocation's end does; so do tests).
+    pub async fn write_rollups(&self) {
+        self.recorder.write_rollups().await;
+    }
+
     /// One pass: takes up to `max` items, runs them all at once, and waits for them.
     pub async fn run_once(&self, max: usize) -> Result<WorkerPass, WorkerError> {
         let Taken {
@@ -329,6 +336,7 @@ impl Worker {
         let finish_by =
             finish_by.unwrap_or_else(|| tokio::time::Instant::now() + self.settings.shutdown_grace);
         let summary = self.drain(pool, finish_by).await;
+        self.recorder.write_rollups().await;
         self.lease.retire(self.store.as_ref()).await;
         tracing::info!(?summary, "worker stopped");
         summary

@@ -3,8 +3,12 @@
 //! size) with one statement, settles the queue items with one script call, and answers each
 //! execution. A fire whose outcome is waiting here is still RUNNING and leased; its queue
 //! item leaves `processing` only after the batch is committed.
+//!
+//! What it recorded is also added up in a [`Tally`] and written to the per-minute rollups
+//! every [`ROLLUP_EVERY`] and when the worker stops: a few rows per write, never a row per
+//! fire, and never in the statement that records outcomes.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -13,6 +17,11 @@ use crate::model::{ExecutionStatus, Outcome, Recorded};
 use crate::queue::{Queue, Settled};
 use crate::store::Store;
 use crate::telemetry::error_chain;
+
+use super::tally::Tally;
+
+/// How often the rollups are written.
+pub const ROLLUP_EVERY: Duration = Duration::from_secs(5);
 
 /// What became of one outcome.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,14 +54,46 @@ struct Pending {
 #[derive(Clone)]
 pub struct Recorder {
     tx: mpsc::UnboundedSender<Pending>,
+    rollups: Rollups,
+}
+
+/// The tally of what was recorded, and where it is written.
+#[derive(Clone)]
+struct Rollups {
+    tally: Arc<Mutex<Tally>>,
+    store: Arc<dyn Store>,
+}
+
+impl Rollups {
+    fn count(&self, counted: impl FnOnce(&mut Tally)) {
+        counted(&mut self.tally.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// Writes what was tallied; on failure keeps it for the next write.
+    async fn write(&self) {
+        let tally = std::mem::take(&mut *self.tally.lock().unwrap_or_else(PoisonError::into_inner));
+        if let Err((error, unwritten)) = tally.write(self.store.as_ref()).await {
+            tracing::warn!(error = %error_chain(&error), "could not write the outcome rollups; keeping them for the next try");
+            self.count(|tally| tally.merge(unwritten));
+        }
+    }
 }
 
 impl Recorder {
     /// Starts the recorder task. Must be called inside a Tokio runtime.
     pub fn start(store: Arc<dyn Store>, queue: Arc<dyn Queue>, settings: RecorderSettings) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(rx, store, queue, settings));
-        Self { tx }
+        let rollups = Rollups {
+            tally: Arc::default(),
+            store: store.clone(),
+        };
+        tokio::spawn(run(rx, store, queue, settings, rollups.clone()));
+        Self { tx, rollups }
+    }
+
+    /// Writes the rollups tallied so far (a stopping worker's last word).
+    pub async fn write_rollups(&self) {
+        self.rollups.write().await;
     }
 
     /// Hands over an outcome and waits until it is written (or refused, or given up on).
@@ -70,8 +111,21 @@ async fn run(
     store: Arc<dyn Store>,
     queue: Arc<dyn Queue>,
     settings: RecorderSettings,
+    rollups: Rollups,
 ) {
-    while let Some(first) = rx.recv().await {
+    let mut every = tokio::time::interval(ROLLUP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let first = tokio::select! {
+            first = rx.recv() => match first {
+                Some(first) => first,
+                None => break,
+            },
+            _ = every.tick() => {
+                rollups.write().await;
+                continue;
+            }
+        };
         let mut batch = vec![first];
         let until = tokio::time::Instant::now() + settings.linger;
         while batch.len() < settings.max_batch {
@@ -83,11 +137,25 @@ async fn run(
                 },
             }
         }
-        flush(batch, store.as_ref(), queue.as_ref(), settings.patience).await;
+        flush(
+            batch,
+            store.as_ref(),
+            queue.as_ref(),
+            settings.patience,
+            &rollups,
+        )
+        .await;
     }
+    rollups.write().await;
 }
 
-async fn flush(batch: Vec<Pending>, store: &dyn Store, queue: &dyn Queue, patience: Duration) {
+async fn flush(
+    batch: Vec<Pending>,
+    store: &dyn Store,
+    queue: &dyn Queue,
+    patience: Duration,
+    rollups: &Rollups,
+) {
     let outcomes: Vec<Outcome> = batch.iter().map(|p| p.outcome.clone()).collect();
     let Some((mut written, retried)) = write(store, &outcomes, patience).await else {
         for pending in batch {
@@ -116,6 +184,17 @@ async fn flush(batch: Vec<Pending>, store: &dyn Store, queue: &dyn Queue, patien
             }
         }
     }
+    let now = chrono::Utc::now();
+    rollups.count(|tally| {
+        for recorded in &written {
+            if let Some(outcome) = outcomes
+                .iter()
+                .find(|o| o.execution_id == recorded.execution_id)
+            {
+                tally.count(outcome, recorded, now);
+            }
+        }
+    });
     let mut settled = Vec::with_capacity(batch.len());
     let mut answers = Vec::with_capacity(batch.len());
     for pending in batch {

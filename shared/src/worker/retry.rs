@@ -103,6 +103,7 @@ mod tests {
             worker_id: uuid::Uuid::nil(),
             execution_id: uuid::Uuid::nil(),
             job_id: uuid::Uuid::nil(),
+            tenant: String::new(),
             scheduled_at: chrono::DateTime::UNIX_EPOCH,
             attempt,
             execution_type: kind,

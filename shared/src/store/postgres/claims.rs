@@ -135,7 +135,7 @@ fn claim_sql(table: &str, claim: Claim) -> String {
             "false".to_string(),
             format!(
                 " UNION ALL SELECT x.id, x.job_id, x.scheduled_at, x.attempt, $2, x.crashes, \
-                 x.handbacks, x.attempt_base, j.execution_type, j.max_retries, j.http_method, \
+                 x.handbacks, x.attempt_base, j.tenant, j.execution_type, j.max_retries, j.http_method, \
                  j.http_url, j.http_headers, j.http_body, j.timeout_seconds, j.signing_secret, \
                  NULL, false, false, 0::bigint, true \
                  FROM decided d JOIN {table} x ON x.id = d.id AND x.scheduled_at = d.scheduled_at \
@@ -184,7 +184,7 @@ fn claim_sql(table: &str, claim: Claim) -> String {
              WHERE e.id = d.id AND e.scheduled_at = d.scheduled_at AND NOT d.deferred \
                  AND e.scheduled_at >= $3 AND e.scheduled_at < $4 AND j.id = e.job_id \
              RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, $2 AS worker_id, e.crashes, e.handbacks, e.attempt_base, \
-                 j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
+                 j.tenant, j.execution_type, j.max_retries, j.http_method, j.http_url, j.http_headers, \
                  j.http_body, j.timeout_seconds, j.signing_secret, \
                  CASE WHEN j.previous_secret_expires_at > clock_timestamp() \
                      THEN j.previous_signing_secret END AS previous_signing_secret, d.overlap, \
@@ -226,7 +226,7 @@ fn day_claim_sql(table: &str) -> String {
              AND j.id = e.job_id AND j.concurrency_policy <> 'FORBID' \
              AND EXISTS (SELECT 1 FROM holder) \
          RETURNING e.id, e.job_id, e.scheduled_at, e.attempt, $2 AS worker_id, e.crashes, \
-             e.handbacks, e.attempt_base, j.execution_type, j.max_retries, j.http_method, \
+             e.handbacks, e.attempt_base, j.tenant, j.execution_type, j.max_retries, j.http_method, \
              j.http_url, j.http_headers, j.http_body, j.timeout_seconds, j.signing_secret, \
              CASE WHEN j.previous_secret_expires_at > clock_timestamp() \
                  THEN j.previous_signing_secret END AS previous_signing_secret, \

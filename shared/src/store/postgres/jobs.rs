@@ -13,7 +13,7 @@ use crate::store::rules::{change_job, contains_pattern, WaitingFires};
 use crate::store::shared::on_postgres;
 use crate::store::sql::{bind_job, CANCEL_WAITING, EXECUTION_COLUMNS, SOFT_DELETE_JOB, WRITE_JOB};
 use crate::store::{
-    IdempotentInsert, JobChange, JobCursor, JobFilter, Jobs, SealedValues, StoreError,
+    IdempotentInsert, JobChange, JobCursor, JobFilter, JobOrder, Jobs, SealedValues, StoreError,
 };
 
 /// Columns of a job as the API shows it, with its last finished run.
@@ -70,23 +70,35 @@ impl Jobs for PgStore {
         cursor: Option<JobCursor>,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError> {
+        let (position, order) = match filter.order {
+            JobOrder::Newest => ("($1::uuid IS NULL OR j.id < $1)", "j.id DESC"),
+            JobOrder::Name => (
+                "($1::uuid IS NULL OR (j.name, j.id) > ($2::text, $1))",
+                "j.name, j.id",
+            ),
+            JobOrder::NextRun => ("$1::uuid IS NULL", "j.next_run_at NULLS LAST, j.id"),
+        };
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs j {LAST_RUN_JOIN} \
-             WHERE ($1::timestamptz IS NULL OR j.id < $2) \
+             WHERE {position} \
                AND ($4::boolean IS NULL OR j.is_active = $4) \
                AND ($5 OR j.deleted_at IS NULL) AND j.tenant = COALESCE($6, j.tenant) \
                AND ($7::text IS NULL \
                    OR j.name ILIKE $7 ESCAPE '\\' OR j.description ILIKE $7 ESCAPE '\\') \
-             ORDER BY j.id DESC LIMIT $3"
+               AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM job_outcomes o \
+                   WHERE o.job_id = j.id AND o.status = $8)) \
+             ORDER BY {order} LIMIT $3"
         );
+        let (after_id, after_name) = JobCursor::bounds(cursor.as_ref());
         let rows: Vec<JobRow> = sqlx::query_as(&sql)
-            .bind(cursor.map(|c| c.created_at))
-            .bind(cursor.map(|c| c.id))
+            .bind(after_id)
+            .bind(after_name)
             .bind(i64::from(limit))
             .bind(filter.is_active)
             .bind(filter.include_deleted)
             .bind(filter.tenant.as_deref())
             .bind(filter.search.as_deref().map(contains_pattern))
+            .bind(filter.last_status.map(<&'static str>::from))
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(Job::try_from).collect()

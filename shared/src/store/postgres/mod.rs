@@ -6,6 +6,7 @@ mod deliveries;
 mod fires;
 mod history;
 mod jobs;
+mod rollups;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -191,7 +191,7 @@ async fn start_fires(
     start.build().execute(&mut **tx).await?;
     let mut read = QueryBuilder::new(
         "SELECT e.id, e.job_id, e.scheduled_at, e.attempt, e.worker_id, e.crashes, e.handbacks, \
-         e.attempt_base, j.execution_type, j.max_retries, j.http_method, j.http_url, \
+         e.attempt_base, j.tenant, j.execution_type, j.max_retries, j.http_method, j.http_url, \
          j.http_headers, j.http_body, j.timeout_seconds, j.signing_secret, \
          CASE WHEN j.previous_secret_expires_at > ",
     );

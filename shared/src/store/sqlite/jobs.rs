@@ -12,7 +12,7 @@ use crate::store::rules::{change_job, contains_pattern, WaitingFires};
 use crate::store::shared::on_sqlite;
 use crate::store::sql::{bind_job, CANCEL_WAITING, EXECUTION_COLUMNS, SOFT_DELETE_JOB, WRITE_JOB};
 use crate::store::{
-    IdempotentInsert, JobChange, JobCursor, JobFilter, Jobs, SealedValues, StoreError,
+    IdempotentInsert, JobChange, JobCursor, JobFilter, JobOrder, Jobs, SealedValues, StoreError,
 };
 
 /// Columns of a job as the API shows it, with its last finished run.
@@ -102,22 +102,32 @@ impl Jobs for SqliteStore {
         cursor: Option<JobCursor>,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError> {
+        let (position, order) = match filter.order {
+            JobOrder::Newest => ("($1 IS NULL OR j.id < $1)", "j.id DESC"),
+            JobOrder::Name => ("($1 IS NULL OR (j.name, j.id) > ($8, $1))", "j.name, j.id"),
+            JobOrder::NextRun => ("$1 IS NULL", "j.next_run_at IS NULL, j.next_run_at, j.id"),
+        };
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs j \
-             WHERE ($1 IS NULL OR j.id < $1) \
+             WHERE {position} \
                AND ($3 IS NULL OR j.is_active = $3) \
                AND ($4 OR j.deleted_at IS NULL) AND j.tenant = COALESCE($5, j.tenant) \
                AND ($6 IS NULL \
                    OR j.name LIKE $6 ESCAPE '\\' OR j.description LIKE $6 ESCAPE '\\') \
-             ORDER BY j.id DESC LIMIT $2"
+               AND ($7 IS NULL OR EXISTS (SELECT 1 FROM job_outcomes o \
+                   WHERE o.job_id = j.id AND o.status = $7)) \
+             ORDER BY {order} LIMIT $2"
         );
+        let (after_id, after_name) = JobCursor::bounds(cursor.as_ref());
         let rows: Vec<JobRow> = sqlx::query_as(&sql)
-            .bind(cursor.map(|c| c.id))
+            .bind(after_id)
             .bind(i64::from(limit))
             .bind(filter.is_active)
             .bind(filter.include_deleted)
             .bind(filter.tenant.as_deref())
             .bind(filter.search.as_deref().map(contains_pattern))
+            .bind(filter.last_status.map(<&'static str>::from))
+            .bind(after_name)
             .fetch_all(&self.reader)
             .await?;
         rows.into_iter().map(Job::try_from).collect()

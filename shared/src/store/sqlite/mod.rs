@@ -15,6 +15,7 @@ mod deliveries;
 mod fires;
 mod history;
 mod jobs;
+mod rollups;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Write};
