@@ -2,22 +2,27 @@
 
     python3 tests/browser/dashboard.py --api http://127.0.0.1:18080 --screenshots DIR
     python3 tests/browser/dashboard.py --api http://127.0.0.1:18081 --operator-key KEY
+    python3 tests/browser/dashboard.py --api URL [--operator-key KEY] --many 100000
 
 Without --operator-key the API is expected to have keys off (tickwork-local's default): the
 run creates jobs through the form, watches them fire against a target of its own, pauses,
 resumes, triggers, requeues a dead letter and reaches a failing job's last answer from the
 overview in two clicks. With --operator-key it checks what keys may see and do: a viewer's
 key sees and cannot change (no buttons, and the API refuses), a tenant's key sees only its
-tenant's jobs. Every page is checked with axe-core (vendored) for serious violations.
+tenant's jobs. With --many N it inserts N inactive jobs through the API and checks that the
+jobs list pages, sorts and searches them a page at a time. Every page is checked with
+axe-core (vendored) for serious violations.
 """
 
 import argparse
+import http.client
 import http.server
 import json
 import os
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
@@ -159,11 +164,21 @@ def without_keys(browser, api, screenshots):
     })
     assert status == 201, failing
     wait_for(lambda: call(api, "GET", "/api/v1/dead-letters")[1]["executions"], "a dead letter")
+    # The workers write their rollups every few seconds: the overview's charts and its
+    # "failing now" list read them.
+    wait_for(lambda: call(api, "GET", "/api/v1/jobs?status=FAILED")[1]["jobs"], "a job whose latest fire failed")
+    wait_for(lambda: call(api, "GET", "/api/v1/activity")[1]["totals"]["failed"] >= 1, "a failure in the rollups")
     page.goto(f"{api}/ui/#/")
-    expect(page.get_by_role("heading", name="Latest dead letters")).to_be_visible()
+    expect(page.get_by_role("heading", name="Jobs failing now")).to_be_visible()
+    expect(page.locator("figure.chart svg rect.c-ok").first).to_be_attached()
+    expect(page.locator("figure.chart svg rect.c-bad").first).to_be_attached()
     accessible(page, "overview")
     shot(page, screenshots, "overview")
-    page.locator("main table a").first.click()
+    page.get_by_role("link", name="last day").click()
+    expect(page.locator("h2 strong", has_text="last day")).to_be_visible()
+    accessible(page, "overview (last day)")
+    page.goto(f"{api}/ui/#/")
+    page.locator("ul.failing").get_by_role("link", name="flaky webhook").click()
     expect(page.get_by_role("heading", name="flaky webhook")).to_be_visible()
     expect(page.locator("td", has_text="500").first).to_be_visible()
     expect(page.get_by_text("boom: the target refused this fire").first).to_be_visible()
@@ -178,6 +193,15 @@ def without_keys(browser, api, screenshots):
     expect(page.get_by_role("link", name="flaky webhook")).to_be_visible()
     expect(page.get_by_role("link", name="nightly report")).to_have_count(0)
     assert "q=FLAKY" in page.url, page.url
+    page.locator("#search").fill("")
+    page.locator("#last-status").select_option("FAILED")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("link", name="flaky webhook")).to_be_visible()
+    expect(page.get_by_role("link", name="nightly report")).to_have_count(0)
+    page.locator("#last-status").select_option("")
+    page.locator("#sort").select_option("name")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("tbody tr").first).to_contain_text("flaky webhook")
 
     # Requeue a dead letter from its list.
     page.goto(f"{api}/ui/#/dead-letters")
@@ -265,23 +289,102 @@ def with_keys(browser, api, operator, screenshots):
     context.close()
 
 
+def insert_jobs(api, key, count, target):
+    """Makes `count` inactive jobs through the API, eight connections at a time."""
+    address = urllib.parse.urlsplit(api)
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    failures = []
+
+    def insert(start, stop):
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+        for i in range(start, stop):
+            name = "needle in the haystack" if i == count // 2 else f"bulk job {i:06d}"
+            body = json.dumps({"name": name, "cronExpression": "0 0 3 * * *", "isActive": False,
+                               "httpUrl": f"{target}/ok", "description": f"one of {count}"})
+            connection.request("POST", "/api/v1/jobs", body=body, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+            if response.status != 201:
+                failures.append((response.status, raw[:200]))
+                return
+
+    threads = [threading.Thread(target=insert, args=(n * count // 8, (n + 1) * count // 8)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[:3]
+
+
+def many_jobs(browser, api, key, count, screenshots):
+    started = time.time()
+    insert_jobs(api, key, count, start_target())
+    print(f"dashboard: inserted {count} inactive jobs in {time.time() - started:.0f} s")
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    pages = []
+
+    def answered(response):
+        if "/api/v1/jobs?" in response.url:
+            pages.append((response.url, len(response.body())))
+
+    page.on("response", answered)
+    page.goto(f"{api}/ui/#/jobs")
+    if key:
+        page.locator("#api-key").fill(key)
+        page.get_by_role("button", name="Use this key").click()
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(50)
+    first = rows.first.inner_text()
+    page.get_by_role("link", name="Next page").click()
+    expect(rows).to_have_count(50)
+    expect(rows.first).not_to_have_text(first)
+    accessible(page, f"jobs ({count} jobs)")
+    shot(page, screenshots, "jobs-many")
+
+    page.locator("#sort").select_option("name")
+    page.get_by_role("button", name="Search").click()
+    expect(rows.first).to_contain_text("bulk job 000000")
+    page.get_by_role("link", name="Next page").click()
+    expect(rows.first).to_contain_text("bulk job 000050")
+
+    page.locator("#search").fill("needle")
+    page.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("needle in the haystack")
+
+    # Every list the page asked for was one page: it never loads the whole table.
+    assert pages, "the jobs page asked the API"
+    for url, size in pages:
+        assert "limit=50" in url, url
+        assert size < 512 * 1024, (url, size)
+    print(f"dashboard: {len(pages)} list requests over {count} jobs, largest {max(s for _, s in pages)} bytes")
+    context.close()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--api", required=True)
     parser.add_argument("--operator-key")
     parser.add_argument("--screenshots")
+    parser.add_argument("--many", type=int, help="insert this many inactive jobs and page through them")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     args = parser.parse_args()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.chromium, headless=True, args=["--no-sandbox"])
         try:
-            if args.operator_key:
+            if args.many:
+                many_jobs(browser, args.api, args.operator_key, args.many, args.screenshots)
+            elif args.operator_key:
                 with_keys(browser, args.api, args.operator_key, args.screenshots)
             else:
                 without_keys(browser, args.api, args.screenshots)
         finally:
             browser.close()
-    print(f"dashboard: {'keys' if args.operator_key else 'no keys'} scenario passed against {args.api}")
+    scenario = f"{args.many} jobs" if args.many else "keys" if args.operator_key else "no keys"
+    print(f"dashboard: {scenario} scenario passed against {args.api}")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ impl Recorder {
             store: store.clone(),
         };
         tokio::spawn(run(rx, store, queue, settings, rollups.clone()));
+        tokio::spawn(write_every(rollups.clone(), tx.downgrade()));
         Self { tx, rollups }
     }
 
@@ -113,19 +114,7 @@ async fn run(
     settings: RecorderSettings,
     rollups: Rollups,
 ) {
-    let mut every = tokio::time::interval(ROLLUP_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let first = tokio::select! {
-            first = rx.recv() => match first {
-                Some(first) => first,
-                None => break,
-            },
-            _ = every.tick() => {
-                rollups.write().await;
-                continue;
-            }
-        };
+    while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let until = tokio::time::Instant::now() + settings.linger;
         while batch.len() < settings.max_batch {
@@ -147,6 +136,21 @@ async fn run(
         .await;
     }
     rollups.write().await;
+}
+
+/// Writes the rollups every [`ROLLUP_EVERY`], beside the recorder (a slow write never holds
+/// up outcomes), until the recorder's last handle is gone.
+async fn write_every(rollups: Rollups, recorder: mpsc::WeakUnboundedSender<Pending>) {
+    let mut every = tokio::time::interval(ROLLUP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if recorder.upgrade().is_none() {
+            return;
+        }
+        rollups.write().await;
+    }
 }
 
 async fn flush(

@@ -148,19 +148,114 @@ async function loadMe() {
 
 // ---- Pages ----
 
-async function overview() {
-  const [stats, dead] = await Promise.all([
+const SVG = "http://www.w3.org/2000/svg";
+
+/// An SVG element with attributes.
+function svg(tag, attrs = {}, ...children) {
+  const element = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value));
+  for (const child of children.flat()) if (child) element.append(child);
+  return element;
+}
+
+/// A time of day in the viewer's zone, for chart axes.
+function clock(iso, withDay) {
+  return new Intl.DateTimeFormat("en-GB", {
+    timeZone: viewerZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    ...(withDay ? { weekday: "short" } : {}),
+  }).format(new Date(iso));
+}
+
+/// A chart of `series` ({label, key, kind: "bar"|"line", css}) over `points`; bars stack.
+function chart(title, points, series, unit) {
+  const width = 600, height = 160, left = 44, bottom = 22, top = 8;
+  const bars = series.filter((s) => s.kind === "bar");
+  const lines = series.filter((s) => s.kind === "line");
+  const total = (p) => bars.reduce((sum, s) => sum + (p[s.key] || 0), 0);
+  const max = Math.max(1, ...points.map(total), ...points.flatMap((p) => lines.map((s) => p[s.key] || 0)));
+  const x = (i) => left + (i * (width - left)) / points.length;
+  const y = (v) => top + (height - top - bottom) * (1 - v / max);
+  const step = (width - left) / points.length;
+  const marks = [];
+  points.forEach((p, i) => {
+    let base = 0;
+    for (const s of bars) {
+      const v = p[s.key] || 0;
+      if (v > 0) marks.push(svg("rect", { x: x(i) + 0.5, y: y(base + v), width: Math.max(1, step - 1), height: y(base) - y(base + v), class: s.css }, svg("title", {}, `${clock(p.at, false)} ${s.label}: ${v}`)));
+      base += v;
+    }
+  });
+  for (const s of lines) {
+    const path = points.map((p, i) => (p[s.key] == null ? null : `${x(i) + step / 2},${y(p[s.key])}`)).filter(Boolean);
+    if (path.length) marks.push(svg("polyline", { points: path.join(" "), class: `line ${s.css}` }));
+    points.forEach((p, i) => {
+      if (p[s.key] != null) marks.push(svg("circle", { cx: x(i) + step / 2, cy: y(p[s.key]), r: 2.5, class: `dot ${s.css}` }, svg("title", {}, `${clock(p.at, false)} ${s.label}: ${p[s.key]} ms`)));
+    });
+  }
+  const anchors = ["start", "middle", "end"];
+  const ticks = [0, Math.floor(points.length / 2), points.length - 1].map((i, n) => svg("text", { x: n === 2 ? width : x(i), y: height - 6, class: "tick", "text-anchor": anchors[n] }, clock(points[i].at, points.length > 60)));
+  const scale = [svg("text", { x: 0, y: top + 10, class: "tick" }, `${Math.round(max)}${unit}`), svg("text", { x: 0, y: height - bottom, class: "tick" }, `0${unit}`)];
+  const axis = svg("line", { x1: left, x2: width, y1: height - bottom, y2: height - bottom, class: "axis" });
+  const summary = series.map((s) => `${s.label}`).join(", ");
+  return h("figure", { class: "chart" },
+    h("figcaption", {}, title, " ", h("span", { class: "legend" }, series.map((s) => h("span", { class: `key ${s.css}` }, s.label)))),
+    svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${title}: ${summary}, ${points.length} points, times in ${viewerZone}` }, axis, ...scale, ...marks, ...ticks));
+}
+
+/// Milliseconds for a card.
+function ms(value) {
+  return value == null ? "—" : value >= 1000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
+}
+
+async function overview(params) {
+  const window = params.get("window") === "day" ? "day" : "hour";
+  const [stats, activity, failing, dead] = await Promise.all([
     api("GET", "/queue/stats"),
-    api("GET", "/api/v1/dead-letters?limit=10"),
+    api("GET", `/api/v1/activity?window=${window}`),
+    api("GET", "/api/v1/jobs?status=FAILED&limit=10&recent=20"),
+    api("GET", "/api/v1/dead-letters?limit=5"),
   ]);
   const counts = stats.queue_stats;
+  const totals = activity.totals;
   const card = (label, value) => h("div", { class: "card" }, h("div", { class: "muted" }, label), h("div", { class: "value" }, value ?? "—"));
+  const windowLink = (name, label) => window === name
+    ? h("strong", { "aria-current": "true" }, label)
+    : h("a", { href: `#/?window=${name}` }, label);
+  const points = activity.points;
   return [
     h("h1", {}, "Overview"),
+    h("h2", {}, "Now"),
     h("div", { class: "grid" },
       card("Ready", counts.ready), card("Waiting for their time", counts.scheduled),
       card("Running", counts.processing), card("Retrying", counts.retrying),
-      card("Dead letters", counts.failed)),
+      card("Dead letters waiting", counts.failed), card("Jobs failing now", failing.jobs.length >= 10 ? "10+" : failing.jobs.length)),
+    h("h2", {}, "Jobs failing now"),
+    failing.jobs.length === 0
+      ? h("p", { class: "muted" }, "No job's latest fire failed.")
+      : h("ul", { class: "failing" }, failing.jobs.map((job) => h("li", {},
+        h("a", { href: `#/jobs/${job.id}` }, job.name), " ", strip(job.recent || []),
+        h("span", { class: "muted" }, ` ${job.scheduleDescription || job.cronExpression}`)))),
+    h("h2", {}, "Activity ", h("span", { class: "window-choice" }, windowLink("hour", "last hour"), " · ", windowLink("day", "last day"))),
+    h("div", { class: "grid" },
+      card("Fires", totals.fires), card("Succeeded", totals.succeeded), card("Failed", totals.failed),
+      card("Retried attempts", totals.retried),
+      card("Lateness p50 / p95", `${ms(totals.latenessP50Ms)} / ${ms(totals.latenessP95Ms)}`),
+      card("Target latency p50 / p95", `${ms(totals.latencyP50Ms)} / ${ms(totals.latencyP95Ms)}`)),
+    h("div", { class: "charts" },
+      chart(`Outcomes per ${window === "day" ? "15 minutes" : "minute"}`, points, [
+        { label: "succeeded", key: "succeeded", kind: "bar", css: "c-ok" },
+        { label: "failed", key: "failed", kind: "bar", css: "c-bad" },
+        { label: "retried", key: "retried", kind: "bar", css: "c-warn" },
+      ], ""),
+      chart("Lateness (first request sent less scheduled time)", points, [
+        { label: "p50", key: "latenessP50Ms", kind: "line", css: "c-accent" },
+        { label: "p95", key: "latenessP95Ms", kind: "line", css: "c-warn" },
+      ], " ms"),
+      chart("Target latency", points, [
+        { label: "p50", key: "latencyP50Ms", kind: "line", css: "c-accent" },
+        { label: "p95", key: "latencyP95Ms", kind: "line", css: "c-warn" },
+      ], " ms")),
+    h("p", { class: "muted" }, `Times in ${viewerZone}. Counted by the workers as they record outcomes, written every few seconds.`),
     h("h2", {}, "Latest dead letters"),
     dead.executions.length === 0
       ? h("p", { class: "muted" }, "No dead letters.")
@@ -185,6 +280,8 @@ async function jobsPage(params) {
   if (params.get("cursor")) query.set("cursor", params.get("cursor"));
   if (params.get("q")) query.set("q", params.get("q"));
   if (params.get("include") === "deleted") query.set("includeDeleted", "true");
+  if (params.get("status")) query.set("status", params.get("status"));
+  if (params.get("sort")) query.set("sort", params.get("sort"));
   const page = await api("GET", `/api/v1/jobs?${query}`);
   const rows = page.jobs.map((job) => h("tr", {},
     h("td", {}, h("a", { href: `#/jobs/${job.id}` }, job.name)),
@@ -193,15 +290,24 @@ async function jobsPage(params) {
     h("td", {}, badge(job.lastStatus), " ", strip(job.recent || [])),
     h("td", {}, badge(statusOf(job)))));
   const search = h("input", { id: "search", name: "q", type: "search", value: params.get("q") || "", placeholder: "name or description" });
+  const choice = (id, value, options) => {
+    const s = h("select", { id }, options.map(([v, label]) => h("option", { value: v }, label)));
+    s.value = value || "";
+    return s;
+  };
+  const status = choice("last-status", params.get("status"), [["", "any"], ["SUCCEEDED", "SUCCEEDED"], ["FAILED", "FAILED"], ["RETRYING", "RETRYING"]]);
+  const sort = choice("sort", params.get("sort"), [["", "newest first"], ["name", "name"], ["nextRun", "next run (first page)"]]);
   const toolbar = h("form", {
     class: "toolbar",
     role: "search",
     onsubmit: (event) => {
       event.preventDefault();
-      location.hash = jobsAddress(params, { q: search.value.trim(), cursor: null });
+      location.hash = jobsAddress(params, { q: search.value.trim(), status: status.value, sort: sort.value, cursor: null });
     },
   },
   h("label", { for: "search" }, "Search", search),
+  h("label", { for: "last-status" }, "Last outcome", status),
+  h("label", { for: "sort" }, "Order", sort),
   h("button", { type: "submit" }, "Search"),
   canWrite() ? h("a", { class: "button", href: "#/new" }, "New job") : null,
   params.get("include") === "deleted"
@@ -214,7 +320,7 @@ async function jobsPage(params) {
     h("h1", {}, "Jobs"),
     toolbar,
     rows.length === 0
-      ? h("p", { class: "muted" }, params.get("q") ? "No job matches." : "No jobs yet.")
+      ? h("p", { class: "muted" }, params.get("q") || params.get("status") ? "No job matches." : "No jobs yet.")
       : h("div", { class: "table-wrap" }, h("table", {},
         h("thead", {}, h("tr", {}, ["Name", "Schedule", "Next run", "Last runs", "State"].map((t, i) => h("th", { scope: "col", class: i === 2 ? "hide-narrow" : undefined }, t)))),
         h("tbody", {}, rows))),
@@ -321,6 +427,18 @@ function formBody(form, original) {
     concurrencyPolicy: value("concurrencyPolicy"),
     description: value("description"),
   };
+  const headers = {};
+  for (const line of form.elements.httpHeaders.value.split("\n")) {
+    const at = line.indexOf(":");
+    if (line.trim() === "") continue;
+    if (at < 0) headers[line.trim()] = "";
+    else headers[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  body.httpHeaders = headers;
+  const secret = value("secretHeaders").split(",").map((n) => n.trim()).filter(Boolean);
+  if (secret.length) body.secretHeaders = secret;
+  body.catchUpLimit = Number(value("catchUpLimit"));
+  body.isActive = form.elements.isActive.checked;
   const deadline = value("startingDeadlineSeconds");
   body.startingDeadlineSeconds = deadline === "" ? null : Number(deadline);
   const payload = form.elements.httpBody.value;
@@ -329,6 +447,7 @@ function formBody(form, original) {
     for (const [name, v] of Object.entries(body)) {
       if (JSON.stringify(original[name] ?? null) === JSON.stringify(v ?? null)) delete body[name];
     }
+    if (body.secretHeaders && !body.httpHeaders) body.httpHeaders = formBody(form, null).httpHeaders;
   }
   return body;
 }
@@ -360,14 +479,18 @@ async function jobForm(id) {
     field("timezone", "Time zone", input(job?.timezone ?? viewerZone), "An IANA name such as Europe/Paris."),
     field("httpMethod", "Method", select(job?.httpMethod ?? "POST", ["GET", "POST", "PUT", "PATCH", "DELETE"])),
     field("httpUrl", "Target URL", input(job?.httpUrl, { type: "url", required: true })),
+    field("httpHeaders", "Request headers", h("textarea", { class: "mono" }, Object.entries(job?.httpHeaders ?? {}).map(([n, v]) => `${n}: ${v}`).join("\n")), "One per line, Name: value. Credential headers are sealed at rest and read back as ********; leave those lines as they are to keep them."),
+    field("secretHeaders", "Also secret", input("", { class: "mono" }), "Names of other headers above to seal, separated by commas."),
     field("httpBody", "Request body", h("textarea", {}, job?.httpBody ?? "")),
     field("executionType", "Guarantee", select(job?.executionType ?? "AT_LEAST_ONCE", ["AT_LEAST_ONCE", "AT_MOST_ONCE"])),
     field("maxRetries", "Retries", input(job?.maxRetries ?? 3, { type: "number", min: 0, max: 20 })),
     field("timeoutSeconds", "Timeout (seconds)", input(job?.timeoutSeconds ?? 90, { type: "number", min: 1, max: 90 })),
     field("misfirePolicy", "Missed fires", select(job?.misfirePolicy ?? "FIRE_ONCE", ["FIRE_ONCE", "FIRE_ALL", "SKIP"])),
+    field("catchUpLimit", "Catch-up limit", input(job?.catchUpLimit ?? 100, { type: "number", min: 1, max: 10000 }), "With FIRE_ALL: the most missed fires made up at once."),
     field("concurrencyPolicy", "Overlap", select(job?.concurrencyPolicy ?? "ALLOW", ["ALLOW", "FORBID"])),
     field("startingDeadlineSeconds", "Starting deadline (seconds)", input(job?.startingDeadlineSeconds, { type: "number", min: 1, max: 86400 }), "Empty: fires wait as long as it takes."),
     field("description", "Description", h("textarea", {}, job?.description ?? "")),
+    field("isActive", "Active", h("input", { type: "checkbox", class: "check", checked: job ? job.isActive : true }), "Unchecked: stored paused, firing nothing until resumed."),
     h("h2", {}, "The request"),
     h("p", { class: "muted" }, "The same change from a terminal:"),
     bodyView,
@@ -524,7 +647,7 @@ async function keysPage() {
 // ---- Routing ----
 
 const routes = [
-  [/^#?\/?$/, () => overview()],
+  [/^#?\/?$/, (m, params) => overview(params)],
   [/^#\/jobs$/, (m, params) => jobsPage(params)],
   [/^#\/new$/, () => jobForm(null)],
   [/^#\/jobs\/([0-9a-f-]{36})$/, (m) => jobPage(m[1])],
