@@ -21,7 +21,3 @@ CREATE TABLE job_outcomes (
     scheduled_at  timestamptz NOT NULL
 );
 CREATE INDEX job_outcomes_status_idx ON job_outcomes (status, job_id);
-
--- The jobs list by name pages through this; names do not change at a fire, so the tick's
--- updates of a job row stay HOT.
-CREATE INDEX jobs_name_idx ON jobs (name, id);

@@ -18,5 +18,3 @@ CREATE TABLE job_outcomes (
     scheduled_at  TEXT NOT NULL
 );
 CREATE INDEX job_outcomes_status_idx ON job_outcomes (status, job_id);
-
-CREATE INDEX jobs_name_idx ON jobs (name, id);

@@ -199,6 +199,11 @@ def without_keys(browser, api, screenshots):
     expect(page.get_by_role("link", name="flaky webhook")).to_be_visible()
     expect(page.get_by_role("link", name="nightly report")).to_have_count(0)
     page.locator("#last-status").select_option("")
+    page.locator("#active").select_option("false")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("link", name="flaky webhook")).to_be_visible()
+    expect(page.get_by_role("link", name="nightly report")).to_have_count(0)
+    page.locator("#active").select_option("")
     page.locator("#sort").select_option("name")
     page.get_by_role("button", name="Search").click()
     expect(page.locator("tbody tr").first).to_contain_text("flaky webhook")
@@ -217,6 +222,7 @@ def without_keys(browser, api, screenshots):
     page.goto(job_url + "/edit")
     page.locator("#f-maxRetries").fill("5")
     expect(page.locator("#request-json")).to_contain_text('"maxRetries": 5')
+    accessible(page, "edit job")
     shot(page, screenshots, "job-edit")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("dl.settings dt:text-is('Retries') + dd")).to_have_text("5")
@@ -224,6 +230,7 @@ def without_keys(browser, api, screenshots):
     page.goto(f"{api}/ui/#/keys")
     expect(page.get_by_role("heading", name="API keys")).to_be_visible()
     accessible(page, "API keys")
+    shot(page, screenshots, "keys")
 
     # Phone width: the jobs list still reads.
     page.set_viewport_size({"width": 390, "height": 800})
@@ -286,6 +293,31 @@ def with_keys(browser, api, operator, screenshots):
     expect(page.get_by_role("link", name="other tenant's job")).to_be_visible()
     expect(page.get_by_text("acme billing")).to_have_count(0)
     expect(page.get_by_role("link", name="New job")).to_be_visible()
+
+    # The operator makes a key through the page (shown once), sees it listed, revokes it.
+    page.get_by_role("button", name="Sign out").click()
+    page.locator("#api-key").fill(operator)
+    page.get_by_role("button", name="Use this key").click()
+    page.goto(f"{api}/ui/#/keys")
+    form = page.locator("main form")
+    form.get_by_label("Name").fill("made in the browser")
+    form.get_by_label("Tenant").fill("acme")
+    form.get_by_label("Role").select_option("viewer")
+    form.get_by_role("button", name="Make key").click()
+    made = page.locator("#new-key").inner_text().strip()
+    assert made.startswith("tw_"), made
+    status, me = call(api, "GET", "/api/v1/me", made)
+    assert status == 200 and me["role"] == "viewer" and me["tenant"] == "acme", me
+    page.goto(f"{api}/ui/#/jobs")
+    page.goto(f"{api}/ui/#/keys")
+    row = page.locator("tr", has_text="made in the browser")
+    expect(row).to_be_visible()
+    accessible(page, "API keys (operator)")
+    shot(page, screenshots, "keys-operator")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_text("Revoked.")).to_be_visible()
+    assert call(api, "GET", "/api/v1/me", made)[0] == 401
     context.close()
 
 

@@ -282,6 +282,7 @@ async function jobsPage(params) {
   if (params.get("include") === "deleted") query.set("includeDeleted", "true");
   if (params.get("status")) query.set("status", params.get("status"));
   if (params.get("sort")) query.set("sort", params.get("sort"));
+  if (params.get("active")) query.set("isActive", params.get("active"));
   const page = await api("GET", `/api/v1/jobs?${query}`);
   const rows = page.jobs.map((job) => h("tr", {},
     h("td", {}, h("a", { href: `#/jobs/${job.id}` }, job.name)),
@@ -297,16 +298,18 @@ async function jobsPage(params) {
   };
   const status = choice("last-status", params.get("status"), [["", "any"], ["SUCCEEDED", "SUCCEEDED"], ["FAILED", "FAILED"], ["RETRYING", "RETRYING"]]);
   const sort = choice("sort", params.get("sort"), [["", "newest first"], ["name", "name"], ["nextRun", "next run (first page)"]]);
+  const active = choice("active", params.get("active"), [["", "any"], ["true", "active"], ["false", "paused"]]);
   const toolbar = h("form", {
     class: "toolbar",
     role: "search",
     onsubmit: (event) => {
       event.preventDefault();
-      location.hash = jobsAddress(params, { q: search.value.trim(), status: status.value, sort: sort.value, cursor: null });
+      location.hash = jobsAddress(params, { q: search.value.trim(), status: status.value, sort: sort.value, active: active.value, cursor: null });
     },
   },
   h("label", { for: "search" }, "Search", search),
   h("label", { for: "last-status" }, "Last outcome", status),
+  h("label", { for: "active" }, "State", active),
   h("label", { for: "sort" }, "Order", sort),
   h("button", { type: "submit" }, "Search"),
   canWrite() ? h("a", { class: "button", href: "#/new" }, "New job") : null,
@@ -320,12 +323,19 @@ async function jobsPage(params) {
     h("h1", {}, "Jobs"),
     toolbar,
     rows.length === 0
-      ? h("p", { class: "muted" }, params.get("q") || params.get("status") ? "No job matches." : "No jobs yet.")
+      ? h("p", { class: "muted" }, params.get("q") || params.get("status") || params.get("active") ? "No job matches." : "No jobs yet.")
       : h("div", { class: "table-wrap" }, h("table", {},
         h("thead", {}, h("tr", {}, ["Name", "Schedule", "Next run", "Last runs", "State"].map((t, i) => h("th", { scope: "col", class: i === 2 ? "hide-narrow" : undefined }, t)))),
         h("tbody", {}, rows))),
     h("div", { class: "actions" }, next),
   ];
+}
+
+/// The HTTP status of each attempt, oldest first ("503 → 503 → 200"), or the last one.
+function codes(execution) {
+  const each = (execution.attempts || []).map((a) => a.httpStatus ?? "—");
+  if (each.length > 1) return each.join(" → ");
+  return String(execution.httpStatus ?? each[0] ?? "—");
 }
 
 /// A table of executions with their last answer.
@@ -342,7 +352,7 @@ function executionTable(executions, { withJob = false, select = null } = {}) {
         withJob ? h("td", {}, h("a", { href: `#/jobs/${execution.jobId}`, class: "mono" }, `${execution.jobId.slice(0, 8)}…`)) : null,
         h("td", {}, badge(execution.status)),
         h("td", {}, String(execution.attempt)),
-        h("td", {}, execution.httpStatus ?? (last && last.httpStatus) ?? "—"),
+        h("td", {}, codes(execution)),
         h("td", {}, execution.durationMs != null ? `${execution.durationMs} ms` : "—"),
         h("td", {}, execution.latenessMs != null ? `${execution.latenessMs} ms` : "—"),
         h("td", {}, answer ? h("code", { class: "answer" }, answer.slice(0, 200)) : h("span", { class: "muted" }, "—")));
