@@ -189,12 +189,11 @@ async fn flush(
         }
     }
     let now = chrono::Utc::now();
+    let by_id: std::collections::HashMap<uuid::Uuid, &Outcome> =
+        outcomes.iter().map(|o| (o.execution_id, o)).collect();
     rollups.count(|tally| {
         for recorded in &written {
-            if let Some(outcome) = outcomes
-                .iter()
-                .find(|o| o.execution_id == recorded.execution_id)
-            {
+            if let Some(outcome) = by_id.get(&recorded.execution_id) {
                 tally.count(outcome, recorded, now);
             }
         }

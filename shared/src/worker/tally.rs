@@ -2,6 +2,7 @@
 //! outcomes it recorded and their lateness and latency; per job, the latest outcome. A
 //! write every few seconds carries a few rows, however many fires there were.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -13,27 +14,40 @@ use crate::store::{Store, StoreError};
 /// Rollups not yet written.
 #[derive(Debug, Default)]
 pub struct Tally {
-    minutes: HashMap<(DateTime<Utc>, String), MinuteRollup>,
+    /// By tenant, then minute: a tenant's name is looked up, not copied, per outcome.
+    minutes: HashMap<String, HashMap<DateTime<Utc>, MinuteRollup>>,
     latest: HashMap<Uuid, LastOutcome>,
 }
 
 impl Tally {
     /// Counts an outcome the store accepted, in the minute holding `at`.
     pub fn count(&mut self, outcome: &Outcome, recorded: &Recorded, at: DateTime<Utc>) {
-        let key = (minute_of(at), outcome.tenant.clone());
-        self.minutes
-            .entry(key)
-            .or_insert_with(|| MinuteRollup::empty(at, &outcome.tenant))
-            .count(outcome, recorded.status);
-        let latest = LastOutcome {
+        if !self.minutes.contains_key(outcome.tenant.as_str()) {
+            self.minutes.insert(outcome.tenant.clone(), HashMap::new());
+        }
+        if let Some(by_minute) = self.minutes.get_mut(outcome.tenant.as_str()) {
+            by_minute
+                .entry(minute_of(at))
+                .or_insert_with(|| MinuteRollup::empty(at, &outcome.tenant))
+                .count(outcome, recorded.status);
+        }
+        self.note(LastOutcome {
             job_id: outcome.job_id,
             scheduled_at: outcome.scheduled_at,
             status: recorded.status,
-        };
-        match self.latest.get(&outcome.job_id) {
-            Some(noted) if noted.scheduled_at > latest.scheduled_at => {}
-            _ => {
-                self.latest.insert(outcome.job_id, latest);
+        });
+    }
+
+    /// Keeps `latest` unless an outcome of a later fire of its job is kept already.
+    fn note(&mut self, latest: LastOutcome) {
+        match self.latest.entry(latest.job_id) {
+            Entry::Occupied(mut kept) => {
+                if kept.get().scheduled_at <= latest.scheduled_at {
+                    kept.insert(latest);
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(latest);
             }
         }
     }
@@ -45,21 +59,19 @@ impl Tally {
 
     /// Adds a tally that could not be written back into this one.
     pub fn merge(&mut self, other: Tally) {
-        for (key, rollup) in other.minutes {
-            match self.minutes.get_mut(&key) {
-                Some(mine) => mine.add(&rollup),
-                None => {
-                    self.minutes.insert(key, rollup);
+        for (tenant, by_minute) in other.minutes {
+            let mine = self.minutes.entry(tenant).or_default();
+            for (minute, rollup) in by_minute {
+                match mine.entry(minute) {
+                    Entry::Occupied(mut kept) => kept.get_mut().add(&rollup),
+                    Entry::Vacant(slot) => {
+                        slot.insert(rollup);
+                    }
                 }
             }
         }
-        for (job_id, latest) in other.latest {
-            match self.latest.get(&job_id) {
-                Some(noted) if noted.scheduled_at >= latest.scheduled_at => {}
-                _ => {
-                    self.latest.insert(job_id, latest);
-                }
-            }
+        for latest in other.latest.into_values() {
+            self.note(latest);
         }
     }
 
@@ -68,7 +80,11 @@ impl Tally {
         if self.is_empty() {
             return Ok(());
         }
-        let minutes: Vec<MinuteRollup> = self.minutes.values().cloned().collect();
+        let minutes: Vec<MinuteRollup> = self
+            .minutes
+            .values()
+            .flat_map(|by_minute| by_minute.values().cloned())
+            .collect();
         let latest: Vec<LastOutcome> = self.latest.values().cloned().collect();
         store
             .rollup_add(&minutes, &latest)
@@ -122,7 +138,7 @@ mod tests {
         b.count(&early, &recorded(&early, ExecutionStatus::Failed), t1);
         b.merge(a);
         assert_eq!(b.latest[&job].scheduled_at, t1);
-        let minute = b.minutes.values().next().unwrap();
+        let minute = b.minutes["default"].values().next().unwrap();
         assert_eq!((minute.succeeded, minute.failed, minute.fires), (1, 2, 1));
         assert!(!b.is_empty());
         assert!(Tally::default().is_empty());
