@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use super::rollups::forget_old_rollups;
 use super::{MaintenanceError, MaintenanceSettings};
 use crate::metrics::METRICS;
 use crate::store::{HistoryKept, Store};
@@ -51,25 +50,14 @@ pub async fn keep_history(
     Ok(kept)
 }
 
-/// Runs [`keep_history`] and [`forget_old_rollups`] now and every minute, forever (the
-/// caller stops it).
+/// Runs [`keep_history`] now and every minute, forever (the caller stops it).
 pub async fn keep_history_every_minute(store: &dyn Store, settings: &MaintenanceSettings) {
     let mut every = tokio::time::interval(KEEP_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut round = 0u64;
     loop {
         every.tick().await;
-        round += 1;
         if let Err(error) = keep_history(store, settings).await {
             tracing::warn!(error = %error_chain(&error), "keeping the history's partitions failed");
-        }
-        // Nothing is old enough to forget at start; the first round is left to the
-        // partitions and to the start-up writes of the other passes.
-        if round < 2 {
-            continue;
-        }
-        if let Err(error) = forget_old_rollups(store).await {
-            tracing::warn!(error = %error_chain(&error), "forgetting old outcome rollups failed");
         }
     }
 }

@@ -36,7 +36,7 @@ pub use hold::{release_held, room_in_queue};
 pub use promote::promote_due;
 pub use release::release_upcoming;
 pub use retention::{trim_history, RetentionClock};
-pub use rollups::{forget_old_rollups, ROLLUP_RETENTION};
+pub use rollups::{forget_old_rollups, forget_old_rollups_every_hour, ROLLUP_RETENTION};
 pub use sweep::{sweep_once, SweepFloor};
 
 use crate::queue::{Queue, QueueError, RateLimit};

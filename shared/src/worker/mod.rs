@@ -319,15 +319,15 @@ impl Worker {
     ) -> WorkerRun {
         // Reaping and the maintenance duties run beside the pool, never holding up a claim.
         let upkeep = tokio::spawn(Arc::clone(&self).upkeep());
-        // The history's partitions, in a task of their own: dropping one waits for the
-        // transactions that may read it.
+        // The history's partitions and the old rollups, in a task of their own: dropping a
+        // partition waits for the transactions that may read it.
         let worker = Arc::clone(&self);
         let history = tokio::spawn(async move {
-            crate::maintenance::keep_history_every_minute(
-                worker.store.as_ref(),
-                &worker.settings.maintenance,
+            let store = worker.store.as_ref();
+            tokio::join!(
+                crate::maintenance::keep_history_every_minute(store, &worker.settings.maintenance),
+                crate::maintenance::forget_old_rollups_every_hour(store),
             )
-            .await
         });
         let mut pool = Pool::new(self.settings.pool_size);
         self.claim_until(&mut pool, shutdown).await;
