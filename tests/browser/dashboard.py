@@ -298,6 +298,7 @@ def with_keys(browser, api, operator, screenshots):
     page.get_by_role("button", name="Sign out").click()
     page.locator("#api-key").fill(operator)
     page.get_by_role("button", name="Use this key").click()
+    expect(page.get_by_text("default · editor · operator")).to_be_visible()
     page.goto(f"{api}/ui/#/keys")
     expect(page.get_by_role("heading", name="API keys")).to_be_visible()
     form = page.locator("main form")

@@ -666,16 +666,24 @@ const routes = [
   [/^#\/keys$/, () => keysPage()],
 ];
 
+/// Renders started so far: a render that finishes after a later one started draws nothing,
+/// so the page always shows the latest address.
+let renders = 0;
+
 /// Renders the page the address names, with `message` above it.
 async function render(message) {
+  const mine = ++renders;
   if (!state.me && !(await loadMe())) return;
+  if (mine !== renders) return;
   const [path, search] = location.hash.split("?");
   const params = new URLSearchParams(search || "");
   const route = routes.find(([pattern]) => pattern.test(path || ""));
   try {
     const content = route ? await route[1](path.match(route[0]), params) : [h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Overview"))];
+    if (mine !== renders) return;
     main.replaceChildren(...(message ? [notice(message)] : []), ...content.flat().filter(Boolean));
   } catch (error) {
+    if (mine !== renders) return;
     if (error instanceof ApiFailure && error.status === 401) {
       state.me = null;
       askForKey(error.message);
