@@ -166,6 +166,11 @@ async fn the_list_searches_names_and_descriptions_and_shows_recent_outcomes(app:
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["field"], "q", "{error}");
+    // A NUL no name or description can hold is refused, not sent to the store.
+    let response = app.get("/api/v1/jobs?q=a%00b").await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["field"], "q", "{error}");
 
     // Recent outcomes: the page's jobs' last finished fires, latest first, at most N.
     for _ in 0..3 {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::openapi::BadQuery;
-use super::query::{OneOf, Query, Word};
+use super::query::{words_schema, OneOf, Query, Word};
 use super::views::time;
 use super::AppState;
 use crate::model::{minute_of, MinuteRollup};
@@ -28,6 +28,8 @@ pub enum Window {
 impl Word for Window {
     const WORDS: &'static [(&'static str, Self)] = &[("hour", Window::Hour), ("day", Window::Day)];
 }
+
+words_schema!(WindowWords, Window);
 
 impl Window {
     fn step(self) -> TimeDelta {
@@ -149,7 +151,7 @@ fn into_steps(
     summary = "Recorded outcomes over time",
     description = "Fires, successes, failures and retries, and lateness and target-latency percentiles, per minute over the last hour (`window=hour`, the default) or per 15 minutes over the last day (`window=day`), from per-minute rollups the workers write every few seconds. The operator key sees every tenant; a tenant's key its own jobs.",
     params(
-        ("window" = Option<String>, Query, nullable = false, description = "`hour` (default) or `day`."),
+        ("window" = inline(Option<WindowWords>), Query, nullable = false, description = "`hour` (default) or `day`."),
     ),
     responses(
         (status = 200, description = "The activity.", body = ActivityView),

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::error::ApiError;
+use crate::model::JobName;
 use crate::store::JobCursor;
 
 const JOBS: &str = "j1";
@@ -62,8 +63,10 @@ pub fn decode_jobs(raw: &str) -> Result<JobCursor, ApiError> {
     let Some((id, name)) = parts.split_first() else {
         return Err(malformed());
     };
+    // Only a name a job can hold: a cursor is read back into a query.
+    let name = JobName::parse(&name.join(":")).map_err(|_| malformed())?;
     Ok(JobCursor::Name {
-        name: name.join(":"),
+        name: name.as_str().to_string(),
         id: Uuid::parse_str(id).map_err(|_| malformed())?,
     })
 }
@@ -102,5 +105,8 @@ mod tests {
         assert!(decode_history(&encode_jobs(&c)).is_err());
         assert!(decode_history(&encode_jobs(&named)).is_err());
         assert!(decode_jobs("garbage!").is_err());
+        let nul =
+            URL_SAFE_NO_PAD.encode(format!("{JOBS_BY_NAME}:{}:a\0b", Uuid::now_v7().simple()));
+        assert!(decode_jobs(&nul).is_err());
     }
 }

@@ -18,7 +18,7 @@ use super::openapi::{
 };
 
 use super::path::{parse_id, RawId};
-use super::query::{Count, Flag, OneOf, Query, Search, Text, Word};
+use super::query::{words_schema, Count, Flag, OneOf, Query, Search, Text, Word};
 use super::request::{self, JobPatchRequest, JobRequest};
 use super::views::{Counts, ExecutionView, HistoryPage, JobPage, JobView, ScheduleView, StatsView};
 use super::{body, cursor, page, AppState};
@@ -244,6 +244,8 @@ impl Word for ExecutionStatus {
     ];
 }
 
+words_schema!(StatusWords, ExecutionStatus);
+
 impl Word for JobOrder {
     const WORDS: &'static [(&'static str, Self)] = &[
         ("newest", JobOrder::Newest),
@@ -251,6 +253,8 @@ impl Word for JobOrder {
         ("nextRun", JobOrder::NextRun),
     ];
 }
+
+words_schema!(OrderWords, JobOrder);
 
 /// `GET /api/v1/jobs?limit=&cursor=&isActive=&includeDeleted=&q=&recent=&status=&sort=`:
 /// newest first unless sorted otherwise, deleted jobs left out unless asked for.
@@ -267,8 +271,8 @@ impl Word for JobOrder {
         ("includeDeleted" = Option<bool>, Query, nullable = false, description = "Include deleted jobs (default false)."),
         ("q" = Option<String>, Query, nullable = false, max_length = 200, description = "Only jobs whose name or description holds this text, ignoring case (`%` and `_` match themselves)."),
         ("recent" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 20, description = "Include each job's last N finished fires (`recent`), read for the whole page at once."),
-        ("status" = Option<String>, Query, nullable = false, description = "Only jobs whose latest recorded outcome (noted by the workers within seconds) is SUCCEEDED, FAILED or RETRYING."),
-        ("sort" = Option<String>, Query, nullable = false, description = "`newest` (default), `name`, or `nextRun` (soonest first; a first page only, without `cursor`)."),
+        ("status" = inline(Option<StatusWords>), Query, nullable = false, description = "Only jobs whose latest recorded outcome (noted by the workers within seconds) is SUCCEEDED, FAILED or RETRYING."),
+        ("sort" = inline(Option<OrderWords>), Query, nullable = false, description = "`newest` (default), `name`, or `nextRun` (soonest first; a first page only, without `cursor`)."),
     ),
     responses(
         (status = 200, description = "A page of jobs.", body = JobPage),

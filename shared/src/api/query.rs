@@ -158,7 +158,7 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
-/// Text to search for: trimmed, at most `Search::MAX` characters; blank is no search.
+/// Text to search for: trimmed, at most `Search::MAX` characters, no NUL; blank is no search.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Search(pub Option<String>);
 
@@ -178,6 +178,12 @@ impl<'de> Deserialize<'de> for Search {
                 Self::MAX
             )));
         }
+        // No name or description holds one, and PostgreSQL text cannot.
+        if text.contains('\0') {
+            return Err(D::Error::custom(
+                " holds the NUL character (%00); no name or description can",
+            ));
+        }
         Ok(Self((!text.is_empty()).then(|| text.to_string())))
     }
 }
@@ -191,6 +197,29 @@ pub trait Word: Sized + Copy + 'static {
 /// One of `T`'s words, once (`sort=name`, `status=FAILED`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OneOf<T>(pub T);
+
+/// The OpenAPI schema of a `OneOf<T>` parameter, `$name`: a string that is one of `T`'s
+/// words. (utoipa's tuple parameters take a plain type, so each parameter names one.)
+macro_rules! words_schema {
+    ($name:ident, $words:ty) => {
+        #[doc = concat!("`", stringify!($words), "` in the OpenAPI document: one of its words.")]
+        pub(crate) struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+                let words = <$words as $crate::api::query::Word>::WORDS;
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::Type(Type::String))
+                    .enum_values(Some(words.iter().map(|(word, _)| *word)))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+pub(crate) use words_schema;
 
 impl<'de, T: Word> Deserialize<'de> for OneOf<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
