@@ -43,7 +43,9 @@ pub async fn run(
     let mut state = LoopState::new(settings);
     let mut wait = Duration::ZERO;
     // The history's partitions are seen to while the loop waits between passes (the
-    // round never ends; dropping a partition may wait for other transactions).
+    // round never ends; dropping a partition may wait for other transactions). The round
+    // is left unpolled through a pass, so nothing in it may hold a write open across an
+    // await on the embedded store, whose one writer the pass needs: it would wait for ever.
     let history = keep_history_every_minute(store, &settings.maintenance);
     tokio::pin!(history);
     loop {
