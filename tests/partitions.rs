@@ -137,7 +137,7 @@ async fn a_claim_is_a_hot_update_no_index_of_the_history_names_a_column_it_chang
             .fetch_one(db)
             .await
             .unwrap();
-    assert_eq!(options, Some(vec!["fillfactor=50".to_string()]));
+    assert_eq!(options, Some(vec!["fillfactor=90".to_string()]));
 
     // The worker claims and sends the fire: PostgreSQL counts the claim as a HOT update
     // (the outcome, which ends the fire, leaves the index of unfinished fires: not HOT).
